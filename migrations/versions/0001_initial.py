@@ -1,0 +1,43 @@
+"""Initial schema: pg_cron preflight, scheduler schema, settings, meetings, triggers, grants.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from scheduler_admin.schema import apply_files
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+# The sql/ files this revision adds or changes, per dialect (re-applying a file is harmless).
+UPGRADE_FILES: dict[str, list[str]] = {
+    "postgresql": [
+        "00_extension.sql",
+        "10_schema.sql",
+        "20_functions.sql",
+        "30_triggers.sql",
+        "50_grants.sql",
+    ],
+    "sqlite": [],
+}
+DOWNGRADE_FILES: dict[str, list[str]] = {
+    "postgresql": ["teardown.sql"],
+    "sqlite": [],
+}
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    apply_files(bind, UPGRADE_FILES[bind.dialect.name])
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    apply_files(bind, DOWNGRADE_FILES[bind.dialect.name])

@@ -1,0 +1,79 @@
+"""The SQL shipped with the package: where it lives and how migrations apply it.
+
+``sql/<backend>/`` holds the current schema as numbered files applied in order (every file is
+idempotent: ``create … if not exists``, ``create or replace``, ``drop … if exists``) and
+``teardown.sql``, which removes every object of ours. Alembic revisions apply the files they
+introduce or change; a test proves that migrating to head equals applying every file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+SqlBackend = Literal["postgres", "sqlite"]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    # Installed wheel: shipped inside the package. Source checkout: at the repository root.
+    for candidate in (_PACKAGE_DIR / name, _PACKAGE_DIR.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"the {name}/ directory is missing from this installation")
+
+
+def sql_dir(backend: SqlBackend) -> Path:
+    return _data_dir("sql") / backend
+
+
+def migrations_dir() -> Path:
+    return _data_dir("migrations")
+
+
+def schema_files(backend: SqlBackend) -> list[str]:
+    """Every numbered schema file of a backend, in the order they apply."""
+    return sorted(p.name for p in sql_dir(backend).glob("[0-9]*.sql"))
+
+
+def read_sql(backend: SqlBackend, name: str) -> str:
+    return (sql_dir(backend) / name).read_text(encoding="utf-8")
+
+
+def backend_of_dialect(dialect_name: str) -> SqlBackend:
+    if dialect_name == "postgresql":
+        return "postgres"
+    if dialect_name == "sqlite":
+        return "sqlite"
+    raise ValueError(f"unsupported database dialect {dialect_name!r}")
+
+
+def execute_script(connection: Any, backend: SqlBackend, script: str) -> None:
+    """Run a multi-statement SQL script on a SQLAlchemy connection, in its transaction."""
+    driver = connection.connection.driver_connection
+    if backend == "postgres":
+        # psycopg sends a parameterless query as is: several statements, no placeholder parsing.
+        driver.execute(script)
+    else:
+        from scheduler_admin.sqlite_schema import execute_sqlite_script
+
+        execute_sqlite_script(driver, script)
+
+
+def apply_files(connection: Any, names: list[str]) -> None:
+    """Apply schema files of the connection's backend (used by the alembic revisions)."""
+    backend = backend_of_dialect(connection.dialect.name)
+    for name in names:
+        execute_script(connection, backend, read_sql(backend, name))
+
+
+def apply_schema(connection: Any) -> None:
+    """Apply the whole current schema of the connection's backend."""
+    backend = backend_of_dialect(connection.dialect.name)
+    apply_files(connection, schema_files(backend))
+
+
+def teardown(connection: Any) -> None:
+    backend = backend_of_dialect(connection.dialect.name)
+    execute_script(connection, backend, read_sql(backend, "teardown.sql"))
