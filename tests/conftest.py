@@ -134,6 +134,7 @@ def db(migrated: Server) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         migrate(migrated)  # a test may have downgraded
         reset(conn)
         yield conn
+        migrate(migrated)
         reset(conn)
 
 

@@ -25,11 +25,16 @@ UPGRADE_FILES: dict[str, list[str]] = {
         "30_triggers.sql",
         "50_grants.sql",
     ],
-    "sqlite": [],
+    "sqlite": [
+        "10_schema.sql",
+        "20_views.sql",
+        "30_triggers.sql",
+        "60_jobs.sql",
+    ],
 }
 DOWNGRADE_FILES: dict[str, list[str]] = {
     "postgresql": ["teardown.sql"],
-    "sqlite": [],
+    "sqlite": ["teardown.sql"],
 }
 
 

@@ -1,0 +1,200 @@
+"""Shared helpers of the benchmark harness: the cluster, migrations, timing and cleanup."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from scheduler_admin.testing.cluster import Cluster, find_bindir, throwaway_cluster
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+UTC = dt.timezone.utc
+
+# Durable settings: the write-overhead ratios are only honest when a commit costs what it costs
+# in production (the throwaway cluster of the tests turns fsync off).
+DURABLE_SETTINGS: dict[str, str] = {
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+}
+
+# Our jobs (a meeting's job); the reconcile job is left alone by cleanups.
+JOB_PATTERN = "^meeting-status-[0-9a-f-]{36}$"
+
+
+def log(message: str) -> None:
+    stamp = dt.datetime.now(UTC).strftime("%H:%M:%S")
+    print(f"[{stamp}] {message}", file=sys.stderr, flush=True)
+
+
+def median(values: Sequence[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def sleep_until(when: dt.datetime) -> None:
+    while True:
+        left = (when - utcnow()).total_seconds()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.5))
+
+
+def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    return psycopg.connect(dsn, autocommit=True, **kwargs)
+
+
+@contextlib.contextmanager
+def benchmark_cluster(
+    extra_settings: dict[str, str] | None = None, *, profile: bool = False
+) -> Iterator[tuple[Cluster, dict[str, str]]]:
+    """A throwaway cluster with pg_cron and durable settings; yields it and the settings used."""
+    settings = dict(DURABLE_SETTINGS)
+    if profile:
+        settings["shared_preload_libraries"] = "'pg_cron,pg_stat_statements'"
+        settings["pg_stat_statements.track"] = "all"
+    settings.update(extra_settings or {})
+    with throwaway_cluster(settings=settings) as cluster:
+        yield cluster, settings
+
+
+def migrate(dsn: str) -> None:
+    """alembic upgrade head with the repository's migrations (as tests/conftest.py does)."""
+    from alembic import command
+    from sqlalchemy import create_engine, pool
+
+    from scheduler_admin.migrate import alembic_config
+
+    engine = create_engine(
+        "postgresql+psycopg://", poolclass=pool.NullPool, creator=lambda: psycopg.connect(dsn)
+    )
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), "head")
+    engine.dispose()
+
+
+def prepare_benchmark_objects(conn: psycopg.Connection[Any]) -> None:
+    """Benchmark-only objects in the throwaway database.
+
+    * ``public.meetings.bench_completed_at``: stamped with ``clock_timestamp()`` by a row
+      trigger when a meeting goes from upcoming to done (its WHEN clause keeps it off every
+      other write), so that no early completion can hide.
+    * ``bench.meetings_plain``: the same table (columns, defaults, constraints, indexes) without
+      our triggers, the baseline of the write-overhead scenario.
+    """
+    conn.execute("create schema if not exists bench")
+    conn.execute("alter table public.meetings add column if not exists bench_completed_at timestamptz")
+    conn.execute(
+        """
+        create or replace function bench.stamp_completion() returns trigger
+        language plpgsql as $$
+        begin
+            new.bench_completed_at := clock_timestamp();
+            return new;
+        end
+        $$
+        """
+    )
+    conn.execute("drop trigger if exists bench_stamp_completion on public.meetings")
+    conn.execute(
+        """
+        create trigger bench_stamp_completion
+            before update on public.meetings
+            for each row
+            when (old.status = 'upcoming' and new.status = 'done')
+            execute function bench.stamp_completion()
+        """
+    )
+    conn.execute("drop table if exists bench.meetings_plain")
+    conn.execute("create table bench.meetings_plain (like public.meetings including all)")
+
+
+def clean(conn: psycopg.Connection[Any], *, vacuum: bool = True) -> None:
+    """Remove every meeting and every job of ours without going through the triggers.
+
+    Benchmark-only: deletes our rows of cron.job directly (the product never does), which is
+    what makes a clean start cheap between runs of 100,000 meetings.
+    """
+    conn.execute("update scheduler.settings set enabled = true")
+    conn.execute("truncate public.meetings, bench.meetings_plain")
+    conn.execute("delete from cron.job where jobname ~ %s", (JOB_PATTERN,))
+    conn.execute("truncate cron.job_run_details")
+    if vacuum:
+        conn.execute("vacuum analyze public.meetings, bench.meetings_plain, cron.job, cron.job_run_details")
+
+
+def count_our_jobs(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("select count(*) from cron.job where jobname ~ %s", (JOB_PATTERN,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def function_exists(conn: psycopg.Connection[Any], signature: str) -> bool:
+    row = conn.execute("select to_regprocedure(%s) is not null", (signature,)).fetchone()
+    return bool(row and row[0])
+
+
+def machine_description(conn: psycopg.Connection[Any] | None = None) -> dict[str, str]:
+    """nproc, memory, CPU model, PostgreSQL / pg_cron / Python / APScheduler versions."""
+    import os
+    import platform
+
+    info: dict[str, str] = {}
+    info["nproc"] = str(os.cpu_count())
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                kb = int(line.split()[1])
+                info["memory"] = f"{kb / 1024 / 1024:.1f} GiB"
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    info["os"] = platform.platform()
+    info["python"] = platform.python_version()
+    try:
+        import apscheduler
+
+        info["apscheduler"] = apscheduler.__version__
+    except ImportError:
+        info["apscheduler"] = "not installed"
+    info["psycopg"] = psycopg.__version__
+    bindir = find_bindir()
+    if bindir is not None:
+        info["postgres_binaries"] = str(bindir)
+    if conn is not None:
+        row = conn.execute("select version()").fetchone()
+        info["postgresql"] = str(row[0]) if row else "?"
+        row = conn.execute("select extversion from pg_extension where extname = 'pg_cron'").fetchone()
+        info["pg_cron"] = str(row[0]) if row else "?"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        info["git_commit"] = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
+    return info
+
+
+def server_settings(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    names = [
+        "fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "max_connections",
+        "shared_preload_libraries", "cron.max_running_jobs", "cron.use_background_workers",
+        "cron.log_run", "cron.log_statement", "cron.host", "wal_level", "TimeZone",
+    ]  # fmt: skip
+    out: dict[str, str] = {}
+    for name in names:
+        row = conn.execute("select current_setting(%s, true)", (name,)).fetchone()
+        out[name] = str(row[0]) if row and row[0] is not None else "(unset)"
+    return out

@@ -1,0 +1,225 @@
+"""alembic migrations: create everything, remove everything of ours, equal the schema in sql/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+import sqlalchemy.exc
+from conftest import Server, connect, migrate
+from pg_helpers import Conn, insert_meeting, job_name, meeting_jobs
+
+from scheduler_admin.schema import read_sql, schema_files
+from scheduler_admin.testing.cluster import find_bindir, throwaway_cluster
+
+FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def catalog(conn: Conn) -> dict[str, object]:
+    """Everything of ours that a schema defines, as comparable data."""
+    q = conn.execute
+    return {
+        "functions": q(
+            "select p.oid::regprocedure::text, pg_get_functiondef(p.oid), p.proacl::text, "
+            "       obj_description(p.oid, 'pg_proc') "
+            "from pg_proc p where p.pronamespace = 'scheduler'::regnamespace order by 1"
+        ).fetchall(),
+        "columns": q(
+            "select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "       pg_get_expr(d.adbin, d.adrelid) "
+            "from pg_attribute a join pg_class c on c.oid = a.attrelid "
+            "left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum "
+            "where c.relnamespace in ('scheduler'::regnamespace) or c.oid = 'public.meetings'::regclass "
+            "  and a.attnum > 0 and not a.attisdropped order by 1, 2"
+        ).fetchall(),
+        "constraints": q(
+            "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint "
+            "where connamespace = 'scheduler'::regnamespace or conrelid = 'public.meetings'::regclass "
+            "order by 1, 2"
+        ).fetchall(),
+        "indexes": q(
+            "select indexrelid::regclass::text, pg_get_indexdef(indexrelid) from pg_index "
+            "where indrelid in (select oid from pg_class where relnamespace = 'scheduler'::regnamespace) "
+            "   or indrelid = 'public.meetings'::regclass order by 1"
+        ).fetchall(),
+        "triggers": q(
+            "select tgname, pg_get_triggerdef(oid) from pg_trigger "
+            "where tgrelid = 'public.meetings'::regclass and not tgisinternal order by 1"
+        ).fetchall(),
+        "privileges": q(
+            "select c.relname, c.relacl::text from pg_class c "
+            "where c.relnamespace = 'scheduler'::regnamespace order by 1"
+        ).fetchall()
+        + q("select nspacl::text from pg_namespace where nspname = 'scheduler'").fetchall(),
+        "comments": q(
+            "select obj_description('scheduler'::regnamespace, 'pg_namespace'), "
+            "       obj_description('scheduler.settings'::regclass, 'pg_class')"
+        ).fetchall(),
+        "settings": q("select enabled, history_retention from scheduler.settings").fetchall(),
+        "jobs": q(
+            "select jobname, schedule, command, username from cron.job "
+            "where jobname like 'meeting-status-%%' order by 1"
+        ).fetchall(),
+    }
+
+
+def apply_sql_directory(conn: Conn) -> None:
+    for name in schema_files("postgres"):
+        conn.execute(read_sql("postgres", name))  # type: ignore[arg-type]
+
+
+def drop_everything(conn: Conn) -> None:
+    conn.execute(read_sql("postgres", "teardown.sql"))  # type: ignore[arg-type]
+    conn.execute("drop table if exists public.meetings")
+    conn.execute("drop table if exists public.alembic_version")
+
+
+def test_migrating_equals_the_schema_in_sql(db: Conn, migrated: Server) -> None:
+    """The schema alembic builds is exactly the one the files in sql/postgres/ define."""
+    drop_everything(db)
+    apply_sql_directory(db)
+    from_files = catalog(db)
+    drop_everything(db)
+    migrate(migrated)
+    from_migrations = catalog(db)
+    assert from_files["functions"], "the schema defines no function"
+    assert from_files == from_migrations
+
+
+def test_applying_the_schema_again_is_harmless(db: Conn) -> None:
+    """Upgrading twice (re-running every file) changes no object, no job, no meeting."""
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    before = catalog(db), db.execute("select * from meetings").fetchall()
+    apply_sql_directory(db)
+    assert (catalog(db), db.execute("select * from meetings").fetchall()) == before
+    assert list(meeting_jobs(db)) == [job_name(meeting_id)]
+
+
+def test_downgrade_removes_everything_of_ours_and_keeps_meetings(db: Conn, migrated: Server) -> None:
+    insert_meeting(db, FUTURE)
+    insert_meeting(db, FUTURE, status="done")
+    rows = db.execute("select * from meetings order by id").fetchall()
+    migrate(migrated, "base", down=True)
+    assert db.execute("select to_regnamespace('scheduler')").fetchone() == (None,)
+    assert db.execute(
+        "select count(*) from pg_trigger where tgrelid = 'public.meetings'::regclass "
+        "and not tgisinternal"
+    ).fetchone() == (0,)
+    assert db.execute(
+        "select count(*) from cron.job where jobname like 'meeting-status-%%'"
+    ).fetchone() == (0,)
+    assert db.execute("select * from meetings order by id").fetchall() == rows
+    migrate(migrated)  # upgrade -> downgrade -> upgrade
+    assert db.execute("select * from meetings order by id").fetchall() == rows
+    assert db.execute("select to_regnamespace('scheduler') is not null").fetchone() == (True,)
+
+
+@pytest.fixture
+def bare_database(db: Conn, migrated: Server) -> Iterator[Conn]:
+    """The test database with nothing of ours and the meetings table moved aside."""
+    migrate(migrated, "base", down=True)
+    db.execute("alter table public.meetings rename to meetings_aside")
+    try:
+        yield db
+    finally:
+        db.execute("drop table if exists public.meetings")
+        db.execute("alter table public.meetings_aside rename to meetings")
+
+
+def upgrade_error(server: Server) -> psycopg.Error:
+    with pytest.raises((psycopg.Error, sqlalchemy.exc.DBAPIError)) as info:
+        migrate(server)
+    error = info.value.orig if isinstance(info.value, sqlalchemy.exc.DBAPIError) else info.value
+    assert isinstance(error, psycopg.Error)
+    return error
+
+
+@pytest.mark.parametrize(
+    ("ddl", "message", "hint"),
+    [
+        (
+            "create table meetings (id bigint primary key, status text, end_time timestamptz)",
+            "public.meetings.id has type bigint, expected uuid",
+            "alter column id type uuid",
+        ),
+        (
+            "create table meetings (id uuid primary key, status text, end_time timestamp)",
+            "public.meetings.end_time has type timestamp without time zone, expected timestamp "
+            "with time zone",
+            "alter column end_time type timestamp with time zone",
+        ),
+        (
+            "create table meetings (id uuid primary key, end_time timestamptz)",
+            'public.meetings exists but has no column "status"',
+            "Add the column (text)",
+        ),
+    ],
+)
+def test_unusable_existing_meetings_table_fails_clearly(
+    bare_database: Conn, migrated: Server, ddl: str, message: str, hint: str
+) -> None:
+    bare_database.execute(ddl)
+    error = upgrade_error(migrated)
+    assert error.diag.message_primary == message
+    assert hint in (error.diag.message_hint or "")
+    assert bare_database.execute("select to_regnamespace('scheduler')").fetchone() == (None,)
+
+
+def test_existing_compatible_meetings_table_is_used_as_is(
+    bare_database: Conn, migrated: Server
+) -> None:
+    bare_database.execute(
+        "create table meetings (id uuid primary key default gen_random_uuid(), owner text, "
+        "status varchar(20) not null default 'upcoming', end_time timestamptz not null)"
+    )
+    (kept,) = bare_database.execute(
+        "insert into meetings (owner, end_time) values ('x', %s) returning id", (FUTURE,)
+    ).fetchone()
+    migrate(migrated)
+    columns = bare_database.execute(
+        "select attname from pg_attribute where attrelid = 'public.meetings'::regclass "
+        "and attnum > 0 and not attisdropped order by attnum"
+    ).fetchall()
+    assert columns == [("id",), ("owner",), ("status",), ("end_time",)]
+    (new_id,) = bare_database.execute(
+        "insert into meetings (owner, end_time) values ('y', %s) returning id", (FUTURE,)
+    ).fetchone()
+    assert job_name(new_id) in meeting_jobs(bare_database)
+    assert bare_database.execute("select id from meetings where id = %s", (kept,)).fetchone()
+    migrate(migrated, "base", down=True)
+
+
+def test_database_other_than_cron_database_name_fails_naming_the_setting(
+    migrated: Server,
+) -> None:
+    if migrated.cluster is None:
+        pytest.skip("needs the throwaway cluster (creates a database)")
+    migrated.cluster.create_database("not_the_cron_db")
+    other = Server(
+        migrated.cluster.dsn("not_the_cron_db"), migrated.cluster.url("not_the_cron_db"), None
+    )
+    error = upgrade_error(other)
+    assert error.diag.message_primary == (
+        'pg_cron runs jobs only in database "scheduler_test" (cron.database_name), '
+        'not in "not_the_cron_db"'
+    )
+    assert "cron.database_name = 'not_the_cron_db'" in (error.diag.message_hint or "")
+    with connect(other.dsn) as conn:
+        assert conn.execute("select to_regnamespace('scheduler')").fetchone() == (None,)
+
+
+def test_server_without_pg_cron_preloaded_fails_naming_the_setting() -> None:
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("needs local PostgreSQL binaries")
+    with throwaway_cluster(bindir=bindir, preload_pg_cron=False) as cluster:
+        server = Server(cluster.dsn(), cluster.url(), cluster)
+        error = upgrade_error(server)
+        assert error.diag.message_primary == (
+            "pg_cron is not preloaded: shared_preload_libraries must include pg_cron"
+        )
+        hint = error.diag.message_hint or ""
+        assert "shared_preload_libraries = 'pg_cron'" in hint
+        assert "cron.database_name = 'scheduler_test'" in hint

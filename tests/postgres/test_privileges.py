@@ -1,0 +1,84 @@
+"""Least privilege: an application role schedules through the triggers, never through cron."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+from conftest import Server, connect
+from pg_helpers import Conn, job_name, meeting_jobs
+
+FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
+APP_ROLE = "scheduler_test_app"
+
+
+@pytest.fixture
+def app_conn(db: Conn, migrated: Server) -> Iterator[Conn]:
+    """A connection as a role that may write meetings and nothing else."""
+    db.execute(f"drop role if exists {APP_ROLE}")
+    db.execute(f"create role {APP_ROLE} login")
+    db.execute(f"grant usage on schema public to {APP_ROLE}")
+    db.execute(f"grant select, insert, update, delete on public.meetings to {APP_ROLE}")
+    dsn = migrated.dsn.replace("user=postgres", f"user={APP_ROLE}")
+    try:
+        with connect(dsn) as conn:
+            yield conn
+    finally:
+        db.execute(f"drop owned by {APP_ROLE}")
+        db.execute(f"drop role {APP_ROLE}")
+
+
+def test_app_role_writes_schedule_and_unschedule_jobs(db: Conn, app_conn: Conn) -> None:
+    (meeting_id,) = app_conn.execute(
+        "insert into meetings (title, end_time) values ('app', %s) returning id", (FUTURE,)
+    ).fetchone()
+    owner = db.execute(
+        "select username from cron.job where jobname = %s", (job_name(meeting_id),)
+    ).fetchone()
+    assert owner == ("postgres",)  # the jobs belong to the migrating role, not the writer
+    app_conn.execute("update meetings set end_time = end_time + interval '1 day' where id = %s", (meeting_id,))
+    assert meeting_jobs(db)[job_name(meeting_id)][0] == "0 12 2 6 *"
+    app_conn.execute("delete from meetings where id = %s", (meeting_id,))
+    assert meeting_jobs(db) == {}
+
+
+def test_app_role_cannot_call_cron_or_our_functions(db: Conn, app_conn: Conn) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app_conn.execute("select cron.schedule('x', '* * * * *', 'select 1')")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app_conn.execute("select scheduler.complete_meeting(gen_random_uuid())")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app_conn.execute("select * from scheduler.settings")
+    assert db.execute("select count(*) from cron.job where jobname = 'x'").fetchone() == (0,)
+
+
+def test_no_function_of_ours_is_executable_by_public_or_the_app(db: Conn, app_conn: Conn) -> None:
+    rows = db.execute(
+        "select p.oid::regprocedure::text, "
+        "       has_function_privilege(%s, p.oid, 'execute'), "
+        "       p.proacl is null or exists (select 1 from aclexplode(p.proacl) a "
+        "                               where a.grantee = 0 and a.privilege_type = 'EXECUTE') "
+        "from pg_proc p where p.pronamespace = 'scheduler'::regnamespace",
+        (APP_ROLE,),
+    ).fetchall()
+    assert rows, "no functions in schema scheduler"
+    for signature, app_can_execute, public_can_execute in rows:
+        assert not app_can_execute, signature
+        assert not public_can_execute, f"{signature} is executable by PUBLIC"
+
+
+def test_security_definer_functions_pin_an_empty_search_path(db: Conn) -> None:
+    rows = db.execute(
+        "select p.oid::regprocedure::text, p.proconfig "
+        "from pg_proc p where p.pronamespace = 'scheduler'::regnamespace and p.prosecdef"
+    ).fetchall()
+    names = {signature for signature, _ in rows}
+    assert {
+        "scheduler.meetings_after_insert()",
+        "scheduler.meetings_after_update()",
+        "scheduler.meetings_after_delete()",
+    } <= names
+    for signature, config in rows:
+        assert config is not None and 'search_path=""' in config, signature
