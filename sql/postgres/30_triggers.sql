@@ -40,7 +40,7 @@ set search_path = ''
 as $$
 begin
     if scheduler.is_enabled() then
-        perform scheduler.register_job(n.id, n.end_time)
+        perform scheduler.register_jobs(pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.end_time))
         from new_meetings n
         where n.status operator(pg_catalog.=) 'upcoming';
     end if;
@@ -59,14 +59,14 @@ set search_path = ''
 as $$
 begin
     -- A meeting that left upcoming (or whose id changed) loses its job.
-    perform scheduler.unregister_job(o.id)
+    perform scheduler.unregister_jobs(pg_catalog.array_agg(o.id))
     from old_meetings o
     left join new_meetings n on n.id operator(pg_catalog.=) o.id
     where o.status operator(pg_catalog.=) 'upcoming'
       and (n.id is null or n.status operator(pg_catalog.<>) 'upcoming');
     -- A meeting that became upcoming, or whose end time moved, gets its job (re)registered.
     if scheduler.is_enabled() then
-        perform scheduler.register_job(n.id, n.end_time)
+        perform scheduler.register_jobs(pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.end_time))
         from new_meetings n
         left join old_meetings o on o.id operator(pg_catalog.=) n.id
         where n.status operator(pg_catalog.=) 'upcoming'
@@ -87,7 +87,7 @@ security definer
 set search_path = ''
 as $$
 begin
-    perform scheduler.unregister_job(o.id)
+    perform scheduler.unregister_jobs(pg_catalog.array_agg(o.id))
     from old_meetings o
     where o.status operator(pg_catalog.=) 'upcoming';
     return null;

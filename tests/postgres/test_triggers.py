@@ -309,3 +309,23 @@ def test_bad_input_is_rejected_clearly_and_changes_nothing(
         db.execute(sql, params)
     assert message in str(info.value)
     assert snapshot(db) == before
+
+
+def test_set_based_registration_stores_what_cron_schedule_stores(db: Conn) -> None:
+    """The direct INSERT path (owner may write cron.job) equals a cron.schedule call, column by column."""
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    columns = "schedule, command, nodename, nodeport, database, username, jobname, active"
+    has_active = db.execute(
+        "select count(*) from pg_attribute where attrelid = 'cron.job'::regclass "
+        "and attname = 'active'"
+    ).fetchone() == (1,)
+    if not has_active:
+        columns = columns.replace(", active", "")
+    query = f"select {columns} from cron.job where jobname = %s"
+    direct = db.execute(query, (job_name(meeting_id),)).fetchall()
+    db.execute("select cron.unschedule(%s)", (job_name(meeting_id),))
+    db.execute(
+        "select cron.schedule(%s, scheduler.cron_schedule(%s), scheduler.job_command(%s))",
+        (job_name(meeting_id), FUTURE, meeting_id),
+    )
+    assert db.execute(query, (job_name(meeting_id),)).fetchall() == direct
