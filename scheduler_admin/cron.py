@@ -171,7 +171,7 @@ def parse(expression: str) -> CronSchedule:
     minute, hour, day, month, weekday = (
         _parse_field(part, field, expression) for part, field in zip(parts, _FIELDS)
     )
-    weekdays = frozenset(7 if False else d % 7 for d in weekday)
+    weekdays = frozenset(d % 7 for d in weekday)  # 7 is Sunday too
     return CronSchedule(
         expression=expression,
         minutes=tuple(sorted(minute)),

@@ -1,0 +1,362 @@
+"""The emulated cron worker of the SQLite backend: pg_cron's job runner, in Python.
+
+Once per minute (aligned to minute boundaries, UTC) it runs every active job in ``cron_job``
+whose five-field schedule matches the minute, and records each run in ``cron_job_run_details``
+(``running``, then ``succeeded`` or ``failed`` with a return message), like pg_cron. The minute
+is claimed in the database first, so two workers on one database never run a minute twice.
+A worker that was late by a few minutes runs the jobs of the minutes it missed (pg_cron does the
+same for small clock jumps); longer gaps are left to the reconcile job, which runs every minute
+and completes overdue meetings.
+
+Commands:
+
+* ``complete_meeting('<id>')``: completes, in one statement, every upcoming meeting whose end
+  time has passed (so the jobs of a busy minute finish together: completing a meeting removes
+  its job through the triggers, and the jobs removed before their turn do not run); a meeting
+  that is not due yet is left alone; a job whose meeting is gone or no longer upcoming removes
+  itself.
+* ``reconcile()``: :meth:`SqliteBackend.reconcile` (recover, then prune old run history).
+
+While the scheduler is paused (``scheduler_settings.enabled = 0``) jobs run and change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from scheduler_admin import cron
+from scheduler_admin.backends.sqlite import (
+    RECONCILE_COMMAND,
+    RECONCILE_JOB,
+    UTC,
+    Clock,
+    SqliteBackend,
+    from_db_time,
+    job_name,
+    parse_complete_command,
+    to_db_time,
+)
+from scheduler_admin.exceptions import SchedulerError
+
+log = logging.getLogger("scheduler_admin.worker")
+
+# pg_cron runs the jobs of skipped minutes after a small clock jump; so does the worker.
+CATCH_UP_MINUTES = 5
+# A run still "running" this long after it started belongs to a worker that died.
+STALE_RUN_AFTER = timedelta(minutes=10)
+_ALIGN_SLACK = 0.05  # seconds past the minute boundary, so the tick lands inside the new minute
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One recorded run."""
+
+    run_id: int
+    job_id: int
+    job_name: str | None
+    status: str  # succeeded or failed
+    return_message: str
+
+
+@dataclass
+class TickResult:
+    """What one tick did."""
+
+    minute: datetime
+    minutes: list[datetime] = field(default_factory=list)  # the minutes whose jobs ran
+    runs: list[RunResult] = field(default_factory=list)
+    skipped: bool = False  # this minute had already been run (by this or another worker)
+
+
+def floor_minute(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+class CronWorker:
+    """Runs the jobs of ``cron_job`` like pg_cron. Use :meth:`tick` directly (tests, ``--once``),
+    :meth:`run_forever` in the foreground, :meth:`start_thread` in an application, or
+    :meth:`run_async` in an event loop."""
+
+    def __init__(
+        self,
+        backend_or_path: SqliteBackend | str | os.PathLike[str],
+        clock: Clock | None = None,
+        *,
+        catch_up_minutes: int = CATCH_UP_MINUTES,
+    ) -> None:
+        if isinstance(backend_or_path, SqliteBackend):
+            self.backend = backend_or_path
+        else:
+            self.backend = SqliteBackend(backend_or_path, clock=clock)
+        self.clock: Clock = clock or self.backend.clock
+        self.catch_up_minutes = catch_up_minutes
+        self.pid = os.getpid()
+        self.hostname = socket.gethostname()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def now(self) -> datetime:
+        current = self.clock()
+        if current.tzinfo is None:
+            raise ValueError("the clock must return timezone-aware datetimes")
+        return current.astimezone(UTC)
+
+    # -- one tick ---------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> TickResult:
+        """Run the jobs due in the minute of ``now`` (default: the clock) not run yet."""
+        now = (now or self.now()).astimezone(UTC)
+        minute = floor_minute(now)
+        result = TickResult(minute=minute)
+        with self.backend.transaction() as conn:
+            row = conn.execute(
+                "SELECT last_minute FROM scheduler_worker WHERE singleton = 1"
+            ).fetchone()
+            last = None if row is None else from_db_time(row["last_minute"])
+            claim = last is None or last < minute
+            if claim:
+                result.minutes = self._minutes_to_run(last, minute)
+            conn.execute(
+                """INSERT INTO scheduler_worker (singleton, last_minute, heartbeat_at, pid, hostname)
+                   VALUES (1, ?, ?, ?, ?)
+                   ON CONFLICT (singleton) DO UPDATE
+                      SET last_minute = excluded.last_minute, heartbeat_at = excluded.heartbeat_at,
+                          pid = excluded.pid, hostname = excluded.hostname""",
+                (
+                    to_db_time(minute if claim or last is None else last),
+                    to_db_time(now),
+                    self.pid,
+                    self.hostname,
+                ),
+            )
+            jobs = (
+                conn.execute(
+                    "SELECT jobid, jobname, schedule, command FROM cron_job WHERE active = 1"
+                ).fetchall()
+                if claim
+                else []
+            )
+        if not claim:
+            result.skipped = True
+            return result
+        due: list[sqlite3.Row] = []
+        for job in jobs:
+            try:
+                schedule = cron.parse(str(job["schedule"]))
+            except cron.CronError as exc:
+                log.warning("job %s has an invalid schedule: %s", job["jobname"], exc)
+                continue
+            if any(schedule.matches(m) for m in result.minutes):
+                due.append(job)
+        # Meetings' jobs first, then the reconcile job (as pg_cron's order would not matter).
+        due.sort(key=lambda job: (job["jobname"] == RECONCILE_JOB, int(job["jobid"])))
+        for job in due:
+            run = self._run(job, now)
+            if run is not None:
+                result.runs.append(run)
+        return result
+
+    def _minutes_to_run(self, last: datetime | None, minute: datetime) -> list[datetime]:
+        if last is None or minute - last > timedelta(minutes=self.catch_up_minutes):
+            return [minute]
+        minutes: list[datetime] = []
+        current = last + timedelta(minutes=1)
+        while current <= minute:
+            minutes.append(current)
+            current += timedelta(minutes=1)
+        return minutes
+
+    def _run(self, job: sqlite3.Row, now: datetime) -> RunResult | None:
+        """Run one job and record it; None when the job was removed before its turn."""
+        jobid, command = int(job["jobid"]), str(job["command"])
+        started = time.monotonic()
+        with self.backend.transaction() as conn:
+            current = conn.execute(
+                "SELECT username, database FROM cron_job WHERE jobid = ? AND active = 1 "
+                "AND command = ?",
+                (jobid, command),
+            ).fetchone()
+            if current is None:
+                return None  # unscheduled meanwhile: pg_cron drops the pending run too
+            run_id = conn.execute(
+                """INSERT INTO cron_job_run_details
+                       (jobid, job_pid, database, username, command, status, start_time)
+                   VALUES (?, ?, ?, ?, ?, 'running', ?)""",
+                (jobid, self.pid, current["database"], current["username"], command, to_db_time(now)),
+            ).lastrowid
+        assert run_id is not None
+        try:
+            # A job reporting errors (reconcile with a bad row) keeps what it did.
+            with self.backend.transaction() as conn:
+                ok, message = self.execute(conn, command, now)
+        except (sqlite3.Error, SchedulerError) as exc:
+            ok, message = False, f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a job never stops the worker
+            log.exception("job %s failed", job["jobname"])
+            ok, message = False, f"{type(exc).__name__}: {exc}"
+        status = "succeeded" if ok else "failed"
+        finished = now + timedelta(seconds=time.monotonic() - started)
+        with self.backend.transaction() as conn:
+            conn.execute(
+                """UPDATE cron_job_run_details SET status = ?, return_message = ?, end_time = ?
+                    WHERE runid = ?""",
+                (status, message, to_db_time(finished), run_id),
+            )
+        if not ok:
+            log.warning("job %s failed: %s", job["jobname"], message)
+        return RunResult(run_id, jobid, job["jobname"], status, message)
+
+    def execute(self, conn: sqlite3.Connection, command: str, now: datetime) -> tuple[bool, str]:
+        """Interpret a job's command inside an open transaction: (succeeded, return message)."""
+        if command == RECONCILE_COMMAND:
+            if not self.backend.enabled(conn):
+                return True, "reconcile: scheduler paused, nothing done"
+            report, deleted = self.backend.reconcile_in(conn, now)
+            message = (
+                f"reconcile: {report['overdue_completed']} overdue meetings completed, "
+                f"{report['jobs_scheduled']} jobs scheduled, {report['jobs_already_exist']} "
+                f"jobs already existed, {report['orphans_removed']} orphan jobs removed, "
+                f"{deleted} old runs deleted"
+            )
+            if report["errors"]:
+                details = "; ".join(f"{e['meeting_id']}: {e['error']}" for e in report["errors"][:5])
+                return False, f"{message}; {len(report['errors'])} errors: {details}"
+            return True, message
+        meeting_id = parse_complete_command(command)
+        if meeting_id is None:
+            return False, f"unknown command {command!r}: expected complete_meeting('<id>') or reconcile()"
+        if not self.backend.enabled(conn):
+            return True, "complete_meeting: scheduler paused, nothing done"
+        completed = self.complete_due(conn, now)
+        still_upcoming = conn.execute(
+            "SELECT 1 FROM meetings WHERE id = ? AND status = 'upcoming'", (meeting_id,)
+        ).fetchone()
+        removed = 0
+        if still_upcoming is None:
+            removed = conn.execute(
+                "DELETE FROM cron_job WHERE jobname = ?", (job_name(meeting_id),)
+            ).rowcount
+        message = f"complete_meeting: {completed} meetings completed"
+        if removed:
+            message += ", job removed"
+        return True, message
+
+    @staticmethod
+    def complete_due(conn: sqlite3.Connection, now: datetime) -> int:
+        """Mark done every upcoming meeting whose end time is at or before ``now``."""
+        return conn.execute(
+            """UPDATE meetings SET status = 'done'
+                WHERE status = 'upcoming' AND julianday(end_time) <= julianday(?)""",
+            (to_db_time(now),),
+        ).rowcount
+
+    def mark_stale_runs(self, now: datetime | None = None) -> int:
+        """Fail the runs a dead worker left ``running``; returns how many."""
+        now = now or self.now()
+        with self.backend.transaction() as conn:
+            return conn.execute(
+                """UPDATE cron_job_run_details
+                      SET status = 'failed', end_time = ?,
+                          return_message = 'worker stopped before the run finished'
+                    WHERE status IN ('starting', 'running')
+                      AND julianday(start_time) < julianday(?)""",
+                (to_db_time(now), to_db_time(now - STALE_RUN_AFTER)),
+            ).rowcount
+
+    # -- loops ------------------------------------------------------------------------------
+
+    def seconds_to_next_minute(self) -> float:
+        now = self.now()
+        boundary = floor_minute(now) + timedelta(minutes=1)
+        return max((boundary - now).total_seconds(), 0.0) + _ALIGN_SLACK
+
+    def _safe_tick(self) -> None:
+        try:
+            result = self.tick()
+        except Exception:
+            log.exception("worker tick failed; retrying at the next minute")
+            return
+        for run in result.runs:
+            log.info("%s %s: %s", run.job_name, run.status, run.return_message)
+
+    def run_forever(self, stop_event: threading.Event | None = None) -> None:
+        """Tick once per minute until ``stop_event`` is set (or SIGTERM/SIGINT in the
+        foreground main thread)."""
+        stop = stop_event or self._stop
+        previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+
+            def handle(signum: int, frame: FrameType | None) -> None:
+                log.info("signal %s: stopping after the current tick", signum)
+                stop.set()
+
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, handle)
+        try:
+            try:
+                self.mark_stale_runs()
+            except Exception:
+                log.exception("could not clean up stale runs")
+            while not stop.is_set():
+                self._safe_tick()
+                stop.wait(self.seconds_to_next_minute())
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def start_thread(self) -> threading.Thread:
+        """Run the worker in a daemon thread (inside an application); stop it with stop()."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self.run_forever, args=(self._stop,), name="scheduler-cron-worker", daemon=True
+        )
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop the thread started by start_thread() (after its current tick)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    async def run_async(self, stop: asyncio.Event) -> None:
+        """The same loop in an event loop; ticks run in a thread so the loop never blocks."""
+        try:
+            await asyncio.to_thread(self.mark_stale_runs)
+        except Exception:
+            log.exception("could not clean up stale runs")
+        while not stop.is_set():
+            await asyncio.to_thread(self._safe_tick)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.seconds_to_next_minute())
+            except asyncio.TimeoutError:
+                pass
+
+
+def run_worker(
+    url_or_path: str | os.PathLike[str],
+    *,
+    once: bool = False,
+    clock: Callable[[], datetime] | None = None,
+) -> TickResult | None:
+    """Entry point for ``scheduler-admin worker`` (``--once``: one tick, returned)."""
+    worker = CronWorker(url_or_path, clock=clock)
+    if once:
+        return worker.tick()
+    worker.run_forever()
+    return None
