@@ -1,0 +1,518 @@
+"""The benchmark scenarios. Each function measures one run and returns plain numbers.
+
+Every scenario starts from :func:`benchmarks.common.clean` so that runs are independent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from benchmarks.common import (
+    JOB_PATTERN,
+    REPO_ROOT,
+    clean,
+    connect,
+    count_our_jobs,
+    function_exists,
+    log,
+    sleep_until,
+    utcnow,
+)
+
+# Meetings of the write and recovery scenarios end at least this far ahead, so that none of
+# their jobs can fire while the benchmark runs.
+FAR_AHEAD = "interval '3 days'"
+
+
+class NotAvailable(Exception):
+    """The interface a scenario needs does not exist yet in this checkout."""
+
+
+# --------------------------------------------------------------------------- write overhead
+
+
+def _single_row_rate(dsn: str, table: str, seconds: float, clients: int) -> float:
+    """Inserts per second of ``clients`` connections, each inserting one row per transaction."""
+    counts = [0] * clients
+    barrier = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+    errors: list[BaseException] = []
+
+    def client(idx: int) -> None:
+        try:
+            with connect(dsn) as conn:
+                sql = (
+                    f"insert into {table} (title, start_time, end_time) "
+                    f"values ('bench', now() + {FAR_AHEAD}, "
+                    f"now() + {FAR_AHEAD} + %s * interval '1 second')"
+                )
+                n = 0
+                barrier.wait()
+                while time.perf_counter() < stop_at[0]:
+                    conn.execute(sql, (n * clients + idx,), prepare=True)
+                    n += 1
+                counts[idx] = n
+        except BaseException as exc:  # report, don't hang the barrier
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for th in threads:
+        th.start()
+    stop_at[0] = time.perf_counter() + seconds + 0.5  # connections open before the clock starts
+    barrier.wait()
+    start = time.perf_counter()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return sum(counts) / elapsed
+
+
+def _statement_rate(dsn: str, table: str, rows: int) -> float:
+    with connect(dsn) as conn:
+        start = time.perf_counter()
+        conn.execute(
+            f"insert into {table} (title, start_time, end_time) "
+            f"select 'bench', e - interval '1 hour', e from ("
+            f"  select now() + {FAR_AHEAD} + i * interval '37 seconds' as e "
+            f"  from generate_series(1, {int(rows)}) i) s"
+        )
+        return rows / (time.perf_counter() - start)
+
+
+def write_overhead_once(dsn: str, rep: int, seconds: float, clients: int, rows: int) -> dict[str, float]:
+    """One repetition: both tables, single-row and one statement, in alternating order."""
+    tables = ["public.meetings", "bench.meetings_plain"]
+    if rep % 2:
+        tables.reverse()
+    out: dict[str, float] = {}
+    with connect(dsn) as conn:
+        for table in tables:
+            key = "triggers" if table == "public.meetings" else "plain"
+            clean(conn)
+            out[f"single_{key}"] = _single_row_rate(dsn, table, seconds, clients)
+        for table in tables:
+            key = "triggers" if table == "public.meetings" else "plain"
+            clean(conn)
+            out[f"statement_{key}"] = _statement_rate(dsn, table, rows)
+        clean(conn)
+    out["single_ratio"] = out["single_triggers"] / out["single_plain"]
+    out["statement_ratio"] = out["statement_triggers"] / out["statement_plain"]
+    return out
+
+
+def write_breakdown(dsn: str, rows: int) -> dict[str, float]:
+    """Microseconds per row of each piece of the insert path (why the statement ratio is what it is).
+
+    * plain: the same insert into bench.meetings_plain;
+    * before_trigger_only: public.meetings with the after-insert trigger disabled;
+    * cron_schedule_only: pg_cron's cron.schedule with constant arguments (its own floor);
+    * schedule_expr: scheduler.cron_schedule(end_time) alone (a non-inlinable SQL function);
+    * register_job: scheduler.register_job(id, end_time) (what the trigger runs per row);
+    * with_triggers: the real insert into public.meetings;
+    * inline_schedule: cron.schedule with the name, schedule and command computed by inline
+      expressions (to_char instead of scheduler.cron_schedule) -- what a trigger calling
+      cron.schedule directly would cost.
+    """
+    n = int(rows)
+    ends = f"now() + {FAR_AHEAD} + i * interval '37 seconds'"
+    pieces = {
+        "plain": f"insert into bench.meetings_plain (title, end_time) "
+        f"select 'bench', {ends} from generate_series(1, {n}) i",
+        "before_trigger_only": f"insert into public.meetings (title, end_time) "
+        f"select 'bench', {ends} from generate_series(1, {n}) i",
+        "cron_schedule_only": f"select count(cron.schedule('meeting-status-' || gen_random_uuid(), "
+        f"'5 4 3 2 *', 'select 1')) from generate_series(1, {n}) i",
+        "schedule_expr": f"select count(scheduler.cron_schedule({ends})) from generate_series(1, {n}) i",
+        "register_job": f"select count(scheduler.register_job(gen_random_uuid(), {ends})) "
+        f"from generate_series(1, {n}) i",
+        "with_triggers": f"insert into public.meetings (title, end_time) "
+        f"select 'bench', {ends} from generate_series(1, {n}) i",
+        "inline_schedule": (
+            "select count(cron.schedule('meeting-status-' || u, "
+            "to_char(scheduler.job_minute(e), 'FMMI FMHH24 FMDD FMMM \"*\"'), "
+            "format('select scheduler.complete_meeting(%L::uuid)', u))) "
+            f"from (select gen_random_uuid() u, {ends} e from generate_series(1, {n}) i) s"
+        ),
+    }
+    out: dict[str, float] = {}
+    with connect(dsn) as conn:
+        for name, sql in pieces.items():
+            clean(conn)
+            if name == "before_trigger_only":
+                conn.execute("alter table public.meetings disable trigger scheduler_meetings_after_insert")
+            try:
+                start = time.perf_counter()
+                conn.execute(sql)
+                out[name] = (time.perf_counter() - start) / n * 1e6
+            finally:
+                if name == "before_trigger_only":
+                    conn.execute(
+                        "alter table public.meetings enable trigger scheduler_meetings_after_insert"
+                    )
+        # The inline expression must give the same schedule as scheduler.cron_schedule.
+        row = conn.execute(
+            f"select count(*) from generate_series(1, 5000) i, lateral (select {ends} "
+            f"+ i * interval '1.3 second' as e) s where scheduler.cron_schedule(e) <> "
+            "to_char(scheduler.job_minute(e), 'FMMI FMHH24 FMDD FMMM \"*\"')"
+        ).fetchone()
+        out["inline_schedule_mismatches"] = float(row[0]) if row else -1.0
+        clean(conn)
+    return out
+
+
+# --------------------------------------------------------------------------------- burst
+
+
+@dataclass
+class BurstPlan:
+    """When a burst of ``size`` meetings must start inserting so that it fires at ``minute``."""
+
+    size: int
+    minute: dt.datetime  # M: the cron tick at which every job of the burst fires
+    spread: float  # end times spread over (M - spread, M]
+    insert_start: dt.datetime  # latest moment to start inserting
+    est_insert: float
+
+
+@dataclass
+class InsertRate:
+    """Learned cost of inserting meetings with our triggers (seconds per row), kept pessimistic."""
+
+    per_row: float = 700e-6
+    samples: list[float] = field(default_factory=list)
+
+    def estimate(self, size: int) -> float:
+        return size * self.per_row * 1.25 + 2.0
+
+    def learn(self, size: int, seconds: float) -> None:
+        if size >= 1000:
+            self.samples.append(seconds / size)
+            self.per_row = max(self.samples[-3:])
+
+
+def plan_burst(size: int, rate: InsertRate, min_spread: float, margin: float = 5.0) -> BurstPlan:
+    """The earliest minute M such that the meetings can be inserted and end in (M - spread, M].
+
+    The spread is at least ``min_spread`` and at most 60 s: inserting starts at once and every
+    end time lies after the (pessimistically estimated) end of the insert.
+    """
+    now = utcnow()
+    est = rate.estimate(size)
+    earliest_end = now + dt.timedelta(seconds=est + margin + min_spread)
+    minute = earliest_end.replace(second=0, microsecond=0)
+    if minute < earliest_end:
+        minute += dt.timedelta(minutes=1)
+    insert_start = minute - dt.timedelta(seconds=min_spread + margin + est)
+    return BurstPlan(size, minute, min_spread, insert_start, est)
+
+
+def burst_once(
+    dsn: str,
+    plan: BurstPlan,
+    rate: InsertRate,
+    *,
+    batch: int = 2000,
+    margin: float = 5.0,
+    timeout: float = 300.0,
+    settle: float = 3.0,
+) -> dict[str, Any]:
+    """Insert ``plan.size`` meetings through the triggers, wait for the real pg_cron tick at
+    ``plan.minute`` and measure until every meeting is done."""
+    size = plan.size
+    minute = plan.minute
+    with connect(dsn) as conn:
+        clean(conn)
+        sleep_until(plan.insert_start)
+        # The spread uses whatever time is left after the (estimated) insert: at most 60 s.
+        left = (minute - utcnow()).total_seconds() - rate.estimate(size) - margin
+        spread = max(1.0, min(60.0, left))
+        spread_ms = int(spread * 1000)
+        t0 = time.perf_counter()
+        for offset in range(0, size, batch):
+            count = min(batch, size - offset)
+            # Row i ends (i * 7919 mod spread_ms) ms before M: spread over the window, M included.
+            conn.execute(
+                "insert into public.meetings (title, start_time, end_time) "
+                "select 'burst', e - interval '30 minutes', e from ("
+                "  select %s::timestamptz - ((i * 7919::bigint) %% %s) * interval '1 millisecond' e"
+                "  from generate_series(%s, %s) i) s",
+                (minute, spread_ms, offset, offset + count - 1),
+            )
+        insert_seconds = time.perf_counter() - t0
+        rate.learn(size, insert_seconds)
+        inserted_at = utcnow()
+        upcoming, min_end = conn.execute(
+            "select count(*), min(end_time) from public.meetings where status = 'upcoming'"
+        ).fetchone()
+        jobs = count_our_jobs(conn)
+        runs_before = conn.execute("select count(*) from cron.job_run_details").fetchone()[0]
+        log(
+            f"burst {size}: inserted in {insert_seconds:.1f} s ({insert_seconds / size * 1e6:.0f} us/row), "
+            f"{upcoming} upcoming, {jobs} jobs, spread {spread:.0f} s, fires at {minute:%H:%M:%S}"
+        )
+        result: dict[str, Any] = {
+            "size": size,
+            "minute": minute.isoformat(),
+            "spread_s": spread,
+            "insert_s": insert_seconds,
+            "insert_us_per_row": insert_seconds / size * 1e6,
+            "upcoming_after_insert": upcoming,
+            "jobs_after_insert": jobs,
+            "slack_s": (min_end - inserted_at).total_seconds() if min_end else None,
+        }
+        if upcoming != size:
+            log(f"burst {size}: only {upcoming} of {size} upcoming after insert (insert overran)")
+        # Poll from just before the tick until no meeting is upcoming.
+        sleep_until(minute - dt.timedelta(seconds=1))
+        done_at = None
+        deadline = minute + dt.timedelta(seconds=timeout)
+        while utcnow() < deadline:
+            left_upcoming = conn.execute(
+                "select count(*) from public.meetings where status = 'upcoming'"
+            ).fetchone()[0]
+            if left_upcoming == 0:
+                done_at = utcnow()
+                break
+            time.sleep(0.1)
+        result["done_s"] = (done_at - minute).total_seconds() if done_at else None
+        if done_at is None:
+            result["left_upcoming"] = left_upcoming
+        # Let pg_cron finish the runs it started (the pending runs of removed jobs are dropped).
+        stable_since = time.perf_counter()
+        last = None
+        settle_deadline = time.perf_counter() + 120
+        while time.perf_counter() < settle_deadline:
+            total, active = conn.execute(
+                "select count(*), count(*) filter (where status in ('starting', 'running')) "
+                "from cron.job_run_details"
+            ).fetchone()
+            if (total, active) != last:
+                last = (total, active)
+                stable_since = time.perf_counter()
+            elif active == 0 and time.perf_counter() - stable_since >= settle:
+                break
+            time.sleep(0.25)
+        stats = conn.execute(
+            """
+            select count(*) filter (where bench_completed_at < end_time),
+                   count(*) filter (where status = 'done'),
+                   count(*) filter (where status = 'done' and bench_completed_at is null),
+                   extract(epoch from max(bench_completed_at) - %(m)s),
+                   extract(epoch from min(bench_completed_at) - %(m)s),
+                   extract(epoch from max(bench_completed_at - end_time))
+            from public.meetings
+            """,
+            {"m": minute},
+        ).fetchone()
+        runs = conn.execute(
+            """
+            select count(*),
+                   count(*) filter (where status = 'succeeded'),
+                   count(*) filter (where status = 'failed'),
+                   extract(epoch from min(start_time) - %(m)s),
+                   extract(epoch from max(end_time) - min(start_time))
+            from cron.job_run_details
+            """,
+            {"m": minute},
+        ).fetchone()
+        failures = conn.execute(
+            "select left(return_message, 160), count(*) from cron.job_run_details "
+            "where status = 'failed' group by 1 order by 2 desc limit 3"
+        ).fetchall()
+        # Transactions that completed something: distinct completion transactions.
+        txns = conn.execute(
+            "select count(distinct xmin::text) from public.meetings where bench_completed_at is not null"
+        ).fetchone()[0]
+        result.update(
+            {
+                "early": stats[0],
+                "done": stats[1],
+                "done_at_insert": stats[2],
+                "last_completed_s": float(stats[3]) if stats[3] is not None else None,
+                "first_completed_s": float(stats[4]) if stats[4] is not None else None,
+                "max_lag_from_end_s": float(stats[5]) if stats[5] is not None else None,
+                "run_details_added": runs[0] - runs_before,
+                "runs_succeeded": runs[1],
+                "runs_failed": runs[2],
+                "first_run_start_s": float(runs[3]) if runs[3] is not None else None,
+                "runs_span_s": float(runs[4]) if runs[4] is not None else None,
+                "completing_transactions": txns,
+                "jobs_left": count_our_jobs(conn),
+                "failures": [[m, c] for m, c in failures],
+            }
+        )
+        if result["runs_span_s"]:
+            result["runs_per_s"] = result["run_details_added"] / result["runs_span_s"]
+        clean(conn)
+    return result
+
+
+# ------------------------------------------------------------------------- recovery / list
+
+
+def _insert_without_triggers(conn: psycopg.Connection[Any], size: int) -> None:
+    """``size`` upcoming meetings ending 3 to ~33 days ahead, inserted with triggers off."""
+    with conn.transaction():
+        conn.execute("set local session_replication_role = replica")
+        conn.execute(
+            "insert into public.meetings (title, start_time, end_time) "
+            "select 'recover', e - interval '1 hour', e from ("
+            f"  select date_trunc('minute', now()) + {FAR_AHEAD} + i * interval '26 seconds' e"
+            f"  from generate_series(1, {int(size)}) i) s"
+        )
+    conn.execute("vacuum analyze public.meetings")
+
+
+def recovery_once(dsn: str, size: int) -> dict[str, Any]:
+    with connect(dsn) as conn:
+        if not function_exists(conn, "scheduler.recover(boolean)"):
+            raise NotAvailable("scheduler.recover(boolean) does not exist in this checkout")
+        clean(conn)
+        _insert_without_triggers(conn, size)
+        jobs_before = count_our_jobs(conn)
+        start = time.perf_counter()
+        report = conn.execute("select scheduler.recover()").fetchone()[0]
+        seconds = time.perf_counter() - start
+        if isinstance(report, str):
+            report = json.loads(report)
+        jobs_after = count_our_jobs(conn)
+        mismatched = conn.execute(
+            "select count(*) from public.meetings m left join cron.job j "
+            "on j.jobname = scheduler.job_name(m.id) "
+            "where m.status = 'upcoming' and (j.jobid is null or j.schedule <> scheduler.cron_schedule(m.end_time))"
+        ).fetchone()[0]
+    return {
+        "size": size,
+        "seconds": seconds,
+        "jobs_before": jobs_before,
+        "jobs_after": jobs_after,
+        "meetings_without_matching_job": mismatched,
+        "report": {k: v for k, v in report.items() if k != "errors"} | {"errors": len(report.get("errors") or [])},
+    }
+
+
+def setup_jobs_directly(dsn: str, size: int) -> float:
+    """``size`` upcoming meetings with their jobs, made fast: meetings inserted with triggers off,
+    then the jobs inserted into cron.job in one statement, copying the connection columns of a
+    job made by cron.schedule (benchmark-only setup for the inspection scenario)."""
+    with connect(dsn) as conn:
+        clean(conn)
+        _insert_without_triggers(conn, size)
+        probe = f"meeting-status-{uuid.uuid4()}"
+        conn.execute("select cron.schedule(%s, '0 0 1 1 *', 'select 1')", (probe,))
+        conn.execute(
+            """
+            insert into cron.job (schedule, command, nodename, nodeport, database, username, active, jobname)
+            select scheduler.cron_schedule(m.end_time), scheduler.job_command(m.id),
+                   p.nodename, p.nodeport, p.database, p.username, true, scheduler.job_name(m.id)
+            from public.meetings m, (select * from cron.job where jobname = %s) p
+            where m.status = 'upcoming'
+            """,
+            (probe,),
+        )
+        conn.execute("select cron.unschedule(%s)", (probe,))
+        conn.execute("vacuum analyze cron.job")
+        return float(count_our_jobs(conn))
+
+
+def cli_command(database_url: str, order: int = 0) -> list[str]:
+    base = [sys.executable, "-m", "scheduler_admin.cli"]
+    if order == 0:
+        return [*base, "list-jobs", "--json", "--database-url", database_url]
+    return [*base, "--json", "--database-url", database_url, "list-jobs"]
+
+
+def _count_jobs_in_output(doc: Any) -> int | None:
+    if isinstance(doc, list):
+        return len(doc)
+    if isinstance(doc, dict):
+        for key in ("jobs", "items", "data"):
+            if isinstance(doc.get(key), list):
+                return len(doc[key])
+    return None
+
+
+def inspection_probe(database_url: str) -> tuple[int, str]:
+    """Which argument order the CLI accepts (0: as in the issue, 1: globals first)."""
+    for order in (0, 1):
+        proc = subprocess.run(
+            cli_command(database_url, order), capture_output=True, text=True, cwd=REPO_ROOT,
+            check=False, timeout=120,
+        )  # fmt: skip
+        if proc.returncode == 0:
+            return order, ""
+        last = proc.stderr.strip()[-400:]
+    raise NotAvailable(f"scheduler-admin list-jobs --json failed: {last}")
+
+
+def inspection_once(database_url: str, order: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cli_command(database_url, order), capture_output=True, text=True, cwd=REPO_ROOT,
+        check=False, timeout=300,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"list-jobs failed ({proc.returncode}): {proc.stderr[-400:]}")
+    doc = json.loads(proc.stdout)
+    return {"seconds": seconds, "jobs_listed": _count_jobs_in_output(doc), "bytes": len(proc.stdout)}
+
+
+def python_startup(order: int) -> float:
+    """Wall time of ``python -m scheduler_admin.cli --help`` (interpreter and imports only)."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "scheduler_admin.cli", "--help"], capture_output=True, cwd=REPO_ROOT,
+        check=False, timeout=120,
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def list_jobs_sql_time(dsn: str) -> float:
+    """Time to read every job of ours with its meeting in one query (the floor of list-jobs)."""
+    with connect(dsn) as conn:
+        start = time.perf_counter()
+        conn.execute(
+            "select j.jobid, j.jobname, j.schedule, j.command, j.active, m.end_time, m.status "
+            "from cron.job j left join public.meetings m on m.id = scheduler.meeting_id(j.jobname) "
+            "where j.jobname ~ %s",
+            (JOB_PATTERN,),
+        ).fetchall()
+        return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------- anchor
+
+
+def anchor_once(dsn: str, size: int, mode: str, spread: str, timeout: float) -> dict[str, Any]:
+    """Run benchmarks.anchor_apscheduler in its own process (its own GIL and threads)."""
+    cmd = [
+        sys.executable, "-m", "benchmarks.anchor_apscheduler", "--dsn", dsn, "--size", str(size),
+        "--mode", mode, "--spread", spread, "--timeout", str(timeout), "--json",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=REPO_ROOT, check=False, timeout=timeout + 600
+    )
+    if proc.returncode == 3:
+        raise NotAvailable(proc.stderr.strip()[-300:])
+    if proc.returncode != 0:
+        raise RuntimeError(f"anchor failed ({proc.returncode}): {proc.stderr[-800:]}")
+    return json.loads(proc.stdout)
+
+
+def ceil_div(a: float, b: float) -> int:
+    return int(math.ceil(a / b))
