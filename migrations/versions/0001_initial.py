@@ -1,4 +1,5 @@
-"""Initial schema: pg_cron preflight, scheduler schema, settings, meetings, triggers, grants.
+"""Initial schema: pg_cron preflight, scheduler schema, settings, meetings, triggers, admin
+functions, grants, the reconcile job.
 
 Revision ID: 0001
 Revises:
@@ -23,7 +24,9 @@ UPGRADE_FILES: dict[str, list[str]] = {
         "10_schema.sql",
         "20_functions.sql",
         "30_triggers.sql",
+        "40_admin.sql",
         "50_grants.sql",
+        "60_jobs.sql",
     ],
     "sqlite": [
         "10_schema.sql",

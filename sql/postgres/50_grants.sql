@@ -3,3 +3,18 @@
 -- functions run as the jobs' owner, which is the same role.
 revoke all on all functions in schema scheduler from public;
 revoke all on all tables in schema scheduler from public;
+
+-- On Supabase the admin functions are called through RPC as service_role (never anon or
+-- authenticated). Elsewhere, grant them to your admin role the same way.
+do $grants$
+begin
+    if exists (select 1 from pg_catalog.pg_roles where rolname operator(pg_catalog.=) 'service_role') then
+        grant usage on schema scheduler to service_role;
+        grant execute on function
+            scheduler.list_jobs(), scheduler.recover(boolean), scheduler.history(boolean, integer),
+            scheduler.health(), scheduler.schedule_meeting(uuid, timestamptz),
+            scheduler.cancel_meeting(uuid)
+        to service_role;
+    end if;
+end
+$grants$;
