@@ -1,0 +1,342 @@
+"""The Backend protocol on PostgreSQL with pg_cron: thin calls of the SQL functions in ``scheduler``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any, cast
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+
+from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
+from scheduler_admin.config import mask_url, psycopg_conninfo
+from scheduler_admin.exceptions import (
+    ConnectionFailed,
+    DatabaseError,
+    InvalidInput,
+    MeetingNotFound,
+    NotMigrated,
+    PgCronUnavailable,
+    SchedulerError,
+)
+
+log = logging.getLogger(__name__)
+UTC = timezone.utc
+
+
+def iso(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def parse_meeting_id(meeting_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(meeting_id))
+    except ValueError:
+        raise InvalidInput(
+            f"{meeting_id!r} is not a meeting id", hint="Meeting ids are UUIDs."
+        ) from None
+
+
+def translate(exc: psycopg.Error, target: str) -> SchedulerError:
+    """Map a driver error to the domain error it means (the only place that does)."""
+    diag = exc.diag
+    message = diag.message_primary or str(exc).strip().splitlines()[0]
+    hint = diag.message_hint
+    if isinstance(exc, pg_errors.NoDataFound) and "no meeting with id" in message:
+        return MeetingNotFound(message.removeprefix("no meeting with id ").strip())
+    if isinstance(exc, pg_errors.InvalidParameterValue | pg_errors.ObjectNotInPrerequisiteState):
+        return InvalidInput(message, hint=hint)
+    if isinstance(exc, pg_errors.InvalidSchemaName | pg_errors.UndefinedFunction) and (
+        "scheduler" in message
+    ):
+        return NotMigrated(
+            f"{target} is not migrated ({message})",
+            hint="Run `scheduler-admin migrate` (or `alembic upgrade head`).",
+        )
+    if isinstance(exc, pg_errors.UndefinedTable | pg_errors.InvalidSchemaName) and "cron" in message:
+        return PgCronUnavailable(
+            f"pg_cron is not installed in {target} ({message})",
+            hint="Run `scheduler-admin doctor` to see what is missing.",
+        )
+    if isinstance(exc, pg_errors.UndefinedTable) and "meetings" in message:
+        return NotMigrated(f"{target} has no meetings table", hint="Run `scheduler-admin migrate`.")
+    return DatabaseError(f"{message} (SQLSTATE {exc.sqlstate})", hint=hint)
+
+
+def connection_error(exc: psycopg.OperationalError, target: str) -> ConnectionFailed:
+    text = mask_url(str(exc).strip())
+    first = text.splitlines()[0] if text else "connection failed"
+    if "password authentication failed" in text or "no password supplied" in text:
+        hint = "Check the user and password in the database URL."
+    elif "does not exist" in text:
+        hint = "Check the database name in the URL."
+    else:
+        hint = "Check that the server is running and that host and port in the URL are right."
+    return ConnectionFailed(f"cannot connect to {target}: {first}", hint=hint)
+
+
+class PostgresBackend:
+    """Admin operations on a PostgreSQL database migrated by this package."""
+
+    name = "postgres"
+
+    def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
+        self.conninfo = psycopg_conninfo(url)
+        self.target = mask_url(url)
+        self.connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+
+    def _connect(self) -> psycopg.Connection[dict[str, Any]]:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(
+                    self.conninfo,
+                    autocommit=True,
+                    row_factory=dict_row,
+                    connect_timeout=self.connect_timeout,
+                    application_name="scheduler-admin",
+                )
+            except psycopg.OperationalError as exc:
+                raise connection_error(exc, self.target) from None
+            except psycopg.ProgrammingError as exc:
+                raise ConnectionFailed(
+                    f"invalid database URL {self.target}: {exc}",
+                    hint="Use postgresql://user:password@host:port/dbname.",
+                ) from None
+        return self._conn
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if self._conn is not None and self._conn.closed:
+                raise connection_error(exc, self.target) from None
+            raise translate(exc, self.target) from None
+        except psycopg.Error as exc:
+            raise translate(exc, self.target) from None
+
+    def _rows(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._errors():
+            return self._connect().execute(query, params).fetchall()  # type: ignore[arg-type]
+
+    def _value(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        rows = self._rows(query, params)
+        value = next(iter(rows[0].values()))
+        return json.loads(value) if isinstance(value, str) else value
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- operations ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _job(row: dict[str, Any]) -> Job:
+        return Job(
+            meeting_id=str(row["meeting_id"]) if row["meeting_id"] else None,
+            job_id=int(row["job_id"]),
+            job_name=str(row["job_name"]),
+            schedule=str(row["schedule"]),
+            next_run=iso(row["next_run"]),
+            end_time=iso(row["end_time"]),
+            meeting_status=row["meeting_status"],
+            active=bool(row["active"]),
+        )
+
+    def list_jobs(self) -> list[Job]:
+        rows = self._rows("select * from scheduler.list_jobs()")
+        log.debug("listed %d jobs on %s", len(rows), self.target)
+        return [self._job(r) for r in rows]
+
+    def recover(self, *, dry_run: bool = False) -> RecoverReport:
+        report = cast(RecoverReport, self._value("select scheduler.recover(%s)", (dry_run,)))
+        log.info("recover%s on %s: %s", " (dry run)" if dry_run else "", self.target, summary(report))
+        return report
+
+    def reconcile(self) -> RecoverReport:
+        report = cast(RecoverReport, self._value("select scheduler.reconcile()"))
+        log.info("reconcile on %s: %s", self.target, report)
+        return report
+
+    def history(self, *, failed_only: bool = False, limit: int = 50) -> list[Run]:
+        if limit < 1:
+            raise InvalidInput(f"--limit must be at least 1, got {limit}")
+        rows = self._rows("select * from scheduler.history(%s, %s)", (failed_only, limit))
+        return [
+            Run(
+                run_id=int(r["run_id"]),
+                job_id=int(r["job_id"]),
+                job_name=r["job_name"],
+                meeting_id=str(r["meeting_id"]) if r["meeting_id"] else None,
+                status=str(r["status"]),
+                return_message=r["return_message"],
+                start_time=iso(r["start_time"]),
+                end_time=iso(r["end_time"]),
+            )
+            for r in rows
+        ]
+
+    def schedule(self, meeting_id: str, end_time: datetime) -> dict[str, Any]:
+        if end_time.tzinfo is None:
+            raise InvalidInput("the end time needs a time zone", hint="e.g. 2026-12-01T15:30:00Z")
+        result: dict[str, Any] = self._value(
+            "select scheduler.schedule_meeting(%s, %s)", (parse_meeting_id(meeting_id), end_time)
+        )
+        log.info("scheduled meeting %s to end at %s", meeting_id, iso(end_time))
+        return normalise_times(result)
+
+    def cancel(self, meeting_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._value(
+            "select scheduler.cancel_meeting(%s)", (parse_meeting_id(meeting_id),)
+        )
+        log.info("cancelled meeting %s (%s job removed)", meeting_id, result.get("jobs_removed"))
+        return result
+
+    def pause(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._value("select scheduler.pause()")
+        log.warning("scheduler paused on %s: no job will be registered until resume", self.target)
+        return result
+
+    def resume(self) -> RecoverReport:
+        report = cast(RecoverReport, self._value("select scheduler.resume()"))
+        log.info("scheduler resumed on %s: %s", self.target, summary(report))
+        return report
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._value("select scheduler.health()")
+        return result
+
+    def doctor(self) -> list[Check]:
+        checks: list[Check] = []
+
+        def check(name: str, ok: bool, detail: str, fix: str | None = None) -> bool:
+            checks.append(Check(name=name, ok=ok, detail=detail, fix=None if ok else fix))
+            return ok
+
+        facts = self._rows(
+            "select (select extversion from pg_extension where extname = 'pg_cron') as version, "
+            "       current_setting('cron.database_name', true) as cron_db, "
+            "       current_database() as db, "
+            "       to_regnamespace('scheduler') is not null as migrated, "
+            "       to_regclass('public.meetings') is not null as has_meetings"
+        )[0]
+        if not check(
+            "pg_cron preloaded",
+            facts["cron_db"] is not None,
+            "pg_cron is loaded at server start"
+            if facts["cron_db"] is not None
+            else "pg_cron is not in shared_preload_libraries",
+            f"Set shared_preload_libraries = 'pg_cron' and cron.database_name = '{facts['db']}' "
+            "in postgresql.conf, then restart PostgreSQL.",
+        ):
+            return checks
+        if not check(
+            "pg_cron runs in this database",
+            facts["cron_db"] == facts["db"],
+            f"cron.database_name = {facts['cron_db']}",
+            f"Set cron.database_name = '{facts['db']}' and restart, or point the scheduler at "
+            f"database {facts['cron_db']}.",
+        ):
+            return checks
+        if not check(
+            "pg_cron installed",
+            facts["version"] is not None,
+            f"pg_cron {facts['version']}" if facts["version"] else "extension pg_cron not created",
+            "Run `scheduler-admin migrate` (it creates the extension).",
+        ):
+            return checks
+        if not check(
+            "migrated",
+            bool(facts["migrated"] and facts["has_meetings"]),
+            "schema scheduler present" if facts["migrated"] else "schema scheduler missing",
+            "Run `scheduler-admin migrate`.",
+        ):
+            return checks
+        triggers = self._value(
+            "select count(*) from pg_trigger where tgrelid = 'public.meetings'::regclass "
+            "and tgname like 'scheduler_meetings_%%' and tgenabled <> 'D'"
+        )
+        check(
+            "triggers on meetings",
+            triggers == 4,
+            f"{triggers} of 4 triggers present and enabled",
+            "Run `scheduler-admin migrate`; if they are disabled, `alter table meetings enable "
+            "trigger all`.",
+        )
+        health = self.health()
+        check(
+            "scheduler enabled",
+            bool(health["enabled"]),
+            "enabled" if health["enabled"] else "paused",
+            "Run `scheduler-admin resume`.",
+        )
+        check(
+            "reconcile job",
+            bool(health["reconcile_job"]),
+            "meeting-status-reconcile scheduled every minute"
+            if health["reconcile_job"]
+            else "meeting-status-reconcile missing",
+            "Run `scheduler-admin migrate` (re-applies the schema and the job).",
+        )
+        check(
+            "every upcoming meeting has a job",
+            health["missing_jobs"] == 0,
+            f"{health['upcoming_meetings']} upcoming, {health['missing_jobs']} without a job",
+            "Run `scheduler-admin recover`.",
+        )
+        check(
+            "no orphan jobs",
+            health["orphan_jobs"] == 0,
+            f"{health['orphan_jobs']} jobs without an upcoming meeting",
+            "Run `scheduler-admin recover`.",
+        )
+        check(
+            "no overdue meetings",
+            health["overdue_meetings"] == 0,
+            f"{health['overdue_meetings']} upcoming meetings ended over 2 minutes ago",
+            "Run `scheduler-admin recover`; check that the reconcile job runs "
+            "(`scheduler-admin history`).",
+        )
+        failures = self.history(failed_only=True, limit=3)
+        recent = [f"{r['job_name']}: {r['return_message']}" for r in failures]
+        check(
+            "no failed runs in 24 h",
+            health["failed_runs_24h"] == 0,
+            f"{health['failed_runs_24h']} failed runs"
+            + (f" (latest: {'; '.join(recent)})" if recent and health["failed_runs_24h"] else ""),
+            "See `scheduler-admin history --failed`; with pg_cron connecting over libpq, the job "
+            "owner needs to be able to log in to localhost (or set cron.use_background_workers "
+            "= on).",
+        )
+        return checks
+
+
+def normalise_times(result: dict[str, Any]) -> dict[str, Any]:
+    """Times in a JSON result from PostgreSQL, as the same ISO-8601 UTC strings as elsewhere."""
+    job = result.get("job")
+    if isinstance(job, dict):
+        for key in ("next_run", "end_time"):
+            if job.get(key):
+                job[key] = datetime.fromisoformat(job[key]).astimezone(UTC).isoformat()
+    return result
+
+
+def summary(report: RecoverReport) -> str:
+    return (
+        f"{report['total_meetings']} upcoming, {report['jobs_scheduled']} scheduled, "
+        f"{report['jobs_already_exist']} already there, {report['overdue_completed']} overdue "
+        f"completed, {report['orphans_removed']} orphans removed, {len(report['errors'])} errors"
+    )
+
