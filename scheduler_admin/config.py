@@ -69,6 +69,10 @@ def mask_url(url: str) -> str:
         # libpq key=value conninfo
         return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url, flags=re.I)
     parts = urlsplit(url)
+    if "@" not in parts.netloc and not any(
+        k.lower() in _SECRET_PARAMS for k, _ in parse_qsl(parts.query, keep_blank_values=True)
+    ):
+        return url
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)

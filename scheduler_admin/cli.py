@@ -1,0 +1,393 @@
+"""``scheduler-admin``: migrate, inspect, recover and repair the meeting status scheduler.
+
+Results go to stdout (a table, or one JSON document with ``--json``); messages go to stderr.
+Expected failures print ``Error: …`` and exit 1 (a traceback only with ``-v``); usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+import click
+
+from scheduler_admin import config
+from scheduler_admin.backends import open_backend
+from scheduler_admin.backends.base import Backend, Check, Job, RecoverReport, Run
+from scheduler_admin.exceptions import ConfigurationError, InvalidInput, SchedulerError
+
+UTC = timezone.utc
+log = logging.getLogger("scheduler_admin")
+
+
+@dataclass
+class State:
+    database_url: str | None
+    as_json: bool
+    verbose: int
+
+    def settings(self) -> config.Settings:
+        return config.resolve(self.database_url)
+
+    @contextmanager
+    def backend(self) -> Iterator[Backend]:
+        settings = self.settings()
+        log.info("using %s (from %s)", settings.display, settings.source)
+        backend = open_backend(settings)
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+
+def emit(state: State, data: Any, human: Callable[[], str]) -> None:
+    if state.as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(human())
+
+
+def fail(message: str) -> NoReturn:
+    raise SchedulerError(message)
+
+
+# -- formatting -----------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[("-" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def short_time(value: str | None) -> str | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def until(value: str | None, now: datetime) -> str | None:
+    if not value:
+        return None
+    seconds = int((datetime.fromisoformat(value) - now).total_seconds())
+    if seconds < 0:
+        return "due"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"in {days}d {hours}h"
+    if hours:
+        return f"in {hours}h {minutes}m"
+    return f"in {minutes}m {secs:02d}s"
+
+
+def jobs_table(jobs: list[Job]) -> str:
+    if not jobs:
+        return "no jobs"
+    now = datetime.now(UTC)
+    rows = [
+        (
+            j["job_name"],
+            j["schedule"],
+            short_time(j["next_run"]),
+            until(j["next_run"], now),
+            short_time(j["end_time"]),
+            j["meeting_status"] or ("orphan" if j["meeting_id"] else None),
+            "yes" if j["active"] else "no",
+        )
+        for j in jobs
+    ]
+    head = ("JOB", "SCHEDULE", "NEXT RUN (UTC)", "IN", "END TIME (UTC)", "STATUS", "ACTIVE")
+    return table(head, rows) + f"\n{len(jobs)} jobs"
+
+
+def report_text(report: RecoverReport) -> str:
+    lines = [
+        f"{'would be ' if report.get('dry_run') else ''}recovery of {report['total_meetings']} "
+        "upcoming meetings:",
+        f"  jobs scheduled      {report['jobs_scheduled']}",
+        f"  jobs already there  {report['jobs_already_exist']}",
+        f"  overdue completed   {report['overdue_completed']}",
+        f"  orphans removed     {report['orphans_removed']}",
+        f"  errors              {len(report['errors'])}",
+    ]
+    lines += [f"    {e.get('meeting_id')}: {e.get('error')}" for e in report["errors"]]
+    lines.append("ok" if report["success"] else "completed with errors")
+    return "\n".join(lines)
+
+
+def runs_table(runs: list[Run]) -> str:
+    if not runs:
+        return "no runs"
+    rows = [
+        (
+            r["run_id"],
+            r["job_name"],
+            r["status"],
+            short_time(r["start_time"]),
+            short_time(r["end_time"]),
+            (r["return_message"] or "")[:60],
+        )
+        for r in runs
+    ]
+    return table(("RUN", "JOB", "STATUS", "START (UTC)", "END (UTC)", "MESSAGE"), rows)
+
+
+def checks_text(checks: list[Check]) -> str:
+    lines = []
+    for c in checks:
+        lines.append(f"[{'ok' if c['ok'] else 'FAIL'}] {c['name']}: {c['detail']}")
+        if c["fix"]:
+            lines.append(f"       fix: {c['fix']}")
+    return "\n".join(lines)
+
+
+def parse_end_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise InvalidInput(
+            f"cannot parse end time {text!r}",
+            hint="Use ISO 8601 with a time zone, e.g. 2026-12-01T15:30:00Z or "
+            "2026-12-01T17:30:00+02:00.",
+        ) from None
+    if value.tzinfo is None:
+        raise InvalidInput(
+            f"end time {text!r} has no time zone",
+            hint="Add one, e.g. 2026-12-01T15:30:00Z (UTC) or 2026-12-01T17:30:00+02:00.",
+        )
+    return value
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="postgresql://… or sqlite:///…; default from SCHEDULER_DATABASE_URL, DATABASE_URL, "
+    "ENVIRONMENT=prod with SUPABASE_DB_URL, SCHEDULER_JOBSTORE_URL, then "
+    "sqlite:///scheduler_jobs.db.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug); tracebacks.")
+@click.version_option(package_name="scheduler-admin")
+@click.pass_context
+def cli(ctx: click.Context, database_url: str | None, as_json: bool, verbose: int) -> None:
+    """Meeting status scheduler: every upcoming meeting becomes done when it ends."""
+    ctx.obj = State(database_url, as_json, verbose)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command("list-jobs")
+@click.pass_obj
+def list_jobs(state: State) -> None:
+    """List the jobs of ours: one per upcoming meeting, plus the reconcile job."""
+    with state.backend() as backend:
+        jobs = backend.list_jobs()
+    emit(state, jobs, lambda: jobs_table(jobs))
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@click.pass_obj
+def recover(state: State, dry_run: bool) -> None:
+    """Re-run the registration for every upcoming meeting (start-up recovery)."""
+    with state.backend() as backend:
+        report = backend.recover(dry_run=dry_run)
+    emit(state, report, lambda: report_text(report))
+    if not report["success"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--failed", is_flag=True, help="Only failed runs.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.pass_obj
+def history(state: State, failed: bool, limit: int) -> None:
+    """Recent runs of our jobs, newest first."""
+    with state.backend() as backend:
+        runs = backend.history(failed_only=failed, limit=limit)
+    emit(state, runs, lambda: runs_table(runs))
+
+
+@cli.command()
+@click.pass_obj
+def doctor(state: State) -> None:
+    """Check pg_cron, the triggers, the reconcile job, missing jobs and failures; exit 1 on a problem."""
+    with state.backend() as backend:
+        checks = backend.doctor()
+    healthy = all(c["ok"] for c in checks)
+    emit(state, {"ok": healthy, "checks": checks}, lambda: checks_text(checks))
+    if not healthy:
+        click.echo("Error: the scheduler is not healthy (see the fixes above)", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("meeting_id")
+@click.argument("end_time")
+@click.pass_obj
+def schedule(state: State, meeting_id: str, end_time: str) -> None:
+    """Set the end time of an upcoming meeting and make sure its job exists."""
+    when = parse_end_time(end_time)
+    with state.backend() as backend:
+        result = backend.schedule(meeting_id, when)
+    job = result.get("job")
+    emit(
+        state,
+        result,
+        lambda: f"meeting {result['meeting_id']}: {result['status']}"
+        + (f", job {job['job_name']} at {job['schedule']} (UTC)" if job else ", no job"),
+    )
+
+
+@cli.command()
+@click.argument("meeting_id")
+@click.pass_obj
+def cancel(state: State, meeting_id: str) -> None:
+    """Cancel an upcoming meeting, which removes its job."""
+    with state.backend() as backend:
+        result = backend.cancel(meeting_id)
+    emit(
+        state,
+        result,
+        lambda: f"meeting {result['meeting_id']}: {result['status']}, "
+        f"{result['jobs_removed']} job removed",
+    )
+
+
+@cli.command()
+@click.pass_obj
+def pause(state: State) -> None:
+    """Pause: triggers register no job and jobs change nothing until resume."""
+    with state.backend() as backend:
+        result = backend.pause()
+    emit(state, result, lambda: "paused")
+
+
+@cli.command()
+@click.pass_obj
+def resume(state: State) -> None:
+    """Resume and run recovery."""
+    with state.backend() as backend:
+        report = backend.resume()
+    emit(state, report, lambda: "resumed\n" + report_text(report))
+
+
+@cli.command()
+@click.argument("revision", default="head")
+@click.pass_obj
+def migrate(state: State, revision: str) -> None:
+    """Run the packaged alembic migrations up to REVISION (default head)."""
+    from scheduler_admin import migrate as migrations
+
+    settings = state.settings()
+    if settings.url is None:
+        raise ConfigurationError(
+            "migrations need a direct database connection, not the Supabase REST API",
+            hint="Set SUPABASE_DB_URL (or --database-url) to the connection string.",
+        )
+    click.echo(f"migrating {settings.display} to {revision}", err=True)
+    try:
+        migrations.upgrade(revision, url=config.sqlalchemy_url(settings.url))
+    except SchedulerError:
+        raise
+    except Exception as exc:
+        raise migration_error(exc, settings) from exc
+    emit(state, {"database": settings.display, "revision": revision}, lambda: f"at {revision}")
+
+
+def migration_error(exc: Exception, settings: config.Settings) -> SchedulerError:
+    import psycopg
+    import sqlalchemy.exc
+
+    from scheduler_admin.backends.postgres import connection_error, translate
+
+    orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    if isinstance(orig, psycopg.OperationalError) and isinstance(
+        exc, sqlalchemy.exc.OperationalError
+    ):
+        return connection_error(orig, settings.display)
+    if isinstance(orig, psycopg.Error):
+        error = translate(orig, settings.display)
+        return SchedulerError(f"migration failed: {error.message}", hint=error.hint)
+    return SchedulerError(f"migration failed: {config.mask_url(str(orig))}")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run one tick now and exit.")
+@click.pass_obj
+def worker(state: State, once: bool) -> None:
+    """Run the emulated cron worker (SQLite only) in the foreground until Ctrl-C or SIGTERM."""
+    settings = state.settings()
+    if settings.backend != "sqlite":
+        raise InvalidInput(
+            "the worker is for SQLite only: on PostgreSQL, pg_cron runs the jobs",
+            hint="Use `scheduler-admin list-jobs` and `history` to watch them.",
+        )
+    if not settings.enabled:
+        click.echo("ENABLE_MEETING_STATUS_UPDATES=false: the worker does not run", err=True)
+        return
+    from scheduler_admin.backends.sqlite import SqliteBackend
+    from scheduler_admin.worker import CronWorker
+
+    assert settings.url is not None
+    cron = CronWorker(SqliteBackend(settings.url))
+    if once:
+        result = cron.tick()
+        data = dataclasses.asdict(result)
+        emit(
+            state,
+            data,
+            lambda: f"tick {result.minute:%Y-%m-%d %H:%M} UTC: "
+            + (
+                "already run"
+                if result.skipped
+                else f"{len(result.runs)} runs"
+                + "".join(f"\n  {r.job_name}: {r.status} {r.return_message}" for r in result.runs)
+            ),
+        )
+        return
+    click.echo(f"worker running on {settings.display}; Ctrl-C to stop", err=True)
+    cron.run_forever()
+    click.echo("worker stopped", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the console script."""
+    verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SchedulerError as exc:
+        if verbose:
+            raise
+        click.echo(f"Error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
