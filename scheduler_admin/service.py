@@ -1,0 +1,113 @@
+"""The Python API, compatible with the original service's ``scheduler_service``.
+
+>>> from scheduler_admin import scheduler_service
+>>> await scheduler_service.start()            # start-up recovery (and the SQLite worker)
+>>> await scheduler_service.get_scheduled_jobs()
+
+Every call opens the configured backend, does one operation in a worker thread and closes it,
+so the service is safe to share across requests. On PostgreSQL the database does the
+scheduling; these methods only inspect and repair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from scheduler_admin import config
+from scheduler_admin.backends import open_backend
+from scheduler_admin.backends.base import Backend, Job, RecoverReport
+from scheduler_admin.exceptions import InvalidInput
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SchedulerService:
+    """Admin operations on the configured database, as coroutines."""
+
+    def __init__(self, settings: config.Settings | None = None) -> None:
+        self._settings = settings
+        self._worker: Any = None
+
+    @property
+    def settings(self) -> config.Settings:
+        """Resolved on first use, so importing the package never reads the environment."""
+        if self._settings is None:
+            self._settings = config.resolve()
+        return self._settings
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    async def _call(self, operation: Callable[[Backend], T]) -> T:
+        def run() -> T:
+            backend = open_backend(self.settings)
+            try:
+                return operation(backend)
+            finally:
+                backend.close()
+
+        return await asyncio.to_thread(run)
+
+    async def start(self) -> RecoverReport | None:
+        """Start-up: recover (and, on SQLite, start the emulated cron worker in a thread).
+
+        Returns the recovery report, or None when ENABLE_MEETING_STATUS_UPDATES=false.
+        """
+        if not self.enabled:
+            log.warning("ENABLE_MEETING_STATUS_UPDATES=false: meeting status updates are off")
+            return None
+        report = await self.ensure_scheduled_jobs_for_existing_meetings()
+        if self.settings.backend == "sqlite" and self._worker is None:
+            from scheduler_admin.worker import CronWorker
+
+            assert self.settings.url is not None
+            self._worker = CronWorker(self.settings.url)
+            self._worker.start_thread()
+            log.info("emulated cron worker started on %s", self.settings.display)
+        return report
+
+    async def shutdown(self) -> None:
+        """Stop the SQLite worker thread, if this service started one."""
+        if self._worker is not None:
+            worker, self._worker = self._worker, None
+            await asyncio.to_thread(worker.stop)
+
+    async def schedule_meeting_status_update(
+        self, meeting_id: str, end_time: datetime
+    ) -> dict[str, Any]:
+        """Set an upcoming meeting's end time and make sure its job exists."""
+        if end_time.tzinfo is None:
+            raise InvalidInput("end_time needs a time zone", hint="Pass an aware datetime (UTC).")
+        return await self._call(lambda b: b.schedule(str(meeting_id), end_time))
+
+    async def cancel_meeting_status_update(self, meeting_id: str) -> dict[str, Any]:
+        """Cancel an upcoming meeting, which removes its job."""
+        return await self._call(lambda b: b.cancel(str(meeting_id)))
+
+    async def ensure_scheduled_jobs_for_existing_meetings(self) -> RecoverReport:
+        """Start-up recovery: re-run the registration for every upcoming meeting."""
+        report = await self._call(lambda b: b.recover())
+        log.info(
+            "meeting status recovery: %d upcoming, %d jobs scheduled, %d already existed, "
+            "%d overdue completed, %d orphans removed, %d errors",
+            report["total_meetings"],
+            report["jobs_scheduled"],
+            report["jobs_already_exist"],
+            report["overdue_completed"],
+            report["orphans_removed"],
+            len(report["errors"]),
+        )
+        return report
+
+    async def get_scheduled_jobs(self) -> list[Job]:
+        """The jobs of ours, with their meetings and next runs."""
+        return await self._call(lambda b: b.list_jobs())
+
+    async def health(self) -> dict[str, Any]:
+        return await self._call(lambda b: b.health())
