@@ -378,7 +378,7 @@ class SqliteBackend:
                 continue
             if end <= now:
                 plan.overdue.append(meeting_id)
-                if end <= now - OVERDUE_GRACE:
+                if end < now - OVERDUE_GRACE:
                     plan.overdue_beyond_grace += 1
                 continue
             job = jobs.get(name)
@@ -473,9 +473,18 @@ class SqliteBackend:
         )
 
     def recover(self, *, dry_run: bool = False) -> RecoverReport:
-        """Complete overdue meetings, register missing or wrong jobs, remove orphan jobs."""
+        """Complete overdue meetings, register missing or wrong jobs, remove orphan jobs.
+
+        Refused while the scheduler is paused (it would register jobs), except as a dry run:
+        resume() enables and recovers.
+        """
         now = self.now()
         with self.transaction(write=not dry_run) as conn:
+            if not dry_run and not self.enabled(conn):
+                raise InvalidInput(
+                    "the scheduler is paused: recovery would register jobs",
+                    hint="Run `scheduler-admin resume`, which also recovers.",
+                )
             return self.recover_in(conn, now, dry_run=dry_run)
 
     def delete_old_runs(self, conn: sqlite3.Connection, now: datetime) -> int:
@@ -483,7 +492,7 @@ class SqliteBackend:
         cutoff = now - timedelta(days=self.retention_days(conn))
         return conn.execute(
             f"""DELETE FROM cron_job_run_details
-                 WHERE julianday(coalesce(start_time, end_time)) < julianday(?)
+                 WHERE julianday(end_time) < julianday(?)
                    AND {_OUR_COMMANDS_SQL.format(col="command")}""",
             (to_db_time(cutoff),),
         ).rowcount
@@ -494,9 +503,23 @@ class SqliteBackend:
         return report, self.delete_old_runs(conn, now)
 
     def reconcile(self) -> RecoverReport:
-        """Recover, then delete our run history older than the retention."""
+        """Recover, then delete our run history older than the retention.
+
+        While paused it changes nothing, like the reconcile job, and reports zero counts.
+        """
         now = self.now()
         with self.transaction() as conn:
+            if not self.enabled(conn):
+                return RecoverReport(
+                    total_meetings=self._plan(conn, now).total,
+                    jobs_scheduled=0,
+                    jobs_already_exist=0,
+                    overdue_completed=0,
+                    orphans_removed=0,
+                    errors=[],
+                    success=True,
+                    dry_run=False,
+                )
             report, _ = self.reconcile_in(conn, now)
         return report
 
@@ -516,13 +539,14 @@ class SqliteBackend:
                       FROM cron_job_run_details r
                       LEFT JOIN cron_job j ON j.jobid = r.jobid
                      WHERE {where}
-                     ORDER BY julianday(r.start_time) DESC, r.runid DESC
+                     ORDER BY r.start_time IS NULL DESC, julianday(r.start_time) DESC, r.runid DESC
                      LIMIT ?""",
                 (limit,),
             ).fetchall()
         runs: list[Run] = []
         for row in rows:
-            name = row["jobname"] or job_name_of_command(row["command"])
+            # The command names the job (as on PostgreSQL); the job itself may be gone.
+            name = job_name_of_command(row["command"]) or row["jobname"]
             status = str(row["status"])
             if status == "failed" and row["return_message"] == "job canceled":
                 status = "canceled"
@@ -573,181 +597,143 @@ class SqliteBackend:
 
     # -- doctor and health ------------------------------------------------------------------
 
-    def doctor(self) -> list[Check]:
-        """Checks with a fix for each failing one; never raises for an unmigrated database."""
-        now = self.now()
-        try:
-            with self.connection(check_schema=False) as conn:
-                missing = self._missing_objects(conn)
-                if missing:
-                    return [
-                        Check(
-                            name="schema",
-                            ok=False,
-                            detail=f"{self.path} is not migrated: missing {', '.join(missing)}",
-                            fix="Run `scheduler-admin migrate` (or `alembic upgrade head`).",
-                        )
-                    ]
-        except NotMigrated as exc:
-            return [
-                Check(
-                    name="schema",
-                    ok=False,
-                    detail=exc.message,
-                    fix="Run `scheduler-admin migrate` (or `alembic upgrade head`).",
-                )
-            ]
-        sql_dir = "sql/sqlite"
-        with self.transaction(write=False) as conn:
-            revision = None
-            if conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-            ).fetchone():
-                found = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-                revision = None if found is None else str(found[0])
-            triggers = {
-                str(row[0])
-                for row in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'meetings'"
-                )
-            }
-            missing_triggers = [name for name in TRIGGERS if name not in triggers]
-            enabled = self.enabled(conn)
-            reconcile_ok, reconcile_detail = self.reconcile_job_ok(conn)
-            plan = self._plan(conn, now)
-            failed = self.failed_runs_since(conn, now - timedelta(hours=24))
-            worker = conn.execute(
-                "SELECT heartbeat_at, pid, hostname FROM scheduler_worker WHERE singleton = 1"
-            ).fetchone()
-        heartbeat = None if worker is None else from_db_time(worker["heartbeat_at"])
-        checks: list[Check] = [
-            Check(
-                name="schema",
-                ok=True,
-                detail=f"migrated (alembic revision {revision})"
-                if revision
-                else "schema objects present (no alembic_version: applied without alembic)",
-                fix=None,
-            ),
-            Check(
-                name="triggers",
-                ok=not missing_triggers,
-                detail="all triggers on meetings present"
-                if not missing_triggers
-                else f"missing triggers on meetings: {', '.join(missing_triggers)}",
-                fix=None
-                if not missing_triggers
-                else f"Re-apply the triggers: sqlite3 {self.path} < {sql_dir}/30_triggers.sql, "
-                "then run `scheduler-admin recover`.",
-            ),
-            Check(
-                name="enabled",
-                ok=enabled,
-                detail="the scheduler is enabled" if enabled else "the scheduler is paused",
-                fix=None if enabled else "Run `scheduler-admin resume`.",
-            ),
-            Check(
-                name="reconcile_job",
-                ok=reconcile_ok,
-                detail=reconcile_detail,
-                fix=None
-                if reconcile_ok
-                else f"Re-create it: sqlite3 {self.path} < {sql_dir}/60_jobs.sql.",
-            ),
-        ]
-        jobs_ok = not plan.to_schedule and not plan.orphans and not plan.errors
-        detail = (
-            f"{plan.total} upcoming meetings; {plan.missing} without a job, "
-            f"{len(plan.to_schedule) - plan.missing} with a wrong job, "
-            f"{len(plan.orphans)} orphan jobs"
-        )
-        if plan.errors:
-            detail += f", {len(plan.errors)} meetings with an unreadable end_time"
-        checks.append(
-            Check(
-                name="jobs",
-                ok=jobs_ok,
-                detail=detail,
-                fix=None
-                if jobs_ok
-                else "Run `scheduler-admin recover` (fix the end_time of the meetings it reports).",
-            )
-        )
-        overdue_ok = plan.overdue_beyond_grace == 0
-        checks.append(
-            Check(
-                name="overdue_meetings",
-                ok=overdue_ok,
-                detail=f"{len(plan.overdue)} upcoming meetings past their end time "
-                f"({plan.overdue_beyond_grace} by more than "
-                f"{int(OVERDUE_GRACE.total_seconds() // 60)} minutes)",
-                fix=None
-                if overdue_ok
-                else "Start the worker (`scheduler-admin worker`) or run `scheduler-admin recover`.",
-            )
-        )
-        checks.append(
-            Check(
-                name="failed_runs",
-                ok=failed == 0,
-                detail=f"{failed} failed runs in the last 24 hours",
-                fix=None if failed == 0 else "Inspect them: `scheduler-admin history --failed`.",
-            )
-        )
-        worker_ok = heartbeat is not None and now - heartbeat <= WORKER_STALE_AFTER
-        if heartbeat is None:
-            worker_detail = "the worker has never run on this database"
-        else:
-            worker_detail = (
-                f"last worker heartbeat {iso(heartbeat)} (pid {worker['pid']} on "
-                f"{worker['hostname']})"
-            )
-        checks.append(
-            Check(
-                name="worker",
-                ok=worker_ok,
-                detail=worker_detail,
-                fix=None
-                if worker_ok
-                else "Run `scheduler-admin worker` (or start CronWorker in the application): "
-                "on SQLite nothing runs the jobs otherwise.",
-            )
-        )
-        return checks
-
-    def health(self) -> dict[str, Any]:
-        """Counts for monitoring; ``ok`` allows a job its minute (see OVERDUE_GRACE)."""
-        now = self.now()
-        with self.transaction(write=False) as conn:
-            enabled = self.enabled(conn)
-            plan = self._plan(conn, now)
-            jobs = conn.execute(
-                f"""SELECT count(*) FROM cron_job
-                     WHERE {_OURS_SQL.format(col="jobname")} AND jobname <> '{RECONCILE_JOB}'"""
-            ).fetchone()[0]
-            failed = self.failed_runs_since(conn, now - timedelta(hours=24))
-            reconcile_ok, _ = self.reconcile_job_ok(conn)
-        ok = (
-            enabled
-            and reconcile_ok
-            and not plan.to_schedule
-            and not plan.orphans
-            and not plan.errors
-            and plan.overdue_beyond_grace == 0
-            and failed == 0
-        )
-        return {
+    def _facts(self, conn: sqlite3.Connection, now: datetime) -> tuple[dict[str, Any], _Plan]:
+        plan = self._plan(conn, now)
+        jobs = conn.execute(
+            f"""SELECT count(*) FROM cron_job
+                 WHERE {_OURS_SQL.format(col="jobname")} AND jobname <> '{RECONCILE_JOB}'"""
+        ).fetchone()[0]
+        enabled = self.enabled(conn)
+        failed = self.failed_runs_since(conn, now - timedelta(hours=24))
+        reconcile_ok, _ = self.reconcile_job_ok(conn)
+        health: dict[str, Any] = {
             "backend": "sqlite",
             "enabled": enabled,
             "upcoming_meetings": plan.total,
             "jobs": int(jobs),
             "missing_jobs": plan.missing,
             "orphan_jobs": len(plan.orphans),
-            "overdue_meetings": len(plan.overdue),
+            "overdue_meetings": plan.overdue_beyond_grace,
             "failed_runs_24h": failed,
             "reconcile_job": reconcile_ok,
-            "ok": ok,
+            "ok": enabled
+            and plan.missing == 0
+            and not plan.orphans
+            and plan.overdue_beyond_grace == 0
+            and failed == 0
+            and reconcile_ok,
         }
+        return health, plan
+
+    def health(self) -> dict[str, Any]:
+        """Counts for monitoring, as the PostgreSQL backend reports them.
+
+        ``overdue_meetings`` counts upcoming meetings that ended more than two minutes ago (a job
+        fires at the start of the minute after the end time); ``missing_jobs`` counts upcoming
+        meetings in the future without a job.
+        """
+        now = self.now()
+        with self.transaction(write=False) as conn:
+            health, _ = self._facts(conn, now)
+        return health
+
+    def doctor(self) -> list[Check]:
+        """Checks with a fix for each failing one; an unmigrated database is a failing check."""
+        checks: list[Check] = []
+
+        def check(name: str, ok: bool, detail: str, fix: str) -> bool:
+            checks.append(Check(name=name, ok=ok, detail=detail, fix=None if ok else fix))
+            return ok
+
+        migrate_fix = "Run `scheduler-admin migrate` (or `alembic upgrade head`)."
+        try:
+            with self.connection(check_schema=False) as conn:
+                missing = self._missing_objects(conn)
+        except NotMigrated as exc:
+            check("migrated", False, exc.message, migrate_fix)
+            return checks
+        if not check(
+            "migrated",
+            not missing,
+            f"{self.path}: scheduler tables present"
+            if not missing
+            else f"{self.path} is not migrated: missing {', '.join(missing)}",
+            migrate_fix,
+        ):
+            return checks
+        now = self.now()
+        with self.transaction(write=False) as conn:
+            present = {
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'meetings'"
+                )
+            }
+            health, plan = self._facts(conn, now)
+            _, reconcile_detail = self.reconcile_job_ok(conn)
+            worker = conn.execute(
+                "SELECT heartbeat_at, pid, hostname FROM scheduler_worker WHERE singleton = 1"
+            ).fetchone()
+        missing_triggers = [name for name in TRIGGERS if name not in present]
+        check(
+            "triggers on meetings",
+            not missing_triggers,
+            f"{len(TRIGGERS) - len(missing_triggers)} of {len(TRIGGERS)} triggers present"
+            + (f" (missing: {', '.join(missing_triggers)})" if missing_triggers else ""),
+            f"Re-apply them: sqlite3 {self.path} < sql/sqlite/30_triggers.sql, then run "
+            "`scheduler-admin recover`.",
+        )
+        check(
+            "scheduler enabled",
+            bool(health["enabled"]),
+            "enabled" if health["enabled"] else "paused",
+            "Run `scheduler-admin resume`.",
+        )
+        check(
+            "reconcile job",
+            bool(health["reconcile_job"]),
+            reconcile_detail,
+            f"Re-create it: sqlite3 {self.path} < sql/sqlite/60_jobs.sql.",
+        )
+        wrong = len(plan.to_schedule) - plan.missing
+        detail = f"{plan.total} upcoming, {plan.missing} without a job, {wrong} with a wrong job"
+        if plan.errors:
+            detail += f", {len(plan.errors)} with an unreadable end_time"
+        check(
+            "every upcoming meeting has a job",
+            not plan.to_schedule and not plan.errors,
+            detail,
+            "Run `scheduler-admin recover` (and fix the end_time of the meetings it reports).",
+        )
+        check(
+            "no orphan jobs",
+            health["orphan_jobs"] == 0,
+            f"{health['orphan_jobs']} jobs without an upcoming meeting",
+            "Run `scheduler-admin recover`.",
+        )
+        check(
+            "no overdue meetings",
+            health["overdue_meetings"] == 0,
+            f"{health['overdue_meetings']} upcoming meetings ended over 2 minutes ago",
+            "Start the worker (`scheduler-admin worker`), or run `scheduler-admin recover`.",
+        )
+        check(
+            "no failed runs in 24 h",
+            health["failed_runs_24h"] == 0,
+            f"{health['failed_runs_24h']} failed runs",
+            "See `scheduler-admin history --failed`.",
+        )
+        heartbeat = None if worker is None else from_db_time(worker["heartbeat_at"])
+        check(
+            "worker running",
+            heartbeat is not None and now - heartbeat <= WORKER_STALE_AFTER,
+            "the worker has never run on this database"
+            if heartbeat is None
+            else f"last heartbeat {iso(heartbeat)} (pid {worker['pid']} on {worker['hostname']})",
+            "Run `scheduler-admin worker` (or start CronWorker in the application): on SQLite "
+            "nothing else runs the jobs.",
+        )
+        return checks
 
     # -- commands ---------------------------------------------------------------------------
 
