@@ -1,10 +1,10 @@
 -- Triggers on meetings: plain SQLite, so that a write from any client (the sqlite3 shell
 -- included) schedules like PostgreSQL does.
 --
--- BEFORE triggers reject a missing or unparsable end_time, an unparsable start_time and an
--- unknown status with RAISE(ABORT): the statement fails and no row is written. SQLite cannot
+-- BEFORE triggers reject a missing or unparsable end_time and an unknown status with
+-- RAISE(ABORT): the statement fails and no row is written. SQLite cannot
 -- change NEW in a BEFORE trigger, so the AFTER triggers fix the stored row up (an upcoming
--- meeting whose end_time has passed becomes done; times are rewritten as UTC text
+-- meeting whose end_time has passed becomes done; end_time is rewritten as UTC text
 -- YYYY-MM-DDTHH:MM:SS[.fff]+00:00) and then register or remove the meeting's job in cron_job:
 -- one job per upcoming meeting, named meeting-status-<id>, defined by scheduler_meeting_jobs.
 -- Paused (scheduler_settings.enabled = 0): no job is registered; jobs are still removed.
@@ -23,13 +23,6 @@ BEGIN
           OR julianday(NEW.end_time) IS NULL
           OR date(julianday(substr(NEW.end_time, 1, 10))) IS NOT substr(NEW.end_time, 1, 10)
           OR substr(NEW.end_time, 12, 2) > '23');
-    SELECT RAISE(ABORT, 'meetings.start_time is not a valid time: expected ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]] with Z or +HH:MM (UTC when omitted), e.g. 2026-12-01T15:30:00Z')
-    WHERE NEW.start_time IS NOT NULL
-      AND (typeof(NEW.start_time) <> 'text'
-          OR NEW.start_time NOT GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]*'
-          OR julianday(NEW.start_time) IS NULL
-          OR date(julianday(substr(NEW.start_time, 1, 10))) IS NOT substr(NEW.start_time, 1, 10)
-          OR substr(NEW.start_time, 12, 2) > '23');
     SELECT RAISE(ABORT, 'meetings.status is unknown: expected one of upcoming, done, cancelled')
     WHERE NEW.status IS NULL OR NEW.status NOT IN ('upcoming', 'done', 'cancelled');
     SELECT RAISE(ABORT, 'meetings.id is required and must not be "reconcile" (reserved for the job meeting-status-reconcile)')
@@ -38,7 +31,7 @@ END;
 
 DROP TRIGGER IF EXISTS scheduler_meetings_before_update;
 CREATE TRIGGER scheduler_meetings_before_update
-BEFORE UPDATE OF id, status, end_time, start_time ON meetings
+BEFORE UPDATE OF id, status, end_time ON meetings
 BEGIN
     SELECT RAISE(ABORT, 'meetings.end_time is required: expected ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]] with Z or +HH:MM (UTC when omitted), e.g. 2026-12-01T15:30:00Z')
     WHERE NEW.end_time IS NULL;
@@ -49,13 +42,6 @@ BEGIN
           OR julianday(NEW.end_time) IS NULL
           OR date(julianday(substr(NEW.end_time, 1, 10))) IS NOT substr(NEW.end_time, 1, 10)
           OR substr(NEW.end_time, 12, 2) > '23');
-    SELECT RAISE(ABORT, 'meetings.start_time is not a valid time: expected ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]] with Z or +HH:MM (UTC when omitted), e.g. 2026-12-01T15:30:00Z')
-    WHERE NEW.start_time IS NOT NULL
-      AND (typeof(NEW.start_time) <> 'text'
-          OR NEW.start_time NOT GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]*'
-          OR julianday(NEW.start_time) IS NULL
-          OR date(julianday(substr(NEW.start_time, 1, 10))) IS NOT substr(NEW.start_time, 1, 10)
-          OR substr(NEW.start_time, 12, 2) > '23');
     SELECT RAISE(ABORT, 'meetings.status is unknown: expected one of upcoming, done, cancelled')
     WHERE NEW.status IS NULL OR NEW.status NOT IN ('upcoming', 'done', 'cancelled');
     SELECT RAISE(ABORT, 'meetings.id is required and must not be "reconcile" (reserved for the job meeting-status-reconcile)')
@@ -66,24 +52,18 @@ DROP TRIGGER IF EXISTS scheduler_meetings_after_insert;
 CREATE TRIGGER scheduler_meetings_after_insert
 AFTER INSERT ON meetings
 BEGIN
-    -- An upcoming meeting whose end time has passed is done at once; times become UTC text.
+    -- An upcoming meeting whose end time has passed is done at once; end_time becomes UTC text.
     UPDATE meetings
        SET status = CASE WHEN status = 'upcoming' AND julianday(end_time) <= julianday('now')
                          THEN 'done' ELSE status END,
            end_time = strftime('%Y-%m-%dT%H:%M:%S', end_time)
                || CASE WHEN strftime('%f', end_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00',
-           start_time = strftime('%Y-%m-%dT%H:%M:%S', start_time)
-               || CASE WHEN strftime('%f', start_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', start_time), 4) END || '+00:00'
+                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00'
      WHERE id = NEW.id
        AND ((status = 'upcoming' AND julianday(end_time) <= julianday('now'))
             OR end_time IS NOT strftime('%Y-%m-%dT%H:%M:%S', end_time)
                || CASE WHEN strftime('%f', end_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00'
-            OR start_time IS NOT strftime('%Y-%m-%dT%H:%M:%S', start_time)
-               || CASE WHEN strftime('%f', start_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', start_time), 4) END || '+00:00');
+                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00');
     -- Register the job of a meeting that is (still) upcoming.
     INSERT INTO cron_job (schedule, command, jobname)
     SELECT j.schedule, j.command, j.jobname
@@ -96,26 +76,20 @@ END;
 
 DROP TRIGGER IF EXISTS scheduler_meetings_after_update;
 CREATE TRIGGER scheduler_meetings_after_update
-AFTER UPDATE OF id, status, end_time, start_time ON meetings
+AFTER UPDATE OF id, status, end_time ON meetings
 BEGIN
-    -- An upcoming meeting whose end time has passed is done at once; times become UTC text.
+    -- An upcoming meeting whose end time has passed is done at once; end_time becomes UTC text.
     UPDATE meetings
        SET status = CASE WHEN status = 'upcoming' AND julianday(end_time) <= julianday('now')
                          THEN 'done' ELSE status END,
            end_time = strftime('%Y-%m-%dT%H:%M:%S', end_time)
                || CASE WHEN strftime('%f', end_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00',
-           start_time = strftime('%Y-%m-%dT%H:%M:%S', start_time)
-               || CASE WHEN strftime('%f', start_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', start_time), 4) END || '+00:00'
+                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00'
      WHERE id = NEW.id
        AND ((status = 'upcoming' AND julianday(end_time) <= julianday('now'))
             OR end_time IS NOT strftime('%Y-%m-%dT%H:%M:%S', end_time)
                || CASE WHEN strftime('%f', end_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00'
-            OR start_time IS NOT strftime('%Y-%m-%dT%H:%M:%S', start_time)
-               || CASE WHEN strftime('%f', start_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', start_time), 4) END || '+00:00');
+                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00');
     -- A meeting that left upcoming (or whose id changed) loses its job.
     DELETE FROM cron_job
      WHERE jobname = 'meeting-status-' || OLD.id

@@ -1,0 +1,221 @@
+"""Alembic on SQLite: upgrade, downgrade, idempotence, atomicity, configuration sources."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, pool
+from sqlite_helpers import future, insert, jobs
+
+from scheduler_admin.migrate import alembic_config, downgrade, upgrade
+from scheduler_admin.schema import apply_schema, read_sql, schema_files, teardown
+
+REPO = Path(__file__).resolve().parents[2]
+OURS = {
+    ("table", "cron_job"),
+    ("table", "cron_job_run_details"),
+    ("table", "scheduler_settings"),
+    ("table", "scheduler_worker"),
+    ("view", "scheduler_meeting_jobs"),
+    ("trigger", "scheduler_meetings_before_insert"),
+    ("trigger", "scheduler_meetings_before_update"),
+    ("trigger", "scheduler_meetings_after_insert"),
+    ("trigger", "scheduler_meetings_after_update"),
+    ("trigger", "scheduler_meetings_after_delete"),
+    ("index", "scheduler_meetings_status_end_time_idx"),
+    ("index", "scheduler_run_details_start_time_idx"),
+}
+
+
+def objects(path: Path) -> dict[tuple[str, str], str]:
+    """Every schema object of the file (type, name) -> SQL, SQLite's internals excluded."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT type, name, coalesce(sql, '') FROM sqlite_master "
+            "WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'alembic_%'"
+        ).fetchall()
+    return {(t, n): s for t, n, s in rows}
+
+
+def url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def revision(path: Path) -> str | None:
+    with sqlite3.connect(path) as conn:
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return None if row is None else str(row[0])
+
+
+def test_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "cycle.db"
+    upgrade(url=url(path))
+    assert OURS <= set(objects(path))
+    assert revision(path) == "0001"
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        kept = insert(conn, future(60), title="keep me")
+        assert len(jobs(conn)) == 1
+    downgrade("base", url=url(path))
+    left = objects(path)
+    assert set(left) == {("table", "meetings")}, left
+    assert revision(path) is None
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT id, title FROM meetings").fetchall() == [(kept, "keep me")]
+    upgrade(url=url(path))
+    assert OURS <= set(objects(path))
+    assert revision(path) == "0001"
+
+
+def test_upgrade_twice_is_harmless(tmp_path: Path) -> None:
+    path = tmp_path / "twice.db"
+    upgrade(url=url(path))
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        insert(conn, future(60))
+        conn.execute("UPDATE scheduler_settings SET history_retention_days = 30")
+    before = objects(path)
+    upgrade(url=url(path))
+    assert objects(path) == before
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT history_retention_days FROM scheduler_settings").fetchone() == (30,)
+        assert conn.execute("SELECT count(*) FROM cron_job").fetchone() == (2,)
+
+
+def test_applying_every_file_twice_equals_migrating_to_head(tmp_path: Path) -> None:
+    migrated = tmp_path / "migrated.db"
+    upgrade(url=url(migrated))
+    applied = tmp_path / "applied.db"
+    engine = create_engine(url(applied), poolclass=pool.NullPool)
+    with engine.begin() as conn:
+        apply_schema(conn)
+    with engine.begin() as conn:
+        apply_schema(conn)  # idempotent
+    engine.dispose()
+    assert objects(applied) == objects(migrated)
+    with sqlite3.connect(applied) as conn:
+        assert conn.execute("SELECT jobname FROM cron_job").fetchall() == [("meeting-status-reconcile",)]
+        assert conn.execute("SELECT count(*) FROM scheduler_settings").fetchone() == (1,)
+
+
+def test_the_revision_applies_every_sqlite_file() -> None:
+    from importlib import util
+
+    spec = util.spec_from_file_location("rev0001", REPO / "migrations" / "versions" / "0001_initial.py")
+    assert spec is not None and spec.loader is not None
+    module = util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.UPGRADE_FILES["sqlite"] == schema_files("sqlite")
+    assert module.DOWNGRADE_FILES["sqlite"] == ["teardown.sql"]
+
+
+def test_a_failing_upgrade_leaves_nothing_behind(tmp_path: Path) -> None:
+    """An existing meetings table without end_time: the revision fails as a whole."""
+    path = tmp_path / "legacy.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE meetings (id TEXT PRIMARY KEY, status TEXT, ends TEXT)")
+        conn.execute("INSERT INTO meetings VALUES ('m', 'upcoming', '2030-01-01')")
+    with pytest.raises(Exception, match='meetings exists but has no column "end_time"'):
+        upgrade(url=url(path))
+    assert set(objects(path)) == {("table", "meetings")}
+    assert revision(path) is None
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT * FROM meetings").fetchall() == [("m", "upcoming", "2030-01-01")]
+
+
+def test_an_existing_meetings_table_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "existing.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE meetings (id TEXT PRIMARY KEY, status TEXT NOT NULL DEFAULT 'upcoming', "
+            "end_time TEXT NOT NULL, room TEXT)"
+        )
+        conn.execute("INSERT INTO meetings (id, end_time, room) VALUES ('old', '2030-01-01T00:00:00Z', 'A')")
+    upgrade(url=url(path))
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        assert [tuple(r) for r in conn.execute("SELECT id, room FROM meetings")] == [("old", "A")]
+        conn.execute("INSERT INTO meetings (id, end_time, room) VALUES ('new', ?, 'B')", (future(60).isoformat(),))
+        assert set(jobs(conn)) == {"meeting-status-new"}
+
+
+def test_teardown_inside_a_rolled_back_transaction_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "rollback.db"
+    upgrade(url=url(path))
+    before = objects(path)
+    engine = create_engine(url(path), poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        conn.begin()
+        teardown(conn)
+        conn.rollback()
+    engine.dispose()
+    assert objects(path) == before
+
+
+def test_migrating_through_a_passed_connection(tmp_path: Path) -> None:
+    from alembic import command
+
+    path = tmp_path / "conn.db"
+    engine = create_engine(url(path), poolclass=pool.NullPool)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), "head")
+    engine.dispose()
+    assert OURS <= set(objects(path))
+    assert revision(path) == "0001"
+
+
+def alembic_cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SCHEDULER_DATABASE_URL", "DATABASE_URL", "SCHEDULER_JOBSTORE_URL", "ENVIRONMENT")
+    }
+    environment.update(env)
+    environment["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(REPO / "alembic.ini"), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_alembic_cli_with_x_url(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    result = alembic_cli(tmp_path, "-x", f"url={url(path)}", "upgrade", "head")
+    assert result.returncode == 0, result.stderr
+    assert revision(path) == "0001"
+    result = alembic_cli(tmp_path, "-x", f"url={url(path)}", "downgrade", "base")
+    assert result.returncode == 0, result.stderr
+    assert set(objects(path)) == {("table", "meetings")}
+
+
+def test_alembic_cli_with_scheduler_jobstore_url(tmp_path: Path) -> None:
+    path = tmp_path / "jobstore.db"
+    result = alembic_cli(tmp_path, "upgrade", "head", SCHEDULER_JOBSTORE_URL=url(path))
+    assert result.returncode == 0, result.stderr
+    assert OURS <= set(objects(path))
+
+
+def test_alembic_cli_default_database(tmp_path: Path) -> None:
+    result = alembic_cli(tmp_path, "upgrade", "head")
+    assert result.returncode == 0, result.stderr
+    assert OURS <= set(objects(tmp_path / "scheduler_jobs.db"))
+
+
+def test_sql_files_are_split_into_statements() -> None:
+    from scheduler_admin.sqlite_schema import split_statements
+
+    triggers = list(split_statements(read_sql("sqlite", "30_triggers.sql")))
+    assert sum(s.upper().startswith("CREATE TRIGGER") for s in triggers) == 5
+    assert all(sqlite3.complete_statement(s + ";") for s in triggers)
