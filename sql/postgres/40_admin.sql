@@ -11,11 +11,11 @@ set search_path = ''
 as $$
 select case
     when p_schedule operator(pg_catalog.=) '* * * * *' then
-        pg_catalog.date_trunc('minute', p_after) operator(pg_catalog.+) interval '1 minute'
+        scheduler.job_minute(p_after) at time zone 'UTC'
     when p_schedule operator(pg_catalog.~) '^\d{1,2} \d{1,2} \d{1,2} \d{1,2} \*$' then (
         select pg_catalog.min(t.ts)
         from pg_catalog.generate_series(0, 8) as y(n),
-             lateral (select pg_catalog.string_to_array(p_schedule, ' ')::integer[] as f) as p,
+             lateral (select (pg_catalog.string_to_array(p_schedule, ' '))[1:4]::integer[] as f) as p,
              lateral (select pg_catalog.make_timestamptz(
                          extract(year from p_after at time zone 'UTC')::integer operator(pg_catalog.+) y.n,
                          p.f[4], 1, p.f[2], p.f[1], 0, 'UTC') as month_start) as m,
@@ -35,11 +35,13 @@ language sql stable
 security definer
 set search_path = ''
 as $$
-select m.id, j.jobid, j.jobname::text, j.schedule,
+select scheduler.meeting_id(j.jobname::text), j.jobid, j.jobname::text, j.schedule,
        case when m.end_time is not null
                  and j.schedule operator(pg_catalog.=) scheduler.cron_schedule(m.end_time)
                  and scheduler.job_minute(m.end_time) operator(pg_catalog.>=)
                      (pg_catalog.now() at time zone 'UTC')
+                 and scheduler.job_minute(m.end_time) operator(pg_catalog.<)
+                     ((pg_catalog.now() at time zone 'UTC') operator(pg_catalog.+) interval '1 year')
             then scheduler.job_minute(m.end_time) at time zone 'UTC'
             else scheduler.next_run(j.schedule, pg_catalog.now()) end,
        m.end_time, m.status::text,
