@@ -7,7 +7,6 @@ See benchmarks/README.md. Progress goes to stderr; the table (markdown) to stdou
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shlex
 import sys
@@ -167,7 +166,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                 out = sc.recovery_once(dsn, args.recovery_size)
                 res.recovery.append(out)
                 log(f"recovery rep {rep + 1}: {out['seconds']:.2f} s, report {out['report']}")
-            tasks.append(Task(f"recovery-{rep}", args.recovery_size * 0.0008 + 10,
+            tasks.append(Task(f"recovery-{rep}", args.recovery_size * 0.0012 + 10,
                               guarded("recovery", recovery)))  # fmt: skip
     if "inspection" in only:
         def inspection() -> None:
@@ -292,6 +291,8 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
             ("cron_schedule_only", "cron.schedule, constant args"),
             ("schedule_expr", "scheduler.cron_schedule() alone"),
             ("inline_schedule", "cron.schedule path, inline to_char schedule"),
+            ("bulk_inline", "proposed register_jobs: one INSERT with inline expressions"),
+            ("meeting_id_expr", "scheduler.meeting_id() alone"),
         ]  # fmt: skip
         text = "; ".join(f"{label} {_fmt(b.get(key), 1)}" for key, label in labels if key in b)
         mism = b.get("inline_schedule_mismatches")
@@ -299,92 +300,6 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
             text += f" (inline schedule mismatches: {int(mism)})"
         add("write cost breakdown", f"{args.breakdown_rows:,} rows, one statement each", "us per row",
             text, "", "(why)", "")  # fmt: skip
-    if "burst" in args.only:
-        bursts = [size for _ in range(args.burst_repeat) for size in args.burst_sizes]
-
-    def run_task(task: Task) -> None:
-        log(f"running {task.name} (estimated {task.estimate:.0f} s)")
-        start = time.perf_counter()
-        task.run()
-        log(f"{task.name} took {time.perf_counter() - start:.0f} s")
-
-    for i, size in enumerate(bursts):
-        # Fill the wait for the next usable minute tick with work that needs no tick.
-        while fillers:
-            plan = sc.plan_burst(size, rate, args.min_spread)
-            slack = (plan.insert_start - utcnow()).total_seconds() - 5
-            fit = next((t for t in fillers if t.estimate <= slack), None)
-            if fit is None:
-                break
-            fillers.remove(fit)
-            run_task(fit)
-        log(f"burst {i + 1}/{len(bursts)}: {size} meetings")
-        try:
-            out = sc.burst_once(dsn, size, rate, min_spread=args.min_spread, timeout=args.burst_timeout)
-        except Exception as exc:
-            res.errors[f"burst-{size}"] = f"{type(exc).__name__}: {exc}"
-            log(f"burst {size} failed:\n{traceback.format_exc()}")
-            continue
-        res.bursts.setdefault(size, []).append(out)
-        log(f"burst {size}: done {out['done_s']} s after the tick, {out['run_details_added']} run rows, "
-            f"{out['early']} early, max lag {out['max_lag_from_end_s']}")  # fmt: skip
-    for task in fillers:
-        run_task(task)
-
-
-# ---------------------------------------------------------------------------------- table
-
-
-def _fmt(v: float | None, digits: int = 2) -> str:
-    if v is None:
-        return "n/a"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.{digits}f}"
-
-
-def _runs(values: list[Any], digits: int = 2) -> str:
-    return ", ".join(_fmt(v, digits) if isinstance(v, (int, float)) or v is None else str(v) for v in values)
-
-
-def _met(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("yes" if ok else "**NO**")
-
-
-def build_table(args: argparse.Namespace, res: Results) -> list[str]:
-    rows: list[tuple[str, str, str, str, str, str, str]] = []
-
-    def add(scn: str, case: str, metric: str, value: str, runs: str = "", target: str = "", met: str = "") -> None:
-        rows.append((scn, case, metric, value, runs, target, met))
-
-    def unavailable(key: str, scn: str, case: str) -> bool:
-        if key in res.unavailable:
-            add(scn, case, "not available yet", "n/a", "", "", "n/a")
-            return True
-        if key in res.errors and not getattr(res, key if key != "anchor" else "anchor"):
-            add(scn, case, f"error: {res.errors[key][:80]}", "n/a", "", "", "n/a")
-            return True
-        return False
-
-    if "write" in args.only and not unavailable("write", "write overhead", ""):
-        w = res.write
-        for kind, label in (("single", f"single-row txns, {args.write_clients} clients"),
-                            ("statement", f"one {args.write_rows:,}-row statement")):  # fmt: skip
-            ratios = [r[f"{kind}_ratio"] for r in w]
-            m = median(ratios)
-            add("write overhead", label, "inserts/s with triggers / without",
-                f"{_fmt(m, 3)} ({_fmt(median([r[f'{kind}_triggers'] for r in w]), 0)}/s vs "
-                f"{_fmt(median([r[f'{kind}_plain'] for r in w]), 0)}/s)",
-                _runs(ratios, 3), ">= 0.5", _met(None if m is None else m >= 0.5))  # fmt: skip
-    if "breakdown" in args.only and res.breakdown:
-        b = res.breakdown[0]
-        add("write cost breakdown", f"{args.breakdown_rows:,} rows, one statement each", "us per row",
-            f"plain insert {_fmt(b['plain'], 1)}; + before trigger {_fmt(b['before_trigger_only'], 1)}; "
-            f"cron.schedule alone {_fmt(b['cron_schedule_only'], 1)}; scheduler.cron_schedule() alone "
-            f"{_fmt(b['schedule_expr'], 1)}; scheduler.register_job() {_fmt(b['register_job'], 1)}; "
-            f"insert with triggers {_fmt(b['with_triggers'], 1)}; proposed inline cron.schedule "
-            f"{_fmt(b['inline_schedule'], 1)} ({int(b['inline_schedule_mismatches'])} schedule mismatches)",
-            "", "(why)", "")  # fmt: skip
     if "burst" in args.only:
         for size in args.burst_sizes:
             runs = res.bursts.get(size, [])
@@ -436,7 +351,7 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
         ex = res.inspection_extra
         add("inspection", f"{args.inspection_size:,} jobs", "s for scheduler-admin list-jobs --json",
             _fmt(m), _runs(secs), "<= 3 s", _met(m is not None and m <= 3))  # fmt: skip
-        add("inspection", f"{args.inspection_size:,} jobs", "jobs listed; python start-up; one SQL query (s)",
+        add("inspection", f"{args.inspection_size:,} jobs", "jobs listed; python start-up (s); select * from scheduler.list_jobs() (s)",
             f"{listed[-1] if listed else 'n/a'}; {_fmt(ex.get('python_startup_s'))}; {_fmt(ex.get('sql_floor_s'))}",
             "", "", "")  # fmt: skip
     if "anchor" in args.only:

@@ -35,6 +35,14 @@ from benchmarks.common import (
 FAR_AHEAD = "interval '3 days'"
 
 
+# The five-field schedule of the first UTC minute at or after e, as one inlinable expression
+# (timestamps have microsecond resolution: adding 59.999999 s then truncating rounds up).
+INLINE_SCHEDULE = (
+    "to_char(date_trunc('minute', (e at time zone 'UTC') + interval '59.999999 seconds'), "
+    "'FMMI FMHH24 FMDD FMMM \"*\"')"
+)
+
+
 class NotAvailable(Exception):
     """The interface a scenario needs does not exist yet in this checkout."""
 
@@ -150,10 +158,22 @@ def write_breakdown(dsn: str, rows: int) -> dict[str, float]:
         "schedule_expr": f"select count(scheduler.cron_schedule({ends})) from generate_series(1, {n}) i",
         "inline_schedule": (
             "select count(cron.schedule('meeting-status-' || u, "
-            "to_char(scheduler.job_minute(e), 'FMMI FMHH24 FMDD FMMM \"*\"'), "
+            f"{INLINE_SCHEDULE}, "
             "format('select scheduler.complete_meeting(%L::uuid)', u))) "
             f"from (select gen_random_uuid() u, {ends} e from generate_series(1, {n}) i) s"
         ),
+        # register_jobs' INSERT ... ON CONFLICT with every helper replaced by an inline expression.
+        "bulk_inline": (
+            "insert into cron.job as j (schedule, command, nodename, nodeport, database, username, jobname) "
+            f"select {INLINE_SCHEDULE}, format('select scheduler.complete_meeting(%L::uuid)', u), "
+            "coalesce(current_setting('cron.host', true), 'localhost'), current_setting('port')::integer, "
+            "current_database(), current_user, 'meeting-status-' || u "
+            f"from (select gen_random_uuid() u, {ends} e from generate_series(1, {n}) i) s "
+            "on conflict (jobname, username) do update set schedule = excluded.schedule, "
+            "command = excluded.command where j.schedule <> excluded.schedule or j.command <> excluded.command"
+        ),
+        "meeting_id_expr": f"select count(scheduler.meeting_id('meeting-status-' || gen_random_uuid())) "
+        f"from generate_series(1, {n}) i",
     }
     out: dict[str, float] = {}
     with connect(dsn) as conn:
@@ -175,8 +195,8 @@ def write_breakdown(dsn: str, rows: int) -> dict[str, float]:
         # The inline expression must give the same schedule as scheduler.cron_schedule.
         row = conn.execute(
             f"select count(*) from generate_series(1, 5000) i, lateral (select {ends} "
-            f"+ i * interval '1.3 second' as e) s where scheduler.cron_schedule(e) <> "
-            "to_char(scheduler.job_minute(e), 'FMMI FMHH24 FMDD FMMM \"*\"')"
+            f"+ i * interval '1.3 second' + (i % 7) * interval '1 microsecond' as e) s "
+            f"where scheduler.cron_schedule(e) <> {INLINE_SCHEDULE}"
         ).fetchone()
         out["inline_schedule_mismatches"] = float(row[0]) if row else -1.0
         clean(conn)
@@ -494,8 +514,12 @@ def python_startup(order: int) -> float:
 
 
 def list_jobs_sql_time(dsn: str) -> float:
-    """Time to read every job of ours with its meeting in one query (the floor of list-jobs)."""
+    """Time of ``select * from scheduler.list_jobs()`` (the query under list-jobs) from Python."""
     with connect(dsn) as conn:
+        if function_exists(conn, "scheduler.list_jobs()"):
+            start = time.perf_counter()
+            conn.execute("select * from scheduler.list_jobs()").fetchall()
+            return time.perf_counter() - start
         start = time.perf_counter()
         conn.execute(
             "select j.jobid, j.jobname, j.schedule, j.command, j.active, m.end_time, m.status "
