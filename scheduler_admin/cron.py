@@ -169,7 +169,7 @@ def parse(expression: str) -> CronSchedule:
             "(minute hour day-of-month month day-of-week)"
         )
     minute, hour, day, month, weekday = (
-        _parse_field(part, field, expression) for part, field in zip(parts, _FIELDS)
+        _parse_field(part, field, expression) for part, field in zip(parts, _FIELDS, strict=True)
     )
     weekdays = frozenset(d % 7 for d in weekday)  # 7 is Sunday too
     return CronSchedule(

@@ -23,6 +23,7 @@ While the scheduler is paused (``scheduler_settings.enabled = 0``) jobs run and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -129,7 +130,8 @@ class CronWorker:
             if claim:
                 result.minutes = self._minutes_to_run(last, minute)
             conn.execute(
-                """INSERT INTO scheduler_worker (singleton, last_minute, heartbeat_at, pid, hostname)
+                """INSERT INTO scheduler_worker
+                       (singleton, last_minute, heartbeat_at, pid, hostname)
                    VALUES (1, ?, ?, ?, ?)
                    ON CONFLICT (singleton) DO UPDATE
                       SET last_minute = excluded.last_minute, heartbeat_at = excluded.heartbeat_at,
@@ -194,7 +196,14 @@ class CronWorker:
                 """INSERT INTO cron_job_run_details
                        (jobid, job_pid, database, username, command, status, start_time)
                    VALUES (?, ?, ?, ?, ?, 'running', ?)""",
-                (jobid, self.pid, current["database"], current["username"], command, to_db_time(now)),
+                (
+                    jobid,
+                    self.pid,
+                    current["database"],
+                    current["username"],
+                    command,
+                    to_db_time(now),
+                ),
             ).lastrowid
         assert run_id is not None
         try:
@@ -231,12 +240,17 @@ class CronWorker:
                 f"{deleted} old runs deleted"
             )
             if report["errors"]:
-                details = "; ".join(f"{e['meeting_id']}: {e['error']}" for e in report["errors"][:5])
+                details = "; ".join(
+                    f"{e['meeting_id']}: {e['error']}" for e in report["errors"][:5]
+                )
                 return False, f"{message}; {len(report['errors'])} errors: {details}"
             return True, message
         meeting_id = parse_complete_command(command)
         if meeting_id is None:
-            return False, f"unknown command {command!r}: expected complete_meeting('<id>') or reconcile()"
+            return (
+                False,
+                f"unknown command {command!r}: expected complete_meeting('<id>') or reconcile()",
+            )
         if not self.backend.enabled(conn):
             return True, "complete_meeting: scheduler paused, nothing done"
         completed = self.complete_due(conn, now)
@@ -295,7 +309,7 @@ class CronWorker:
         """Tick once per minute until ``stop_event`` is set (or SIGTERM/SIGINT in the
         foreground main thread)."""
         stop = stop_event or self._stop
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
 
             def handle(signum: int, frame: FrameType | None) -> None:
@@ -342,10 +356,8 @@ class CronWorker:
             log.exception("could not clean up stale runs")
         while not stop.is_set():
             await asyncio.to_thread(self._safe_tick)
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.seconds_to_next_minute())
-            except asyncio.TimeoutError:
-                pass
 
 
 def run_worker(

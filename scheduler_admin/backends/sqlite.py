@@ -55,9 +55,7 @@ OVERDUE_GRACE = timedelta(minutes=2)
 # The worker records a heartbeat every minute; older than this means it is not running.
 WORKER_STALE_AFTER = timedelta(minutes=3)
 _OURS_SQL = "substr({col}, 1, 15) = 'meeting-status-'"
-_OUR_COMMANDS_SQL = (
-    "(substr({col}, 1, 17) = 'complete_meeting(' OR {col} = 'reconcile()')"
-)
+_OUR_COMMANDS_SQL = "(substr({col}, 1, 17) = 'complete_meeting(' OR {col} = 'reconcile()')"
 
 
 def utcnow() -> datetime:
@@ -68,7 +66,9 @@ def utcnow() -> datetime:
 def to_db_time(when: datetime) -> str:
     """A datetime as the schema stores it: ``YYYY-MM-DDTHH:MM:SS[.fff]+00:00`` (UTC, ms)."""
     if when.tzinfo is None or when.utcoffset() is None:
-        raise InvalidInput(f"time {when.isoformat()} has no time zone", hint="Give an offset, e.g. +00:00.")
+        raise InvalidInput(
+            f"time {when.isoformat()} has no time zone", hint="Give an offset, e.g. +00:00."
+        )
     utc = when.astimezone(UTC)
     text = utc.strftime("%Y-%m-%dT%H:%M:%S")
     if utc.microsecond // 1000:
@@ -142,7 +142,9 @@ def database_path(url_or_path: str | os.PathLike[str]) -> str:
         return text or ":memory:"
     parts = urlsplit(text)
     if not parts.scheme.lower().startswith("sqlite"):
-        raise InvalidInput(f"not a SQLite URL: {parts.scheme}://…", hint="Use sqlite:///path/to/file.db.")
+        raise InvalidInput(
+            f"not a SQLite URL: {parts.scheme}://…", hint="Use sqlite:///path/to/file.db."
+        )
     # sqlite:///relative.db -> path "/relative.db"; sqlite:////abs.db -> "//abs.db".
     path = unquote(parts.path)
     if path.startswith("/"):
@@ -273,7 +275,9 @@ class SqliteBackend:
     def _missing_objects(conn: sqlite3.Connection) -> list[str]:
         present = {
             (row[0], row[1])
-            for row in conn.execute("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')")
+            for row in conn.execute(
+                "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
+            )
         }
         return [name for name, kind in _REQUIRED.items() if (name, kind) not in present]
 
@@ -334,10 +338,14 @@ class SqliteBackend:
             rows = conn.execute(self._JOBS_SQL).fetchall()
         jobs = [self._job_from_row(row, now) for row in rows]
         far = "9999"
-        jobs.sort(key=lambda job: (job["next_run"] is None, job["next_run"] or far, job["job_name"]))
+        jobs.sort(
+            key=lambda job: (job["next_run"] is None, job["next_run"] or far, job["job_name"])
+        )
         return jobs
 
-    def job(self, conn: sqlite3.Connection, meeting_id: str, now: datetime | None = None) -> Job | None:
+    def job(
+        self, conn: sqlite3.Connection, meeting_id: str, now: datetime | None = None
+    ) -> Job | None:
         """The job of one meeting, if it has one."""
         row = conn.execute(
             self._JOBS_SQL + " AND j.jobname = ?", (job_name(meeting_id),)
@@ -411,7 +419,9 @@ class SqliteBackend:
             (meeting_id,),
         )
 
-    def recover_in(self, conn: sqlite3.Connection, now: datetime, *, dry_run: bool) -> RecoverReport:
+    def recover_in(
+        self, conn: sqlite3.Connection, now: datetime, *, dry_run: bool
+    ) -> RecoverReport:
         """Recovery inside an open transaction on ``conn`` (each item in its own savepoint)."""
         plan = self._plan(conn, now)
         errors = list(plan.errors)
@@ -666,7 +676,8 @@ class SqliteBackend:
             present = {
                 str(row[0])
                 for row in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'meetings'"
+                    "SELECT name FROM sqlite_master "
+                    "WHERE type = 'trigger' AND tbl_name = 'meetings'"
                 )
             }
             health, plan = self._facts(conn, now)
@@ -759,7 +770,9 @@ class SqliteBackend:
             except sqlite3.IntegrityError as exc:
                 raise InvalidInput(str(exc)) from exc
             status = str(
-                conn.execute("SELECT status FROM meetings WHERE id = ?", (meeting_id,)).fetchone()[0]
+                conn.execute("SELECT status FROM meetings WHERE id = ?", (meeting_id,)).fetchone()[
+                    0
+                ]
             )
             if status == "upcoming" and self.enabled(conn):
                 # The triggers did it unless the job was missing already; make sure.
@@ -781,7 +794,9 @@ class SqliteBackend:
             conn.execute("DELETE FROM cron_job WHERE jobname = ?", (name,))
             after = int(conn.execute(count, (name,)).fetchone()[0])
             status = str(
-                conn.execute("SELECT status FROM meetings WHERE id = ?", (meeting_id,)).fetchone()[0]
+                conn.execute("SELECT status FROM meetings WHERE id = ?", (meeting_id,)).fetchone()[
+                    0
+                ]
             )
         return {"meeting_id": meeting_id, "status": status, "jobs_removed": before - after}
 

@@ -64,7 +64,9 @@ def test_writer_thread_while_the_worker_ticks(db_path: Path, clock: FakeClock) -
     clock.set(base + timedelta(days=1))
     worker.tick()
     with sqlite3.connect(db_path) as conn:
-        counts = dict(conn.execute("SELECT status, count(*) FROM meetings GROUP BY status").fetchall())
+        counts = dict(
+            conn.execute("SELECT status, count(*) FROM meetings GROUP BY status").fetchall()
+        )
         left = conn.execute(
             "SELECT count(*) FROM cron_job WHERE jobname <> 'meeting-status-reconcile'"
         ).fetchone()[0]

@@ -14,7 +14,9 @@ from sqlite_helpers import job, jobs, meeting
 UTC = timezone.utc
 SQLITE3 = shutil.which("sqlite3")
 
-pytestmark = pytest.mark.skipif(SQLITE3 is None, reason="the sqlite3 command-line shell is not installed")
+pytestmark = pytest.mark.skipif(
+    SQLITE3 is None, reason="the sqlite3 command-line shell is not installed"
+)
 
 
 def shell(db_path: Path, sql: str) -> subprocess.CompletedProcess[str]:
@@ -29,9 +31,12 @@ def test_shell_insert_update_delete(db_path: Path, conn: sqlite3.Connection) -> 
     done = shell(
         db_path,
         f"""
-        INSERT INTO meetings (id, title, end_time) VALUES ('cli-1', 'from the shell', '{year}-07-04T09:15:00+02:00');
-        INSERT INTO meetings (id, title, end_time) VALUES ('cli-2', 'second', '{year}-07-04T09:15:01Z');
-        INSERT INTO meetings (id, title, end_time) VALUES ('cli-past', 'past', '2001-01-01T00:00:00Z');
+        INSERT INTO meetings (id, title, end_time)
+            VALUES ('cli-1', 'from the shell', '{year}-07-04T09:15:00+02:00');
+        INSERT INTO meetings (id, title, end_time)
+            VALUES ('cli-2', 'second', '{year}-07-04T09:15:01Z');
+        INSERT INTO meetings (id, title, end_time)
+            VALUES ('cli-past', 'past', '2001-01-01T00:00:00Z');
         """,
     )
     assert done.returncode == 0, done.stderr
@@ -58,7 +63,9 @@ def test_shell_insert_update_delete(db_path: Path, conn: sqlite3.Connection) -> 
 
 
 def test_shell_bad_input_is_rejected(db_path: Path, conn: sqlite3.Connection) -> None:
-    result = shell(db_path, "INSERT INTO meetings (id, end_time) VALUES ('cli-bad', 'next tuesday');")
+    result = shell(
+        db_path, "INSERT INTO meetings (id, end_time) VALUES ('cli-bad', 'next tuesday');"
+    )
     assert result.returncode != 0
     assert "end_time is not a valid time" in result.stderr
     assert meeting(conn, "cli-bad") is None
@@ -73,9 +80,14 @@ def test_shell_sees_the_worker_complete_a_meeting(db_path: Path, conn: sqlite3.C
     from scheduler_admin.worker import CronWorker
 
     end = (datetime.now(UTC) + timedelta(minutes=10)).replace(second=20, microsecond=0)
-    assert shell(db_path, f"INSERT INTO meetings (id, end_time) VALUES ('e2e', '{end.isoformat()}');").returncode == 0
+    assert (
+        shell(
+            db_path, f"INSERT INTO meetings (id, end_time) VALUES ('e2e', '{end.isoformat()}');"
+        ).returncode
+        == 0
+    )
     worker = CronWorker(db_path, clock=lambda: end + timedelta(seconds=40))
     result = worker.tick()
-    assert [run.job_name for run in result.runs][0] == "meeting-status-e2e"
+    assert result.runs[0].job_name == "meeting-status-e2e"
     out = shell(db_path, "SELECT status FROM meetings WHERE id = 'e2e';")
     assert out.stdout.strip() == "done"

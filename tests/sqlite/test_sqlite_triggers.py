@@ -272,11 +272,15 @@ def test_bulk_insert_of_ten_thousand_rows_makes_ten_thousand_jobs(conn: sqlite3.
     conn.execute(
         """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
            INSERT INTO meetings (title, end_time)
-           SELECT 'bulk ' || i, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 day', '+' || i || ' minutes')
+           SELECT 'bulk ' || i,
+                  strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 day', '+' || i || ' minutes')
              FROM n"""
     )
     elapsed = time.monotonic() - started
-    assert conn.execute("SELECT count(*) FROM meetings WHERE status = 'upcoming'").fetchone()[0] == 10000
+    assert (
+        conn.execute("SELECT count(*) FROM meetings WHERE status = 'upcoming'").fetchone()[0]
+        == 10000
+    )
     mismatched = conn.execute(
         """SELECT count(*) FROM meetings m
              LEFT JOIN cron_job j ON j.jobname = 'meeting-status-' || m.id

@@ -63,7 +63,11 @@ def test_the_job_rechecks_end_time(conn: sqlite3.Connection, worker: CronWorker)
     """A yearly-repeating schedule that matches a year early must not complete the meeting."""
     end = future(60 * 24 * 400)  # more than a year ahead: same schedule fires next year first
     meeting_id = insert(conn, end)
-    early = end.replace(year=end.year - 1) if end.month != 2 or end.day != 29 else end - timedelta(days=366)
+    early = (
+        end.replace(year=end.year - 1)
+        if end.month != 2 or end.day != 29
+        else end - timedelta(days=366)
+    )
     result = worker.tick(early)
     ran = [run for run in result.runs if run.job_name == f"meeting-status-{meeting_id}"]
     assert len(ran) == 1 and ran[0].return_message == "complete_meeting: 0 meetings completed"
@@ -170,8 +174,10 @@ def test_unknown_command_is_a_failed_run(conn: sqlite3.Connection, worker: CronW
     result = worker.tick()
     failed = [run for run in result.runs if run.job_name == "other"]
     assert failed[0].status == "failed" and "unknown command" in failed[0].return_message
-    row = conn.execute("SELECT status, return_message FROM cron_job_run_details WHERE jobid = ?",
-                       (failed[0].job_id,)).fetchone()
+    row = conn.execute(
+        "SELECT status, return_message FROM cron_job_run_details WHERE jobid = ?",
+        (failed[0].job_id,),
+    ).fetchone()
     assert row["status"] == "failed"
 
 
@@ -180,7 +186,9 @@ def test_inactive_jobs_do_not_run(conn: sqlite3.Connection, worker: CronWorker) 
     assert worker.tick().runs == []
 
 
-def test_stale_running_rows_are_failed(conn: sqlite3.Connection, worker: CronWorker, clock: FakeClock) -> None:
+def test_stale_running_rows_are_failed(
+    conn: sqlite3.Connection, worker: CronWorker, clock: FakeClock
+) -> None:
     old = (clock() - timedelta(hours=1)).isoformat()
     conn.execute(
         "INSERT INTO cron_job_run_details (jobid, command, status, start_time) "
@@ -192,7 +200,9 @@ def test_stale_running_rows_are_failed(conn: sqlite3.Connection, worker: CronWor
     assert row["status"] == "failed" and "worker stopped" in row["return_message"]
 
 
-def test_heartbeat_is_recorded(conn: sqlite3.Connection, worker: CronWorker, clock: FakeClock) -> None:
+def test_heartbeat_is_recorded(
+    conn: sqlite3.Connection, worker: CronWorker, clock: FakeClock
+) -> None:
     worker.tick()
     row = conn.execute("SELECT * FROM scheduler_worker").fetchone()
     assert row["pid"] == os.getpid()
@@ -236,7 +246,9 @@ def test_run_async_stops_on_event(conn: sqlite3.Connection, db_path: Path) -> No
     assert runs(conn)[0]["command"] == "reconcile()"
 
 
-def test_foreground_worker_stops_cleanly_on_sigterm(conn: sqlite3.Connection, db_path: Path) -> None:
+def test_foreground_worker_stops_cleanly_on_sigterm(
+    conn: sqlite3.Connection, db_path: Path
+) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     code = (
         "import sys; from scheduler_admin.worker import CronWorker; "

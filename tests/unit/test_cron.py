@@ -11,11 +11,13 @@ from scheduler_admin import cron
 UTC = timezone.utc
 
 
-def at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def at(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
-def brute_next(expression: str, after: datetime, limit: timedelta = timedelta(days=800)) -> datetime | None:
+def brute_next(
+    expression: str, after: datetime, limit: timedelta = timedelta(days=800)
+) -> datetime | None:
     """Reference: step minute by minute (slow, obviously right)."""
     current = after.replace(second=0, microsecond=0)
     if current < after:
@@ -71,11 +73,23 @@ def test_matches_uses_utc() -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["* * * * *", "5 14 1 12 *", "*/7 3 * * *", "0 0 13 * 5", "30 2 * * 1-5", "0 0 31 * *", "0 12 1 1,7 *"],
+    [
+        "* * * * *",
+        "5 14 1 12 *",
+        "*/7 3 * * *",
+        "0 0 13 * 5",
+        "30 2 * * 1-5",
+        "0 0 31 * *",
+        "0 12 1 1,7 *",
+    ],
 )
 @pytest.mark.parametrize(
     "after",
-    [at(2026, 11, 29, 11, 0), datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC), at(2027, 2, 27, 3, 0)],
+    [
+        at(2026, 11, 29, 11, 0),
+        datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC),
+        at(2027, 2, 27, 3, 0),
+    ],
 )
 def test_next_run_agrees_with_brute_force(expression: str, after: datetime) -> None:
     assert cron.next_run(expression, after) == brute_next(expression, after)
@@ -98,9 +112,22 @@ def test_next_run_of_rare_schedules() -> None:
 
 @pytest.mark.parametrize(
     "expression",
-    ["", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *",
-     "* * * * 8", "a * * * *", "*/0 * * * *", "5-1 * * * *", "1,,2 * * * *", "-1 * * * *",
-     "30 seconds"],
+    [
+        "",
+        "* * * *",
+        "* * * * * *",
+        "60 * * * *",
+        "* 24 * * *",
+        "* * 0 * *",
+        "* * * 13 *",
+        "* * * * 8",
+        "a * * * *",
+        "*/0 * * * *",
+        "5-1 * * * *",
+        "1,,2 * * * *",
+        "-1 * * * *",
+        "30 seconds",
+    ],
 )
 def test_invalid_expressions(expression: str) -> None:
     with pytest.raises(cron.CronError):
@@ -120,10 +147,15 @@ def test_naive_times_are_refused() -> None:
         (datetime(2026, 12, 1, 14, 5, 0, 500000, tzinfo=UTC), "6 14 1 12 *"),
         (datetime(2026, 12, 1, 14, 5, 1, tzinfo=UTC), "6 14 1 12 *"),
         (datetime(2026, 12, 31, 23, 59, 1, tzinfo=UTC), "0 0 1 1 *"),
-        (datetime(2026, 12, 1, 10, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))), "30 4 1 12 *"),
+        (
+            datetime(2026, 12, 1, 10, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+            "30 4 1 12 *",
+        ),
     ],
 )
 def test_schedule_for(end_time: datetime, expected: str) -> None:
     assert cron.schedule_for(end_time) == expected
     fired = cron.next_run(expected, end_time - timedelta(minutes=1))
-    assert fired is not None and fired >= end_time.replace(microsecond=end_time.microsecond // 1000 * 1000)
+    assert fired is not None and fired >= end_time.replace(
+        microsecond=end_time.microsecond // 1000 * 1000
+    )
