@@ -13,6 +13,7 @@ lock instead of failing with "database is locked".
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -27,6 +28,7 @@ from scheduler_admin import cron
 from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
 from scheduler_admin.exceptions import DatabaseError, InvalidInput, MeetingNotFound, NotMigrated
 
+log = logging.getLogger(__name__)
 UTC = timezone.utc
 Clock = Callable[[], datetime]
 
@@ -209,12 +211,17 @@ class SqliteBackend:
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            if not self._wal_done:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                self._wal_done = str(mode).lower() == "wal"
         except sqlite3.Error:
             conn.close()
             raise
+        if not self._wal_done:
+            # Persistent in the file; needs a moment without other writers. Best effort: the
+            # next connection tries again.
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                self._wal_done = str(mode).lower() == "wal"
+            except sqlite3.OperationalError as exc:
+                log.warning("could not switch %s to WAL mode yet: %s", self.path, exc)
         conn.row_factory = sqlite3.Row
         return conn
 

@@ -242,7 +242,7 @@ def test_reconcile_deletes_our_runs_older_than_the_retention(
 def test_reconcile_while_paused_changes_nothing(
     conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock
 ) -> None:
-    meeting_id = insert(conn, future(1, second=0))
+    meeting_id = insert(conn, future(2, second=0))
     add_run(conn, "reconcile()", "succeeded", "old", clock() - timedelta(days=30))
     backend.pause()
     clock.set(future(5))
