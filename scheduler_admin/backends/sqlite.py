@@ -570,7 +570,7 @@ class SqliteBackend:
             runs.append(
                 Run(
                     run_id=int(row["runid"]),
-                    job_id=int(row["jobid"]),
+                    job_id=0 if row["jobid"] is None else int(row["jobid"]),
                     job_name=name,
                     meeting_id=meeting_id_of(name),
                     status=status,
