@@ -181,7 +181,9 @@ def parse_end_time(text: str) -> datetime:
     "sqlite:///scheduler_jobs.db.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv: debug); tracebacks.")
+@click.option(
+    "-v", "--verbose", count=True, help="More logging on stderr (-vv: debug); tracebacks."
+)
 @click.version_option(package_name="scheduler-admin")
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None, as_json: bool, verbose: int) -> None:
@@ -252,8 +254,10 @@ def schedule(state: State, meeting_id: str, end_time: str) -> None:
     emit(
         state,
         result,
-        lambda: f"meeting {result['meeting_id']}: {result['status']}"
-        + (f", job {job['job_name']} at {job['schedule']} (UTC)" if job else ", no job"),
+        lambda: (
+            f"meeting {result['meeting_id']}: {result['status']}"
+            + (f", job {job['job_name']} at {job['schedule']} (UTC)" if job else ", no job")
+        ),
     )
 
 
@@ -267,8 +271,10 @@ def cancel(state: State, meeting_id: str) -> None:
     emit(
         state,
         result,
-        lambda: f"meeting {result['meeting_id']}: {result['status']}, "
-        f"{result['jobs_removed']} job removed",
+        lambda: (
+            f"meeting {result['meeting_id']}: {result['status']}, "
+            f"{result['jobs_removed']} job removed"
+        ),
     )
 
 
@@ -355,12 +361,16 @@ def worker(state: State, once: bool) -> None:
         emit(
             state,
             data,
-            lambda: f"tick {result.minute:%Y-%m-%d %H:%M} UTC: "
-            + (
-                "already run"
-                if result.skipped
-                else f"{len(result.runs)} runs"
-                + "".join(f"\n  {r.job_name}: {r.status} {r.return_message}" for r in result.runs)
+            lambda: (
+                f"tick {result.minute:%Y-%m-%d %H:%M} UTC: "
+                + (
+                    "already run"
+                    if result.skipped
+                    else f"{len(result.runs)} runs"
+                    + "".join(
+                        f"\n  {r.job_name}: {r.status} {r.return_message}" for r in result.runs
+                    )
+                )
             ),
         )
         return

@@ -99,7 +99,9 @@ def migrate(server: Server, revision: str = "head", *, down: bool = False) -> No
     from alembic import command
 
     engine = create_engine(
-        "postgresql+psycopg://", poolclass=pool.NullPool, creator=lambda: psycopg.connect(server.dsn)
+        "postgresql+psycopg://",
+        poolclass=pool.NullPool,
+        creator=lambda: psycopg.connect(server.dsn),
     )
     with engine.begin() as conn:
         cfg = alembic_config(connection=conn)

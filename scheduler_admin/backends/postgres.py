@@ -63,7 +63,10 @@ def translate(exc: psycopg.Error, target: str) -> SchedulerError:
             f"{target} is not migrated ({message})",
             hint="Run `scheduler-admin migrate` (or `alembic upgrade head`).",
         )
-    if isinstance(exc, pg_errors.UndefinedTable | pg_errors.InvalidSchemaName) and "cron" in message:
+    if (
+        isinstance(exc, pg_errors.UndefinedTable | pg_errors.InvalidSchemaName)
+        and "cron" in message
+    ):
         return PgCronUnavailable(
             f"pg_cron is not installed in {target} ({message})",
             hint="Run `scheduler-admin doctor` to see what is missing.",
@@ -162,7 +165,9 @@ class PostgresBackend:
 
     def recover(self, *, dry_run: bool = False) -> RecoverReport:
         report = cast(RecoverReport, self._value("select scheduler.recover(%s)", (dry_run,)))
-        log.info("recover%s on %s: %s", " (dry run)" if dry_run else "", self.target, summary(report))
+        log.info(
+            "recover%s on %s: %s", " (dry run)" if dry_run else "", self.target, summary(report)
+        )
         return report
 
     def reconcile(self) -> RecoverReport:
@@ -339,4 +344,3 @@ def summary(report: RecoverReport) -> str:
         f"{report['jobs_already_exist']} already there, {report['overdue_completed']} overdue "
         f"completed, {report['orphans_removed']} orphans removed, {len(report['errors'])} errors"
     )
-

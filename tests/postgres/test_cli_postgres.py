@@ -19,7 +19,9 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def test_list_jobs_json_and_table(db: Conn, migrated: Server, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_jobs_json_and_table(
+    db: Conn, migrated: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
     meeting_id, _ = insert_meeting(db, FUTURE)
     jobs = run_json(capsys, "--database-url", migrated.url, "list-jobs")
     by_name = {j["job_name"]: j for j in jobs}
@@ -29,7 +31,9 @@ def test_list_jobs_json_and_table(db: Conn, migrated: Server, capsys: pytest.Cap
     assert job["schedule"] == "1 10 5 5 *"
     # the next firing of the five-field schedule: this year's or next year's 5 May 10:01 UTC
     now = datetime.now(timezone.utc)
-    year = now.year if now < now.replace(month=5, day=5, hour=10, minute=1, second=0) else now.year + 1
+    year = (
+        now.year if now < now.replace(month=5, day=5, hour=10, minute=1, second=0) else now.year + 1
+    )
     assert job["next_run"] == f"{year}-05-05T10:01:00+00:00"
     assert job["end_time"] == FUTURE.isoformat()
     assert job["meeting_status"] == "upcoming"
@@ -38,7 +42,9 @@ def test_list_jobs_json_and_table(db: Conn, migrated: Server, capsys: pytest.Cap
     assert job_name(meeting_id) in out and "NEXT RUN (UTC)" in out
 
 
-def test_recover_reports_and_repairs(db: Conn, migrated: Server, capsys: pytest.CaptureFixture[str]) -> None:
+def test_recover_reports_and_repairs(
+    db: Conn, migrated: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
     db.execute("set session_replication_role = replica")
     db.execute(
         "insert into meetings (title, end_time) values ('a', %s), ('b', %s), ('c', now() - interval '1 hour')",
@@ -48,7 +54,9 @@ def test_recover_reports_and_repairs(db: Conn, migrated: Server, capsys: pytest.
     dry = run_json(capsys, "--database-url", migrated.url, "recover", "--dry-run")
     assert meeting_jobs(db) == {}
     report = run_json(capsys, "--database-url", migrated.url, "recover")
-    assert {k: report[k] for k in dry if k != "dry_run"} == {k: dry[k] for k in dry if k != "dry_run"}
+    assert {k: report[k] for k in dry if k != "dry_run"} == {
+        k: dry[k] for k in dry if k != "dry_run"
+    }
     assert report["total_meetings"] == 3
     assert report["jobs_scheduled"] == 2
     assert report["overdue_completed"] == 1
@@ -58,10 +66,17 @@ def test_recover_reports_and_repairs(db: Conn, migrated: Server, capsys: pytest.
     assert (again["jobs_scheduled"], again["jobs_already_exist"]) == (0, 2)
 
 
-def test_schedule_and_cancel(db: Conn, migrated: Server, capsys: pytest.CaptureFixture[str]) -> None:
+def test_schedule_and_cancel(
+    db: Conn, migrated: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
     meeting_id, _ = insert_meeting(db, FUTURE)
     result = run_json(
-        capsys, "--database-url", migrated.url, "schedule", str(meeting_id), "2031-05-05T12:00:00+02:00"
+        capsys,
+        "--database-url",
+        migrated.url,
+        "schedule",
+        str(meeting_id),
+        "2031-05-05T12:00:00+02:00",
     )
     assert result["status"] == "upcoming"
     assert result["job"]["schedule"] == "0 10 5 5 *"
@@ -76,17 +91,29 @@ def test_schedule_and_cancel(db: Conn, migrated: Server, capsys: pytest.CaptureF
     [
         (("schedule", "not-a-uuid", "2031-01-01T00:00:00Z"), "'not-a-uuid' is not a meeting id"),
         (("schedule", "{id}", "tomorrow at noon"), "cannot parse end time 'tomorrow at noon'"),
-        (("schedule", "{id}", "2031-01-01T10:00:00"), "end time '2031-01-01T10:00:00' has no time zone"),
-        (("schedule", str(uuid.UUID(int=1)), "2031-01-01T00:00:00Z"), f"no meeting with id {uuid.UUID(int=1)}"),
+        (
+            ("schedule", "{id}", "2031-01-01T10:00:00"),
+            "end time '2031-01-01T10:00:00' has no time zone",
+        ),
+        (
+            ("schedule", str(uuid.UUID(int=1)), "2031-01-01T00:00:00Z"),
+            f"no meeting with id {uuid.UUID(int=1)}",
+        ),
         (("cancel", str(uuid.UUID(int=2))), f"no meeting with id {uuid.UUID(int=2)}"),
     ],
 )
 def test_bad_input_says_what_is_wrong_and_changes_nothing(
-    db: Conn, migrated: Server, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+    db: Conn,
+    migrated: Server,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
 ) -> None:
     meeting_id, _ = insert_meeting(db, FUTURE)
     before = (db.execute("select * from meetings").fetchall(), meeting_jobs(db))
-    code, out, err = run(capsys, "--database-url", migrated.url, *(a.format(id=meeting_id) for a in args))
+    code, out, err = run(
+        capsys, "--database-url", migrated.url, *(a.format(id=meeting_id) for a in args)
+    )
     assert code == 1
     assert err.startswith(f"Error: {message}")
     assert "Traceback" not in err and out == ""
@@ -122,16 +149,23 @@ def test_wrong_password_and_unreachable_server_fail_clearly(
         pytest.skip("needs the throwaway cluster")
     port = migrated.cluster.port
     code, _, err = run(
-        capsys, "--database-url", f"postgresql://nobody:s3cret@127.0.0.1:{port}/scheduler_test", "list-jobs"
+        capsys,
+        "--database-url",
+        f"postgresql://nobody:s3cret@127.0.0.1:{port}/scheduler_test",
+        "list-jobs",
     )
-    assert code == 1 and err.startswith("Error: cannot connect to postgresql://nobody:***@127.0.0.1")
+    assert code == 1 and err.startswith(
+        "Error: cannot connect to postgresql://nobody:***@127.0.0.1"
+    )
     assert "s3cret" not in err
     code, _, err = run(capsys, "--database-url", "postgresql://u:pw@127.0.0.1:1/x", "list-jobs")
     assert code == 1 and "Error: cannot connect to postgresql://u:***@127.0.0.1:1/x" in err
     assert "Traceback" not in err
 
 
-def test_not_migrated_and_no_pg_cron_database(migrated: Server, capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_migrated_and_no_pg_cron_database(
+    migrated: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
     if migrated.cluster is None:
         pytest.skip("needs the throwaway cluster")
     migrated.cluster.create_database("cli_empty")
@@ -139,7 +173,10 @@ def test_not_migrated_and_no_pg_cron_database(migrated: Server, capsys: pytest.C
     code, _, err = run(capsys, "--database-url", url, "list-jobs")
     assert code == 1 and "is not migrated" in err and "scheduler-admin migrate" in err
     code, out, err = run(capsys, "--database-url", url, "doctor")
-    assert code == 1 and "[FAIL] pg_cron runs in this database: cron.database_name = scheduler_test" in out
+    assert (
+        code == 1
+        and "[FAIL] pg_cron runs in this database: cron.database_name = scheduler_test" in out
+    )
     code, _, err = run(capsys, "--database-url", url, "migrate")
     assert code == 1
     assert 'Error: migration failed: pg_cron runs jobs only in database "scheduler_test"' in err

@@ -16,7 +16,9 @@ WRITERS = 6
 SECONDS = 4.0
 
 
-def writer(dsn: str, seed: int, shared: list[object], stop: float, errors: list[BaseException]) -> None:
+def writer(
+    dsn: str, seed: int, shared: list[object], stop: float, errors: list[BaseException]
+) -> None:
     rng = random.Random(seed)
     own: list[object] = []
     try:
@@ -41,7 +43,9 @@ def writer(dsn: str, seed: int, shared: list[object], stop: float, errors: list[
                     conn.execute("delete from meetings where id = %s", (target,))
                 elif action < 0.9:
                     with conn.transaction():  # a multi-statement transaction
-                        conn.execute("update meetings set end_time = %s where id = %s", (end, target))
+                        conn.execute(
+                            "update meetings set end_time = %s where id = %s", (end, target)
+                        )
                         conn.execute(
                             "update meetings set status = 'upcoming' where id = %s", (target,)
                         )

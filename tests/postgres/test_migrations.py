@@ -97,7 +97,9 @@ def test_applying_the_schema_again_is_harmless(db: Conn) -> None:
     assert list(meeting_jobs(db)) == [job_name(meeting_id)]
 
 
-def test_downgrade_removes_everything_of_ours_and_keeps_meetings(db: Conn, migrated: Server) -> None:
+def test_downgrade_removes_everything_of_ours_and_keeps_meetings(
+    db: Conn, migrated: Server
+) -> None:
     insert_meeting(db, FUTURE)
     insert_meeting(db, FUTURE, status="done")
     rows = db.execute("select * from meetings order by id").fetchall()

@@ -38,7 +38,9 @@ def test_app_role_writes_schedule_and_unschedule_jobs(db: Conn, app_conn: Conn) 
         "select username from cron.job where jobname = %s", (job_name(meeting_id),)
     ).fetchone()
     assert owner == ("postgres",)  # the jobs belong to the migrating role, not the writer
-    app_conn.execute("update meetings set end_time = end_time + interval '1 day' where id = %s", (meeting_id,))
+    app_conn.execute(
+        "update meetings set end_time = end_time + interval '1 day' where id = %s", (meeting_id,)
+    )
     assert meeting_jobs(db)[job_name(meeting_id)][0] == "0 12 2 6 *"
     app_conn.execute("delete from meetings where id = %s", (meeting_id,))
     assert meeting_jobs(db) == {}

@@ -83,7 +83,8 @@ def test_moving_end_time_keeps_one_job_with_new_schedule(db: Conn) -> None:
         "select jobid from cron.job where jobname = %s", (job_name(meeting_id),)
     ).fetchone()
     db.execute(
-        "update meetings set end_time = %s where id = %s", (FUTURE + timedelta(hours=2, seconds=1), meeting_id)
+        "update meetings set end_time = %s where id = %s",
+        (FUTURE + timedelta(hours=2, seconds=1), meeting_id),
     )
     jobs = db.execute(
         "select jobid, schedule from cron.job where jobname = %s", (job_name(meeting_id),)
@@ -164,7 +165,9 @@ def test_bulk_update_moves_cancels_and_completes_as_a_set(db: Conn) -> None:
     )
     db.execute("update meetings set end_time = end_time + interval '1 day 30 seconds'")
     db.execute("update meetings set status = 'cancelled' where right(title, 1) = '1'")
-    db.execute("update meetings set end_time = now() - interval '1 hour' where right(title, 1) = '2'")
+    db.execute(
+        "update meetings set end_time = now() - interval '1 hour' where right(title, 1) = '2'"
+    )
     rows = db.execute("select id, end_time, status from meetings").fetchall()
     jobs = meeting_jobs(db)
     upcoming = {job_name(i): expected_schedule(t) for i, t, s in rows if s == "upcoming"}
@@ -247,9 +250,9 @@ def test_paused_triggers_register_nothing_and_jobs_change_nothing(db: Conn) -> N
 
 
 def snapshot(db: Conn) -> list[tuple[object, ...]]:
-    return db.execute(
-        "select id, title, end_time, status from meetings order by id"
-    ).fetchall() + [tuple(sorted(meeting_jobs(db).items()))]
+    return db.execute("select id, title, end_time, status from meetings order by id").fetchall() + [
+        tuple(sorted(meeting_jobs(db).items()))
+    ]
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,10 @@ def test_service_api_round_trip(tmp_path: Path) -> None:
     meeting_id = str(uuid.uuid4())
     end = datetime.now(timezone.utc) + timedelta(days=2)
     with sqlite3.connect(tmp_path / "api.db") as conn:
-        conn.execute("insert into meetings (id, title, end_time) values (?, 'x', ?)",
-                     (meeting_id, end.isoformat()))
+        conn.execute(
+            "insert into meetings (id, title, end_time) values (?, 'x', ?)",
+            (meeting_id, end.isoformat()),
+        )
     service = SchedulerService(config.resolve(url, {}))
 
     async def scenario() -> None:
