@@ -361,7 +361,7 @@ def burst_once(
             {"m": minute},
         ).fetchone()
         failures = conn.execute(
-            "select left(return_message, 160), count(*) from cron.job_run_details "
+            "select left(return_message, 1000), count(*) from cron.job_run_details "
             "where status = 'failed' group by 1 order by 2 desc limit 3"
         ).fetchall()
         # Transactions that completed something: distinct completion transactions.
