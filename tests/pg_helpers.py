@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
 Conn = psycopg.Connection[Any]
 JOB_PATTERN = "^meeting-status-[0-9a-f-]{36}$"
+T = TypeVar("T")
 
 
 def meeting_jobs(conn: Conn) -> dict[str, tuple[str, str]]:
@@ -49,3 +52,14 @@ def expected_schedule(end_time: datetime) -> str:
     if minute < utc:
         minute += timedelta(minutes=1)
     return f"{minute.minute} {minute.hour} {minute.day} {minute.month} *"
+
+
+def poll(condition: Callable[[], T], timeout: float, interval: float = 0.5) -> T:
+    """Evaluate condition until it is truthy or timeout seconds pass; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    return condition()

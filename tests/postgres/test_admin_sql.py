@@ -9,12 +9,11 @@ held, so its runs cannot change what the test measures.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,6 +25,7 @@ from pg_helpers import (
     insert_meeting,
     job_name,
     meeting_jobs,
+    poll,
     status_of,
 )
 
@@ -45,7 +45,6 @@ REPORT_KEYS = {
     "dry_run",
 }
 
-T = TypeVar("T")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -57,15 +56,6 @@ def value(conn: Conn, sql: str, params: tuple[object, ...] | None = None) -> Any
     assert row is not None
     return row[0]
 
-
-def poll(condition: Callable[[], T], timeout: float, interval: float = 0.5) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    return condition()
 
 
 @contextmanager

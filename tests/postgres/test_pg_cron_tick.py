@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pg_helpers import Conn, insert_meeting, job_name, meeting_jobs, status_of
+from pg_helpers import Conn, insert_meeting, job_name, meeting_jobs, poll, status_of
 
-
-def poll(condition, timeout: float, interval: float = 0.5):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    return condition()
 
 
 @pytest.mark.slow
