@@ -11,25 +11,32 @@ comment on function scheduler.job_name(uuid) is
 
 create or replace function scheduler.meeting_id(p_job_name text)
 returns uuid
-language sql immutable strict parallel safe
+-- not strict: a strict function whose body (a CASE) is not strict cannot be inlined, and it is
+-- used in joins over every job. A null name gives null either way.
+language sql immutable parallel safe
 as $$
-select case when p_job_name operator(pg_catalog.~) '^meeting-status-[0-9a-f-]{36}$'
+-- A canonical lower-case UUID after the prefix, checked with string functions: a regular
+-- expression here cost more than the rest of list_jobs.
+select case when pg_catalog.left(p_job_name, 15) operator(pg_catalog.=) 'meeting-status-'
+                 and pg_catalog.translate(pg_catalog.substr(p_job_name, 16), '0123456789abcdef',
+                                          'xxxxxxxxxxxxxxxx')
+                     operator(pg_catalog.=) 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'
             then pg_catalog.substr(p_job_name, 16)::uuid end
 $$;
 comment on function scheduler.meeting_id(text) is
     'Meeting id in a job name of ours, null for any other name (the reconcile job included).';
 
+-- job_minute and cron_schedule are single immutable expressions with no FROM clause, so that
+-- PostgreSQL inlines them into the calling query: they run once per meeting in the triggers,
+-- recovery and list_jobs, and a non-inlined SQL function costs about 40 times more per call.
 create or replace function scheduler.job_minute(p_end_time timestamptz)
 returns timestamp
 language sql immutable strict parallel safe
 as $$
-select case
-    when pg_catalog.date_trunc('minute', p_end_time at time zone 'UTC')
-         operator(pg_catalog.=) (p_end_time at time zone 'UTC')
-    then p_end_time at time zone 'UTC'
-    else pg_catalog.date_trunc('minute', p_end_time at time zone 'UTC')
-         operator(pg_catalog.+) interval '1 minute'
-end
+-- timestamps have microsecond resolution: adding 59.999999 s crosses into the next minute
+-- exactly when end_time is past the start of its minute.
+select pg_catalog.date_trunc('minute', (p_end_time at time zone 'UTC')
+                             operator(pg_catalog.+) interval '59.999999 seconds')
 $$;
 comment on function scheduler.job_minute(timestamptz) is
     'First UTC minute at or after end_time (rounded up: a job never fires before end_time).';
@@ -38,10 +45,14 @@ create or replace function scheduler.cron_schedule(p_end_time timestamptz)
 returns text
 language sql immutable strict parallel safe
 as $$
-select pg_catalog.format('%s %s %s %s *', extract(minute from m)::integer,
-                         extract(hour from m)::integer, extract(day from m)::integer,
-                         extract(month from m)::integer)
-from (select scheduler.job_minute(p_end_time) as m) t
+select extract(minute from scheduler.job_minute(p_end_time))::integer::text
+       operator(pg_catalog.||) ' '
+       operator(pg_catalog.||) extract(hour from scheduler.job_minute(p_end_time))::integer::text
+       operator(pg_catalog.||) ' '
+       operator(pg_catalog.||) extract(day from scheduler.job_minute(p_end_time))::integer::text
+       operator(pg_catalog.||) ' '
+       operator(pg_catalog.||) extract(month from scheduler.job_minute(p_end_time))::integer::text
+       operator(pg_catalog.||) ' *'
 $$;
 comment on function scheduler.cron_schedule(timestamptz) is
     'Five-field cron expression (minute hour day month *, in UTC as pg_cron uses) of the first '

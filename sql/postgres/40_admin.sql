@@ -6,23 +6,34 @@
 -- Next time a five-field "M H D MON *" (or "* * * * *") schedule fires at or after p_after, UTC.
 create or replace function scheduler.next_run(p_schedule text, p_after timestamptz)
 returns timestamptz
-language sql stable strict parallel safe
+language plpgsql stable strict parallel safe
 set search_path = ''
 as $$
-select case
-    when p_schedule operator(pg_catalog.=) '* * * * *' then
-        scheduler.job_minute(p_after) at time zone 'UTC'
-    when p_schedule operator(pg_catalog.~) '^\d{1,2} \d{1,2} \d{1,2} \d{1,2} \*$' then (
-        select pg_catalog.min(t.ts)
-        from pg_catalog.generate_series(0, 8) as y(n),
-             lateral (select (pg_catalog.string_to_array(p_schedule, ' '))[1:4]::integer[] as f) as p,
-             lateral (select pg_catalog.make_timestamptz(
-                         extract(year from p_after at time zone 'UTC')::integer operator(pg_catalog.+) y.n,
-                         p.f[4], 1, p.f[2], p.f[1], 0, 'UTC') as month_start) as m,
-             lateral (select m.month_start operator(pg_catalog.+)
-                             pg_catalog.make_interval(days => p.f[3] operator(pg_catalog.-) 1) as ts) as t
-        where pg_catalog.date_part('month', t.ts at time zone 'UTC') operator(pg_catalog.=) p.f[4]
-          and t.ts operator(pg_catalog.>=) p_after)
+-- plpgsql, not SQL: list_jobs calls it once per job, and plpgsql keeps its plans between calls.
+declare
+    v_field integer[];
+    v_year integer;
+    v_at timestamptz;
+begin
+    if p_schedule operator(pg_catalog.=) '* * * * *' then
+        return scheduler.job_minute(p_after) at time zone 'UTC';
+    end if;
+    if p_schedule operator(pg_catalog.!~) '^\d{1,2} \d{1,2} \d{1,2} \d{1,2} \*$' then
+        return null;
+    end if;
+    v_field := (pg_catalog.string_to_array(p_schedule, ' '))[1:4]::integer[];
+    v_year := extract(year from p_after at time zone 'UTC')::integer;
+    -- 8 years reach the next 29 February even across a century that is not a leap year.
+    for v_offset in 0 .. 8 loop
+        v_at := pg_catalog.make_timestamptz(v_year operator(pg_catalog.+) v_offset, v_field[4], 1,
+                                            v_field[2], v_field[1], 0, 'UTC')
+                operator(pg_catalog.+) pg_catalog.make_interval(days => v_field[3] operator(pg_catalog.-) 1);
+        if pg_catalog.date_part('month', v_at at time zone 'UTC') operator(pg_catalog.=) v_field[4]
+           and v_at operator(pg_catalog.>=) p_after then
+            return v_at;
+        end if;
+    end loop;
+    return null;
 end
 $$;
 comment on function scheduler.next_run(text, timestamptz) is
@@ -35,7 +46,7 @@ language sql stable
 security definer
 set search_path = ''
 as $$
-select scheduler.meeting_id(j.jobname::text), j.jobid, j.jobname::text, j.schedule,
+select coalesce(m.id, scheduler.meeting_id(j.jobname::text)), j.jobid, j.jobname::text, j.schedule,
        case when m.end_time is not null
                  and j.schedule operator(pg_catalog.=) scheduler.cron_schedule(m.end_time)
                  and scheduler.job_minute(m.end_time) operator(pg_catalog.>=)
@@ -47,9 +58,13 @@ select scheduler.meeting_id(j.jobname::text), j.jobid, j.jobname::text, j.schedu
        m.end_time, m.status::text,
        coalesce((pg_catalog.to_jsonb(j) operator(pg_catalog.->>) 'active')::boolean, true)
 from cron.job j
-left join public.meetings m on m.id operator(pg_catalog.=) scheduler.meeting_id(j.jobname::text)
+-- joined on the job name computed from the meeting (hashed once per meeting): parsing every job
+-- name instead made this function several times slower with 100,000 jobs.
+left join public.meetings m on j.jobname operator(pg_catalog.=) scheduler.job_name(m.id)::name
 where j.username operator(pg_catalog.=) current_user
-  and (j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
+  and j.jobname operator(pg_catalog.~~) 'meeting-status-%'
+  and (m.id is not null
+       or j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
        or scheduler.meeting_id(j.jobname::text) is not null)
 order by 5, 3
 $$;
