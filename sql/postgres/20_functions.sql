@@ -135,6 +135,32 @@ $$;
 comment on function scheduler.unregister_jobs(uuid[]) is
     'Unschedules the pg_cron jobs of a set of meetings through cron.unschedule.';
 
+-- Marks done every upcoming meeting whose end time has passed, skipping rows that another
+-- transaction holds (it completes or moves them itself; the reconcile job catches any left).
+-- Completing a meeting unschedules its job through the update trigger.
+create or replace function scheduler.complete_due_meetings()
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_completed integer;
+begin
+    with due as (
+        select m.id from public.meetings m
+        where m.status operator(pg_catalog.=) 'upcoming'
+          and m.end_time operator(pg_catalog.<=) pg_catalog.now()
+        for update skip locked
+    )
+    update public.meetings m set status = 'done'
+    from due where m.id operator(pg_catalog.=) due.id;
+    get diagnostics v_completed = row_count;
+    return v_completed;
+end
+$$;
+comment on function scheduler.complete_due_meetings() is
+    'Marks done the upcoming meetings whose end_time has passed, skipping locked rows.';
+
 -- What a meeting's job runs. Completes every upcoming meeting whose end time has passed (the
 -- given one included), skipping rows another transaction holds, so that the jobs of one busy
 -- minute finish together: completing a meeting unschedules its job through the update trigger,
@@ -152,15 +178,7 @@ begin
     if not scheduler.is_enabled() then
         return 0;
     end if;
-    with due as (
-        select m.id from public.meetings m
-        where m.status operator(pg_catalog.=) 'upcoming'
-          and m.end_time operator(pg_catalog.<=) pg_catalog.now()
-        for update skip locked
-    )
-    update public.meetings m set status = 'done'
-    from due where m.id operator(pg_catalog.=) due.id;
-    get diagnostics v_completed = row_count;
+    v_completed := scheduler.complete_due_meetings();
 
     if not exists (select 1 from public.meetings m
                    where m.id operator(pg_catalog.=) p_meeting_id

@@ -105,13 +105,7 @@ begin
         where m.status operator(pg_catalog.=) 'upcoming'
           and m.end_time operator(pg_catalog.<=) pg_catalog.now();
     elsif p_skip_locked then
-        with due as (
-            select m.id from public.meetings m
-            where m.status operator(pg_catalog.=) 'upcoming'
-              and m.end_time operator(pg_catalog.<=) pg_catalog.now()
-            for update skip locked)
-        update public.meetings m set status = 'done' from due where m.id operator(pg_catalog.=) due.id;
-        get diagnostics v_overdue = row_count;
+        v_overdue := scheduler.complete_due_meetings();
     else
         update public.meetings m set status = 'done'
         where m.status operator(pg_catalog.=) 'upcoming'
