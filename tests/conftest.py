@@ -75,7 +75,7 @@ class Server:
 def pg_server() -> Iterator[Server]:
     dsn = os.environ.get("SCHEDULER_TEST_DSN")
     if dsn:
-        url = dsn if "://" in dsn else ""
+        url = dsn  # the CLI and backends accept a URL or a key=value conninfo
         yield Server(dsn, url, None)
         return
     bindir = find_bindir()
