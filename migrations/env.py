@@ -36,7 +36,7 @@ def database_url() -> str:
     if settings.url is None:
         raise scheduler_config.ConfigurationError(
             "migrations need a direct database connection, not the Supabase REST API",
-            hint="Set SUPABASE_DB_URL (or SCHEDULER_DATABASE_URL) to the database's connection string.",
+            hint="Set SUPABASE_DB_URL (or SCHEDULER_DATABASE_URL) to its connection string.",
         )
     log.info("migrating %s (from %s)", settings.display, settings.source)
     return scheduler_config.sqlalchemy_url(settings.url)

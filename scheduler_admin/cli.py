@@ -231,7 +231,7 @@ def history(state: State, failed: bool, limit: int) -> None:
 @cli.command()
 @click.pass_obj
 def doctor(state: State) -> None:
-    """Check pg_cron, the triggers, the reconcile job, missing jobs and failures; exit 1 on a problem."""
+    """Check pg_cron, triggers, reconcile job, missing jobs, failures; exit 1 on a problem."""
     with state.backend() as backend:
         checks = backend.doctor()
     healthy = all(c["ok"] for c in checks)

@@ -28,7 +28,7 @@ class ConnectionFailed(SchedulerError):
 
 
 class NotMigrated(SchedulerError):
-    """The database has not been migrated: run `scheduler-admin migrate` (or `alembic upgrade head`)."""
+    """The database has not been migrated: run `scheduler-admin migrate`."""
 
 
 class PgCronUnavailable(SchedulerError):

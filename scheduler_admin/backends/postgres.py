@@ -1,4 +1,4 @@
-"""The Backend protocol on PostgreSQL with pg_cron: thin calls of the SQL functions in ``scheduler``."""
+"""The Backend protocol on PostgreSQL with pg_cron: calls of the SQL functions in ``scheduler``."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ class PostgresBackend:
 
     def _rows(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._errors():
-            return self._connect().execute(query, params).fetchall()  # type: ignore[arg-type]
+            return self._connect().execute(query, params).fetchall()
 
     def _value(self, query: str, params: tuple[Any, ...] = ()) -> Any:
         rows = self._rows(query, params)
