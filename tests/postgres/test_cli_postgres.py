@@ -127,7 +127,7 @@ def test_doctor_passes_then_fails_on_a_missing_job(
     healthy = run_json(capsys, "--database-url", migrated.url, "doctor")
     assert healthy["ok"] is True, healthy
     db.execute("select cron.unschedule(%s)", (job_name(meeting_id),))
-    code, out, err = run(capsys, "--database-url", migrated.url, "doctor")
+    code, out, _err = run(capsys, "--database-url", migrated.url, "doctor")
     assert code == 1
     assert "[FAIL] every upcoming meeting has a job: 1 upcoming, 1 without a job" in out
     assert "scheduler-admin recover" in out

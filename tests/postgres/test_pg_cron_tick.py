@@ -8,7 +8,6 @@ import pytest
 from pg_helpers import Conn, insert_meeting, job_name, meeting_jobs, poll, status_of
 
 
-
 @pytest.mark.slow
 def test_pg_cron_tick_completes_the_meeting_and_records_success(db: Conn) -> None:
     now = datetime.now(timezone.utc)

@@ -120,7 +120,7 @@ def test_delete_removes_job(db: Conn) -> None:
 
 
 def test_past_end_time_on_insert_is_done_without_job(db: Conn) -> None:
-    meeting_id, status = insert_meeting(db, datetime.now(UTC) - timedelta(seconds=1))
+    _meeting_id, status = insert_meeting(db, datetime.now(UTC) - timedelta(seconds=1))
     assert status == "done"
     assert meeting_jobs(db) == {}
 
@@ -250,9 +250,7 @@ def test_paused_triggers_register_nothing_and_jobs_change_nothing(db: Conn) -> N
 
 
 def snapshot(db: Conn) -> list[tuple[object, ...]]:
-    return db.execute("select id, title, end_time, status from meetings order by id").fetchall() + [
-        tuple(sorted(meeting_jobs(db).items()))
-    ]
+    return [*db.execute("select id, title, end_time, status from meetings order by id").fetchall(), tuple(sorted(meeting_jobs(db).items()))]
 
 
 @pytest.mark.parametrize(
