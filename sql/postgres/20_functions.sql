@@ -26,7 +26,7 @@ $$;
 comment on function scheduler.meeting_id(text) is
     'Meeting id in a job name of ours, null for any other name (the reconcile job included).';
 
--- job_minute and cron_schedule are single immutable expressions with no FROM clause, so that
+-- job_minute and cron_schedule are single expressions with no FROM clause, so that
 -- PostgreSQL inlines them into the calling query: they run once per meeting in the triggers,
 -- recovery and list_jobs, and a non-inlined SQL function costs about 40 times more per call.
 create or replace function scheduler.job_minute(p_end_time timestamptz)
@@ -43,15 +43,10 @@ comment on function scheduler.job_minute(timestamptz) is
 
 create or replace function scheduler.cron_schedule(p_end_time timestamptz)
 returns text
-language sql immutable strict parallel safe
+-- stable like to_char() (whose FM numeric fields do not depend on the locale), so it is inlined
+language sql stable strict parallel safe
 as $$
-select extract(minute from scheduler.job_minute(p_end_time))::integer::text
-       operator(pg_catalog.||) ' '
-       operator(pg_catalog.||) extract(hour from scheduler.job_minute(p_end_time))::integer::text
-       operator(pg_catalog.||) ' '
-       operator(pg_catalog.||) extract(day from scheduler.job_minute(p_end_time))::integer::text
-       operator(pg_catalog.||) ' '
-       operator(pg_catalog.||) extract(month from scheduler.job_minute(p_end_time))::integer::text
+select pg_catalog.to_char(scheduler.job_minute(p_end_time), 'FMMI FMHH24 FMDD FMMM')
        operator(pg_catalog.||) ' *'
 $$;
 comment on function scheduler.cron_schedule(timestamptz) is
@@ -60,7 +55,8 @@ comment on function scheduler.cron_schedule(timestamptz) is
 
 create or replace function scheduler.job_command(p_meeting_id uuid)
 returns text
-language sql immutable strict parallel safe
+-- stable like format() itself, so that it is inlined into the queries that call it
+language sql stable strict parallel safe
 as $$
 select pg_catalog.format('select scheduler.complete_meeting(%L::uuid)', p_meeting_id)
 $$;
@@ -89,6 +85,11 @@ set search_path = ''
 as $$
 declare
     v_count integer := 0;
+    -- what cron.schedule stores for every job (computed once, not once per row)
+    v_host text := coalesce(pg_catalog.current_setting('cron.host', true), 'localhost');
+    v_port integer := pg_catalog.current_setting('port')::integer;
+    v_database text := pg_catalog.current_database();
+    v_user text := current_user;
 begin
     if pg_catalog.cardinality(p_meeting_ids) is null then
         return 0;
@@ -97,9 +98,7 @@ begin
        and pg_catalog.has_table_privilege('cron.job', 'UPDATE') then
         insert into cron.job as j (schedule, command, nodename, nodeport, database, username, jobname)
         select scheduler.cron_schedule(u.end_time), scheduler.job_command(u.id),
-               coalesce(pg_catalog.current_setting('cron.host', true), 'localhost'),
-               pg_catalog.current_setting('port')::integer, pg_catalog.current_database(),
-               current_user, scheduler.job_name(u.id)
+               v_host, v_port, v_database, v_user, scheduler.job_name(u.id)
         from rows from (pg_catalog.unnest(p_meeting_ids), pg_catalog.unnest(p_end_times)) as u(id, end_time)
         on conflict (jobname, username) do update
             set schedule = excluded.schedule, command = excluded.command
