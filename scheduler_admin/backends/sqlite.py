@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from scheduler_admin import cron
@@ -522,23 +522,16 @@ class SqliteBackend:
     def reconcile(self) -> RecoverReport:
         """Recover, then delete our run history older than the retention.
 
-        While paused it changes nothing, like the reconcile job, and reports zero counts.
+        Returns what ``scheduler.reconcile()`` returns on PostgreSQL: the recover report plus
+        ``history_deleted`` (run rows deleted); while paused it changes nothing and returns
+        exactly ``{"paused": True}``, like the reconcile job.
         """
         now = self.now()
         with self.transaction() as conn:
             if not self.enabled(conn):
-                return RecoverReport(
-                    total_meetings=self._plan(conn, now).total,
-                    jobs_scheduled=0,
-                    jobs_already_exist=0,
-                    overdue_completed=0,
-                    orphans_removed=0,
-                    errors=[],
-                    success=True,
-                    dry_run=False,
-                )
-            report, _ = self.reconcile_in(conn, now)
-        return report
+                return cast(RecoverReport, {"paused": True})
+            report, deleted = self.reconcile_in(conn, now)
+        return cast(RecoverReport, {**report, "history_deleted": deleted})
 
     # -- history ----------------------------------------------------------------------------
 
