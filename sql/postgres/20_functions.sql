@@ -86,16 +86,22 @@ as $$
 declare
     v_count integer := 0;
     -- what cron.schedule stores for every job (computed once, not once per row)
-    v_host text := coalesce(pg_catalog.current_setting('cron.host', true), 'localhost');
-    v_port integer := pg_catalog.current_setting('port')::integer;
-    v_database text := pg_catalog.current_database();
-    v_user text := current_user;
+    v_host text;
+    v_port integer;
+    v_database text;
+    v_user text;
 begin
     if pg_catalog.cardinality(p_meeting_ids) is null then
         return 0;
     end if;
     if pg_catalog.has_table_privilege('cron.job', 'INSERT')
        and pg_catalog.has_table_privilege('cron.job', 'UPDATE') then
+        -- Only here: reading cron.host needs superuser (or pg_read_all_settings), which the
+        -- cron.schedule path (Supabase) does not have.
+        v_host := coalesce(pg_catalog.current_setting('cron.host', true), 'localhost');
+        v_port := pg_catalog.current_setting('port')::integer;
+        v_database := pg_catalog.current_database();
+        v_user := current_user;
         insert into cron.job as j (schedule, command, nodename, nodeport, database, username, jobname)
         select scheduler.cron_schedule(u.end_time), scheduler.job_command(u.id),
                v_host, v_port, v_database, v_user, scheduler.job_name(u.id)
