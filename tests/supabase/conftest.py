@@ -1,0 +1,63 @@
+"""Fixtures of the Supabase suite: a second throwaway cluster shaped like a Supabase project.
+
+pg_cron runs in one database per cluster, and this suite needs pg_cron created by a superuser
+while migrations run as a role that is not one, so it starts its own cluster (about 2 s) rather
+than sharing the main suite's. Tests that use it are marked ``postgres``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from supabase_shape import DATABASE, SupabaseShape, build, reset
+
+from scheduler_admin.testing.cluster import (
+    ClusterError,
+    find_bindir,
+    pg_cron_available,
+    throwaway_cluster,
+)
+
+REQUIRE_POSTGRES = os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false")
+SHAPE_FIXTURES = {"supabase_cluster", "supa", "rest"}
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_POSTGRES:
+        pytest.fail(f"PostgreSQL tests required (SCHEDULER_REQUIRE_POSTGRES) but {reason}")
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SHAPE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def supabase_cluster() -> Iterator[SupabaseShape]:
+    """The Supabase-shaped cluster, migrated once with `alembic upgrade head` as the migrator."""
+    bindir = find_bindir()
+    if bindir is None:
+        _unavailable("no PostgreSQL binaries found (install postgresql-15)")
+    assert bindir is not None
+    if not pg_cron_available(bindir):
+        _unavailable(f"pg_cron is not installed for {bindir} (install postgresql-15-cron)")
+    try:
+        with throwaway_cluster(bindir=bindir, database=DATABASE) as cluster:
+            shape = build(cluster)
+            result = shape.alembic("upgrade", "head")
+            assert result.returncode == 0, result.stderr
+            yield shape
+    except ClusterError as exc:
+        _unavailable(f"could not start a throwaway cluster: {exc}")
+
+
+@pytest.fixture
+def supa(supabase_cluster: SupabaseShape) -> Iterator[SupabaseShape]:
+    """The migrated Supabase-shaped database with no meeting and no job of ours but reconcile."""
+    reset(supabase_cluster)
+    yield supabase_cluster
+    reset(supabase_cluster)

@@ -1,0 +1,271 @@
+"""Migrations and grants on a Supabase-shaped database (see supabase_shape.py)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from supabase_shape import ADMIN_FUNCTIONS, MIGRATOR, REPO, SupabaseShape
+
+UTC = timezone.utc
+FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
+INTERNAL_FUNCTIONS = (
+    "scheduler.reconcile()",
+    "scheduler.pause()",
+    "scheduler.resume()",
+    "scheduler.complete_meeting(uuid)",
+    "scheduler.repair(boolean, boolean)",
+    "scheduler.register_jobs(uuid[], timestamp with time zone[])",
+)
+CRON_CALLS = (
+    "select cron.schedule('x', '* * * * *', 'select 1')",
+    "select cron.unschedule(1)",
+    "select cron.unschedule('meeting-status-reconcile')",
+    "select cron.alter_job(1, active => false)",
+)
+
+
+def jobs(conn: psycopg.Connection[object]) -> dict[str, tuple[str, str]]:
+    rows = conn.execute(
+        "select jobname, schedule, username from cron.job where jobname like 'meeting-status-%'"
+    ).fetchall()
+    return {name: (schedule, username) for name, schedule, username in rows}  # type: ignore[misc]
+
+
+def test_the_migration_role_has_exactly_the_supabase_rights(supa: SupabaseShape) -> None:
+    with supa.superuser() as su:
+        row = su.execute(
+            "select r.rolsuper, r.rolbypassrls, "
+            "  has_table_privilege(r.oid, 'cron.job', 'select'), "
+            "  has_table_privilege(r.oid, 'cron.job', 'insert'), "
+            "  has_table_privilege(r.oid, 'cron.job', 'update'), "
+            "  has_table_privilege(r.oid, 'cron.job', 'delete'), "
+            "  has_function_privilege(r.oid, 'cron.schedule(text,text,text)', 'execute'), "
+            "  (select extowner::regrole::text from pg_extension where extname = 'pg_cron'), "
+            "  (select relrowsecurity from pg_class where oid = 'public.meetings'::regclass) "
+            "from pg_roles r where r.rolname = %s",
+            (MIGRATOR,),
+        ).fetchone()
+    assert row == (False, False, True, False, False, False, True, "postgres", True)
+
+
+def test_alembic_upgrade_head_as_the_migration_role(supa: SupabaseShape) -> None:
+    """The session fixture ran `alembic upgrade head` as migrator: everything of ours is its."""
+    with supa.superuser() as su:
+        owners = su.execute(
+            "select distinct proowner::regrole::text from pg_proc "
+            "where pronamespace = 'scheduler'::regnamespace"
+        ).fetchall()
+        assert owners == [(MIGRATOR,)]
+        assert su.execute(
+            "select nspowner::regrole::text from pg_namespace where nspname = 'scheduler'"
+        ).fetchone() == (MIGRATOR,)
+        triggers = su.execute(
+            "select count(*) from pg_trigger where tgrelid = 'public.meetings'::regclass "
+            "and tgname like 'scheduler_meetings_%'"
+        ).fetchone()
+        assert triggers == (4,)
+        assert jobs(su) == {"meeting-status-reconcile": ("* * * * *", MIGRATOR)}
+        assert su.execute("select version_num from alembic_version").fetchone() == ("0001",)
+
+
+def test_downgrade_and_upgrade_as_the_migration_role(supa: SupabaseShape) -> None:
+    with supa.superuser() as su:
+        (meeting_id,) = su.execute(
+            "insert into meetings (title, end_time) values ('kept', %s) returning id", (FUTURE,)
+        ).fetchone()  # type: ignore[misc]
+        try:
+            down = supa.alembic("downgrade", "base")
+            assert down.returncode == 0, down.stderr
+            assert jobs(su) == {}
+            assert su.execute("select to_regnamespace('scheduler')").fetchone() == (None,)
+        finally:
+            up = supa.alembic("upgrade", "head")
+        assert up.returncode == 0, up.stderr
+        # the upgrade registered the job of the meeting that survived the downgrade
+        assert jobs(su)[f"meeting-status-{meeting_id}"] == ("0 12 1 6 *", MIGRATOR)
+
+
+def test_authenticated_writes_schedule_and_unschedule_only_its_rows(supa: SupabaseShape) -> None:
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    with (
+        supa.superuser() as su,
+        supa.as_role("authenticated", alice) as a,
+        supa.as_role("authenticated", bob) as b,
+    ):
+        (meeting_id,) = a.execute(
+            "insert into meetings (title, end_time) values ('alice', %s) returning id", (FUTURE,)
+        ).fetchone()  # type: ignore[misc]
+        name = f"meeting-status-{meeting_id}"
+        # the job belongs to the migration role, whoever wrote the row
+        assert jobs(su)[name] == ("0 12 1 6 *", MIGRATOR)
+
+        # row-level security: bob neither sees nor moves alice's meeting, and her job stays
+        assert b.execute("select count(*) from meetings").fetchone() == (0,)
+        moved = b.execute(
+            "update meetings set end_time = end_time + interval '1 day' where id = %s",
+            (meeting_id,),
+        )
+        assert moved.rowcount == 0
+        assert jobs(su)[name] == ("0 12 1 6 *", MIGRATOR)
+
+        a.execute(
+            "update meetings set end_time = end_time + interval '1 day' where id = %s",
+            (meeting_id,),
+        )
+        assert jobs(su)[name] == ("0 12 2 6 *", MIGRATOR)
+        a.execute("update meetings set status = 'cancelled' where id = %s", (meeting_id,))
+        assert name not in jobs(su)
+        a.execute("update meetings set status = 'upcoming' where id = %s", (meeting_id,))
+        assert name in jobs(su)
+        a.execute("delete from meetings where id = %s", (meeting_id,))
+        assert name not in jobs(su)
+        # an end time already past is completed at once, with no job
+        (status,) = a.execute(
+            "insert into meetings (title, end_time) values ('past', now() - interval '1 minute') "
+            "returning status"
+        ).fetchone()  # type: ignore[misc]
+        assert status == "done"
+        assert set(jobs(su)) == {"meeting-status-reconcile"}
+
+
+def test_anon_writes_schedule_and_unschedule(supa: SupabaseShape) -> None:
+    with supa.superuser() as su, supa.as_role("anon") as anon:
+        rows = anon.execute(
+            "insert into meetings (title, end_time) values ('a', %s), ('b', %s) returning id",
+            (FUTURE, FUTURE + timedelta(hours=1)),
+        ).fetchall()
+        names = {f"meeting-status-{i}" for (i,) in rows}
+        assert names <= set(jobs(su))
+        anon.execute("delete from meetings")
+        assert set(jobs(su)) == {"meeting-status-reconcile"}
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+def test_api_roles_cannot_execute_admin_or_internal_functions(
+    supa: SupabaseShape, role: str
+) -> None:
+    with supa.superuser() as su:
+        for signature in ADMIN_FUNCTIONS + INTERNAL_FUNCTIONS:
+            (allowed,) = su.execute(
+                "select has_function_privilege(%s, %s, 'execute')", (role, signature)
+            ).fetchone()  # type: ignore[misc]
+            assert allowed is False, f"{role} may execute {signature}"
+        assert su.execute(
+            "select has_schema_privilege(%s, 'scheduler', 'usage')", (role,)
+        ).fetchone() == (False,)
+    calls = (
+        "select * from scheduler.list_jobs()",
+        "select scheduler.recover(true)",
+        "select * from scheduler.history(false, 10)",
+        "select scheduler.health()",
+        f"select scheduler.schedule_meeting('{uuid.uuid4()}', now() + interval '1 day')",
+        f"select scheduler.cancel_meeting('{uuid.uuid4()}')",
+        "select scheduler.pause()",
+        "select scheduler.reconcile()",
+    )
+    with supa.as_role(role, uuid.uuid4() if role == "authenticated" else None) as conn:
+        for call in calls:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(call)
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated", "service_role"])
+def test_api_roles_cannot_call_cron_or_read_jobs(supa: SupabaseShape, role: str) -> None:
+    # pg_cron leaves EXECUTE on cron.schedule/unschedule to PUBLIC (as on Supabase); what keeps
+    # the API roles out is that they have no USAGE on schema cron.
+    with supa.superuser() as su:
+        assert su.execute(
+            "select has_schema_privilege(%s, 'cron', 'usage')", (role,)
+        ).fetchone() == (False,)
+        (alter_job,) = su.execute(
+            "select has_function_privilege(%s, "
+            "'cron.alter_job(bigint, text, text, text, text, boolean)', 'execute')",
+            (role,),
+        ).fetchone()  # type: ignore[misc]
+        assert alter_job is False
+        before = jobs(su)
+    with supa.as_role(role, uuid.uuid4() if role == "authenticated" else None) as conn:
+        for call in (
+            *CRON_CALLS,
+            "select * from cron.job",
+            "select * from cron.job_run_details",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(call)
+    with supa.superuser() as su:
+        assert jobs(su) == before
+
+
+def test_service_role_executes_the_admin_functions(supa: SupabaseShape) -> None:
+    with supa.superuser() as su:
+        for signature in ADMIN_FUNCTIONS:
+            assert su.execute(
+                "select has_function_privilege('service_role', %s, 'execute')", (signature,)
+            ).fetchone() == (True,), signature
+        for signature in INTERNAL_FUNCTIONS:
+            assert su.execute(
+                "select has_function_privilege('service_role', %s, 'execute')", (signature,)
+            ).fetchone() == (False,), signature
+        (meeting_id,) = su.execute(
+            "insert into meetings (title, end_time) values ('s', %s) returning id", (FUTURE,)
+        ).fetchone()  # type: ignore[misc]
+    with supa.as_role("service_role") as svc:
+        listed = svc.execute("select job_name from scheduler.list_jobs()").fetchall()
+        assert (f"meeting-status-{meeting_id}",) in listed
+        (report,) = svc.execute("select scheduler.recover(false)").fetchone()  # type: ignore[misc]
+        assert report["jobs_already_exist"] == 1 and report["success"] is True
+        assert svc.execute("select * from scheduler.history(false, 5)").fetchall() == []
+        (health,) = svc.execute("select scheduler.health()").fetchone()  # type: ignore[misc]
+        assert health["jobs"] == 1 and health["reconcile_job"] is True
+        (scheduled,) = svc.execute(
+            "select scheduler.schedule_meeting(%s, %s)", (meeting_id, FUTURE + timedelta(days=1))
+        ).fetchone()  # type: ignore[misc]
+        assert scheduled["job"]["schedule"] == "0 12 2 6 *"
+        (cancelled,) = svc.execute(
+            "select scheduler.cancel_meeting(%s)", (meeting_id,)
+        ).fetchone()  # type: ignore[misc]
+        assert cancelled == {"meeting_id": str(meeting_id), "status": "cancelled", "jobs_removed": 1}
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            svc.execute("select scheduler.pause()")
+
+
+def test_history_and_jobs_show_only_the_migration_roles(supa: SupabaseShape) -> None:
+    other = uuid.uuid4()
+    with supa.superuser() as su:
+        # a job of another owner, and a run of it that looks like ours
+        su.execute(
+            "select cron.schedule('meeting-status-' || %s, '0 12 1 6 *', "
+            "format('select scheduler.complete_meeting(%%L::uuid)', %s::text))",
+            (str(other), str(other)),
+        )
+        su.execute(
+            "insert into cron.job_run_details (jobid, runid, job_pid, database, username, command, "
+            "status, return_message, start_time, end_time) "
+            "select jobid, 1, 1, current_database(), 'postgres', command, 'failed', 'boom', "
+            "now(), now() from cron.job where username = 'postgres'"
+        )
+    with supa.as_role("service_role") as svc:
+        assert svc.execute("select * from scheduler.history(false, 50)").fetchall() == []
+        names = [n for (n,) in svc.execute("select job_name from scheduler.list_jobs()")]
+        assert names == ["meeting-status-reconcile"]
+        (health,) = svc.execute("select scheduler.health()").fetchone()  # type: ignore[misc]
+        assert health["failed_runs_24h"] == 0 and health["orphan_jobs"] == 0
+
+
+def test_our_sql_needs_nothing_beyond_pg_cron_1_4() -> None:
+    """pg_cron 1.4 and 1.6: five-field schedules only, no seconds, no `$`, no cron.timezone, and
+    cron.job is written directly only behind a privilege check (the Supabase path schedules)."""
+    text = "\n".join(p.read_text() for p in sorted((REPO / "sql" / "postgres").glob("*.sql")))
+    for literal in re.findall(r"cron\.schedule\(\s*'[^']*',\s*'([^']*)'", text):
+        assert re.fullmatch(r"[0-9*]+( [0-9*]+){4}", literal), literal
+    assert "cron.timezone" not in text
+    assert "seconds'" not in re.sub(r"interval '59\.999999 seconds'", "", text)
+    assert "schedule_in_database" not in text
+    writes = [m.start() for m in re.finditer(r"(insert into|update|delete from) cron\.job\b", text)]
+    assert len(writes) == 1
+    guard = text.rfind("has_table_privilege('cron.job', 'INSERT')", 0, writes[0])
+    assert guard != -1 and "create or replace function" not in text[guard : writes[0]]
