@@ -755,7 +755,9 @@ class SqliteBackend:
                 f"end time {end_time.isoformat()} has no time zone",
                 hint="Give an offset, e.g. 2026-12-01T15:30:00+00:00.",
             )
-        stored = to_db_time(end_time)
+        # Full precision: the triggers store milliseconds and round a finer fraction up, so
+        # that the job never fires before the end time.
+        stored = end_time.astimezone(UTC).isoformat()
         with self.transaction() as conn:
             row = conn.execute("SELECT status FROM meetings WHERE id = ?", (meeting_id,)).fetchone()
             if row is None:

@@ -52,6 +52,22 @@ DROP TRIGGER IF EXISTS scheduler_meetings_after_insert;
 CREATE TRIGGER scheduler_meetings_after_insert
 AFTER INSERT ON meetings
 BEGIN
+    -- SQLite keeps milliseconds and drops a finer fraction: an end time such as 09:26:00.0004
+    -- would become 09:26:00.000 and its job would fire before it (PostgreSQL keeps
+    -- microseconds). Such an end time is rounded up to the next millisecond instead (its first
+    -- three fraction digits plus 1 ms), so that the schedule is the first minute at or after it.
+    UPDATE meetings
+       SET end_time = strftime('%Y-%m-%dT%H:%M:%f',
+               substr(end_time, 1, 23)
+               || substr(end_time, 21 + length(substr(end_time, 21))
+                                      - length(ltrim(substr(end_time, 21), '0123456789'))),
+               '+0.001 seconds')
+     WHERE id = NEW.id
+       AND typeof(end_time) = 'text' AND substr(end_time, 20, 1) = '.'
+       AND length(rtrim(substr(end_time, 24, length(substr(end_time, 21))
+                                              - length(ltrim(substr(end_time, 21), '0123456789'))
+                                              - 3), '0')) > 0
+       AND substr(strftime('%f', end_time), 4) = substr(end_time, 21, 3);
     -- An upcoming meeting whose end time has passed is done at once; end_time becomes UTC text.
     UPDATE meetings
        SET status = CASE WHEN status = 'upcoming' AND julianday(end_time) <= julianday('now')
@@ -78,6 +94,22 @@ DROP TRIGGER IF EXISTS scheduler_meetings_after_update;
 CREATE TRIGGER scheduler_meetings_after_update
 AFTER UPDATE OF id, status, end_time ON meetings
 BEGIN
+    -- SQLite keeps milliseconds and drops a finer fraction: an end time such as 09:26:00.0004
+    -- would become 09:26:00.000 and its job would fire before it (PostgreSQL keeps
+    -- microseconds). Such an end time is rounded up to the next millisecond instead (its first
+    -- three fraction digits plus 1 ms), so that the schedule is the first minute at or after it.
+    UPDATE meetings
+       SET end_time = strftime('%Y-%m-%dT%H:%M:%f',
+               substr(end_time, 1, 23)
+               || substr(end_time, 21 + length(substr(end_time, 21))
+                                      - length(ltrim(substr(end_time, 21), '0123456789'))),
+               '+0.001 seconds')
+     WHERE id = NEW.id
+       AND typeof(end_time) = 'text' AND substr(end_time, 20, 1) = '.'
+       AND length(rtrim(substr(end_time, 24, length(substr(end_time, 21))
+                                              - length(ltrim(substr(end_time, 21), '0123456789'))
+                                              - 3), '0')) > 0
+       AND substr(strftime('%f', end_time), 4) = substr(end_time, 21, 3);
     -- An upcoming meeting whose end time has passed is done at once; end_time becomes UTC text.
     UPDATE meetings
        SET status = CASE WHEN status = 'upcoming' AND julianday(end_time) <= julianday('now')
