@@ -76,6 +76,31 @@ def test_insert_registers_one_job_with_name_and_utc_schedule(
     assert expected_schedule(stored) == schedule
 
 
+@pytest.mark.parametrize(
+    ("end_time", "schedule"),
+    [
+        ("2031-03-14T09:26:00.0004Z", "27 9 14 3 *"),
+        ("2031-03-14T09:26:00.000001Z", "27 9 14 3 *"),
+        ("2031-03-14T09:26:59.9996Z", "27 9 14 3 *"),
+        ("2031-12-31T23:59:59.999999Z", "0 0 1 1 *"),
+    ],
+)
+def test_a_sub_millisecond_fraction_rounds_up_too(
+    adapter: Adapter, end_time: str, schedule: str
+) -> None:
+    """A job never fires before end_time, even by a fraction of a millisecond. PostgreSQL stores
+    microseconds; SQLite stores milliseconds and rounds a finer fraction up (never down)."""
+    meeting_id = adapter.insert(end_time)
+    assert adapter.jobs() == {job_name(meeting_id): schedule}
+    given = datetime.fromisoformat(end_time.replace("Z", "+00:00"))
+    stored = adapter.end_time(meeting_id)
+    assert given <= stored < given + timedelta(milliseconds=1)
+    assert expected_schedule(stored) == schedule
+    result = adapter.backend.schedule(meeting_id, given + timedelta(days=1))
+    assert result["job"]["schedule"] == expected_schedule(given + timedelta(days=1))
+    assert adapter.jobs() == {job_name(meeting_id): expected_schedule(given + timedelta(days=1))}
+
+
 def test_insert_with_a_datetime_parameter(adapter: Adapter) -> None:
     end = datetime(2031, 7, 1, 12, 0, 1, tzinfo=timezone(timedelta(hours=-4)))
     meeting_id = adapter.insert(end)
