@@ -73,6 +73,12 @@ create function auth.uid() returns uuid language sql stable as $$
     select nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), '')::uuid
 $$;
 grant usage on schema auth to migrator, anon, authenticated, service_role;
+
+-- A project whose default privileges hand every new schema, function and table of the migration
+-- role to the API roles: the migration must take that back for the scheduler's objects.
+alter default privileges for role migrator grant usage on schemas to anon, authenticated, service_role;
+alter default privileges for role migrator grant execute on functions to anon, authenticated, service_role;
+alter default privileges for role migrator grant all on tables to anon, authenticated, service_role;
 """
 
 # Run by the migration role: the application's table, with row-level security, before migrating.

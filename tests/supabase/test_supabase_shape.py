@@ -210,6 +210,10 @@ def test_service_role_executes_the_admin_functions(supa: SupabaseShape) -> None:
             assert su.execute(
                 "select has_function_privilege('service_role', %s, 'execute')", (signature,)
             ).fetchone() == (False,), signature
+        # default privileges gave it the settings table; the migration took that back
+        assert su.execute(
+            "select has_table_privilege('service_role', 'scheduler.settings', 'update')"
+        ).fetchone() == (False,)
         (meeting_id,) = su.execute(
             "insert into meetings (title, end_time) values ('s', %s) returning id", (FUTURE,)
         ).fetchone()  # type: ignore[misc]
