@@ -401,7 +401,6 @@ class SqliteBackend:
                 job is not None
                 and job["schedule"] == row["schedule"]
                 and job["command"] == row["command"]
-                and bool(job["active"])
             ):
                 plan.existing += 1
             else:
@@ -422,7 +421,7 @@ class SqliteBackend:
                SELECT schedule, command, jobname FROM scheduler_meeting_jobs
                 WHERE meeting_id = ? AND status = 'upcoming'
                ON CONFLICT (jobname) DO UPDATE
-                  SET schedule = excluded.schedule, command = excluded.command, active = 1""",
+                  SET schedule = excluded.schedule, command = excluded.command""",
             (meeting_id,),
         )
 

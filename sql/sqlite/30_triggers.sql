@@ -87,7 +87,8 @@ BEGIN
      WHERE j.meeting_id = NEW.id AND j.status = 'upcoming'
        AND COALESCE((SELECT s.enabled FROM scheduler_settings s WHERE s.singleton = 1), 1) = 1
     ON CONFLICT (jobname) DO UPDATE
-        SET schedule = excluded.schedule, command = excluded.command, active = 1;
+        -- like cron.schedule: a job someone deactivated stays inactive
+        SET schedule = excluded.schedule, command = excluded.command;
 END;
 
 DROP TRIGGER IF EXISTS scheduler_meetings_after_update;
@@ -137,7 +138,8 @@ BEGIN
             OR julianday(OLD.end_time) IS NOT julianday(NEW.end_time))
        AND COALESCE((SELECT s.enabled FROM scheduler_settings s WHERE s.singleton = 1), 1) = 1
     ON CONFLICT (jobname) DO UPDATE
-        SET schedule = excluded.schedule, command = excluded.command, active = 1;
+        -- like cron.schedule: a job someone deactivated stays inactive
+        SET schedule = excluded.schedule, command = excluded.command;
 END;
 
 DROP TRIGGER IF EXISTS scheduler_meetings_after_delete;
