@@ -153,6 +153,15 @@ class PostgresAdapter:
             return None
         return int(self._one(str(command)))
 
+    def set_job_active(self, meeting_id: str, active: bool) -> None:
+        self.conn.execute(
+            "update cron.job set active = %s where jobname = %s", (active, job_name(meeting_id))
+        )
+
+    def job_active(self, meeting_id: str) -> bool | None:
+        value = self._one("select active from cron.job where jobname = %s", (job_name(meeting_id),))
+        return None if value is None else bool(value)
+
     def add_orphan_job(self, meeting_id: str, schedule: str = "0 0 1 1 *") -> None:
         """A job of ours, registered as the triggers would, whatever the meeting's state."""
         self._one(
@@ -314,6 +323,17 @@ class SqliteAdapter:
         found = re.match(r"complete_meeting: (\d+) meetings completed", message)
         assert found, message
         return int(found.group(1))
+
+    def set_job_active(self, meeting_id: str, active: bool) -> None:
+        self.conn.execute(
+            "UPDATE cron_job SET active = ? WHERE jobname = ?", (int(active), job_name(meeting_id))
+        )
+
+    def job_active(self, meeting_id: str) -> bool | None:
+        row = self.conn.execute(
+            "SELECT active FROM cron_job WHERE jobname = ?", (job_name(meeting_id),)
+        ).fetchone()
+        return None if row is None else bool(row[0])
 
     def add_orphan_job(self, meeting_id: str, schedule: str = "0 0 1 1 *") -> None:
         self.conn.execute(

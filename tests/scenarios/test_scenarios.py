@@ -562,3 +562,19 @@ def test_recover_report_json_shape(adapter: Adapter) -> None:
         "dry_run": bool,
     }
     assert json.loads(json.dumps(result)) == result
+
+
+def test_a_deactivated_job_stays_inactive(adapter: Adapter) -> None:
+    """An operator's deactivation is kept, as cron.schedule keeps it: moving the meeting updates
+    the schedule only, and recovery counts the job as existing."""
+    meeting_id = adapter.insert(FUTURE)
+    with adapter.held():
+        adapter.set_job_active(meeting_id, False)
+        adapter.update(meeting_id, end_time=FUTURE + timedelta(hours=1))
+        assert adapter.jobs() == {
+            job_name(meeting_id): expected_schedule(FUTURE + timedelta(hours=1))
+        }
+        [job] = [j for j in adapter.backend.list_jobs() if j["meeting_id"] == meeting_id]
+        assert job["active"] is False
+        assert adapter.backend.recover() == report(1, 0, 1, 0, 0)
+        assert adapter.job_active(meeting_id) is False
