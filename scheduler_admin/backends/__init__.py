@@ -1,4 +1,4 @@
-"""Backends: the same admin operations on PostgreSQL, SQLite and (later) Supabase's REST API."""
+"""Backends: the same admin operations on PostgreSQL, SQLite and Supabase's REST API."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ def open_backend(settings: Settings) -> Backend:
 
         assert settings.url is not None
         return SqliteBackend(settings.url)
-    raise ConfigurationError(
-        "the Supabase REST backend is not available in this version",
-        hint="Set SUPABASE_DB_URL to the database's direct connection string instead.",
-    )
+    if settings.backend == "supabase":
+        from scheduler_admin.backends.supabase import SupabaseBackend
+
+        if not settings.supabase_url or not settings.supabase_key:
+            raise ConfigurationError(
+                "the Supabase backend needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+            )
+        return SupabaseBackend(settings.supabase_url, settings.supabase_key)
+    raise ConfigurationError(f"unknown backend {settings.backend!r}")

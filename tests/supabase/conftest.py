@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from postgrest_adapter import PostgrestAdapter
 from supabase_shape import DATABASE, SupabaseShape, build, reset
 
 from scheduler_admin.testing.cluster import (
@@ -21,7 +22,7 @@ from scheduler_admin.testing.cluster import (
 )
 
 REQUIRE_POSTGRES = os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false")
-SHAPE_FIXTURES = {"supabase_cluster", "supa", "rest"}
+SHAPE_FIXTURES = {"supabase_cluster", "supa", "rest", "rest_adapter"}
 
 
 def _unavailable(reason: str) -> None:
@@ -61,3 +62,24 @@ def supa(supabase_cluster: SupabaseShape) -> Iterator[SupabaseShape]:
     reset(supabase_cluster)
     yield supabase_cluster
     reset(supabase_cluster)
+
+
+SERVICE_KEY = "test-service-role-key-0123456789"
+ANON_KEY = "test-anon-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def rest_adapter(supabase_cluster: SupabaseShape) -> Iterator[PostgrestAdapter]:
+    """The PostgREST stand-in in front of the Supabase-shaped cluster (schema scheduler exposed)."""
+    adapter = PostgrestAdapter(
+        supabase_cluster.dsn("authenticator"),
+        keys={SERVICE_KEY: "service_role", ANON_KEY: "anon"},
+        schemas=("scheduler",),
+    )
+    with adapter.running():
+        yield adapter
+
+
+@pytest.fixture
+def rest(supa: SupabaseShape, rest_adapter: PostgrestAdapter) -> PostgrestAdapter:
+    return rest_adapter

@@ -122,7 +122,9 @@ class SupabaseShape:
         with psycopg.connect(self.dsn("authenticator"), autocommit=True) as conn:
             conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
             if user_id is not None:
-                conn.execute("select set_config('request.jwt.claim.sub', %s, false)", (str(user_id),))
+                conn.execute(
+                    "select set_config('request.jwt.claim.sub', %s, false)", (str(user_id),)
+                )
             yield conn
 
     def alembic(self, *args: str) -> subprocess.CompletedProcess[str]:

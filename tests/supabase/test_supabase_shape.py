@@ -229,10 +229,12 @@ def test_service_role_executes_the_admin_functions(supa: SupabaseShape) -> None:
             "select scheduler.schedule_meeting(%s, %s)", (meeting_id, FUTURE + timedelta(days=1))
         ).fetchone()  # type: ignore[misc]
         assert scheduled["job"]["schedule"] == "0 12 2 6 *"
-        (cancelled,) = svc.execute(
-            "select scheduler.cancel_meeting(%s)", (meeting_id,)
-        ).fetchone()  # type: ignore[misc]
-        assert cancelled == {"meeting_id": str(meeting_id), "status": "cancelled", "jobs_removed": 1}
+        (cancelled,) = svc.execute("select scheduler.cancel_meeting(%s)", (meeting_id,)).fetchone()  # type: ignore[misc]
+        assert cancelled == {
+            "meeting_id": str(meeting_id),
+            "status": "cancelled",
+            "jobs_removed": 1,
+        }
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             svc.execute("select scheduler.pause()")
 
