@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from postgrest_adapter import PostgrestAdapter
-from supabase_shape import DATABASE, SupabaseShape, build, reset
+from supabase_shape import ANON_KEY, DATABASE, SERVICE_KEY, SupabaseShape, build, reset
 
 from scheduler_admin.testing.cluster import (
     ClusterError,
@@ -62,10 +62,6 @@ def supa(supabase_cluster: SupabaseShape) -> Iterator[SupabaseShape]:
     reset(supabase_cluster)
     yield supabase_cluster
     reset(supabase_cluster)
-
-
-SERVICE_KEY = "test-service-role-key-0123456789"
-ANON_KEY = "test-anon-key-0123456789"
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,9 @@ from scheduler_admin.testing.cluster import Cluster
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "supabase_db"
 MIGRATOR = "migrator"
-API_ROLES = ("anon", "authenticated", "service_role")
+# The API keys the PostgREST stand-in accepts, and the role each one means.
+SERVICE_KEY = "test-service-role-key-0123456789"
+ANON_KEY = "test-anon-key-0123456789"
 # Every admin function service_role may execute, with arguments to call it with.
 ADMIN_FUNCTIONS = (
     "scheduler.list_jobs()",

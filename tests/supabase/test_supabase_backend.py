@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 from cli_helpers import run
-from conftest import ANON_KEY, SERVICE_KEY
 from postgrest_adapter import PostgrestAdapter
-from supabase_shape import SupabaseShape
+from supabase_shape import ANON_KEY, SERVICE_KEY, SupabaseShape
 
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend

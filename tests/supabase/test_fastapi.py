@@ -1,0 +1,201 @@
+"""FastAPI integration: background start-up recovery and GET /debug/scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from postgrest_adapter import PostgrestAdapter
+from supabase_shape import SERVICE_KEY, SupabaseShape
+
+from scheduler_admin import config
+from scheduler_admin.backends.postgres import PostgresBackend
+from scheduler_admin.exceptions import ConfigurationError
+from scheduler_admin.fastapi import include_scheduler, startup_delay
+from scheduler_admin.service import SchedulerService
+
+FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "SCHEDULER_DATABASE_URL",
+        "DATABASE_URL",
+        "ENVIRONMENT",
+        "SUPABASE_URL",
+        "SUPABASE_SERVICE_ROLE_KEY",
+        "SUPABASE_DB_URL",
+        "SCHEDULER_STARTUP_DELAY",
+        "ENABLE_MEETING_STATUS_UPDATES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def make_app(service: SchedulerService, delay: float | None = 0) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    include_scheduler(app, service, delay=delay)
+    return app
+
+
+def service_for(env: dict[str, str]) -> SchedulerService:
+    return SchedulerService(config.resolve(None, env))
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the application's lifespan (start-up and shutdown) around an HTTP client of it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            yield client
+
+
+async def finished(app: FastAPI) -> object:
+    return await asyncio.wait_for(app.state.scheduler_startup, timeout=30)
+
+
+def test_database_down_at_start_up_does_not_take_the_app_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="scheduler_admin")
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/nowhere"
+    app = make_app(service_for({"SCHEDULER_DATABASE_URL": url}))
+
+    async def scenario() -> None:
+        async with serving(app) as client:
+            assert (await client.get("/ping")).json() == {"ok": True}
+            assert await finished(app) is None
+            assert (await client.get("/ping")).status_code == 200
+            # the debug endpoint (development) reports the failure instead of raising
+            response = await client.get("/debug/scheduler")
+            assert response.status_code == 503 and "cannot connect" in response.json()["error"]
+
+    asyncio.run(scenario())
+    failures = [r for r in caplog.records if "start-up recovery failed" in r.getMessage()]
+    assert len(failures) == 1 and "cannot connect" in failures[0].getMessage()
+
+
+def test_the_delay_never_holds_up_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHEDULER_STARTUP_DELAY", "30")
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/nowhere"
+    app = make_app(service_for({"SCHEDULER_DATABASE_URL": url}), delay=None)
+
+    async def scenario() -> None:
+        started = time.monotonic()
+        async with serving(app) as client:
+            assert time.monotonic() - started < 2
+            assert (await client.get("/ping")).status_code == 200
+            assert not app.state.scheduler_startup.done()  # still waiting its 30 s
+        assert app.state.scheduler_startup.cancelled()  # shut down without waiting
+        assert time.monotonic() - started < 5
+
+    asyncio.run(scenario())
+
+
+def test_startup_delay_setting() -> None:
+    assert startup_delay({}) == 1.0
+    assert startup_delay({"SCHEDULER_STARTUP_DELAY": "2.5"}) == 2.5
+    with pytest.raises(ConfigurationError, match="not a number"):
+        startup_delay({"SCHEDULER_STARTUP_DELAY": "soon"})
+
+
+def test_start_up_recovery_over_rest_logs_its_summary_and_no_debug_in_prod(
+    supa: SupabaseShape,
+    rest: PostgrestAdapter,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.INFO, logger="scheduler_admin")
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    with supa.superuser() as su:  # an upcoming meeting whose job is missing
+        su.execute("set session_replication_role = replica")
+        su.execute("insert into meetings (title, end_time) values ('m', %s)", (FUTURE,))
+    service = service_for(
+        {"ENVIRONMENT": "prod", "SUPABASE_URL": rest.url, "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY}
+    )
+    app = make_app(service)
+
+    async def scenario() -> None:
+        async with serving(app) as client:
+            report = await finished(app)
+            assert isinstance(report, dict)
+            assert report["jobs_scheduled"] == 1 and report["success"] is True
+            assert (await client.get("/debug/scheduler")).status_code == 404
+
+    asyncio.run(scenario())
+    summaries = [r.getMessage() for r in caplog.records if "start-up recovery:" in r.getMessage()]
+    assert summaries == [
+        "meeting status start-up recovery: 1 upcoming, 1 jobs scheduled, 0 already existed, "
+        "0 overdue completed, 0 orphans removed, 0 errors"
+    ]
+    assert SERVICE_KEY not in caplog.text
+
+
+def test_debug_endpoint_in_development(supa: SupabaseShape) -> None:
+    with supa.superuser() as su:
+        su.execute("insert into meetings (title, end_time) values ('m', %s)", (FUTURE,))
+    app = make_app(service_for({"SCHEDULER_DATABASE_URL": supa.url()}))
+
+    async def scenario() -> dict[str, object]:
+        async with serving(app) as client:
+            await finished(app)
+            response = await client.get("/debug/scheduler")
+            assert response.status_code == 200
+            body: dict[str, object] = response.json()
+            return body
+
+    body = asyncio.run(scenario())
+    direct = PostgresBackend(supa.url())
+    try:
+        assert body["enabled"] is True and body["backend"] == "postgres"
+        assert body["jobs"] == direct.list_jobs() and len(direct.list_jobs()) == 2
+        assert body["health"] == direct.health() and direct.health()["ok"] is True
+    finally:
+        direct.close()
+
+
+def test_enable_meeting_status_updates_false(
+    supa: SupabaseShape, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="scheduler_admin")
+    with supa.superuser() as su:
+        su.execute("set session_replication_role = replica")
+        su.execute("insert into meetings (title, end_time) values ('m', %s)", (FUTURE,))
+    service = service_for(
+        {"SCHEDULER_DATABASE_URL": supa.url(), "ENABLE_MEETING_STATUS_UPDATES": "false"}
+    )
+    app = make_app(service)
+
+    async def scenario() -> dict[str, object]:
+        async with serving(app) as client:
+            assert await finished(app) is None
+            body: dict[str, object] = (await client.get("/debug/scheduler")).json()
+            return body
+
+    body = asyncio.run(scenario())
+    assert body["enabled"] is False and "ENABLE_MEETING_STATUS_UPDATES=false" in str(body["detail"])
+    assert "start-up recovery skipped" in caplog.text
+    with supa.superuser() as su:  # nothing was recovered: the meeting still has no job
+        assert su.execute(
+            "select count(*) from cron.job where jobname <> 'meeting-status-reconcile'"
+        ).fetchone() == (0,)
