@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import run
+from pg_helpers import poll
 from postgrest_adapter import PostgrestAdapter
 from supabase_shape import ANON_KEY, SERVICE_KEY, SupabaseShape
 
@@ -318,3 +319,35 @@ def test_parse_time_reads_postgresql_json_times() -> None:
     assert parse_time("2031-06-01T12:00:00.12+00:00") == "2031-06-01T12:00:00.120000+00:00"
     assert parse_time("2031-06-01T14:00:00+02") == "2031-06-01T12:00:00+00:00"
     assert parse_time(None) is None
+
+
+@pytest.mark.slow
+def test_a_real_tick_completes_an_authenticated_users_meeting(
+    supa: SupabaseShape, rest: PostgrestAdapter
+) -> None:
+    """pg_cron runs the job as the migration role (logging in over libpq) and it succeeds."""
+    user = uuid.uuid4()
+    with supa.as_role("authenticated", user) as conn:
+        (meeting_id,) = conn.execute(
+            "insert into meetings (title, end_time) values ('tick', now() + interval '2 seconds') "
+            "returning id"
+        ).fetchone()  # type: ignore[misc]
+
+        def status() -> str:
+            (value,) = conn.execute(
+                "select status from meetings where id = %s", (meeting_id,)
+            ).fetchone()  # type: ignore[misc]
+            return str(value)
+
+        assert poll(lambda: status() == "done", timeout=130, interval=1)
+    backend = SupabaseBackend(rest.url, SERVICE_KEY)
+    runs = poll(
+        lambda: [
+            r
+            for r in backend.history(limit=20)
+            if r["meeting_id"] == str(meeting_id) and r["status"] == "succeeded"
+        ],
+        timeout=30,
+    )
+    assert runs, backend.history(limit=20)
+    assert not [j for j in backend.list_jobs() if j["meeting_id"] == str(meeting_id)]
