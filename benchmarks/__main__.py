@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -52,12 +53,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--burst-sizes", type=_sizes, default=[2000, 20000, 100000],
                    help="meetings ending in the same minute, per burst (default 2000,20000,100000)")
     p.add_argument("--repeat", type=int, default=3, help="repetitions of each scenario (default 3)")
-    p.add_argument("--burst-repeat", type=int, default=None, help="repetitions of each burst (default --repeat)")
+    p.add_argument("--burst-repeat", type=int, default=None,
+                   help="repetitions of each burst of 20,000 meetings or more (default --repeat)")
+    p.add_argument("--small-burst-repeat", type=int, default=1,
+                   help="repetitions of bursts under 20,000 meetings (no target in the issue; default 1)")
     p.add_argument("--write-seconds", type=float, default=5.0,
                    help="duration of each single-row insert measurement (default 5)")
     p.add_argument("--write-clients", type=int, default=2, help="single-row insert clients (default 2)")
     p.add_argument("--write-rows", type=int, default=10000, help="rows of the one-statement insert (default 10000)")
     p.add_argument("--breakdown-rows", type=int, default=10000, help="rows per piece of the insert-cost breakdown")
+    p.add_argument("--breakdown-single-rows", type=int, default=1000,
+                   help="single-row transactions per piece of the breakdown (default 1000)")
     p.add_argument("--recovery-size", type=int, default=100000, help="meetings to recover (default 100000)")
     p.add_argument("--inspection-size", type=int, default=100000, help="jobs to list (default 100000)")
     p.add_argument("--anchor-sizes", type=_sizes, default=[2000],
@@ -67,13 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="default (misfire_grace_time 1 s) and/or no-grace (None)")
     p.add_argument("--anchor-spreads", type=_words, default=["instant"],
                    help="instant (all due at once) and/or minute (spread over 60 s)")
-    p.add_argument("--anchor-repeat", type=int, default=1, help="repetitions of each anchor run (default 1)")
+    p.add_argument("--anchor-repeat", type=int, default=None, help="repetitions of each anchor run (default --repeat)")
     p.add_argument("--min-spread", type=float, default=15.0,
                    help="burst end times spread over at least this many seconds before the tick")
     p.add_argument("--burst-timeout", type=float, default=300.0, help="give up a burst after this (s)")
     p.add_argument("--only", type=_words, default=SCENARIOS, help=f"scenarios to run: {','.join(SCENARIOS)}")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run (~4 min): bursts 200,2000, sizes 10000, one repetition")
+                   help="smoke run (~3 min): bursts 200,2000, sizes 10000, one repetition")
     p.add_argument("--profile", action="store_true", help="also preload pg_stat_statements")
     p.add_argument("--output", type=Path, help="write the table, machine and command (markdown) here")
     p.add_argument("--json-output", type=Path, default=REPO_ROOT / "benchmarks" / "out" / "results.json",
@@ -88,11 +94,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.write_seconds = min(args.write_seconds, 2.0)
         args.write_rows = min(args.write_rows, 2000)
         args.breakdown_rows = min(args.breakdown_rows, 2000)
+        args.breakdown_single_rows = min(args.breakdown_single_rows, 300)
         args.recovery_size = min(args.recovery_size, 10000)
         args.inspection_size = min(args.inspection_size, 10000)
         args.anchor_sizes = [min(s, 500) for s in args.anchor_sizes]
     if args.burst_repeat is None:
         args.burst_repeat = args.repeat
+    if args.anchor_repeat is None:
+        args.anchor_repeat = args.repeat
+    args.small_burst_repeat = min(args.small_burst_repeat, args.burst_repeat)
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
         p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
@@ -109,6 +119,16 @@ class Task:
     name: str
     estimate: float
     run: Callable[[], None]
+    kind: str = ""
+
+
+# Seconds each kind of task took (the estimates of its later tasks); kept pessimistic (max).
+_TOOK: dict[str, float] = {}
+
+
+def estimate(task: Task) -> float:
+    took = _TOOK.get(task.kind)
+    return task.estimate if took is None else took * 1.1 + 1.0
 
 
 @dataclass
@@ -144,7 +164,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
         return run
 
     if "write" in only:
-        per_rep = 4 * (args.write_seconds + 1) + args.write_rows * 0.0008 + 8
+        per_rep = 4 * (args.write_seconds + 1) + args.write_rows * 0.0002 + 12
         for rep in range(args.repeat):
             def write(rep: int = rep) -> None:
                 out = sc.write_overhead_once(
@@ -153,21 +173,22 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                 res.write.append(out)
                 log(f"write overhead rep {rep + 1}: single {out['single_ratio']:.3f}, "
                     f"statement {out['statement_ratio']:.3f}")  # fmt: skip
-            tasks.append(Task(f"write-{rep}", per_rep, guarded("write", write)))
+            tasks.append(Task(f"write-{rep}", per_rep, guarded("write", write), "write"))
     if "breakdown" in only:
         def breakdown() -> None:
-            out = sc.write_breakdown(dsn, args.breakdown_rows)
+            out = sc.write_breakdown(dsn, args.breakdown_rows, args.breakdown_single_rows, args.repeat)
             res.breakdown.append(out)
-            log("breakdown (us/row): " + ", ".join(f"{k} {v:.1f}" for k, v in out.items()))
-        tasks.append(Task("breakdown", args.breakdown_rows * 0.0025 + 10, guarded("breakdown", breakdown)))
+            log("breakdown (us/row): " + ", ".join(f"{k} {v:.1f}" for k, v in out.items()
+                                                   if not k.endswith("_runs")))  # fmt: skip
+        tasks.append(Task("breakdown", (args.breakdown_rows * 0.002 + args.breakdown_single_rows * 0.006 + 8) * args.repeat, guarded("breakdown", breakdown), "breakdown"))
     if "recovery" in only:
         for rep in range(args.repeat):
             def recovery(rep: int = rep) -> None:
                 out = sc.recovery_once(dsn, args.recovery_size)
                 res.recovery.append(out)
                 log(f"recovery rep {rep + 1}: {out['seconds']:.2f} s, report {out['report']}")
-            tasks.append(Task(f"recovery-{rep}", args.recovery_size * 0.0012 + 10,
-                              guarded("recovery", recovery)))  # fmt: skip
+            tasks.append(Task(f"recovery-{rep}", args.recovery_size * 0.0002 + 10,
+                              guarded("recovery", recovery), "recovery"))  # fmt: skip
     if "inspection" in only:
         def inspection() -> None:
             order, _ = sc.inspection_probe(url)  # raises NotAvailable before the costly setup
@@ -179,8 +200,8 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                 out = sc.inspection_once(url, order)
                 res.inspection.append(out)
                 log(f"list-jobs rep {rep + 1}: {out['seconds']:.2f} s, {out['jobs_listed']} jobs")
-        tasks.append(Task("inspection", args.inspection_size * 0.0001 + 8 * args.repeat + 10,
-                          guarded("inspection", inspection)))  # fmt: skip
+        tasks.append(Task("inspection", args.inspection_size * 0.0002 + 4 * args.repeat + 10,
+                          guarded("inspection", inspection), "inspection"))  # fmt: skip
     if "anchor" in only:
         for size in args.anchor_sizes:
             for spread in args.anchor_spreads:
@@ -195,9 +216,9 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                             log(f"anchor {size} {mode} {spread} rep {rep + 1}: lost {out['lost']}, "
                                 f"done {out['done_s']}, processed {out['processed_s']}")  # fmt: skip
 
-                        est = size * 0.015 + size / 200 + 15 + (60 if spread == "minute" else 0)
+                        est = size * 0.012 + 15 + (60 if spread == "minute" else 0)
                         tasks.append(Task(f"anchor-{size}-{mode}-{spread}-{rep}", est,
-                                          guarded("anchor", anchor)))  # fmt: skip
+                                          guarded("anchor", anchor), f"anchor-{size}-{spread}"))  # fmt: skip
     return tasks
 
 
@@ -206,20 +227,27 @@ def run_all(args: argparse.Namespace, dsn: str, url: str, res: Results) -> None:
     rate = sc.InsertRate()
     bursts = []
     if "burst" in args.only:
-        bursts = [size for _ in range(args.burst_repeat) for size in args.burst_sizes]
+        bursts = [
+            size for rep in range(args.burst_repeat) for size in args.burst_sizes
+            if size >= 20000 or rep < args.small_burst_repeat
+        ]  # fmt: skip
 
     def run_task(task: Task) -> None:
-        log(f"running {task.name} (estimated {task.estimate:.0f} s)")
+        log(f"running {task.name} (estimated {estimate(task):.0f} s)")
         start = time.perf_counter()
         task.run()
-        log(f"{task.name} took {time.perf_counter() - start:.0f} s")
+        took = time.perf_counter() - start
+        _TOOK[task.kind] = max(took, _TOOK.get(task.kind, 0.0))
+        log(f"{task.name} took {took:.0f} s")
 
     for i, size in enumerate(bursts):
         # Fill the wait for the next usable minute tick with work that needs no tick.
         while fillers:
             plan = sc.plan_burst(size, rate, args.min_spread)
             slack = (plan.insert_start - utcnow()).total_seconds() - 5
-            fit = next((t for t in fillers if t.estimate <= slack), None)
+            # The longest task that fits the wait (measured durations once a task of its kind ran).
+            fits = [t for t in fillers if estimate(t) <= slack]
+            fit = max(fits, key=estimate, default=None)
             if fit is None:
                 break
             fillers.remove(fit)
@@ -284,22 +312,13 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                 _runs(ratios, 3), ">= 0.5", _met(None if m is None else m >= 0.5))  # fmt: skip
     if "breakdown" in args.only and res.breakdown:
         b = res.breakdown[0]
-        labels = [
-            ("plain", "plain insert"), ("before_trigger_only", "+ before trigger"),
-            ("with_triggers", "insert with triggers"), ("register_jobs", "register_jobs() alone"),
-            ("cron_schedule_path", "cron.schedule path (non-superuser)"),
-            ("cron_schedule_only", "cron.schedule, constant args"),
-            ("schedule_expr", "scheduler.cron_schedule() alone"),
-            ("inline_schedule", "cron.schedule path, inline to_char schedule"),
-            ("bulk_inline", "proposed register_jobs: one INSERT with inline expressions"),
-            ("meeting_id_expr", "scheduler.meeting_id() alone"),
-        ]  # fmt: skip
-        text = "; ".join(f"{label} {_fmt(b.get(key), 1)}" for key, label in labels if key in b)
-        mism = b.get("inline_schedule_mismatches")
-        if mism is not None:
-            text += f" (inline schedule mismatches: {int(mism)})"
-        add("write cost breakdown", f"{args.breakdown_rows:,} rows, one statement each", "us per row",
+        text = "; ".join(f"{label} {_fmt(b.get(key), 1)}" for key, label in sc.BREAKDOWN_LABELS if key in b)
+        add("write cost breakdown", f"{args.breakdown_rows:,} rows, one statement each", f"us per row (median of {args.repeat})",
             text, "", "(why)", "")  # fmt: skip
+        text = "; ".join(f"{label} {_fmt(b.get('single_' + key), 0)}" for key, label in sc.SINGLE_LABELS
+                         if "single_" + key in b)  # fmt: skip
+        add("write cost breakdown", f"{args.breakdown_single_rows:,} single-row txns, 1 client, each",
+            f"us per transaction (median of {args.repeat})", text, "", "(why)", "")  # fmt: skip
     if "burst" in args.only:
         for size in args.burst_sizes:
             runs = res.bursts.get(size, [])
@@ -332,9 +351,17 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                 "", "", "")  # fmt: skip
             add("burst", case, "insert through triggers (us/row)", _fmt(median([r["insert_us_per_row"] for r in runs]), 0),
                 _runs([r["insert_us_per_row"] for r in runs], 0), "", "")  # fmt: skip
-            failed = sum(r["runs_failed"] for r in runs)
-            if failed:
-                add("burst", case, "failed job runs (all runs)", str(failed), "", "", "")
+            failed = [r["runs_failed"] for r in runs]
+            add("burst", case, "failed job runs", str(sum(failed)), _runs(failed, 0), "", "")
+            messages: dict[str, int] = {}
+            for r in runs:
+                for msg, count in r.get("failures", []):
+                    key = " ".join(str(msg).split())[:100]
+                    messages[key] = messages.get(key, 0) + int(count)
+            if messages:
+                add("burst", case, "failure messages (count, all runs)",
+                    "; ".join(f"{c} x `{m}`" for m, c in sorted(messages.items(), key=lambda x: -x[1])),
+                    "", "", "")  # fmt: skip
     if "recovery" in args.only and not unavailable("recovery", "recovery", f"{args.recovery_size:,} upcoming, triggers were off"):
         secs = [r["seconds"] for r in res.recovery]
         m = median(secs)
@@ -383,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     res = Results()
+    load_start = os.getloadavg()
     started = utcnow()
     t0 = time.perf_counter()
     with benchmark_cluster(profile=args.profile) as (cluster, settings):
@@ -399,9 +427,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"scheduler.recover available: {has_recover}")
         run_all(args, dsn, url, res)
     elapsed = time.perf_counter() - t0
+    load_end = os.getloadavg()
     table = build_table(args, res)
     head = [
-        f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min; command: `{command}`",
+        f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min; command: `{command}`; "
+        f"load average (1/5/15 min) at start {'/'.join(f'{x:.2f}' for x in load_start)}, "
+        f"at end {'/'.join(f'{x:.2f}' for x in load_end)}",
         "Cluster settings: " + ", ".join(f"{k}={v}" for k, v in pg_settings.items()),
         "",
     ]
@@ -410,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nErrors: " + "; ".join(f"{k}: {v}" for k, v in res.errors.items()))
     raw = {
         "started": started.isoformat(), "elapsed_s": elapsed, "command": command,
+        "loadavg_start": load_start, "loadavg_end": load_end,
         "machine": machine, "settings": pg_settings, "args": {k: str(v) for k, v in vars(args).items()},
         "write": res.write, "breakdown": res.breakdown, "bursts": res.bursts, "recovery": res.recovery,
         "inspection": res.inspection, "inspection_extra": res.inspection_extra,

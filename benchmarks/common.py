@@ -120,6 +120,38 @@ def prepare_benchmark_objects(conn: psycopg.Connection[Any]) -> None:
     )
     conn.execute("drop table if exists bench.meetings_plain")
     conn.execute("create table bench.meetings_plain (like public.meetings including all)")
+    # For the write-cost breakdown: the same table with our BEFORE row trigger and an AFTER
+    # statement trigger with a transition table that does nothing (bench.after_mode = 'noop')
+    # or only aggregates the transition table as our trigger does ('agg'): the cost of
+    # transition capture and of reading it, without registering jobs.
+    conn.execute("drop table if exists bench.meetings_capture")
+    conn.execute("create table bench.meetings_capture (like public.meetings including all)")
+    conn.execute(
+        """
+        create or replace function bench.after_insert_probe() returns trigger
+        language plpgsql as $$
+        begin
+            if current_setting('bench.after_mode', true) = 'agg' then
+                perform array_agg(n.id), array_agg(n.end_time) from new_meetings n
+                where n.status = 'upcoming';
+            end if;
+            return null;
+        end
+        $$
+        """
+    )
+    conn.execute(
+        "create trigger capture_before_write before insert on bench.meetings_capture "
+        "for each row execute function scheduler.meetings_before_write()"
+    )
+    conn.execute(
+        "create trigger capture_after_insert after insert on bench.meetings_capture "
+        "referencing new table as new_meetings "
+        "for each statement execute function bench.after_insert_probe()"
+    )
+    # A copy of cron.job (columns, defaults, indexes) without pg_cron's statement trigger.
+    conn.execute("drop table if exists bench.job_copy")
+    conn.execute("create table bench.job_copy (like cron.job including all)")
 
 
 def clean(conn: psycopg.Connection[Any], *, vacuum: bool = True) -> None:
@@ -129,11 +161,14 @@ def clean(conn: psycopg.Connection[Any], *, vacuum: bool = True) -> None:
     what makes a clean start cheap between runs of 100,000 meetings.
     """
     conn.execute("update scheduler.settings set enabled = true")
-    conn.execute("truncate public.meetings, bench.meetings_plain")
+    conn.execute("truncate public.meetings, bench.meetings_plain, bench.meetings_capture, bench.job_copy")
     conn.execute("delete from cron.job where jobname ~ %s", (JOB_PATTERN,))
     conn.execute("truncate cron.job_run_details")
     if vacuum:
-        conn.execute("vacuum analyze public.meetings, bench.meetings_plain, cron.job, cron.job_run_details")
+        conn.execute(
+            "vacuum analyze public.meetings, bench.meetings_plain, bench.meetings_capture, bench.job_copy, "
+            "cron.job, cron.job_run_details"
+        )
 
 
 def count_our_jobs(conn: psycopg.Connection[Any]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import statistics
 import subprocess
 import sys
 import threading
@@ -34,13 +35,6 @@ from benchmarks.common import (
 # their jobs can fire while the benchmark runs.
 FAR_AHEAD = "interval '3 days'"
 
-
-# The five-field schedule of the first UTC minute at or after e, as one inlinable expression
-# (timestamps have microsecond resolution: adding 59.999999 s then truncating rounds up).
-INLINE_SCHEDULE = (
-    "to_char(date_trunc('minute', (e at time zone 'UTC') + interval '59.999999 seconds'), "
-    "'FMMI FMHH24 FMDD FMMM \"*\"')"
-)
 
 
 class NotAvailable(Exception):
@@ -122,84 +116,141 @@ def write_overhead_once(dsn: str, rep: int, seconds: float, clients: int, rows: 
     return out
 
 
-def write_breakdown(dsn: str, rows: int) -> dict[str, float]:
-    """Microseconds per row of each piece of the insert path (why the statement ratio is what it is).
+def _single_row_us(conn: psycopg.Connection[Any], table: str, n: int) -> float:
+    """Microseconds per single-row autocommit insert (one client, prepared, fsync on)."""
+    sql = (
+        f"insert into {table} (title, start_time, end_time) "
+        f"values ('bench', now() + {FAR_AHEAD}, now() + {FAR_AHEAD} + %s * interval '1 second')"
+    )
+    start = time.perf_counter()
+    for i in range(n):
+        conn.execute(sql, (i,), prepare=True)
+    return (time.perf_counter() - start) / n * 1e6
 
-    * plain: the same insert into bench.meetings_plain;
-    * before_trigger_only: public.meetings with the after-insert trigger disabled;
-    * cron_schedule_only: pg_cron's cron.schedule with constant arguments (its own floor);
-    * schedule_expr: scheduler.cron_schedule(end_time) alone (a non-inlinable SQL function);
-    * with_triggers: the real insert into public.meetings;
-    * register_jobs: scheduler.register_jobs(ids, end_times) on its own (the set-based path taken
-      when the owner may write cron.job, as in this superuser cluster);
-    * cron_schedule_path: cron.schedule(job_name, cron_schedule, job_command) per meeting, the
-      path taken when the owner may not write cron.job (Supabase);
-    * inline_schedule: the same with the schedule computed by an inline to_char expression
-      instead of scheduler.cron_schedule (a proposal for that path).
+
+BREAKDOWN_LABELS = [
+    ("plain", "plain insert"),
+    ("before_trigger_only", "+ BEFORE row trigger"),
+    ("capture_noop", "+ AFTER statement trigger with transition table, no-op (capture)"),
+    ("capture_agg", "+ array_agg of the transition table"),
+    ("with_triggers", "real insert (registers jobs)"),
+    ("with_triggers_no_inval", "real insert, pg_cron's cache-invalidation trigger off"),
+    ("register_jobs", "scheduler.register_jobs() alone"),
+    ("register_jobs_no_inval", "register_jobs() alone, invalidation trigger off"),
+    ("job_copy_upsert", "its INSERT ... ON CONFLICT into a copy of cron.job (no pg_cron trigger)"),
+    ("job_copy_insert", "same, plain INSERT (no ON CONFLICT)"),
+    ("cron_schedule_path", "cron.schedule per meeting (non-superuser path)"),
+    ("cron_schedule_only", "cron.schedule, constant args"),
+    ("schedule_expr", "scheduler.cron_schedule() alone"),
+]
+
+SINGLE_LABELS = [
+    ("plain", "plain insert"),
+    ("before_trigger_only", "+ BEFORE row trigger"),
+    ("capture_noop", "+ AFTER statement trigger with transition table, no-op"),
+    ("with_triggers", "real insert (registers a job)"),
+    ("with_triggers_no_inval", "real insert, pg_cron's cache-invalidation trigger off"),
+]
+
+
+def write_breakdown(dsn: str, rows: int, single_rows: int = 1000, rounds: int = 3) -> dict[str, float]:
+    """Microseconds per row of each piece of the insert path, side by side in one run (medians
+    of ``rounds`` rounds in alternating order; ``<key>_runs`` holds every round's figure).
+
+    Bulk (one statement of ``rows`` rows each, keys of BREAKDOWN_LABELS) and single-row
+    autocommit inserts from one client (``single_<key>``, keys of SINGLE_LABELS):
+
+    * plain: bench.meetings_plain (no triggers);
+    * before_trigger_only: public.meetings with the AFTER INSERT trigger disabled;
+    * capture_noop / capture_agg: bench.meetings_capture, which has our BEFORE row trigger and an
+      AFTER statement trigger with a transition table that does nothing / only aggregates the
+      transition table into the two arrays our trigger passes to register_jobs;
+    * with_triggers: the real insert; *_no_inval: with pg_cron's statement trigger
+      cron_job_cache_invalidate on cron.job disabled (benchmark-only);
+    * register_jobs: scheduler.register_jobs(ids, end_times) alone (the set-based INSERT ... ON
+      CONFLICT into cron.job the triggers run when the owner may write cron.job);
+    * job_copy_upsert / job_copy_insert: that INSERT (with and without ON CONFLICT) into
+      bench.job_copy, a copy of cron.job's columns and indexes without pg_cron's trigger;
+    * cron_schedule_path: cron.schedule per meeting (the path when the owner may not write
+      cron.job, e.g. Supabase); cron_schedule_only: cron.schedule with constant arguments;
+    * schedule_expr: scheduler.cron_schedule(end_time) alone.
     """
     n = int(rows)
     ends = f"now() + {FAR_AHEAD} + i * interval '37 seconds'"
+    gen = f"from generate_series(1, {n}) i"
+    job_select = (
+        "select scheduler.cron_schedule(e), scheduler.job_command(u), "
+        "coalesce(current_setting('cron.host', true), 'localhost'), current_setting('port')::integer, "
+        "current_database(), current_user, scheduler.job_name(u) "
+        f"from (select gen_random_uuid() u, {ends} e {gen}) s"
+    )
+    job_cols = "(schedule, command, nodename, nodeport, database, username, jobname)"
     pieces = {
-        "plain": f"insert into bench.meetings_plain (title, end_time) "
-        f"select 'bench', {ends} from generate_series(1, {n}) i",
-        "before_trigger_only": f"insert into public.meetings (title, end_time) "
-        f"select 'bench', {ends} from generate_series(1, {n}) i",
-        "with_triggers": f"insert into public.meetings (title, end_time) "
-        f"select 'bench', {ends} from generate_series(1, {n}) i",
-        # The set-based path the triggers take when the owner may write cron.job.
-        "register_jobs": f"select scheduler.register_jobs(array_agg(gen_random_uuid()), array_agg({ends})) "
-        f"from generate_series(1, {n}) i",
-        # The fallback path (owner may not write cron.job, e.g. Supabase): cron.schedule per job.
-        "cron_schedule_path": f"select count(cron.schedule(scheduler.job_name(u), scheduler.cron_schedule(e), "
-        f"scheduler.job_command(u))) from (select gen_random_uuid() u, {ends} e "
-        f"from generate_series(1, {n}) i) s",
-        "cron_schedule_only": f"select count(cron.schedule('meeting-status-' || gen_random_uuid(), "
-        f"'5 4 3 2 *', 'select 1')) from generate_series(1, {n}) i",
-        "schedule_expr": f"select count(scheduler.cron_schedule({ends})) from generate_series(1, {n}) i",
-        "inline_schedule": (
-            "select count(cron.schedule('meeting-status-' || u, "
-            f"{INLINE_SCHEDULE}, "
-            "format('select scheduler.complete_meeting(%L::uuid)', u))) "
-            f"from (select gen_random_uuid() u, {ends} e from generate_series(1, {n}) i) s"
-        ),
-        # register_jobs' INSERT ... ON CONFLICT with every helper replaced by an inline expression.
-        "bulk_inline": (
-            "insert into cron.job as j (schedule, command, nodename, nodeport, database, username, jobname) "
-            f"select {INLINE_SCHEDULE}, format('select scheduler.complete_meeting(%L::uuid)', u), "
-            "coalesce(current_setting('cron.host', true), 'localhost'), current_setting('port')::integer, "
-            "current_database(), current_user, 'meeting-status-' || u "
-            f"from (select gen_random_uuid() u, {ends} e from generate_series(1, {n}) i) s "
+        "plain": f"insert into bench.meetings_plain (title, end_time) select 'bench', {ends} {gen}",
+        "before_trigger_only": f"insert into public.meetings (title, end_time) select 'bench', {ends} {gen}",
+        "capture_noop": f"insert into bench.meetings_capture (title, end_time) select 'bench', {ends} {gen}",
+        "capture_agg": f"insert into bench.meetings_capture (title, end_time) select 'bench', {ends} {gen}",
+        "with_triggers": f"insert into public.meetings (title, end_time) select 'bench', {ends} {gen}",
+        "with_triggers_no_inval": f"insert into public.meetings (title, end_time) select 'bench', {ends} {gen}",
+        "register_jobs": f"select scheduler.register_jobs(array_agg(gen_random_uuid()), array_agg({ends})) {gen}",
+        "register_jobs_no_inval": f"select scheduler.register_jobs(array_agg(gen_random_uuid()), array_agg({ends})) {gen}",
+        "job_copy_upsert": (
+            f"insert into bench.job_copy as j {job_cols} {job_select} "
             "on conflict (jobname, username) do update set schedule = excluded.schedule, "
             "command = excluded.command where j.schedule <> excluded.schedule or j.command <> excluded.command"
         ),
-        "meeting_id_expr": f"select count(scheduler.meeting_id('meeting-status-' || gen_random_uuid())) "
-        f"from generate_series(1, {n}) i",
+        "job_copy_insert": f"insert into bench.job_copy {job_cols} {job_select}",
+        "cron_schedule_path": f"select count(cron.schedule(scheduler.job_name(u), scheduler.cron_schedule(e), "
+        f"scheduler.job_command(u))) from (select gen_random_uuid() u, {ends} e {gen}) s",
+        "cron_schedule_only": f"select count(cron.schedule('meeting-status-' || gen_random_uuid(), "
+        f"'5 4 3 2 *', 'select 1')) {gen}",
+        "schedule_expr": f"select count(scheduler.cron_schedule({ends})) {gen}",
     }
-    out: dict[str, float] = {}
+    single_tables = {
+        "plain": "bench.meetings_plain",
+        "before_trigger_only": "public.meetings",
+        "capture_noop": "bench.meetings_capture",
+        "with_triggers": "public.meetings",
+        "with_triggers_no_inval": "public.meetings",
+    }
+
+    def setup(conn: psycopg.Connection[Any], name: str, on: bool) -> None:
+        verb = "disable" if on else "enable"
+        if name == "before_trigger_only":
+            conn.execute(f"alter table public.meetings {verb} trigger scheduler_meetings_after_insert")
+        elif name.endswith("_no_inval"):
+            conn.execute(f"alter table cron.job {verb} trigger cron_job_cache_invalidate")
+        elif name.startswith("capture_") and on:
+            conn.execute("select set_config('bench.after_mode', %s, false)", (name.removeprefix("capture_"),))
+
+    # Each piece ``rounds`` times, in alternating order (the machine has shared cores); medians.
+    samples: dict[str, list[float]] = {}
     with connect(dsn) as conn:
-        for name, sql in pieces.items():
-            clean(conn)
-            if name == "before_trigger_only":
-                conn.execute("alter table public.meetings disable trigger scheduler_meetings_after_insert")
-            try:
-                start = time.perf_counter()
-                conn.execute(sql)
-                out[name] = (time.perf_counter() - start) / n * 1e6
-            except psycopg.Error as exc:  # a piece the current schema does not have
-                log(f"breakdown {name}: {exc}")
-            finally:
-                if name == "before_trigger_only":
-                    conn.execute(
-                        "alter table public.meetings enable trigger scheduler_meetings_after_insert"
-                    )
-        # The inline expression must give the same schedule as scheduler.cron_schedule.
-        row = conn.execute(
-            f"select count(*) from generate_series(1, 5000) i, lateral (select {ends} "
-            f"+ i * interval '1.3 second' + (i % 7) * interval '1 microsecond' as e) s "
-            f"where scheduler.cron_schedule(e) <> {INLINE_SCHEDULE}"
-        ).fetchone()
-        out["inline_schedule_mismatches"] = float(row[0]) if row else -1.0
+        for rnd in range(rounds):
+            order = list(pieces.items())
+            for name, sql in order if rnd % 2 == 0 else reversed(order):
+                clean(conn)
+                setup(conn, name, True)
+                try:
+                    start = time.perf_counter()
+                    conn.execute(sql)
+                    samples.setdefault(name, []).append((time.perf_counter() - start) / n * 1e6)
+                except psycopg.Error as exc:  # a piece the current schema does not have
+                    log(f"breakdown {name}: {exc}")
+                finally:
+                    setup(conn, name, False)
+            singles = list(single_tables.items())
+            for name, table in singles if rnd % 2 == 0 else reversed(singles):
+                clean(conn)
+                setup(conn, name, True)
+                try:
+                    us = _single_row_us(conn, table, single_rows)
+                    samples.setdefault(f"single_{name}", []).append(us)
+                finally:
+                    setup(conn, name, False)
         clean(conn)
+    out: dict[str, float] = {k: float(statistics.median(v)) for k, v in samples.items()}
+    out |= {f"{k}_runs": v for k, v in samples.items()}  # type: ignore[dict-item]
     return out
 
 
