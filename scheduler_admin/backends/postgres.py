@@ -232,34 +232,46 @@ class PostgresBackend:
 
         facts = self._rows(
             "select (select extversion from pg_extension where extname = 'pg_cron') as version, "
-            "       current_setting('cron.database_name', true) as cron_db, "
+            # cron.database_name is readable by superusers and pg_read_all_settings only (absent
+            # from pg_settings otherwise, as on Supabase for the postgres role).
+            "       (select setting from pg_settings where name = 'cron.database_name') "
+            "       as cron_db, "
+            "       (select rolsuper from pg_roles where rolname = current_user) "
+            "       or pg_has_role(current_user, 'pg_read_all_settings', 'member') as can_read, "
             "       current_database() as db, "
             "       to_regnamespace('scheduler') is not null as migrated, "
             "       to_regclass('public.meetings') is not null as has_meetings"
         )[0]
-        if not check(
-            "pg_cron preloaded",
-            facts["cron_db"] is not None,
-            "pg_cron is loaded at server start"
-            if facts["cron_db"] is not None
-            else "pg_cron is not in shared_preload_libraries",
-            f"Set shared_preload_libraries = 'pg_cron' and cron.database_name = '{facts['db']}' "
-            "in postgresql.conf, then restart PostgreSQL.",
-        ):
-            return checks
-        if not check(
-            "pg_cron runs in this database",
-            facts["cron_db"] == facts["db"],
-            f"cron.database_name = {facts['cron_db']}",
-            f"Set cron.database_name = '{facts['db']}' and restart, or point the scheduler at "
-            f"database {facts['cron_db']}.",
-        ):
-            return checks
+        # Without the right to read pg_cron's settings (Supabase's postgres role) the first two
+        # checks are skipped: pg_cron can only be installed in its own database anyway, and the
+        # checks on jobs below show whether they run.
+        if facts["can_read"]:
+            if not check(
+                "pg_cron preloaded",
+                facts["cron_db"] is not None,
+                "pg_cron is loaded at server start"
+                if facts["cron_db"] is not None
+                else "pg_cron is not in shared_preload_libraries",
+                f"Set shared_preload_libraries = 'pg_cron' and cron.database_name = "
+                f"'{facts['db']}' in postgresql.conf, then restart PostgreSQL.",
+            ):
+                return checks
+            if not check(
+                "pg_cron runs in this database",
+                facts["cron_db"] == facts["db"],
+                f"cron.database_name = {facts['cron_db']}",
+                f"Set cron.database_name = '{facts['db']}' and restart, or point the scheduler "
+                f"at database {facts['cron_db']}.",
+            ):
+                return checks
+        unread = "" if facts["can_read"] else " (this role cannot read pg_cron's settings)"
         if not check(
             "pg_cron installed",
             facts["version"] is not None,
-            f"pg_cron {facts['version']}" if facts["version"] else "extension pg_cron not created",
-            "Run `scheduler-admin migrate` (it creates the extension).",
+            (f"pg_cron {facts['version']}" if facts["version"] else "extension pg_cron not created")
+            + unread,
+            "Run `scheduler-admin migrate` (it creates the extension; on Supabase enable pg_cron "
+            "under Database > Extensions first).",
         ):
             return checks
         if not check(

@@ -15,8 +15,13 @@ begin
                          'apt-get install postgresql-<version>-cron; on Supabase pg_cron is built in), '
                          'then set shared_preload_libraries = ''pg_cron'' and restart.';
     end if;
-    -- pg_cron defines cron.database_name when it is loaded at server start.
-    v_cron_db := pg_catalog.current_setting('cron.database_name', true);
+    -- pg_cron defines cron.database_name when it is loaded at server start. Only superusers
+    -- (and pg_read_all_settings) may read it: for others, let create extension say what is wrong.
+    begin
+        v_cron_db := pg_catalog.current_setting('cron.database_name', true);
+    exception when insufficient_privilege then
+        return;
+    end;
     if v_cron_db is null then
         raise exception 'pg_cron is not preloaded: shared_preload_libraries must include pg_cron'
             using errcode = 'object_not_in_prerequisite_state',

@@ -142,16 +142,16 @@ def test_doctor_over_rpc_uses_health_and_history(
     checks = backend.doctor()
     assert all(c["ok"] for c in checks), checks
     assert "only scheduler.health() and scheduler.history()" in checks[0]["detail"]
-    # The direct doctor reads cron.database_name, which pg_cron lets only superusers and
-    # pg_read_all_settings read; grant it for the comparison.
-    with supa.superuser() as su:
-        su.execute("grant pg_read_all_settings to migrator")
-        try:
-            full = PostgresBackend(supa.url())
-            direct_checks = {c["name"]: c for c in full.doctor()}
-        finally:
-            full.close()
-            su.execute("revoke pg_read_all_settings from migrator")
+    # The direct doctor as the non-superuser migrator, which may not read pg_cron's settings
+    # (cron.database_name): it skips those checks and still passes.
+    full = PostgresBackend(supa.url())
+    try:
+        direct = full.doctor()
+    finally:
+        full.close()
+    assert all(c["ok"] for c in direct), direct
+    direct_checks = {c["name"]: c for c in direct}
+    assert "cannot read pg_cron's settings" in direct_checks["pg_cron installed"]["detail"]
     shared = [c for c in checks if c["name"] in direct_checks]
     assert {c["name"] for c in shared} >= {
         "pg_cron installed",
@@ -163,7 +163,9 @@ def test_doctor_over_rpc_uses_health_and_history(
         "no failed runs in 24 h",
     }
     for c in shared:
-        if c["name"] != "migrated":
+        if c["name"] == "pg_cron installed":
+            assert c["ok"] == direct_checks[c["name"]]["ok"]
+        elif c["name"] != "migrated":
             assert c == direct_checks[c["name"]]
     with supa.superuser() as su:  # a missing job is a problem over RPC too
         su.execute(
