@@ -164,7 +164,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
         return run
 
     if "write" in only:
-        per_rep = 4 * (args.write_seconds + 1) + args.write_rows * 0.0002 + 12
+        per_rep = 2 * (args.write_seconds + 1) + args.write_rows * 0.0001 + 3
         for rep in range(args.repeat):
             def write(rep: int = rep) -> None:
                 out = sc.write_overhead_once(
@@ -180,14 +180,14 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
             res.breakdown.append(out)
             log("breakdown (us/row): " + ", ".join(f"{k} {v:.1f}" for k, v in out.items()
                                                    if not k.endswith("_runs")))  # fmt: skip
-        tasks.append(Task("breakdown", (args.breakdown_rows * 0.002 + args.breakdown_single_rows * 0.006 + 8) * args.repeat, guarded("breakdown", breakdown), "breakdown"))
+        tasks.append(Task("breakdown", (args.breakdown_rows * 0.0015 + args.breakdown_single_rows * 0.005) * args.repeat + 5, guarded("breakdown", breakdown), "breakdown"))
     if "recovery" in only:
         for rep in range(args.repeat):
             def recovery(rep: int = rep) -> None:
                 out = sc.recovery_once(dsn, args.recovery_size)
                 res.recovery.append(out)
                 log(f"recovery rep {rep + 1}: {out['seconds']:.2f} s, report {out['report']}")
-            tasks.append(Task(f"recovery-{rep}", args.recovery_size * 0.0002 + 10,
+            tasks.append(Task(f"recovery-{rep}", args.recovery_size * 0.0001 + 3,
                               guarded("recovery", recovery), "recovery"))  # fmt: skip
     if "inspection" in only:
         def inspection() -> None:
@@ -200,7 +200,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                 out = sc.inspection_once(url, order)
                 res.inspection.append(out)
                 log(f"list-jobs rep {rep + 1}: {out['seconds']:.2f} s, {out['jobs_listed']} jobs")
-        tasks.append(Task("inspection", args.inspection_size * 0.0002 + 4 * args.repeat + 10,
+        tasks.append(Task("inspection", args.inspection_size * 0.0001 + 3 * args.repeat + 5,
                           guarded("inspection", inspection), "inspection"))  # fmt: skip
     if "anchor" in only:
         for size in args.anchor_sizes:
@@ -216,7 +216,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                             log(f"anchor {size} {mode} {spread} rep {rep + 1}: lost {out['lost']}, "
                                 f"done {out['done_s']}, processed {out['processed_s']}")  # fmt: skip
 
-                        est = size * 0.012 + 15 + (60 if spread == "minute" else 0)
+                        est = size * 0.012 + 8 + (60 if spread == "minute" else 0)
                         tasks.append(Task(f"anchor-{size}-{mode}-{spread}-{rep}", est,
                                           guarded("anchor", anchor), f"anchor-{size}-{spread}"))  # fmt: skip
     return tasks
