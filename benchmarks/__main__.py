@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--burst-timeout", type=float, default=300.0, help="give up a burst after this (s)")
     p.add_argument("--only", type=_words, default=SCENARIOS, help=f"scenarios to run: {','.join(SCENARIOS)}")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run (~3 min): bursts 200,2000, sizes 10000, one repetition")
+                   help="smoke run: bursts 200,2000, sizes 10000, one repetition")
     p.add_argument("--profile", action="store_true", help="also preload pg_stat_statements")
     p.add_argument("--output", type=Path, help="write the table, machine and command (markdown) here")
     p.add_argument("--json-output", type=Path, default=REPO_ROOT / "benchmarks" / "out" / "results.json",
