@@ -14,11 +14,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, pool
+from pg_helpers import Server, connect, migrate, reset
 
-from scheduler_admin.migrate import alembic_config
 from scheduler_admin.testing.cluster import (
-    Cluster,
     ClusterError,
     find_bindir,
     pg_cron_available,
@@ -62,15 +60,6 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-class Server:
-    """The PostgreSQL server under test."""
-
-    def __init__(self, dsn: str, url: str, cluster: Cluster | None) -> None:
-        self.dsn = dsn
-        self.url = url
-        self.cluster = cluster
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
     dsn = os.environ.get("SCHEDULER_TEST_DSN")
@@ -89,38 +78,6 @@ def pg_server() -> Iterator[Server]:
             yield Server(cluster.dsn(), cluster.url(), cluster)
     except ClusterError as exc:
         _unavailable(f"could not start a throwaway cluster: {exc}")
-
-
-def connect(dsn: str, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(dsn, autocommit=True, **kwargs)  # type: ignore[arg-type]
-
-
-def migrate(server: Server, revision: str = "head", *, down: bool = False) -> None:
-    from alembic import command
-
-    engine = create_engine(
-        "postgresql+psycopg://",
-        poolclass=pool.NullPool,
-        creator=lambda: psycopg.connect(server.dsn),
-    )
-    with engine.begin() as conn:
-        cfg = alembic_config(connection=conn)
-        if down:
-            command.downgrade(cfg, revision)
-        else:
-            command.upgrade(cfg, revision)
-    engine.dispose()
-
-
-def reset(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Delete every meeting (the triggers unschedule their jobs) and any job of ours left."""
-    conn.execute("update scheduler.settings set enabled = true")
-    conn.execute("delete from public.meetings")
-    conn.execute(
-        "select cron.unschedule(jobid) from cron.job "
-        "where jobname ~ '^meeting-status-[0-9a-f-]{36}$'"
-    )
-    conn.execute("delete from cron.job_run_details")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+from sqlalchemy import create_engine, pool
+
+from scheduler_admin.migrate import alembic_config
+from scheduler_admin.testing.cluster import Cluster
 
 Conn = psycopg.Connection[Any]
 JOB_PATTERN = "^meeting-status-[0-9a-f-]{36}$"
@@ -63,3 +67,44 @@ def poll(condition: Callable[[], T], timeout: float, interval: float = 0.5) -> T
             return result
         time.sleep(interval)
     return condition()
+
+
+class Server:
+    """The PostgreSQL server under test."""
+
+    def __init__(self, dsn: str, url: str, cluster: Cluster | None) -> None:
+        self.dsn = dsn
+        self.url = url
+        self.cluster = cluster
+
+
+def connect(dsn: str, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(dsn, autocommit=True, **kwargs)  # type: ignore[arg-type]
+
+
+def migrate(server: Server, revision: str = "head", *, down: bool = False) -> None:
+    from alembic import command
+
+    engine = create_engine(
+        "postgresql+psycopg://",
+        poolclass=pool.NullPool,
+        creator=lambda: psycopg.connect(server.dsn),
+    )
+    with engine.begin() as conn:
+        cfg = alembic_config(connection=conn)
+        if down:
+            command.downgrade(cfg, revision)
+        else:
+            command.upgrade(cfg, revision)
+    engine.dispose()
+
+
+def reset(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Delete every meeting (the triggers unschedule their jobs) and any job of ours left."""
+    conn.execute("update scheduler.settings set enabled = true")
+    conn.execute("delete from public.meetings")
+    conn.execute(
+        "select cron.unschedule(jobid) from cron.job "
+        "where jobname ~ '^meeting-status-[0-9a-f-]{36}$'"
+    )
+    conn.execute("delete from cron.job_run_details")

@@ -17,15 +17,18 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Server, connect, migrate, reset
 from pg_helpers import (
     JOB_PATTERN,
     Conn,
+    Server,
+    connect,
     expected_schedule,
     insert_meeting,
     job_name,
     meeting_jobs,
+    migrate,
     poll,
+    reset,
     status_of,
 )
 
@@ -46,7 +49,6 @@ REPORT_KEYS = {
 }
 
 
-
 # -- helpers ------------------------------------------------------------------------------------
 
 
@@ -55,7 +57,6 @@ def value(conn: Conn, sql: str, params: tuple[object, ...] | None = None) -> Any
     row = conn.execute(sql, params).fetchone()
     assert row is not None
     return row[0]
-
 
 
 @contextmanager

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from cli_helpers import run, run_json
-from conftest import Server
-from pg_helpers import Conn, insert_meeting, job_name, meeting_jobs, status_of
+from pg_helpers import Conn, Server, insert_meeting, job_name, meeting_jobs, status_of
 
 FUTURE = datetime(2031, 5, 5, 10, 0, 30, tzinfo=timezone.utc)
 

@@ -8,8 +8,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
-from conftest import Server, connect
-from pg_helpers import Conn, expected_schedule, job_name, meeting_jobs
+from pg_helpers import Conn, Server, connect, expected_schedule, job_name, meeting_jobs
 
 BASE = datetime(2031, 1, 1, tzinfo=timezone.utc)
 WRITERS = 6

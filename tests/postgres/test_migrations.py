@@ -8,8 +8,7 @@ from datetime import datetime, timezone
 import psycopg
 import pytest
 import sqlalchemy.exc
-from conftest import Server, connect, migrate
-from pg_helpers import Conn, insert_meeting, job_name, meeting_jobs
+from pg_helpers import Conn, Server, connect, insert_meeting, job_name, meeting_jobs, migrate
 
 from scheduler_admin.schema import read_sql, schema_files
 from scheduler_admin.testing.cluster import find_bindir, throwaway_cluster

@@ -7,8 +7,7 @@ from datetime import datetime, timezone
 
 import psycopg
 import pytest
-from conftest import Server, connect
-from pg_helpers import Conn, job_name, meeting_jobs
+from pg_helpers import Conn, Server, connect, job_name, meeting_jobs
 
 FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
 APP_ROLE = "scheduler_test_app"

@@ -250,7 +250,10 @@ def test_paused_triggers_register_nothing_and_jobs_change_nothing(db: Conn) -> N
 
 
 def snapshot(db: Conn) -> list[tuple[object, ...]]:
-    return [*db.execute("select id, title, end_time, status from meetings order by id").fetchall(), tuple(sorted(meeting_jobs(db).items()))]
+    return [
+        *db.execute("select id, title, end_time, status from meetings order by id").fetchall(),
+        tuple(sorted(meeting_jobs(db).items())),
+    ]
 
 
 @pytest.mark.parametrize(
