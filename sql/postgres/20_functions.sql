@@ -126,19 +126,44 @@ comment on function scheduler.register_jobs(uuid[], timestamptz[]) is
     'cron.job when the owner may write it, else cron.schedule per meeting.';
 
 -- Unschedule the jobs of a set of meetings, those that exist. Returns the number removed.
+-- Where the owner holds the DELETE privilege on cron.job this is one statement: pg_cron's statement trigger then
+-- invalidates its job cache once, where one cron.unschedule call per job sends one invalidation
+-- each; tens of thousands of those in one transaction (a busy minute completing together)
+-- overflowed the invalidation queue, left pg_cron running removed jobs for minutes and ended
+-- in "stack depth limit exceeded". Elsewhere (Supabase) it calls cron.unschedule per job.
 create or replace function scheduler.unregister_jobs(p_meeting_ids uuid[])
 returns integer
-language sql
+language plpgsql
 set search_path = ''
 as $$
-select pg_catalog.count(cron.unschedule(j.jobid))::integer
-from cron.job j
-where j.jobname operator(pg_catalog.=) any (
-        array(select scheduler.job_name(u.id)::name from pg_catalog.unnest(p_meeting_ids) as u(id)))
-  and j.username operator(pg_catalog.=) current_user
+declare
+    v_count integer;
+begin
+    if pg_catalog.cardinality(p_meeting_ids) is null then
+        return 0;
+    end if;
+    if pg_catalog.has_table_privilege('cron.job', 'DELETE') then
+        delete from cron.job j
+        where j.jobname operator(pg_catalog.=) any (
+                array(select scheduler.job_name(u.id)::name
+                      from pg_catalog.unnest(p_meeting_ids) as u(id)))
+          and j.username operator(pg_catalog.=) current_user;
+        get diagnostics v_count = row_count;
+    else
+        select pg_catalog.count(cron.unschedule(j.jobid))::integer into v_count
+        from cron.job j
+        where j.jobname operator(pg_catalog.=) any (
+                array(select scheduler.job_name(u.id)::name
+                      from pg_catalog.unnest(p_meeting_ids) as u(id)))
+          and j.username operator(pg_catalog.=) current_user;
+    end if;
+    return v_count;
+end
 $$;
 comment on function scheduler.unregister_jobs(uuid[]) is
-    'Unschedules the pg_cron jobs of a set of meetings through cron.unschedule.';
+    'Unschedules the pg_cron jobs of a set of meetings: one DELETE from cron.job when the owner '
+    'may, else cron.unschedule per job.';
+
 
 -- Marks done every upcoming meeting whose end time has passed, skipping rows that another
 -- transaction holds (it completes or moves them itself; the reconcile job catches any left).

@@ -271,7 +271,8 @@ def test_our_sql_needs_nothing_beyond_pg_cron_1_4() -> None:
     assert "cron.timezone" not in text
     assert "seconds'" not in re.sub(r"interval '59\.999999 seconds'", "", text)
     assert "schedule_in_database" not in text
-    writes = [m.start() for m in re.finditer(r"(insert into|update|delete from) cron\.job\b", text)]
-    assert len(writes) == 1
-    guard = text.rfind("has_table_privilege('cron.job', 'INSERT')", 0, writes[0])
-    assert guard != -1 and "create or replace function" not in text[guard : writes[0]]
+    writes = list(re.finditer(r"(insert into|update|delete from) cron\.job\b", text))
+    assert [w.group(1) for w in writes] == ["insert into", "delete from"]
+    for write, privilege in zip(writes, ["INSERT", "DELETE"], strict=True):
+        guard = text.rfind(f"has_table_privilege('cron.job', '{privilege}')", 0, write.start())
+        assert guard != -1 and "create or replace function" not in text[guard : write.start()]
