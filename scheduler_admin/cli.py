@@ -49,7 +49,9 @@ class State:
 
 def emit(state: State, data: Any, human: Callable[[], str]) -> None:
     if state.as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        # indented for a person at a terminal; compact for programs (100,000 jobs: 33 MB indented)
+        indent = 2 if sys.stdout.isatty() else None
+        click.echo(json.dumps(data, indent=indent, default=str))
     else:
         click.echo(human())
 
