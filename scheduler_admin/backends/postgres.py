@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
 from scheduler_admin.config import mask_url, psycopg_conninfo
@@ -36,6 +36,16 @@ def iso(value: object) -> str | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     return str(value)
+
+
+def _iso_sql(column: str) -> str:
+    """SQL formatting a timestamptz column as ``iso()`` does (microseconds only when non-zero)."""
+    utc = f"({column} at time zone 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"|| case when extract(microseconds from {utc})::bigint % 1000000 <> 0 "
+        f"then to_char({utc}, '.US') else '' end || '+00:00'"
+    )
 
 
 def parse_meeting_id(meeting_id: str) -> uuid.UUID:
@@ -145,23 +155,18 @@ class PostgresBackend:
 
     # -- operations ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _job(row: dict[str, Any]) -> Job:
-        return Job(
-            meeting_id=str(row["meeting_id"]) if row["meeting_id"] else None,
-            job_id=int(row["job_id"]),
-            job_name=str(row["job_name"]),
-            schedule=str(row["schedule"]),
-            next_run=iso(row["next_run"]),
-            end_time=iso(row["end_time"]),
-            meeting_status=row["meeting_status"],
-            active=bool(row["active"]),
-        )
-
     def list_jobs(self) -> list[Job]:
-        rows = self._rows("select * from scheduler.list_jobs()")
+        # Ids and times come back as text, times formatted by the server exactly as iso() does:
+        # converting 100,000 rows into Python objects and back took longer than the query.
+        query = (
+            "select meeting_id::text, job_id, job_name, schedule, "
+            f"{_iso_sql('next_run')}, {_iso_sql('end_time')}, meeting_status, active "
+            "from scheduler.list_jobs()"
+        )
+        with self._errors():
+            rows = self._connect().cursor(row_factory=tuple_row).execute(query).fetchall()
         log.debug("listed %d jobs on %s", len(rows), self.target)
-        return [self._job(r) for r in rows]
+        return [cast(Job, dict(zip(Job.__annotations__, row, strict=True))) for row in rows]
 
     def recover(self, *, dry_run: bool = False) -> RecoverReport:
         report = cast(RecoverReport, self._value("select scheduler.recover(%s)", (dry_run,)))

@@ -42,10 +42,20 @@ comment on function scheduler.next_run(text, timestamptz) is
 create or replace function scheduler.list_jobs()
 returns table (meeting_id uuid, job_id bigint, job_name text, schedule text, next_run timestamptz,
                end_time timestamptz, meeting_status text, active boolean)
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
+declare
+    -- pg_cron 1.5+ has cron.job.active; 1.4 has no such column (every job is active). The query
+    -- text is one of two constants: nothing from a row is ever put into it.
+    v_active text := case when exists (
+            select 1 from pg_catalog.pg_attribute a
+            where a.attrelid operator(pg_catalog.=) 'cron.job'::pg_catalog.regclass
+              and a.attname operator(pg_catalog.=) 'active' and not a.attisdropped)
+        then 'j.active' else 'true' end;
+begin
+    return query execute pg_catalog.format($query$
 select coalesce(m.id, scheduler.meeting_id(j.jobname::text)), j.jobid, j.jobname::text, j.schedule,
        case when m.end_time is not null
                  and j.schedule operator(pg_catalog.=) scheduler.cron_schedule(m.end_time)
@@ -55,18 +65,19 @@ select coalesce(m.id, scheduler.meeting_id(j.jobname::text)), j.jobid, j.jobname
                      ((pg_catalog.now() at time zone 'UTC') operator(pg_catalog.+) interval '1 year')
             then scheduler.job_minute(m.end_time) at time zone 'UTC'
             else scheduler.next_run(j.schedule, pg_catalog.now()) end,
-       m.end_time, m.status::text,
-       coalesce((pg_catalog.to_jsonb(j) operator(pg_catalog.->>) 'active')::boolean, true)
+       m.end_time, m.status::text, %s
 from cron.job j
 -- joined on the job name computed from the meeting (hashed once per meeting): parsing every job
 -- name instead made this function several times slower with 100,000 jobs.
 left join public.meetings m on j.jobname operator(pg_catalog.=) scheduler.job_name(m.id)::name
 where j.username operator(pg_catalog.=) current_user
-  and j.jobname operator(pg_catalog.~~) 'meeting-status-%'
+  and j.jobname operator(pg_catalog.~~) 'meeting-status-%%'
   and (m.id is not null
        or j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
        or scheduler.meeting_id(j.jobname::text) is not null)
 order by 5, 3
+$query$, v_active);
+end
 $$;
 comment on function scheduler.list_jobs() is
     'Every pg_cron job of ours (meeting jobs and the reconcile job) with its meeting and next '

@@ -9,6 +9,8 @@ import pytest
 from cli_helpers import run, run_json
 from pg_helpers import Conn, Server, insert_meeting, job_name, meeting_jobs, status_of
 
+from scheduler_admin.backends.postgres import PostgresBackend
+
 FUTURE = datetime(2031, 5, 5, 10, 0, 30, tzinfo=timezone.utc)
 
 
@@ -180,3 +182,17 @@ def test_not_migrated_and_no_pg_cron_database(
     assert code == 1
     assert 'Error: migration failed: pg_cron runs jobs only in database "scheduler_test"' in err
     assert "cron.database_name = 'cli_empty'" in err
+
+
+@pytest.mark.parametrize("micro", [0, 1, 120000, 999999])
+def test_list_jobs_times_are_python_iso_8601_utc(db: Conn, micro: int) -> None:
+    """Times in list-jobs read back exactly as datetime.isoformat() writes them, in UTC."""
+    end_time = FUTURE.replace(microsecond=micro)
+    meeting_id, _ = insert_meeting(db, end_time)
+    backend = PostgresBackend(db.info.dsn)
+    try:
+        (job,) = [j for j in backend.list_jobs() if j["meeting_id"] == str(meeting_id)]
+    finally:
+        backend.close()
+    assert job["end_time"] == end_time.isoformat()
+    assert datetime.fromisoformat(job["next_run"]).astimezone(timezone.utc).isoformat() == job["next_run"]
