@@ -2,8 +2,11 @@
 
 ``sql/<backend>/`` holds the current schema as numbered files applied in order (every file is
 idempotent: ``create … if not exists``, ``create or replace``, ``drop … if exists``) and
-``teardown.sql``, which removes every object of ours. Alembic revisions apply the files they
-introduce or change; a test proves that migrating to head equals applying every file.
+``teardown.sql``, which removes every object of ours. ``sql/revisions/<revision>/<backend>/``
+holds what each alembic revision applies, frozen when the revision is released (a unit test
+pins their checksums), so that ``alembic upgrade head`` brings a database migrated by an older
+release to the current schema; a test proves that migrating to head equals applying every file
+of ``sql/<backend>/``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,15 @@ def read_sql(backend: SqlBackend, name: str) -> str:
     return (sql_dir(backend) / name).read_text(encoding="utf-8")
 
 
+def revision_sql_dir(revision: str, backend: SqlBackend) -> Path:
+    """The frozen SQL of one alembic revision."""
+    return _data_dir("sql") / "revisions" / revision / backend
+
+
+def read_revision_sql(revision: str, backend: SqlBackend, name: str) -> str:
+    return (revision_sql_dir(revision, backend) / name).read_text(encoding="utf-8")
+
+
 def backend_of_dialect(dialect_name: str) -> SqlBackend:
     if dialect_name == "postgresql":
         return "postgres"
@@ -62,10 +74,18 @@ def execute_script(connection: Any, backend: SqlBackend, script: str) -> None:
 
 
 def apply_files(connection: Any, names: list[str]) -> None:
-    """Apply schema files of the connection's backend (used by the alembic revisions)."""
+    """Apply current schema files of the connection's backend."""
     backend = backend_of_dialect(connection.dialect.name)
     for name in names:
         execute_script(connection, backend, read_sql(backend, name))
+
+
+def apply_revision_files(connection: Any, files: list[tuple[str, str]]) -> None:
+    """Apply frozen revision files, each given as ``(revision, file name)`` (used by the alembic
+    revisions: a revision may re-apply files frozen by an earlier one, e.g. on downgrade)."""
+    backend = backend_of_dialect(connection.dialect.name)
+    for revision, name in files:
+        execute_script(connection, backend, read_revision_sql(revision, backend, name))
 
 
 def apply_schema(connection: Any) -> None:

@@ -4,20 +4,22 @@ functions, grants, the reconcile job.
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-29
+
+Its SQL is frozen in ``sql/revisions/0001/`` exactly as released (only its teardown keeps
+alembic's version table, which later releases keep in schema scheduler).
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-from scheduler_admin.schema import apply_files
+from scheduler_admin.schema import apply_revision_files
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-# The sql/ files this revision adds or changes, per dialect (re-applying a file is harmless).
 UPGRADE_FILES: dict[str, list[str]] = {
     "postgresql": [
         "00_extension.sql",
@@ -43,9 +45,9 @@ DOWNGRADE_FILES: dict[str, list[str]] = {
 
 def upgrade() -> None:
     bind = op.get_bind()
-    apply_files(bind, UPGRADE_FILES[bind.dialect.name])
+    apply_revision_files(bind, [(revision, name) for name in UPGRADE_FILES[bind.dialect.name]])
 
 
 def downgrade() -> None:
     bind = op.get_bind()
-    apply_files(bind, DOWNGRADE_FILES[bind.dialect.name])
+    apply_revision_files(bind, [(revision, name) for name in DOWNGRADE_FILES[bind.dialect.name]])

@@ -1,0 +1,14 @@
+-- Removes every object and every job of ours. Never touches the rows of meetings (nor the table
+-- itself, which holds the application's data).
+DROP TRIGGER IF EXISTS scheduler_meetings_before_insert;
+DROP TRIGGER IF EXISTS scheduler_meetings_before_update;
+DROP TRIGGER IF EXISTS scheduler_meetings_after_insert;
+DROP TRIGGER IF EXISTS scheduler_meetings_after_update;
+DROP TRIGGER IF EXISTS scheduler_meetings_after_delete;
+DROP VIEW IF EXISTS scheduler_meeting_jobs;
+DROP INDEX IF EXISTS scheduler_meetings_status_end_time_idx;
+DROP INDEX IF EXISTS scheduler_run_details_start_time_idx;
+DROP TABLE IF EXISTS cron_job_run_details;
+DROP TABLE IF EXISTS cron_job;
+DROP TABLE IF EXISTS scheduler_worker;
+DROP TABLE IF EXISTS scheduler_settings;
