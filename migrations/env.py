@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
 
 from scheduler_admin import config as scheduler_config
+from scheduler_admin.schema import execute_script
 
 alembic_config = context.config
 if alembic_config.config_file_name is not None and not alembic_config.attributes.get(
@@ -42,14 +43,70 @@ def database_url() -> str:
     return scheduler_config.sqlalchemy_url(settings.url)
 
 
+# On PostgreSQL alembic's version table lives in schema scheduler with everything else of ours,
+# out of public (which Supabase's Data API exposes).
+VERSION_TABLE_SCHEMA = "scheduler"
+
+
+def prepare_postgres(connection: Connection) -> None:
+    """Before the revisions run: the schema for the version table (moved there from public by
+    earlier releases), and whether public.meetings exists (revisions create it if not)."""
+    execute_script(
+        connection,
+        "postgres",
+        "select pg_catalog.set_config('scheduler.meetings_missing', "
+        "(pg_catalog.to_regclass('public.meetings') is null)::pg_catalog.text, true)",
+    )
+    execute_script(connection, "postgres", "create schema if not exists scheduler")
+    execute_script(
+        connection,
+        "postgres",
+        "do $move$ begin "
+        "if pg_catalog.to_regclass('public.alembic_version') is not null "
+        "and pg_catalog.to_regclass('scheduler.alembic_version') is null then "
+        "alter table public.alembic_version set schema scheduler; end if; end $move$",
+    )
+
+
+def secure_version_table(connection: Connection) -> None:
+    """After the revisions: nobody but its owner reads or writes the version table."""
+    execute_script(
+        connection,
+        "postgres",
+        "do $secure$ declare v_role pg_catalog.text; begin "
+        "if pg_catalog.to_regclass('scheduler.alembic_version') is null then return; end if; "
+        "alter table scheduler.alembic_version enable row level security; "
+        "revoke all on scheduler.alembic_version from public; "
+        "for v_role in select r.rolname from pg_catalog.pg_roles r "
+        "where r.rolname operator(pg_catalog.=) "
+        "any (array['anon', 'authenticated', 'service_role']) loop "
+        "execute pg_catalog.format('revoke all on scheduler.alembic_version from %I', v_role); "
+        "end loop; end $secure$",
+    )
+
+
 def run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    postgres = connection.dialect.name == "postgresql"
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table_schema=VERSION_TABLE_SCHEMA if postgres else None,
+    )
     with context.begin_transaction():
+        if postgres:
+            prepare_postgres(connection)
         context.run_migrations()
+        if postgres:
+            secure_version_table(connection)
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=database_url(), literal_binds=True)
+    url = database_url()
+    context.configure(
+        url=url,
+        literal_binds=True,
+        version_table_schema=VERSION_TABLE_SCHEMA if url.startswith("postgresql") else None,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

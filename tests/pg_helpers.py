@@ -30,6 +30,36 @@ def job_name(meeting_id: object) -> str:
     return f"meeting-status-{meeting_id}"
 
 
+# What a job of ours runs: a statement timeout (pg_cron starts a fresh session per run), then the
+# function of ours, with the meeting id as a literal of a qualified type.
+RECONCILE_COMMAND = "set statement_timeout = '2min'; select scheduler.reconcile()"
+
+
+def job_command(meeting_id: object) -> str:
+    return (
+        "set statement_timeout = '2min'; "
+        f"select scheduler.complete_meeting('{meeting_id}'::pg_catalog.uuid)"
+    )
+
+
+def run_command(conn: Conn, command: str) -> Any:
+    """Run a job's command as pg_cron does (one simple query, several statements) and return
+    the first value of the last statement's result; then undo the command's session settings
+    (pg_cron's session ends after each run, the test's connection does not)."""
+    cur = conn.execute(command)  # type: ignore[arg-type]
+    value = None
+    while True:
+        if cur.description is not None:
+            row = cur.fetchone()
+            if isinstance(row, dict):  # a connection with a dict row factory
+                row = tuple(row.values())
+            value = None if row is None else row[0]
+        if not cur.nextset():
+            break
+    conn.execute("reset statement_timeout")
+    return value
+
+
 def insert_meeting(
     conn: Conn, end_time: datetime | str, status: str = "upcoming", title: str = "m"
 ) -> tuple[Any, str]:

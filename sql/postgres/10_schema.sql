@@ -15,6 +15,9 @@ comment on table scheduler.settings is
     'One row. enabled = false pauses the scheduler (triggers register no job, jobs and the '
     'reconcile job change nothing); history_retention bounds our rows in cron.job_run_details.';
 insert into scheduler.settings (singleton) values (true) on conflict do nothing;
+-- Row-level security with no policy: only the owner (and roles that bypass RLS) see the row, so
+-- a schema exposed through an API (Supabase's Data API) shows nothing of it by accident.
+alter table scheduler.settings enable row level security;
 
 -- public.meetings is the application's table: create it when it is missing, otherwise check
 -- that the columns we rely on exist with types we can use. Never touch its rows.
@@ -37,7 +40,16 @@ begin
         );
         create index meetings_upcoming_end_time_idx on public.meetings (end_time)
             where status = 'upcoming';
+        -- No policy: only the owner sees the rows until the application adds its own policies
+        -- (README, "Security model"). On Supabase this keeps anon and authenticated out.
+        alter table public.meetings enable row level security;
         return;
+    end if;
+    -- The table was created earlier in this same migration run (by revision 0001, which did not
+    -- enable row-level security): treat it as created by the migration. The migration
+    -- environment sets scheduler.meetings_missing when the run starts without the table.
+    if pg_catalog.current_setting('scheduler.meetings_missing', true) operator(pg_catalog.=) 'true' then
+        alter table public.meetings enable row level security;
     end if;
     foreach v_column in array array['id', 'status', 'end_time'] loop
         select pg_catalog.format_type(a.atttypid, null) into v_type
@@ -62,5 +74,22 @@ begin
                                                'column %I type %s.', v_column, v_expected[1]);
         end if;
     end loop;
+    -- One job per meeting is named after its id: ids must be unique, or recovery and the
+    -- reconcile job would rewrite the same job for every duplicate, forever.
+    if not exists (
+        select 1 from pg_catalog.pg_index i
+        where i.indrelid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
+          and i.indisunique and i.indpred is null and i.indexprs is null
+          and i.indnkeyatts operator(pg_catalog.=) 1
+          and i.indkey[0] operator(pg_catalog.=) (
+              select a.attnum from pg_catalog.pg_attribute a
+              where a.attrelid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
+                and a.attname operator(pg_catalog.=) 'id')) then
+        raise exception 'public.meetings.id is not unique: it needs a primary key or a unique constraint'
+            using errcode = 'invalid_table_definition',
+                  hint = 'Each meeting''s job is named after its id. Run: alter table public.meetings '
+                         'add primary key (id); (or add constraint meetings_id_key unique (id)) '
+                         'after removing duplicate ids.';
+    end if;
 end
 $meetings$;

@@ -4,19 +4,29 @@
 -- unschedule jobs.
 
 create or replace function scheduler.meetings_before_write()
-returns trigger
+returns pg_catalog.trigger
 language plpgsql
 -- security invoker: it reads only NEW and calls pg_catalog functions.
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     if new.end_time is null then
-        raise exception 'meeting %: end_time is required', coalesce(new.id::text, '(new)')
+        raise exception 'meeting %: end_time is required', coalesce(new.id::pg_catalog.text, '(new)')
             using errcode = 'not_null_violation',
                   hint = 'Give end_time as a timestamp with time zone, e.g. 2026-12-01 15:30:00+00.';
     end if;
+    -- A job's schedule is a calendar minute, and the admin tools read times as years 1 to 9999.
+    if not pg_catalog.isfinite(new.end_time)
+       or new.end_time operator(pg_catalog.<) '0001-01-01 00:00:00+00'::pg_catalog.timestamptz
+       or new.end_time operator(pg_catalog.>=) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz then
+        raise exception 'meeting %: end_time % is out of range', coalesce(new.id::pg_catalog.text, '(new)'),
+                        new.end_time
+            using errcode = 'datetime_field_overflow',
+                  hint = 'Give a finite end_time between the years 1 and 9999, e.g. 2026-12-01 15:30:00+00.';
+    end if;
     if new.status is null
-       or new.status::text operator(pg_catalog.<>) all (array['upcoming', 'done', 'cancelled']) then
-        raise exception 'meeting %: unknown status %', coalesce(new.id::text, '(new)'),
+       or new.status::pg_catalog.text operator(pg_catalog.<>) all (array['upcoming', 'done', 'cancelled']) then
+        raise exception 'meeting %: unknown status %', coalesce(new.id::pg_catalog.text, '(new)'),
                         coalesce(pg_catalog.quote_literal(new.status), 'null')
             using errcode = 'check_violation',
                   hint = 'status must be one of upcoming, done, cancelled.';
@@ -33,10 +43,10 @@ comment on function scheduler.meetings_before_write() is
     'upcoming meeting whose end_time has already passed (so it never gets a job).';
 
 create or replace function scheduler.meetings_after_insert()
-returns trigger
+returns pg_catalog.trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     if scheduler.is_enabled() then
@@ -52,10 +62,10 @@ comment on function scheduler.meetings_after_insert() is
     'rights on the cron schema; jobs belong to the owner of this function.';
 
 create or replace function scheduler.meetings_after_update()
-returns trigger
+returns pg_catalog.trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     -- A meeting that left upcoming (or whose id changed) loses its job.
@@ -81,10 +91,10 @@ comment on function scheduler.meetings_after_update() is
     'meeting becomes upcoming or its end_time moves. security definer: see meetings_after_insert.';
 
 create or replace function scheduler.meetings_after_delete()
-returns trigger
+returns pg_catalog.trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     perform scheduler.unregister_jobs(pg_catalog.array_agg(o.id))

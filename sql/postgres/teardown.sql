@@ -1,6 +1,9 @@
 -- Removes every object and every pg_cron job of ours. Never touches the rows of public.meetings
--- (nor the table itself, which holds the application's data), nor the pg_cron extension.
+-- (nor the table itself, which holds the application's data), nor the pg_cron extension. Schema
+-- scheduler stays while alembic's version table (scheduler.alembic_version) is in it.
 do $teardown$
+declare
+    v_object pg_catalog.text;
 begin
     if pg_catalog.to_regclass('public.meetings') is not null then
         drop trigger if exists scheduler_meetings_before_write on public.meetings;
@@ -9,12 +12,36 @@ begin
         drop trigger if exists scheduler_meetings_after_delete on public.meetings;
     end if;
     if pg_catalog.to_regclass('cron.job') is not null then
+        -- ours: run by the migrating role or by the owner of meetings (15_owner.sql)
         perform cron.unschedule(j.jobid)
         from cron.job j
         where (j.jobname operator(pg_catalog.~) '^meeting-status-[0-9a-f-]{36}$'
                or j.jobname operator(pg_catalog.=) 'meeting-status-reconcile')
-          and j.username operator(pg_catalog.=) current_user;
+          and (j.username operator(pg_catalog.=) current_user
+               or j.username operator(pg_catalog.=) (
+                   select r.rolname from pg_catalog.pg_class c
+                   join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) c.relowner
+                   where c.oid operator(pg_catalog.=) pg_catalog.to_regclass('public.meetings')));
+    end if;
+    if pg_catalog.to_regnamespace('scheduler') is null then
+        return;
+    end if;
+    for v_object in
+        select p.oid::pg_catalog.regprocedure::pg_catalog.text from pg_catalog.pg_proc p
+        where p.pronamespace operator(pg_catalog.=) 'scheduler'::pg_catalog.regnamespace
+    loop
+        execute pg_catalog.format('drop function if exists %s cascade', v_object);
+    end loop;
+    for v_object in
+        select c.oid::pg_catalog.regclass::pg_catalog.text from pg_catalog.pg_class c
+        where c.relnamespace operator(pg_catalog.=) 'scheduler'::pg_catalog.regnamespace
+          and c.relkind operator(pg_catalog.=) any (array['r', 'p']::pg_catalog."char"[])
+          and c.relname operator(pg_catalog.<>) 'alembic_version'
+    loop
+        execute pg_catalog.format('drop table if exists %s cascade', v_object);
+    end loop;
+    if pg_catalog.to_regclass('scheduler.alembic_version') is null then
+        drop schema scheduler cascade;
     end if;
 end
 $teardown$;
-drop schema if exists scheduler cascade;

@@ -19,11 +19,13 @@ import psycopg
 import pytest
 from pg_helpers import (
     JOB_PATTERN,
+    RECONCILE_COMMAND,
     Conn,
     Server,
     connect,
     expected_schedule,
     insert_meeting,
+    job_command,
     job_name,
     meeting_jobs,
     migrate,
@@ -35,7 +37,6 @@ from pg_helpers import (
 UTC = timezone.utc
 FUTURE = datetime(2031, 3, 14, 9, 26, 0, tzinfo=UTC)
 RECONCILE_JOB = "meeting-status-reconcile"
-RECONCILE_COMMAND = "select scheduler.reconcile()"
 REPAIR_LOCK = "select pg_advisory_xact_lock(hashtext('scheduler.repair'))"
 REPORT_KEYS = {
     "total_meetings",
@@ -187,7 +188,7 @@ def assert_repaired(conn: Conn, ids: dict[str, Any]) -> None:
         FUTURE + timedelta(days=5, seconds=30)
     )
     for meeting_id, (_, command) in meeting_jobs(conn).items():
-        assert command == f"select scheduler.complete_meeting('{meeting_id[15:]}'::uuid)"
+        assert command == job_command(meeting_id[15:])
     assert status_of(conn, ids["overdue_with_job"]) == "done"
     assert status_of(conn, ids["overdue_no_job"]) == "done"
     assert status_of(conn, ids["done_with_job"]) == "done"
@@ -221,7 +222,7 @@ def insert_run(
 
 
 def completion(meeting_id: object) -> str:
-    return f"select scheduler.complete_meeting('{meeting_id}'::uuid)"
+    return job_command(meeting_id)
 
 
 def run_ids(conn: Conn, runids: list[int]) -> set[int]:

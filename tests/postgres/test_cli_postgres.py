@@ -195,4 +195,7 @@ def test_list_jobs_times_are_python_iso_8601_utc(db: Conn, micro: int) -> None:
     finally:
         backend.close()
     assert job["end_time"] == end_time.isoformat()
-    assert datetime.fromisoformat(job["next_run"]).astimezone(timezone.utc).isoformat() == job["next_run"]
+    assert (
+        datetime.fromisoformat(job["next_run"]).astimezone(timezone.utc).isoformat()
+        == job["next_run"]
+    )

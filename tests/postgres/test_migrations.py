@@ -17,12 +17,13 @@ FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def catalog(conn: Conn) -> dict[str, object]:
-    """Everything of ours that a schema defines, as comparable data."""
+    """Everything of ours that a schema defines, as comparable data (alembic's own version table
+    aside)."""
     q = conn.execute
     return {
         "functions": q(
             "select p.oid::regprocedure::text, pg_get_functiondef(p.oid), p.proacl::text, "
-            "       obj_description(p.oid, 'pg_proc') "
+            "       p.proowner::regrole::text, obj_description(p.oid, 'pg_proc') "
             "from pg_proc p where p.pronamespace = 'scheduler'::regnamespace order by 1"
         ).fetchall(),
         "columns": q(
@@ -30,31 +31,39 @@ def catalog(conn: Conn) -> dict[str, object]:
             "       pg_get_expr(d.adbin, d.adrelid) "
             "from pg_attribute a join pg_class c on c.oid = a.attrelid "
             "left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum "
-            "where c.relnamespace in ('scheduler'::regnamespace) or c.oid = 'public.meetings'::regclass "
+            "where (c.relnamespace in ('scheduler'::regnamespace) and c.relname !~ '^alembic_version' "
+            "       or c.oid = 'public.meetings'::regclass) "
             "  and a.attnum > 0 and not a.attisdropped order by 1, 2"
         ).fetchall(),
         "constraints": q(
             "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint "
-            "where connamespace = 'scheduler'::regnamespace or conrelid = 'public.meetings'::regclass "
+            "where (connamespace = 'scheduler'::regnamespace "
+            "       and conrelid::regclass::text <> 'scheduler.alembic_version') "
+            "   or conrelid = 'public.meetings'::regclass "
             "order by 1, 2"
         ).fetchall(),
         "indexes": q(
             "select indexrelid::regclass::text, pg_get_indexdef(indexrelid) from pg_index "
-            "where indrelid in (select oid from pg_class where relnamespace = 'scheduler'::regnamespace) "
+            "where indrelid in (select oid from pg_class where relnamespace = 'scheduler'::regnamespace "
+            "                   and relname <> 'alembic_version') "
             "   or indrelid = 'public.meetings'::regclass order by 1"
         ).fetchall(),
         "triggers": q(
             "select tgname, pg_get_triggerdef(oid) from pg_trigger "
             "where tgrelid = 'public.meetings'::regclass and not tgisinternal order by 1"
         ).fetchall(),
-        "privileges": q(
-            "select c.relname, c.relacl::text from pg_class c "
-            "where c.relnamespace = 'scheduler'::regnamespace order by 1"
-        ).fetchall()
-        + q("select nspacl::text from pg_namespace where nspname = 'scheduler'").fetchall(),
+        "tables": q(
+            "select c.oid::regclass::text, c.relowner::regrole::text, c.relacl::text, "
+            "       c.relrowsecurity, c.relforcerowsecurity from pg_class c "
+            "where (c.relnamespace = 'scheduler'::regnamespace and c.relname !~ '^alembic_version') "
+            "   or c.oid = 'public.meetings'::regclass order by 1"
+        ).fetchall(),
+        "schema": q(
+            "select nspowner::regrole::text, nspacl::text, obj_description(oid, 'pg_namespace') "
+            "from pg_namespace where nspname = 'scheduler'"
+        ).fetchall(),
         "comments": q(
-            "select obj_description('scheduler'::regnamespace, 'pg_namespace'), "
-            "       obj_description('scheduler.settings'::regclass, 'pg_class')"
+            "select obj_description('scheduler.settings'::regclass, 'pg_class')"
         ).fetchall(),
         "settings": q("select enabled, history_retention from scheduler.settings").fetchall(),
         "jobs": q(
@@ -72,11 +81,26 @@ def apply_sql_directory(conn: Conn) -> None:
 def drop_everything(conn: Conn) -> None:
     conn.execute(read_sql("postgres", "teardown.sql"))  # type: ignore[arg-type]
     conn.execute("drop table if exists public.meetings")
+    conn.execute("drop table if exists scheduler.alembic_version")
     conn.execute("drop table if exists public.alembic_version")
+    conn.execute("drop schema if exists scheduler")
+
+
+APP_TABLE = (
+    "create table public.meetings (id uuid primary key default gen_random_uuid(), title text, "
+    "owner text, status text not null default 'upcoming', end_time timestamptz not null)"
+)
+APP_ROWS = (
+    "insert into public.meetings (id, title, status, end_time) values "
+    "('7d8e5a62-3c4b-4b8f-9f59-0e4d8d3c2a11', 'later', 'upcoming', '2031-06-01 12:00:30+00'), "
+    "('0c3f0e1d-59f6-4c1e-8a0b-6d2f1c9e7b22', 'over', 'done', '2020-01-01 00:00:00+00'), "
+    "('5b6a7c8d-1e2f-4a3b-9c4d-5e6f7a8b9c33', 'soon', 'upcoming', '2031-01-02 03:04:05+00')"
+)
 
 
 def test_migrating_equals_the_schema_in_sql(db: Conn, migrated: Server) -> None:
-    """The schema alembic builds is exactly the one the files in sql/postgres/ define."""
+    """The schema alembic builds from nothing is exactly the one the files in sql/postgres/ define
+    (functions with their bodies, settings and owners, triggers, grants, row-level security)."""
     drop_everything(db)
     apply_sql_directory(db)
     from_files = catalog(db)
@@ -85,6 +109,74 @@ def test_migrating_equals_the_schema_in_sql(db: Conn, migrated: Server) -> None:
     from_migrations = catalog(db)
     assert from_files["functions"], "the schema defines no function"
     assert from_files == from_migrations
+
+
+def test_migrating_through_every_revision_equals_the_schema_in_sql(
+    db: Conn, migrated: Server
+) -> None:
+    """A database migrated by each release in turn (one alembic run per revision, meetings and
+    jobs in between) ends with exactly the current schema and jobs: released revisions are
+    frozen and every later change ships in a revision of its own."""
+    from alembic.script import ScriptDirectory
+
+    from scheduler_admin.migrate import alembic_config
+
+    revisions = [
+        r.revision
+        for r in reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))
+    ]
+    assert revisions[0] == "0001" and len(revisions) >= 2
+
+    drop_everything(db)
+    db.execute(APP_TABLE)
+    db.execute(APP_ROWS)
+    apply_sql_directory(db)
+    from_files = catalog(db)
+
+    drop_everything(db)
+    db.execute(APP_TABLE)
+    db.execute(APP_ROWS)
+    try:
+        for revision in revisions:
+            migrate(migrated, revision)
+            assert db.execute("select version_num from scheduler.alembic_version").fetchall() == [
+                (revision,)
+            ]
+        stepwise = catalog(db)
+    finally:  # back to the table the migration creates, for the other tests
+        drop_everything(db)
+        migrate(migrated)
+    assert len(from_files["jobs"]) == 3  # reconcile + the two upcoming meetings
+    assert stepwise == from_files
+
+
+def test_downgrade_one_step_restores_the_previous_revision(db: Conn, migrated: Server) -> None:
+    """head -> previous -> head: the previous revision's functions and jobs come back, and
+    upgrading again gives the current schema."""
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    at_head = catalog(db)
+    migrate(migrated, "-1", down=True)
+    (config,) = db.execute(
+        "select proconfig from pg_proc where oid = 'scheduler.complete_meeting(uuid)'::regprocedure"
+    ).fetchone()
+    assert config == ['search_path=""']  # 0001's setting
+    assert meeting_jobs(db)[job_name(meeting_id)][1] == (
+        f"select scheduler.complete_meeting('{meeting_id}'::uuid)"
+    )
+    assert db.execute("select version_num from scheduler.alembic_version").fetchone() == ("0001",)
+    migrate(migrated)
+    assert catalog(db) == at_head
+
+
+def test_version_table_lives_in_schema_scheduler(db: Conn, migrated: Server) -> None:
+    """alembic's version table is scheduler.alembic_version, out of the API-exposed public
+    schema; one left in public by an earlier release is moved there."""
+    assert db.execute("select to_regclass('public.alembic_version')").fetchone() == (None,)
+    assert db.execute("select version_num from scheduler.alembic_version").fetchone() == ("0002",)
+    db.execute("alter table scheduler.alembic_version set schema public")
+    migrate(migrated)
+    assert db.execute("select to_regclass('public.alembic_version')").fetchone() == (None,)
+    assert db.execute("select version_num from scheduler.alembic_version").fetchone() == ("0002",)
 
 
 def test_applying_the_schema_again_is_harmless(db: Conn) -> None:
@@ -103,7 +195,15 @@ def test_downgrade_removes_everything_of_ours_and_keeps_meetings(
     insert_meeting(db, FUTURE, status="done")
     rows = db.execute("select * from meetings order by id").fetchall()
     migrate(migrated, "base", down=True)
-    assert db.execute("select to_regnamespace('scheduler')").fetchone() == (None,)
+    # only alembic's (empty) version table is left in schema scheduler
+    assert db.execute(
+        "select array_agg(c.relname::text) from pg_class c "
+        "where c.relnamespace = 'scheduler'::regnamespace and c.relkind = 'r'"
+    ).fetchone() == (["alembic_version"],)
+    assert db.execute(
+        "select count(*) from pg_proc where pronamespace = 'scheduler'::regnamespace"
+    ).fetchone() == (0,)
+    assert db.execute("select count(*) from scheduler.alembic_version").fetchone() == (0,)
     assert db.execute(
         "select count(*) from pg_trigger where tgrelid = 'public.meetings'::regclass "
         "and not tgisinternal"
@@ -165,7 +265,9 @@ def test_unusable_existing_meetings_table_fails_clearly(
     error = upgrade_error(migrated)
     assert error.diag.message_primary == message
     assert hint in (error.diag.message_hint or "")
-    assert bare_database.execute("select to_regnamespace('scheduler')").fetchone() == (None,)
+    assert bare_database.execute(
+        "select count(*) from pg_proc where pronamespace = 'scheduler'::regnamespace"
+    ).fetchone() == (0,)
 
 
 def test_existing_compatible_meetings_table_is_used_as_is(

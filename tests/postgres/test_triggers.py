@@ -11,8 +11,10 @@ from pg_helpers import (
     Conn,
     expected_schedule,
     insert_meeting,
+    job_command,
     job_name,
     meeting_jobs,
+    run_command,
     status_of,
 )
 
@@ -36,7 +38,7 @@ def test_insert_registers_one_job_with_name_schedule_and_command(db: Conn) -> No
     assert list(jobs) == [job_name(meeting_id)]
     schedule, command = jobs[job_name(meeting_id)]
     assert schedule == "26 9 14 3 *"
-    assert command == f"select scheduler.complete_meeting('{meeting_id}'::uuid)"
+    assert command == job_command(meeting_id)
 
 
 @pytest.mark.parametrize(
@@ -199,7 +201,7 @@ def test_job_command_before_end_time_changes_nothing(db: Conn) -> None:
     """A run before end_time (a yearly repeat, an early tick) leaves meeting and job as they were."""
     meeting_id, _ = insert_meeting(db, datetime.now(UTC) + timedelta(days=400))
     jobs = meeting_jobs(db)
-    db.execute(command_of(db, meeting_id))
+    run_command(db, command_of(db, meeting_id))
     assert status_of(db, meeting_id) == "upcoming"
     assert meeting_jobs(db) == jobs
 
@@ -209,7 +211,7 @@ def test_job_command_after_end_time_completes_and_removes_job(db: Conn) -> None:
     other_id, _ = insert_meeting(db, FUTURE + timedelta(days=1))
     command = command_of(db, meeting_id)
     make_overdue_with_job(db, meeting_id)
-    db.execute(command)
+    run_command(db, command)
     assert status_of(db, meeting_id) == "done"
     assert status_of(db, other_id) == "upcoming"
     assert list(meeting_jobs(db)) == [job_name(other_id)]
@@ -221,7 +223,7 @@ def test_job_command_completes_every_due_meeting_together(db: Conn) -> None:
     later, _ = insert_meeting(db, FUTURE + timedelta(days=30))
     for meeting_id in due:
         make_overdue_with_job(db, meeting_id)
-    db.execute(command_of(db, due[0]))
+    run_command(db, command_of(db, due[0]))
     assert [status_of(db, m) for m in due] == ["done"] * 5
     assert list(meeting_jobs(db)) == [job_name(later)]
 
@@ -232,7 +234,7 @@ def test_job_of_a_missing_meeting_removes_itself(db: Conn) -> None:
         "select cron.schedule(scheduler.job_name(%s), '0 0 1 1 *', scheduler.job_command(%s))",
         (ghost, ghost),
     )
-    db.execute(command_of(db, ghost))
+    run_command(db, command_of(db, ghost))
     assert meeting_jobs(db) == {}
 
 
@@ -242,7 +244,7 @@ def test_paused_triggers_register_nothing_and_jobs_change_nothing(db: Conn) -> N
     paused, _ = insert_meeting(db, FUTURE + timedelta(minutes=1))
     assert list(meeting_jobs(db)) == [job_name(kept)]
     make_overdue_with_job(db, kept)
-    db.execute(command_of(db, kept))
+    run_command(db, command_of(db, kept))
     assert status_of(db, kept) == "upcoming"
     db.execute("delete from meetings where id = %s", (kept,))  # unscheduling still works
     assert meeting_jobs(db) == {}

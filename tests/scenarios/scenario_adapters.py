@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from pg_helpers import run_command
 
 from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.backends.sqlite import TRIGGERS, SqliteBackend, from_db_time
@@ -151,7 +152,7 @@ class PostgresAdapter:
         )
         if command is None:
             return None
-        return int(self._one(str(command)))
+        return int(run_command(self.conn, str(command)))
 
     def set_job_active(self, meeting_id: str, active: bool) -> None:
         self.conn.execute(
@@ -172,7 +173,7 @@ class PostgresAdapter:
     def add_run(self, meeting_id: str | None, status: str, message: str, start: datetime) -> None:
         """A row of job history, as pg_cron writes it (reconcile job for meeting_id None)."""
         command = (
-            "select scheduler.reconcile()"
+            "set statement_timeout = '2min'; select scheduler.reconcile()"
             if meeting_id is None
             else self._one("select scheduler.job_command(%s)", (meeting_id,))
         )
