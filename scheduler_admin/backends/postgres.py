@@ -15,6 +15,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row, tuple_row
 
 from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
+from scheduler_admin.backends.checks import health_checks, security_checks
 from scheduler_admin.config import mask_url, psycopg_conninfo
 from scheduler_admin.exceptions import (
     ConnectionFailed,
@@ -298,50 +299,8 @@ class PostgresBackend:
             "trigger all`.",
         )
         health = self.health()
-        check(
-            "scheduler enabled",
-            bool(health["enabled"]),
-            "enabled" if health["enabled"] else "paused",
-            "Run `scheduler-admin resume`.",
-        )
-        check(
-            "reconcile job",
-            bool(health["reconcile_job"]),
-            "meeting-status-reconcile scheduled every minute"
-            if health["reconcile_job"]
-            else "meeting-status-reconcile missing",
-            "Run `scheduler-admin migrate` (re-applies the schema and the job).",
-        )
-        check(
-            "every upcoming meeting has a job",
-            health["missing_jobs"] == 0,
-            f"{health['upcoming_meetings']} upcoming, {health['missing_jobs']} without a job",
-            "Run `scheduler-admin recover`.",
-        )
-        check(
-            "no orphan jobs",
-            health["orphan_jobs"] == 0,
-            f"{health['orphan_jobs']} jobs without an upcoming meeting",
-            "Run `scheduler-admin recover`.",
-        )
-        check(
-            "no overdue meetings",
-            health["overdue_meetings"] == 0,
-            f"{health['overdue_meetings']} upcoming meetings ended over 2 minutes ago",
-            "Run `scheduler-admin recover`; check that the reconcile job runs "
-            "(`scheduler-admin history`).",
-        )
-        failures = self.history(failed_only=True, limit=3)
-        recent = [f"{r['job_name']}: {r['return_message']}" for r in failures]
-        check(
-            "no failed runs in 24 h",
-            health["failed_runs_24h"] == 0,
-            f"{health['failed_runs_24h']} failed runs"
-            + (f" (latest: {'; '.join(recent)})" if recent and health["failed_runs_24h"] else ""),
-            "See `scheduler-admin history --failed`; with pg_cron connecting over libpq, the job "
-            "owner needs to be able to log in to localhost (or set cron.use_background_workers "
-            "= on).",
-        )
+        checks += health_checks(health, self.history(failed_only=True, limit=3))
+        checks += security_checks(health.get("security"))
         return checks
 
 

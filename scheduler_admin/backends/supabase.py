@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
+from scheduler_admin.backends.checks import health_checks, security_checks
 from scheduler_admin.backends.postgres import UTC, normalise_times, parse_meeting_id, summary
 from scheduler_admin.config import mask_secret
 from scheduler_admin.exceptions import (
@@ -275,6 +276,7 @@ class SupabaseBackend:
             ),
         ]
         checks += health_checks(health, failures)
+        checks += security_checks(health.get("security"))
         checks.append(
             Check(
                 name="full check",
@@ -285,56 +287,3 @@ class SupabaseBackend:
             )
         )
         return checks
-
-
-def health_checks(health: dict[str, Any], failures: list[Run]) -> list[Check]:
-    """The checks of ``doctor`` that scheduler.health() answers, worded as the direct backend's."""
-
-    def check(name: str, ok: bool, detail: str, fix: str) -> Check:
-        return Check(name=name, ok=ok, detail=detail, fix=None if ok else fix)
-
-    recent = [f"{r['job_name']}: {r['return_message']}" for r in failures]
-    return [
-        check(
-            "scheduler enabled",
-            bool(health["enabled"]),
-            "enabled" if health["enabled"] else "paused",
-            "Run `scheduler-admin resume`.",
-        ),
-        check(
-            "reconcile job",
-            bool(health["reconcile_job"]),
-            "meeting-status-reconcile scheduled every minute"
-            if health["reconcile_job"]
-            else "meeting-status-reconcile missing",
-            "Run `scheduler-admin migrate` (re-applies the schema and the job).",
-        ),
-        check(
-            "every upcoming meeting has a job",
-            health["missing_jobs"] == 0,
-            f"{health['upcoming_meetings']} upcoming, {health['missing_jobs']} without a job",
-            "Run `scheduler-admin recover`.",
-        ),
-        check(
-            "no orphan jobs",
-            health["orphan_jobs"] == 0,
-            f"{health['orphan_jobs']} jobs without an upcoming meeting",
-            "Run `scheduler-admin recover`.",
-        ),
-        check(
-            "no overdue meetings",
-            health["overdue_meetings"] == 0,
-            f"{health['overdue_meetings']} upcoming meetings ended over 2 minutes ago",
-            "Run `scheduler-admin recover`; check that the reconcile job runs "
-            "(`scheduler-admin history`).",
-        ),
-        check(
-            "no failed runs in 24 h",
-            health["failed_runs_24h"] == 0,
-            f"{health['failed_runs_24h']} failed runs"
-            + (f" (latest: {'; '.join(recent)})" if recent and health["failed_runs_24h"] else ""),
-            "See `scheduler-admin history --failed`; with pg_cron connecting over libpq, the job "
-            "owner needs to be able to log in to localhost (or set cron.use_background_workers "
-            "= on).",
-        ),
-    ]
