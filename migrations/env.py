@@ -13,6 +13,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from scheduler_admin import config as scheduler_config
 from scheduler_admin.schema import execute_script
@@ -116,10 +117,34 @@ def run_migrations_online() -> None:
     if connection is not None:
         run(connection)
         return
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
-    with engine.connect() as conn:
+    url = database_url()
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        conn = engine.connect()
+    except OperationalError as exc:
+        failure = connection_failed(exc, url)
+        if failure is None:
+            raise
+        raise failure from None
+    with conn:
         run(conn)
     engine.dispose()
+
+
+def connection_failed(exc: OperationalError, url: str) -> Exception | None:
+    """Our message for a failed connection: the target masked, the driver's message redacted
+    (libpq quotes the part of a URL it could not use, which may be a piece of the password)."""
+    import psycopg
+
+    from scheduler_admin.backends.postgres import connection_error
+    from scheduler_admin.redact import Redactor
+
+    if not isinstance(exc.orig, psycopg.OperationalError):
+        return None
+    redactor = Redactor()
+    redactor.add_url(url)
+    target = scheduler_config.mask_url(scheduler_config.psycopg_conninfo(url))
+    return connection_error(exc.orig, target, redactor)
 
 
 if context.is_offline_mode():

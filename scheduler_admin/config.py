@@ -14,20 +14,34 @@ Resolution order (compatible with the original service's variables):
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from scheduler_admin.exceptions import ConfigurationError
+from scheduler_admin.redact import Redactor, mask_secret, mask_url
+
+__all__ = [
+    "DEFAULT_SQLITE_URL",
+    "ConfigurationError",
+    "Settings",
+    "backend_of",
+    "check_postgres_url",
+    "mask_secret",
+    "mask_url",
+    "parse_bool",
+    "psycopg_conninfo",
+    "resolve",
+    "sqlalchemy_url",
+]
 
 DEFAULT_SQLITE_URL = "sqlite:///scheduler_jobs.db"
 PRODUCTION_NAMES = frozenset({"prod", "production"})
 Backend = Literal["postgres", "sqlite", "supabase"]
 
-_SECRET_PARAMS = frozenset({"password", "sslpassword", "apikey", "api_key", "key", "token"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -48,45 +62,84 @@ class Settings:
     def display(self) -> str:
         """The target with every secret masked, for messages and logs."""
         if self.backend == "supabase":
-            return f"{self.supabase_url} (Supabase REST, key {mask_secret(self.supabase_key)})"
+            url = mask_url(self.supabase_url or "")
+            return f"{url} (Supabase REST, key {mask_secret(self.supabase_key)})"
         return mask_url(self.url or "")
+
+    def redactor(self) -> Redactor:
+        """A :class:`~scheduler_admin.redact.Redactor` of the secrets of these settings."""
+        redactor = Redactor()
+        for url in (self.url, self.supabase_url):
+            if url:
+                redactor.add_url(url)
+        if self.supabase_key:
+            redactor.add_secret(self.supabase_key)
+        return redactor
 
     @property
     def is_production(self) -> bool:
         return self.environment.lower() in PRODUCTION_NAMES
 
 
-def mask_secret(secret: str | None) -> str:
-    """``abc…`` style: never more than the first 4 characters of a secret."""
-    if not secret:
-        return "(unset)"
-    return secret[:4] + "***" if len(secret) > 12 else "***"
+URL_HINT = (
+    "Use postgresql://user:password@host:port/dbname, with the special characters of the user "
+    "name and password percent-encoded (@ %40, : %3A, / %2F, ? %3F, # %23, % %25, space %20), "
+    "or a key=value conninfo with password='…'."
+)
+
+IPV6_HINT = (
+    "Write an IPv6 address in brackets, closed, port after them "
+    "(postgresql://user:password@[::1]:5432/dbname), and a host name or IPv4 address without."
+)
 
 
-def mask_url(url: str) -> str:
-    """Replace the password (and secret query parameters) of a URL or conninfo with ``***``."""
-    if "://" not in url:
-        # libpq key=value conninfo
-        return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url, flags=re.I)
-    parts = urlsplit(url)
-    if "@" not in parts.netloc and not any(
-        k.lower() in _SECRET_PARAMS for k, _ in parse_qsl(parts.query, keep_blank_values=True)
-    ):
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{host}"
-    query = parts.query
-    if query:
-        pairs = [
-            (k, "***" if k.lower() in _SECRET_PARAMS else v)
-            for k, v in parse_qsl(query, keep_blank_values=True)
-        ]
-        query = urlencode(pairs, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+def check_postgres_url(url: str, source: str) -> None:
+    """Raise :class:`ConfigurationError` when libpq cannot use ``url``.
+
+    The message says what is wrong with the URL shown masked; libpq's own message is passed
+    through the :class:`~scheduler_admin.redact.Redactor` of the URL, since it quotes the part it
+    could not parse, which may be a piece of the password.
+    """
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    redactor = Redactor()
+    redactor.add_url(url)
+    where = f"invalid database URL {mask_url(url)} (from {source})"
+    try:
+        values = conninfo_to_dict(psycopg_conninfo(url))
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            f"{where}: a percent-encoded part is not UTF-8 (a password with an unencoded %?)",
+            hint=URL_HINT,
+        ) from None
+    except psycopg.Error as exc:
+        detail = (str(exc).strip().splitlines() or ["libpq cannot parse it"])[0]
+        hint = IPV6_HINT if "ipv6" in detail.lower() else URL_HINT
+        raise ConfigurationError(f"{where}: {redactor(detail)}", hint=hint) from None
+    ports = str(values.get("port") or "").split(",")
+    if any(p.strip() and not p.strip().isdigit() for p in ports):
+        raise ConfigurationError(
+            f"{where}: the port is not a number (a password with an unencoded / or @?)",
+            hint=URL_HINT,
+        )
+    hosts = str(values.get("host") or "").split(",")
+    if any("@" in h[1:] for h in hosts):
+        raise ConfigurationError(
+            f"{where}: the host name contains @ (the password has an unencoded @?)", hint=URL_HINT
+        )
+    scheme = re.match(r"\s*postgres(?:ql)?(?:\+\w+)?://", url)
+    if scheme:
+        rest = url[scheme.end() :]
+        host_part = re.split(r"[/?#]", rest[rest.rfind("@") + 1 :], maxsplit=1)[0]
+        for literal in re.findall(r"\[([^\]]*)\]", host_part):
+            try:
+                ipaddress.IPv6Address(literal.split("%", 1)[0])
+            except ValueError:
+                raise ConfigurationError(
+                    f"{where}: {redactor(repr(literal))} in brackets is not an IPv6 address",
+                    hint=IPV6_HINT,
+                ) from None
 
 
 def parse_bool(value: str | None, *, name: str, default: bool) -> bool:
@@ -102,8 +155,8 @@ def parse_bool(value: str | None, *, name: str, default: bool) -> bool:
 
 def backend_of(url: str) -> Backend:
     """The backend a URL (or a libpq ``key=value`` conninfo) points at."""
-    if "://" not in url and "=" in url:
-        return "postgres"
+    if not re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*:", url) and "=" in url:
+        return "postgres"  # a value of a conninfo may hold "://" (a password, say)
     scheme = url.split(":", 1)[0].lower()
     if scheme.startswith("sqlite"):
         return "sqlite"
@@ -125,7 +178,10 @@ def resolve(explicit_url: str | None = None, env: Mapping[str, str] | None = Non
 
     def direct(url: str, source: str) -> Settings:
         url = url.strip()
-        return Settings(backend_of(url), source, url=url, environment=environment, enabled=enabled)
+        backend = backend_of(url)
+        if backend == "postgres":
+            check_postgres_url(url, source)
+        return Settings(backend, source, url=url, environment=environment, enabled=enabled)
 
     if explicit_url:
         return direct(explicit_url, "--database-url")

@@ -16,7 +16,7 @@ from psycopg.rows import dict_row, tuple_row
 
 from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
 from scheduler_admin.backends.checks import health_checks, security_checks
-from scheduler_admin.config import mask_url, psycopg_conninfo
+from scheduler_admin.config import URL_HINT, mask_url, psycopg_conninfo
 from scheduler_admin.exceptions import (
     ConnectionFailed,
     DatabaseError,
@@ -26,6 +26,7 @@ from scheduler_admin.exceptions import (
     PgCronUnavailable,
     SchedulerError,
 )
+from scheduler_admin.redact import Redactor
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc
@@ -87,13 +88,31 @@ def translate(exc: psycopg.Error, target: str) -> SchedulerError:
     return DatabaseError(f"{message} (SQLSTATE {exc.sqlstate})", hint=hint)
 
 
-def connection_error(exc: psycopg.OperationalError, target: str) -> ConnectionFailed:
-    text = mask_url(str(exc).strip())
+def connection_error(
+    exc: psycopg.OperationalError, target: str, redactor: Redactor | None = None
+) -> ConnectionFailed:
+    """What went wrong connecting to ``target`` (already masked) and what to do about it.
+
+    libpq's and psycopg's messages quote what they could not use (a host, a port, a database
+    name), which may be a piece of a mis-parsed password: the message shown is redacted.
+    """
+    raw = str(exc).strip()
+    lowered = raw.lower()
+    text = (redactor or Redactor())(raw)
     first = text.splitlines()[0] if text else "connection failed"
-    if "password authentication failed" in text or "no password supplied" in text:
+    if "authentication failed" in lowered or "no password supplied" in lowered:
         hint = "Check the user and password in the database URL."
-    elif "does not exist" in text:
+    elif "role" in lowered and "does not exist" in lowered:
+        hint = "Check the user name in the database URL."
+    elif "does not exist" in lowered:
         hint = "Check the database name in the URL."
+    elif "resolve host" in lowered or "translate host name" in lowered:
+        hint = (
+            "Check the host name in the URL. If the password holds @ or /, percent-encode them "
+            "(%40, %2F): unencoded, part of the password is read as the host."
+        )
+    elif "timeout" in lowered or "timed out" in lowered:
+        hint = "The server did not answer: check host, port and firewall."
     else:
         hint = "Check that the server is running and that host and port in the URL are right."
     return ConnectionFailed(f"cannot connect to {target}: {first}", hint=hint)
@@ -107,6 +126,8 @@ class PostgresBackend:
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
         self.conninfo = psycopg_conninfo(url)
         self.target = mask_url(url)
+        self.redactor = Redactor()
+        self.redactor.add_url(url)
         self.connect_timeout = connect_timeout
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
 
@@ -121,11 +142,16 @@ class PostgresBackend:
                     application_name="scheduler-admin",
                 )
             except psycopg.OperationalError as exc:
-                raise connection_error(exc, self.target) from None
-            except psycopg.ProgrammingError as exc:
+                raise connection_error(exc, self.target, self.redactor) from None
+            except UnicodeDecodeError:
                 raise ConnectionFailed(
-                    f"invalid database URL {self.target}: {exc}",
-                    hint="Use postgresql://user:password@host:port/dbname.",
+                    f"invalid database URL {self.target}: a percent-encoded part is not UTF-8",
+                    hint=URL_HINT,
+                ) from None
+            except psycopg.ProgrammingError as exc:
+                detail = self.redactor(str(exc).strip()).splitlines() or ["libpq cannot parse it"]
+                raise ConnectionFailed(
+                    f"invalid database URL {self.target}: {detail[0]}", hint=URL_HINT
                 ) from None
         return self._conn
 
@@ -135,7 +161,7 @@ class PostgresBackend:
             yield
         except psycopg.OperationalError as exc:
             if self._conn is not None and self._conn.closed:
-                raise connection_error(exc, self.target) from None
+                raise connection_error(exc, self.target, self.redactor) from None
             raise translate(exc, self.target) from None
         except psycopg.Error as exc:
             raise translate(exc, self.target) from None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
 from scheduler_admin.backends.checks import health_checks, security_checks
 from scheduler_admin.backends.postgres import UTC, normalise_times, parse_meeting_id, summary
-from scheduler_admin.config import mask_secret
+from scheduler_admin.config import mask_secret, mask_url
 from scheduler_admin.exceptions import (
     ConfigurationError,
     ConnectionFailed,
@@ -29,6 +29,7 @@ from scheduler_admin.exceptions import (
     NotMigrated,
     SchedulerError,
 )
+from scheduler_admin.redact import Redactor
 
 if TYPE_CHECKING:
     from supabase import Client
@@ -67,7 +68,9 @@ class SupabaseBackend:
         self.key = key
         self.timeout = timeout
         self.schema = schema
-        self.target = f"{self.url} (Supabase REST, key {mask_secret(key)})"
+        self.target = f"{mask_url(self.url)} (Supabase REST, key {mask_secret(key)})"
+        self.redactor = Redactor([key])
+        self.redactor.add_url(self.url)
         self._client: Client | None = None
         self._http: Any = None
 
@@ -93,7 +96,8 @@ class SupabaseBackend:
             except Exception as exc:  # supabase.SupabaseException: a malformed URL or key
                 self.close()
                 raise ConfigurationError(
-                    f"invalid Supabase settings for {self.target}: {getattr(exc, 'message', exc)}",
+                    f"invalid Supabase settings for {self.target}: "
+                    + self.redactor(str(getattr(exc, "message", exc))),
                     hint="SUPABASE_URL is https://<project>.supabase.co.",
                 ) from None
         return self._client
@@ -120,7 +124,7 @@ class SupabaseBackend:
             ) from None
         except httpx.HTTPError as exc:
             raise ConnectionFailed(
-                f"cannot connect to {self.target}: {exc}",
+                f"cannot connect to {self.target}: {self.redactor(str(exc))}",
                 hint="Check SUPABASE_URL (https://<project>.supabase.co) and the network.",
             ) from None
 
