@@ -1,15 +1,20 @@
 """``scheduler-admin``: migrate, inspect, recover and repair the meeting status scheduler.
 
 Results go to stdout (a table, or one JSON document with ``--json``); messages go to stderr.
-Expected failures print ``Error: …`` and exit 1 (a traceback only with ``-v``); usage errors exit 2.
+Expected failures print ``Error: …`` (and ``Hint: …``) and exit 1; usage errors exit 2. ``-v``
+logs at INFO on stderr, ``-vv`` at DEBUG and prints the traceback of a failure. Whatever the
+verbosity, passwords and keys of the configured URLs are masked in every line on stderr.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,9 +27,18 @@ from scheduler_admin import config
 from scheduler_admin.backends import open_backend
 from scheduler_admin.backends.base import Backend, Check, Job, RecoverReport, Run
 from scheduler_admin.exceptions import ConfigurationError, InvalidInput, SchedulerError
+from scheduler_admin.redact import RedactingFilter, Redactor
 
 UTC = timezone.utc
 log = logging.getLogger("scheduler_admin")
+
+
+@dataclass
+class Invocation:
+    """One run of the CLI: what ``main`` needs after the command, whatever happened in it."""
+
+    redactor: Redactor = dataclasses.field(default_factory=Redactor)
+    verbose: int = 0
 
 
 @dataclass
@@ -32,6 +46,7 @@ class State:
     database_url: str | None
     as_json: bool
     verbose: int
+    redactor: Redactor = dataclasses.field(default_factory=Redactor)
 
     def settings(self) -> config.Settings:
         return config.resolve(self.database_url)
@@ -184,18 +199,34 @@ def parse_end_time(text: str) -> datetime:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option(
-    "-v", "--verbose", count=True, help="More logging on stderr (-vv: debug); tracebacks."
+    "-v",
+    "--verbose",
+    count=True,
+    help="Logging on stderr: -v info, -vv debug and the traceback of a failure.",
 )
 @click.version_option(package_name="scheduler-admin")
 @click.pass_context
 def cli(ctx: click.Context, database_url: str | None, as_json: bool, verbose: int) -> None:
     """Meeting status scheduler: every upcoming meeting becomes done when it ends."""
-    ctx.obj = State(database_url, as_json, verbose)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    run = ctx.obj if isinstance(ctx.obj, Invocation) else Invocation()
+    run.verbose = verbose
+    run.redactor.update(Redactor.from_environment(os.environ, urls=[database_url]))
+    ctx.obj = State(database_url, as_json, verbose, run.redactor)
+    # Our own handler (not basicConfig, which does nothing when the root logger already has
+    # one): every line it writes is redacted, driver and library loggers included.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(run.redactor))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+    ctx.call_on_close(restore)
 
 
 @cli.command("list-jobs")
@@ -317,25 +348,28 @@ def migrate(state: State, revision: str) -> None:
     except SchedulerError:
         raise
     except Exception as exc:
-        raise migration_error(exc, settings) from exc
+        raise migration_error(exc, settings, state.redactor) from exc
     emit(state, {"database": settings.display, "revision": revision}, lambda: f"at {revision}")
 
 
-def migration_error(exc: Exception, settings: config.Settings) -> SchedulerError:
+def migration_error(
+    exc: Exception, settings: config.Settings, redactor: Redactor
+) -> SchedulerError:
     import psycopg
     import sqlalchemy.exc
 
     from scheduler_admin.backends.postgres import connection_error, translate
 
+    redactor.update(settings.redactor())
     orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
     if isinstance(orig, psycopg.OperationalError) and isinstance(
         exc, sqlalchemy.exc.OperationalError
     ):
-        return connection_error(orig, settings.display)
+        return connection_error(orig, settings.display, redactor)
     if isinstance(orig, psycopg.Error):
         error = translate(orig, settings.display)
-        return SchedulerError(f"migration failed: {error.message}", hint=error.hint)
-    return SchedulerError(f"migration failed: {config.mask_url(str(orig))}")
+        return SchedulerError(f"migration failed: {redactor(error.message)}", hint=error.hint)
+    return SchedulerError(f"migration failed: {redactor(str(orig))}")
 
 
 @cli.command()
@@ -381,23 +415,54 @@ def worker(state: State, once: bool) -> None:
     click.echo("worker stopped", err=True)
 
 
+def _url_options(args: Sequence[str]) -> list[str]:
+    """The values given to ``--database-url`` in ``args`` (secrets even if the run fails early)."""
+    urls = []
+    for i, arg in enumerate(args):
+        if arg == "--database-url" and i + 1 < len(args):
+            urls.append(args[i + 1])
+        elif arg.startswith("--database-url="):
+            urls.append(arg.split("=", 1)[1])
+    return urls
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the console script."""
-    verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv or sys.argv[1:]))
+    """Entry point of the console script.
+
+    Every line written to stderr here goes through the run's redactor: a usage error may quote
+    an argument, an error message or a traceback may quote a driver's message.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
+    run = Invocation(Redactor.from_environment(os.environ, urls=_url_options(args)))
+
+    def say(text: str, *, shapes: bool = True) -> None:
+        click.echo(run.redactor(text, shapes=shapes), err=True)
+
     try:
-        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        cli.main(args=args, standalone_mode=False, obj=run)
     except click.exceptions.Abort:
-        click.echo("Aborted", err=True)
+        say("Aborted")
         sys.exit(1)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)
+        say(shown.getvalue().rstrip("\n"))
         sys.exit(exc.exit_code)
     except SchedulerError as exc:
-        if verbose:
-            raise
-        click.echo(f"Error: {exc.message}", err=True)
+        if run.verbose > 1:
+            say(traceback.format_exc().rstrip("\n"))
+        say(f"Error: {exc.message}")
         if exc.hint:
-            click.echo(f"Hint: {exc.hint}", err=True)
+            say(f"Hint: {exc.hint}", shapes=False)
+        sys.exit(1)
+    except Exception as exc:  # a failure nobody foresaw: still no traceback without -vv
+        if run.verbose > 1:
+            say(traceback.format_exc().rstrip("\n"))
+        say(f"Error: unexpected failure: {type(exc).__name__}: {exc}")
+        say(
+            "Hint: run again with -vv for the traceback; this is a bug of scheduler-admin, "
+            "please report it."
+        )
         sys.exit(1)
 
 
