@@ -15,7 +15,11 @@ endpoint, as the original service had.
   (database down, bad configuration) reaches the application: it is logged and that is all.
   ``ENABLE_MEETING_STATUS_UPDATES=false`` skips it and says so.
 * ``GET /debug/scheduler`` returns the jobs and the scheduler's health as JSON. It is mounted only
-  when ``ENVIRONMENT`` is ``dev`` (the default); elsewhere the path does not exist (404).
+  when the operator asked for development: ``ENVIRONMENT`` set to ``dev`` or ``development``
+  (any case), or the store is the SQLite development store (and ``ENVIRONMENT`` is not
+  ``prod``/``production``). Elsewhere the path does not exist (404), and one INFO line says why
+  when the application is built. An unset ``ENVIRONMENT`` with PostgreSQL or Supabase is not
+  development: the endpoint shows the database's host and user and every meeting.
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+import traceback
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
-from scheduler_admin.exceptions import ConfigurationError
+from scheduler_admin.config import PRODUCTION_NAMES
+from scheduler_admin.exceptions import ConfigurationError, SchedulerError
+from scheduler_admin.redact import Redactor
 from scheduler_admin.service import SchedulerService
 
 log = logging.getLogger("scheduler_admin.fastapi")
@@ -62,6 +69,20 @@ def _default_service() -> SchedulerService:
     return scheduler_admin.scheduler_service
 
 
+def _redactor(service: SchedulerService) -> Redactor:
+    """The secrets of the service's settings and of the environment's URLs and keys."""
+    redactor = Redactor.from_environment(os.environ)
+    # invalid settings: the environment's secrets are all there is
+    with contextlib.suppress(SchedulerError):
+        redactor.update(service.settings.redactor())
+    return redactor
+
+
+def _describe(exc: BaseException, redactor: Redactor) -> str:
+    """An exception as one line for a log or a response, with no secret in it."""
+    return redactor(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+
+
 async def run_startup_recovery(service: SchedulerService, delay: float) -> dict[str, Any] | None:
     """Wait ``delay`` seconds, then recover; log the outcome. Never raises (except cancellation)."""
     await asyncio.sleep(delay)
@@ -76,8 +97,10 @@ async def run_startup_recovery(service: SchedulerService, delay: float) -> dict[
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        log.error("meeting status start-up recovery failed: %s", exc)
-        log.debug("start-up recovery failure", exc_info=True)
+        redactor = _redactor(service)
+        log.error("meeting status start-up recovery failed: %s", _describe(exc, redactor))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("start-up recovery failure:\n%s", redactor(traceback.format_exc()))
         return None
     if report is not None:
         log.info(
@@ -150,11 +173,9 @@ def debug_router(service: SchedulerService | None = None) -> APIRouter:
             jobs = await svc.get_scheduled_jobs()
             health = await svc.health()
         except Exception as exc:
-            log.error("GET /debug/scheduler failed: %s", exc)
-            return JSONResponse(
-                {"enabled": True, "error": getattr(exc, "message", None) or str(exc)},
-                status_code=503,
-            )
+            error = _describe(exc, _redactor(svc))
+            log.error("GET /debug/scheduler failed: %s", error)
+            return JSONResponse({"enabled": True, "error": error}, status_code=503)
         return JSONResponse(
             {
                 "enabled": True,
@@ -168,16 +189,41 @@ def debug_router(service: SchedulerService | None = None) -> APIRouter:
     return router
 
 
-def is_development(env: dict[str, str] | None = None) -> bool:
-    environment = (env if env is not None else os.environ).get("ENVIRONMENT") or "dev"
+def is_development(env: Mapping[str, str] | None = None) -> bool:
+    """True when ``ENVIRONMENT`` is explicitly ``dev`` or ``development`` (any case)."""
+    environment = (env if env is not None else os.environ).get("ENVIRONMENT") or ""
     return environment.strip().lower() in DEV_ENVIRONMENTS
+
+
+def debug_route_refusal(
+    service: SchedulerService | None = None, env: Mapping[str, str] | None = None
+) -> str | None:
+    """Why ``GET /debug/scheduler`` must not be mounted, or None when it may be.
+
+    It may when ``ENVIRONMENT`` is ``dev``/``development``, or when it is not
+    ``prod``/``production`` and the store is the SQLite development store.
+    """
+    env = os.environ if env is None else env
+    if is_development(env):
+        return None
+    environment = (env.get("ENVIRONMENT") or "").strip()
+    said = f"ENVIRONMENT={environment}" if environment else "ENVIRONMENT is not set"
+    if environment.lower() in PRODUCTION_NAMES:
+        return f"{said} (production)"
+    try:
+        backend = (service or _default_service()).settings.backend
+    except SchedulerError as exc:
+        return f"{said} and the scheduler's configuration is invalid ({exc.message})"
+    if backend == "sqlite":
+        return None
+    return f"{said} and the store is {backend}, not the SQLite development store"
 
 
 def include_scheduler(
     app: FastAPI, service: SchedulerService | None = None, *, delay: float | None = None
 ) -> None:
     """Add background start-up recovery to ``app``'s lifespan (keeping its own) and, in
-    development only, ``GET /debug/scheduler``."""
+    development only (see :func:`debug_route_refusal`), ``GET /debug/scheduler``."""
     ours = scheduler_lifespan(service, delay=delay)
     theirs = app.router.lifespan_context
 
@@ -187,5 +233,11 @@ def include_scheduler(
             yield state
 
     app.router.lifespan_context = lifespan
-    if is_development():
+    refusal = debug_route_refusal(service)
+    if refusal is None:
         app.include_router(debug_router(service))
+    else:
+        log.info(
+            "GET /debug/scheduler is not mounted: %s; set ENVIRONMENT=dev to mount it",
+            refusal,
+        )

@@ -9,17 +9,20 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from postgrest_adapter import PostgrestAdapter
+from secret_helpers import NAMED, generated_passwords, leaked, url_forms
 from supabase_shape import SERVICE_KEY, SupabaseShape
 
 from scheduler_admin import config
 from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.exceptions import ConfigurationError
-from scheduler_admin.fastapi import include_scheduler, startup_delay
+from scheduler_admin.fastapi import debug_router, include_scheduler, startup_delay
+from scheduler_admin.migrate import upgrade
 from scheduler_admin.service import SchedulerService
 
 FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -75,9 +78,10 @@ async def finished(app: FastAPI) -> object:
 
 
 def test_database_down_at_start_up_does_not_take_the_app_down(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="scheduler_admin")
+    monkeypatch.setenv("ENVIRONMENT", "dev")
     url = f"postgresql://postgres@127.0.0.1:{closed_port()}/nowhere"
     app = make_app(service_for({"SCHEDULER_DATABASE_URL": url}))
 
@@ -151,7 +155,10 @@ def test_start_up_recovery_over_rest_logs_its_summary_and_no_debug_in_prod(
     assert SERVICE_KEY not in caplog.text
 
 
-def test_debug_endpoint_in_development(supa: SupabaseShape) -> None:
+def test_debug_endpoint_in_development(
+    supa: SupabaseShape, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "dev")
     with supa.superuser() as su:
         su.execute("insert into meetings (title, end_time) values ('m', %s)", (FUTURE,))
     app = make_app(service_for({"SCHEDULER_DATABASE_URL": supa.url()}))
@@ -175,9 +182,10 @@ def test_debug_endpoint_in_development(supa: SupabaseShape) -> None:
 
 
 def test_enable_meeting_status_updates_false(
-    supa: SupabaseShape, caplog: pytest.LogCaptureFixture
+    supa: SupabaseShape, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="scheduler_admin")
+    monkeypatch.setenv("ENVIRONMENT", "development")
     with supa.superuser() as su:
         su.execute("set session_replication_role = replica")
         su.execute("insert into meetings (title, end_time) values ('m', %s)", (FUTURE,))
@@ -199,3 +207,116 @@ def test_enable_meeting_status_updates_false(
         assert su.execute(
             "select count(*) from cron.job where jobname <> 'meeting-status-reconcile'"
         ).fetchone() == (0,)
+
+
+# -- where GET /debug/scheduler exists, and what it never shows ------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    upgrade(url=url)
+    return url
+
+
+def settings_for(store: str, sqlite_url: str) -> config.Settings:
+    if store == "sqlite":
+        return config.resolve(sqlite_url, {})
+    if store == "postgres":
+        return config.resolve(f"postgresql://app:Kb2Qx@127.0.0.1:{closed_port()}/db", {})
+    return config.Settings(
+        "supabase",
+        "SUPABASE_URL",
+        supabase_url=f"http://127.0.0.1:{closed_port()}",
+        supabase_key="service-role-key-Kb2Qx",
+    )
+
+
+async def debug_statuses(app: FastAPI, times: int = 3) -> list[int]:
+    """GET /debug/scheduler ``times`` times, without running the lifespan (no start-up)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        return [(await client.get("/debug/scheduler")).status_code for _ in range(times)]
+
+
+@pytest.mark.parametrize(
+    ("environment", "store", "mounted"),
+    [
+        (None, "postgres", False),
+        ("", "postgres", False),
+        ("staging", "postgres", False),
+        ("prod", "postgres", False),
+        ("dev", "postgres", True),
+        ("DEV", "postgres", True),
+        (" Development ", "postgres", True),
+        (None, "supabase", False),
+        ("dev", "supabase", True),
+        (None, "sqlite", True),
+        ("staging", "sqlite", True),
+        ("production", "sqlite", False),
+        ("PROD", "sqlite", False),
+    ],
+)
+def test_debug_endpoint_only_when_development_was_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    sqlite_store: str,
+    environment: str | None,
+    store: str,
+    mounted: bool,
+) -> None:
+    caplog.set_level(logging.INFO, logger="scheduler_admin")
+    if environment is not None:
+        monkeypatch.setenv("ENVIRONMENT", environment)
+    app = make_app(SchedulerService(settings_for(store, sqlite_store)))
+    statuses = asyncio.run(debug_statuses(app))
+    refusals = [r for r in caplog.records if "/debug/scheduler is not mounted" in r.getMessage()]
+    if mounted:
+        expected = 200 if store == "sqlite" else 503  # the database is down, the route is there
+        assert statuses == [expected] * 3
+        assert refusals == []
+    else:
+        assert statuses == [404] * 3
+        # said once, when the application was built, not per request; no target in it
+        assert [r.levelno for r in refusals] == [logging.INFO]
+        message = refusals[0].getMessage()
+        assert "ENVIRONMENT" in message and "127.0.0.1" not in message and "Kb2Qx" not in message
+
+
+def test_debug_router_can_still_be_mounted_explicitly() -> None:
+    # ENVIRONMENT is unset and the store is PostgreSQL: include_scheduler would not mount it
+    service = SchedulerService(settings_for("postgres", ""))
+    app = FastAPI()
+    app.include_router(debug_router(service))
+    assert asyncio.run(debug_statuses(app, times=1)) == [503]
+
+
+@pytest.mark.parametrize(
+    ("password", "markers"), NAMED + generated_passwords(10, seed=13), ids=lambda v: repr(v)[:40]
+)
+def test_debug_error_body_and_logs_never_show_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    password: str,
+    markers: list[str],
+) -> None:
+    """The 503 body and the start-up failure logged (with its traceback at DEBUG), for URLs
+    that cannot be parsed and for URLs that cannot connect."""
+    caplog.set_level(logging.DEBUG, logger="scheduler_admin")
+    monkeypatch.setenv("ENVIRONMENT", "dev")
+    for url in url_forms(password, port=closed_port()):
+        monkeypatch.setenv("SCHEDULER_DATABASE_URL", url)
+        app = make_app(SchedulerService())  # resolved from the environment on first use
+
+        async def scenario(app: FastAPI = app) -> httpx.Response:
+            async with serving(app) as client:
+                await finished(app)
+                return await client.get("/debug/scheduler")
+
+        response = asyncio.run(scenario())
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error.startswith(("invalid database URL", "cannot connect to")), error
+        assert not leaked(markers, response.text), (url, response.text)
+    assert "start-up recovery failed" in caplog.text
+    assert not leaked(markers, caplog.text), caplog.text
