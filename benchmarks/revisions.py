@@ -1,0 +1,118 @@
+"""The cost of a schema change, side by side: the previous revision against head, in one run.
+
+One throwaway cluster (durable settings), migrated down to the previous revision and up to head
+in alternating order, repetition after repetition; each time the same operations on N meetings:
+
+* insert: one ``insert … select`` of N upcoming meetings through the triggers;
+* recover: ``scheduler.recover()`` with every job in place (the comparison work);
+* list_jobs: ``select count(*) from scheduler.list_jobs()``;
+* health: ``select scheduler.health()``;
+* delete: one ``delete`` of the N meetings (the triggers unschedule their jobs).
+
+Prints the medians per revision and the ratio head / previous (below 1: head is faster)::
+
+    python -m benchmarks.revisions --size 20000 --repeat 5 [--previous 0001]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from alembic import command
+from sqlalchemy import create_engine, pool
+
+from benchmarks.common import benchmark_cluster, connect, log, median
+from scheduler_admin.migrate import alembic_config
+
+OPERATIONS: dict[str, str] = {
+    "insert": (
+        "insert into public.meetings (title, end_time) "
+        "select 'bench', now() + interval '1 day' + g * interval '1 second' "
+        "from generate_series(1, %(size)s) g"
+    ),
+    "recover": "select scheduler.recover()",
+    "list_jobs": "select count(*) from scheduler.list_jobs()",
+    "health": "select scheduler.health()",
+    "delete": "delete from public.meetings",
+}
+
+
+def migrate_to(dsn: str, revision: str, *, down: bool) -> None:
+    engine = create_engine(
+        "postgresql+psycopg://", poolclass=pool.NullPool, creator=lambda: psycopg.connect(dsn)
+    )
+    with engine.begin() as conn:
+        cfg = alembic_config(connection=conn)
+        if down:
+            command.downgrade(cfg, revision)
+        else:
+            command.upgrade(cfg, revision)
+    engine.dispose()
+
+
+def timed(conn: psycopg.Connection[Any], sql: str, size: int) -> float:
+    started = time.perf_counter()
+    conn.execute(sql.replace("%(size)s", str(size)))  # type: ignore[arg-type]
+    return time.perf_counter() - started
+
+
+def run(size: int, repeat: int, previous: str) -> dict[str, dict[str, list[float]]]:
+    results: dict[str, dict[str, list[float]]] = {
+        rev: {op: [] for op in OPERATIONS} for rev in (previous, "head")
+    }
+    with benchmark_cluster() as (cluster, _settings):
+        dsn = cluster.dsn()
+        migrate_to(dsn, "head", down=False)
+        current = "head"
+        for i in range(repeat):
+            order = (previous, "head") if i % 2 == 0 else ("head", previous)
+            for revision in order:
+                if revision != current:
+                    migrate_to(dsn, revision, down=revision == previous)
+                    current = revision
+                with connect(dsn) as conn:
+                    conn.execute("delete from public.meetings")
+                    conn.execute("vacuum analyze public.meetings, cron.job")
+                    for op, sql in OPERATIONS.items():
+                        results[revision][op].append(timed(conn, sql, size))
+                log(f"repetition {i + 1}/{repeat} at {revision}: done")
+    return results
+
+
+def table(results: dict[str, dict[str, list[float]]], previous: str, size: int) -> str:
+    lines = [
+        f"| operation ({size:,} meetings) | {previous} median s | head median s | head / {previous} |",
+        "| --- | --- | --- | --- |",
+    ]
+    for op in OPERATIONS:
+        before, after = median(results[previous][op]), median(results["head"][op])
+        ratio = f"{after / before:.2f}" if before and after else "-"
+        lines.append(f"| {op} | {before:.3f} | {after:.3f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.revisions", description=__doc__)
+    parser.add_argument("--size", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--previous", default="-1", help="alembic revision to compare with head")
+    args = parser.parse_args(argv)
+    previous = args.previous
+    if previous == "-1":
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config())
+        head = script.get_revision(script.get_current_head())
+        assert head is not None and isinstance(head.down_revision, str)
+        previous = head.down_revision
+    results = run(args.size, args.repeat, previous)
+    out(table(results, previous, args.size))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
