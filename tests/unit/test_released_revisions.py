@@ -32,7 +32,7 @@ RELEASED = {
     "0002/postgres/15_owner.sql": "83d64be176e2b130280a5186fccfaec8975f5ed7f2faf8e12aee29e8d13040af",
     "0002/postgres/20_functions.sql": "123c1911c4d5bc40b188cd79947acfbdd7f8cb0ac892259633491d7fe3a08d74",
     "0002/postgres/30_triggers.sql": "69552b393d236d6be1f1a586a187184cf0708f99eff0d95ee5013e10e4964f81",
-    "0002/postgres/40_admin.sql": "93acd20335aa6af368c276bbdd60c8abbd65f4857b02479ca2183dd568f812cc",
+    "0002/postgres/40_admin.sql": "6c35d991da2a9ed6504d53479253cfe1d664770ebb7bdf5df1250789c21260f9",
     "0002/postgres/50_grants.sql": "436dd3bcd82292a1476f73c3f3e37ec26950d90c0a453fd9171e225bbb4df7c1",
     "0002/postgres/60_jobs.sql": "61888b09df8b897d2243b4a92da745acaccb9ef882a1d48ba75dec9ead2f9b97",
     "0002/postgres/90_reset_role.sql": "b666d5d58140d3f39b7d05a09755c17cf5113180372e4a0bb3f14cd4d44e4e40",
