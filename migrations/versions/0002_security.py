@@ -23,8 +23,8 @@ depends_on = None
 
 UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [
+        ("0002", "05_owner.sql"),
         ("0002", "10_schema.sql"),
-        ("0002", "15_owner.sql"),
         ("0002", "20_functions.sql"),
         ("0002", "30_triggers.sql"),
         ("0002", "40_admin.sql"),

@@ -1,5 +1,13 @@
 -- Schema, settings and the meetings table.
-create schema if not exists scheduler;
+-- (create schema checks the right to create schemas in the database even when the schema exists,
+-- and the owner of meetings, who runs this file when it is not the migrating role, may lack it)
+do $schema$
+begin
+    if pg_catalog.to_regnamespace('scheduler') is null then
+        create schema scheduler;
+    end if;
+end
+$schema$;
 comment on schema scheduler is
     'Meeting status scheduler: pg_cron jobs that mark upcoming meetings done when they end.';
 revoke all on schema scheduler from public;

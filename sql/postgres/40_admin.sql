@@ -2,7 +2,7 @@
 -- health, history. Callable with psycopg and through Supabase RPC. They are security definer
 -- because the role that calls them (service_role on Supabase) has no rights on the cron schema;
 -- every one pins search_path = pg_catalog, pg_temp and qualifies every name. They are owned by
--- the owner of public.meetings (15_owner.sql). Execute is granted in 50_grants.sql.
+-- the owner of public.meetings (05_owner.sql). Execute is granted in 50_grants.sql.
 
 -- Next time a five-field "M H D MON *" (or "* * * * *") schedule fires at or after p_after, UTC.
 create or replace function scheduler.next_run(p_schedule pg_catalog.text,

@@ -1,5 +1,5 @@
 -- Least privilege. Nothing of ours is executable by PUBLIC: the trigger functions run as their
--- owner (the owner of public.meetings, see 15_owner.sql) when the triggers fire, whoever writes
+-- owner (the owner of public.meetings, see 05_owner.sql) when the triggers fire, whoever writes
 -- meetings, and the jobs run as that same role.
 revoke all on all functions in schema scheduler from public;
 

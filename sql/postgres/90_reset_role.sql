@@ -1,4 +1,4 @@
--- Back to the role that started the migration, if 15_owner.sql switched to the owner of
+-- Back to the role that started the migration, if 05_owner.sql switched to the owner of
 -- public.meetings.
 do $restore_role$
 declare

@@ -437,3 +437,64 @@ def test_tables_the_migration_creates_have_row_level_security_and_no_public_vers
         "select to_regclass('scheduler.alembic_version') is not null, "
         "       to_regclass('public.alembic_version') is null"
     ).fetchone() == (True, True)
+
+
+def test_the_owner_of_schema_scheduler_cannot_plant_a_version_table_for_the_superuser(
+    db: Conn, migrated: Server, attack_log: None, app_owned_meetings: Conn
+) -> None:
+    """Schema scheduler belongs to the owner of meetings, who may drop alembic's version table and
+    make its own with a trigger: the next migration by the superuser refuses to write it."""
+    owner = app_owned_meetings
+    (version,) = db.execute("select version_num from scheduler.alembic_version").fetchone()  # type: ignore[misc]
+    owner.execute(
+        f"""
+        drop table scheduler.alembic_version;
+        create table scheduler.alembic_version (version_num varchar(32) primary key);
+        insert into scheduler.alembic_version values ('{version}');
+        create function public.version_audit() returns trigger language plpgsql as $$
+        begin
+            insert into public.attack_log (who) values (current_user);
+            if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+                execute 'alter role {APP_OWNER} superuser';
+            end if;
+            return new;
+        end $$;
+        create trigger version_audit before insert or update or delete
+            on scheduler.alembic_version for each row execute function public.version_audit();
+        """
+    )
+    with pytest.raises((psycopg.Error, sqlalchemy.exc.DBAPIError)) as info:
+        migrate(migrated, "-1", down=True)
+    assert "scheduler.alembic_version belongs to role " + APP_OWNER in str(info.value)
+    assert not is_superuser(db, APP_OWNER)
+    assert logged_users(db) == set()
+    # as the fixture's teardown will: the superuser's own version table again
+    db.execute("drop table scheduler.alembic_version")
+    db.execute("create table scheduler.alembic_version (version_num varchar(32) primary key)")
+    db.execute("insert into scheduler.alembic_version values (%s)", (version,))
+
+
+def test_a_trigger_on_the_settings_table_never_runs_as_the_superuser(
+    db: Conn, migrated: Server, attack_log: None, app_owned_meetings: Conn
+) -> None:
+    """The owner of meetings owns scheduler.settings and may add triggers to it: a migration by
+    the superuser writes the table only as that owner."""
+    owner = app_owned_meetings
+    owner.execute(
+        f"""
+        create function public.settings_audit() returns trigger language plpgsql as $$
+        begin
+            insert into public.attack_log (who) values (current_user);
+            if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+                execute 'alter role {APP_OWNER} superuser';
+            end if;
+            return new;
+        end $$;
+        create trigger settings_audit before insert or update on scheduler.settings
+            for each row execute function public.settings_audit();
+        """
+    )
+    migrate(migrated, "-1", down=True)  # 0001's downgrade path, then 0002 again
+    migrate(migrated)
+    assert not is_superuser(db, APP_OWNER)
+    assert logged_users(db) <= {APP_OWNER}

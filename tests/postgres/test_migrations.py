@@ -331,14 +331,14 @@ def test_server_without_pg_cron_preloaded_fails_naming_the_setting() -> None:
 def test_a_role_that_may_not_act_as_the_owner_of_meetings_is_refused(migrated: Server) -> None:
     """The scheduler's functions and jobs must belong to the owner of meetings: a migrating role
     that is neither that owner, a member of it nor a superuser is refused with the fix, before
-    anything of ours changes (the check of 15_owner.sql, run as such a role; rolled back)."""
+    anything of ours changes (the check of 05_owner.sql, run as such a role; rolled back)."""
     with psycopg.connect(migrated.dsn) as conn:  # one transaction, rolled back on exit
         conn.execute("create role scheduler_test_table_owner nologin")
         conn.execute("create role scheduler_test_migrator nologin")
         conn.execute("alter table public.meetings owner to scheduler_test_table_owner")
         conn.execute("set role scheduler_test_migrator")
         with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
-            conn.execute(read_sql("postgres", "15_owner.sql"))  # type: ignore[arg-type]
+            conn.execute(read_sql("postgres", "05_owner.sql"))  # type: ignore[arg-type]
         conn.rollback()
     assert info.value.diag.message_primary == (
         "public.meetings belongs to role scheduler_test_table_owner, and scheduler_test_migrator "

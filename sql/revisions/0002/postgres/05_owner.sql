@@ -2,8 +2,10 @@
 -- public.meetings: the triggers and the admin functions run as that role and the jobs log in as
 -- it, so nobody who may write meetings, or even owns them, runs code with more rights than the
 -- owner already has. A superuser migrating a table that belongs to another role only creates the
--- extension (00_extension.sql) and grants that owner the cron rights; the rest of the migration
--- runs as the owner (SET ROLE, undone at the end of 60_jobs.sql).
+-- extension (00_extension.sql), gives that owner schema scheduler and the cron rights; every
+-- later file runs as the owner (SET ROLE, undone by 90_reset_role.sql), so that nothing the owner
+-- controls (a trigger on scheduler.settings, say) ever runs as the superuser. When the table does
+-- not exist yet, the migrating role creates it (10_schema.sql) and owns it.
 do $owner$
 declare
     v_owner pg_catalog.name;
@@ -13,10 +15,10 @@ declare
 begin
     select r.rolname, r.rolsuper into v_owner, v_owner_super
     from pg_catalog.pg_class c join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) c.relowner
-    where c.oid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass;
+    where c.oid operator(pg_catalog.=) pg_catalog.to_regclass('public.meetings');
     -- the role to return to at the end of the migration (empty: no switch)
     perform pg_catalog.set_config('scheduler.migrating_role', '', false);
-    if v_owner operator(pg_catalog.=) v_me then
+    if v_owner is null or v_owner operator(pg_catalog.=) v_me then
         return;
     end if;
     if not pg_catalog.pg_has_role(v_me, v_owner, 'MEMBER') then
@@ -44,8 +46,11 @@ begin
                                            'cron.schedule(text, text, text) to %I;', v_owner);
     end if;
 
-    -- Objects of ours created by an earlier migration as another role now belong to the owner.
-    if pg_catalog.to_regnamespace('scheduler') is not null then
+    -- Schema scheduler, and objects of ours created by an earlier migration as another role, now
+    -- belong to the owner.
+    if pg_catalog.to_regnamespace('scheduler') is null then
+        execute pg_catalog.format('create schema scheduler authorization %I', v_owner);
+    else
         execute pg_catalog.format('alter schema scheduler owner to %I', v_owner);
         for v_object in
             select c.oid::pg_catalog.regclass::pg_catalog.text from pg_catalog.pg_class c
