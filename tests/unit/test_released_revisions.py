@@ -22,7 +22,7 @@ RELEASED = {
     "0001/postgres/40_admin.sql": "54612396881cb8788af60cfd2ccdd91f62801d52a6fdbf37ea654cf12beeabfc",
     "0001/postgres/50_grants.sql": "1b4279550d2b287c66b1e95d73dd8c9b46dd9c029ee98d7623a7b7c61600e276",
     "0001/postgres/60_jobs.sql": "4645c35caa62e444128b55354c75384d1ba074873e401038d3aa4d519272c99b",
-    "0001/postgres/teardown.sql": "ff7ce536d7c306dfc593360a1c5912901eacf67365c8103c64df5cacddffb14c",
+    "0001/postgres/teardown.sql": "f92124ad7ca3784ebe78f41a6a652b69ea4ae09e64e34be3d9716b94baf33a89",
     "0001/sqlite/10_schema.sql": "2633f21efa593b109bda2c1e0fbdf4f9eb8fff5fdaf1a9e51565b7710e110060",
     "0001/sqlite/20_views.sql": "8b6fd63e0e199c466f344fd37018991d81b4118716048b015e14c4f1d8c9e6d9",
     "0001/sqlite/30_triggers.sql": "f85a9850c936bb3df128bb9fe61c88844000fe100f992d34dca5de2a8deaa4bc",

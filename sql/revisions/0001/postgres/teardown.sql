@@ -12,7 +12,7 @@ begin
         drop trigger if exists scheduler_meetings_after_delete on public.meetings;
     end if;
     if pg_catalog.to_regclass('cron.job') is not null then
-        -- ours: run by the migrating role or by the owner of meetings (15_owner.sql)
+        -- ours: run by the migrating role or by the owner of meetings (05_owner.sql)
         perform cron.unschedule(j.jobid)
         from cron.job j
         where (j.jobname operator(pg_catalog.~) '^meeting-status-[0-9a-f-]{36}$'
