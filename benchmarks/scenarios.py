@@ -141,7 +141,7 @@ BREAKDOWN_LABELS = [
     ("job_copy_insert", "same, plain INSERT (no ON CONFLICT)"),
     ("cron_schedule_path", "cron.schedule per meeting (non-superuser path)"),
     ("cron_schedule_only", "cron.schedule, constant args"),
-    ("schedule_expr", "scheduler.cron_schedule() alone"),
+    ("schedule_expr", "scheduler.job_specs() alone (names, schedules, commands of the set)"),
 ]
 
 SINGLE_LABELS = [
@@ -173,16 +173,20 @@ def write_breakdown(dsn: str, rows: int, single_rows: int = 1000, rounds: int = 
       bench.job_copy, a copy of cron.job's columns and indexes without pg_cron's trigger;
     * cron_schedule_path: cron.schedule per meeting (the path when the owner may not write
       cron.job, e.g. Supabase); cron_schedule_only: cron.schedule with constant arguments;
-    * schedule_expr: scheduler.cron_schedule(end_time) alone.
+    * schedule_expr: scheduler.job_specs() alone (what registration computes per set).
     """
     n = int(rows)
     ends = f"now() + {FAR_AHEAD} + i * interval '37 seconds'"
     gen = f"from generate_series(1, {n}) i"
+    # what register_jobs inserts: the job specs of the set, computed once per set
+    specs = (
+        f"scheduler.job_specs((select array_agg(gen_random_uuid()) {gen}), "
+        f"(select array_agg({ends}) {gen}))"
+    )
     job_select = (
-        "select scheduler.cron_schedule(e), scheduler.job_command(u), "
+        "select s.schedule, s.command, "
         "coalesce(current_setting('cron.host', true), 'localhost'), current_setting('port')::integer, "
-        "current_database(), current_user, scheduler.job_name(u) "
-        f"from (select gen_random_uuid() u, {ends} e {gen}) s"
+        f"current_database(), current_user, s.job_name from {specs} s"
     )
     job_cols = "(schedule, command, nodename, nodeport, database, username, jobname)"
     pieces = {
@@ -200,11 +204,10 @@ def write_breakdown(dsn: str, rows: int, single_rows: int = 1000, rounds: int = 
             "command = excluded.command where j.schedule <> excluded.schedule or j.command <> excluded.command"
         ),
         "job_copy_insert": f"insert into bench.job_copy {job_cols} {job_select}",
-        "cron_schedule_path": f"select count(cron.schedule(scheduler.job_name(u), scheduler.cron_schedule(e), "
-        f"scheduler.job_command(u))) from (select gen_random_uuid() u, {ends} e {gen}) s",
+        "cron_schedule_path": f"select count(cron.schedule(s.job_name::text, s.schedule, s.command)) from {specs} s",
         "cron_schedule_only": f"select count(cron.schedule('meeting-status-' || gen_random_uuid(), "
         f"'5 4 3 2 *', 'select 1')) {gen}",
-        "schedule_expr": f"select count(scheduler.cron_schedule({ends})) {gen}",
+        "schedule_expr": f"select count(s.schedule) from {specs} s",
     }
     single_tables = {
         "plain": "bench.meetings_plain",
