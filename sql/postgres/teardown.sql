@@ -4,6 +4,7 @@
 do $teardown$
 declare
     v_object pg_catalog.text;
+    v_jobs bigint[];
 begin
     if pg_catalog.to_regclass('public.meetings') is not null then
         drop trigger if exists scheduler_meetings_before_write on public.meetings;
@@ -12,9 +13,10 @@ begin
         drop trigger if exists scheduler_meetings_after_delete on public.meetings;
     end if;
     if pg_catalog.to_regclass('cron.job') is not null then
-        -- ours: run by the migrating role or by the owner of meetings (05_owner.sql)
-        perform cron.unschedule(j.jobid)
-        from cron.job j
+        -- ours: run by the migrating role or by the owner of meetings (05_owner.sql); one
+        -- statement where we may (one cron.unschedule per job overflows the invalidation queue
+        -- at tens of thousands)
+        select pg_catalog.array_agg(j.jobid) into v_jobs from cron.job j
         where (j.jobname operator(pg_catalog.~) '^meeting-status-[0-9a-f-]{36}$'
                or j.jobname operator(pg_catalog.=) 'meeting-status-reconcile')
           and (j.username operator(pg_catalog.=) current_user
@@ -22,6 +24,11 @@ begin
                    select r.rolname from pg_catalog.pg_class c
                    join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) c.relowner
                    where c.oid operator(pg_catalog.=) pg_catalog.to_regclass('public.meetings')));
+        if pg_catalog.has_table_privilege('cron.job', 'DELETE') then
+            delete from cron.job j where j.jobid operator(pg_catalog.=) any (v_jobs);
+        else
+            perform cron.unschedule(u.jobid) from pg_catalog.unnest(v_jobs) as u(jobid);
+        end if;
     end if;
     if pg_catalog.to_regnamespace('scheduler') is null then
         return;
