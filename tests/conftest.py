@@ -1,43 +1,32 @@
 """Shared fixtures: a real PostgreSQL with pg_cron preloaded.
 
-Server choice: ``SCHEDULER_TEST_DSN`` (an existing server whose database is cron.database_name),
-else a throwaway cluster started from the local PostgreSQL binaries. Without either the
-PostgreSQL tests are skipped, except when ``SCHEDULER_REQUIRE_POSTGRES=1`` (CI sets it): then they
-fail, and the session fails if no PostgreSQL test ran.
+Server choice (``SCHEDULER_TEST_SERVER``): ``local`` (default) uses ``SCHEDULER_TEST_DSN`` (an
+existing server whose database is cron.database_name), else a throwaway cluster started from the
+local PostgreSQL binaries; ``container`` starts a server in the image ``SCHEDULER_TEST_IMAGE``
+(default ``scheduler-test-pg17-cron:latest``: PostgreSQL 17 + pg_cron 1.6) through
+testcontainers. Without a server the PostgreSQL tests are skipped, except when
+``SCHEDULER_REQUIRE_POSTGRES=1`` (CI sets it): then they fail, and the session fails if no
+PostgreSQL test ran.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from pg_helpers import Server, connect, migrate, reset
 
-from scheduler_admin.testing.cluster import (
-    ClusterError,
-    find_bindir,
-    pg_cron_available,
-    throwaway_cluster,
-)
+from scheduler_admin.testing.cluster import ClusterError
+from scheduler_admin.testing.lanes import describe_lane, server_lane, throwaway_server
 
 REQUIRE_POSTGRES = os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 _postgres_tests_run = 0
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    if os.environ.get("SCHEDULER_TEST_DSN"):
-        return ["postgres: SCHEDULER_TEST_DSN"]
-    bindir = find_bindir()
-    if bindir is None:
-        return ["postgres: no local binaries (PostgreSQL tests will be skipped)"]
-    version = subprocess.run(
-        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    cron = "pg_cron installed" if pg_cron_available(bindir) else "pg_cron MISSING"
-    return [f"postgres: throwaway cluster from {bindir} ({version}, {cron})"]
+    return [describe_lane()]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -62,22 +51,20 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
+    try:
+        lane = server_lane()
+    except ClusterError as exc:
+        pytest.fail(str(exc))  # a typo in SCHEDULER_TEST_SERVER is never a skip
     dsn = os.environ.get("SCHEDULER_TEST_DSN")
-    if dsn:
+    if dsn and lane == "local":
         url = dsn  # the CLI and backends accept a URL or a key=value conninfo
         yield Server(dsn, url, None)
         return
-    bindir = find_bindir()
-    if bindir is None:
-        _unavailable("no PostgreSQL binaries found (install postgresql-15)")
-    assert bindir is not None
-    if not pg_cron_available(bindir):
-        _unavailable(f"pg_cron is not installed for {bindir} (install postgresql-15-cron)")
     try:
-        with throwaway_cluster(bindir=bindir) as cluster:
+        with throwaway_server() as cluster:
             yield Server(cluster.dsn(), cluster.url(), cluster)
     except ClusterError as exc:
-        _unavailable(f"could not start a throwaway cluster: {exc}")
+        _unavailable(f"could not start a throwaway server ({lane} lane): {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import psycopg
 from sqlalchemy import create_engine, pool
 
 from scheduler_admin.migrate import alembic_config
-from scheduler_admin.testing.cluster import Cluster
+from scheduler_admin.testing.lanes import ThrowawayServer
 
 Conn = psycopg.Connection[Any]
 JOB_PATTERN = "^meeting-status-[0-9a-f-]{36}$"
@@ -102,7 +102,7 @@ def poll(condition: Callable[[], T], timeout: float, interval: float = 0.5) -> T
 class Server:
     """The PostgreSQL server under test."""
 
-    def __init__(self, dsn: str, url: str, cluster: Cluster | None) -> None:
+    def __init__(self, dsn: str, url: str, cluster: ThrowawayServer | None) -> None:
         self.dsn = dsn
         self.url = url
         self.cluster = cluster

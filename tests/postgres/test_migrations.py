@@ -11,7 +11,8 @@ import sqlalchemy.exc
 from pg_helpers import Conn, Server, connect, insert_meeting, job_name, meeting_jobs, migrate
 
 from scheduler_admin.schema import read_sql, schema_files
-from scheduler_admin.testing.cluster import find_bindir, throwaway_cluster
+from scheduler_admin.testing.cluster import find_bindir
+from scheduler_admin.testing.lanes import server_lane, throwaway_server
 
 FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -314,10 +315,9 @@ def test_database_other_than_cron_database_name_fails_naming_the_setting(
 
 
 def test_server_without_pg_cron_preloaded_fails_naming_the_setting() -> None:
-    bindir = find_bindir()
-    if bindir is None:
+    if server_lane() == "local" and find_bindir() is None:
         pytest.skip("needs local PostgreSQL binaries")
-    with throwaway_cluster(bindir=bindir, preload_pg_cron=False) as cluster:
+    with throwaway_server(preload_pg_cron=False) as cluster:
         server = Server(cluster.dsn(), cluster.url(), cluster)
         error = upgrade_error(server)
         assert error.diag.message_primary == (

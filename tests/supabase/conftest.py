@@ -1,8 +1,8 @@
 """Fixtures of the Supabase suite: a second throwaway cluster shaped like a Supabase project.
 
 pg_cron runs in one database per cluster, and this suite needs pg_cron created by a superuser
-while migrations run as a role that is not one, so it starts its own cluster (about 2 s) rather
-than sharing the main suite's. Tests that use it are marked ``postgres``.
+while migrations run as a role that is not one, so it starts its own cluster (about 2 s; a
+container in the container lane) rather than sharing the main suite's. Tests that use it are marked ``postgres``.
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ import pytest
 from postgrest_adapter import PostgrestAdapter
 from supabase_shape import ANON_KEY, DATABASE, SERVICE_KEY, SupabaseShape, build, reset
 
-from scheduler_admin.testing.cluster import (
-    ClusterError,
-    find_bindir,
-    pg_cron_available,
-    throwaway_cluster,
-)
+from scheduler_admin.testing.cluster import ClusterError
+from scheduler_admin.testing.lanes import server_lane, throwaway_server
 
 REQUIRE_POSTGRES = os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 SHAPE_FIXTURES = {"supabase_cluster", "supa", "rest", "rest_adapter"}
@@ -39,21 +35,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def supabase_cluster() -> Iterator[SupabaseShape]:
-    """The Supabase-shaped cluster, migrated once with `alembic upgrade head` as the migrator."""
-    bindir = find_bindir()
-    if bindir is None:
-        _unavailable("no PostgreSQL binaries found (install postgresql-15)")
-    assert bindir is not None
-    if not pg_cron_available(bindir):
-        _unavailable(f"pg_cron is not installed for {bindir} (install postgresql-15-cron)")
+    """The Supabase-shaped cluster, migrated once with `alembic upgrade head` as the migrator.
+    It is started in the lane SCHEDULER_TEST_SERVER chooses (local binaries or the container)."""
     try:
-        with throwaway_cluster(bindir=bindir, database=DATABASE) as cluster:
+        lane = server_lane()
+    except ClusterError as exc:
+        pytest.fail(str(exc))
+    try:
+        with throwaway_server(database=DATABASE) as cluster:
             shape = build(cluster)
             result = shape.alembic("upgrade", "head")
             assert result.returncode == 0, result.stderr
             yield shape
     except ClusterError as exc:
-        _unavailable(f"could not start a throwaway cluster: {exc}")
+        _unavailable(f"could not start a throwaway server ({lane} lane): {exc}")
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from scheduler_admin.testing.cluster import Cluster
+from scheduler_admin.testing.lanes import ThrowawayServer
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "supabase_db"
@@ -67,8 +67,21 @@ grant usage on schema public to anon, authenticated, service_role;
 grant usage on schema cron to migrator;
 grant select on cron.job to migrator;
 grant select, delete on cron.job_run_details to migrator;
-grant execute on function cron.schedule(text, text, text), cron.unschedule(bigint),
-    cron.unschedule(name), cron.alter_job(bigint, text, text, text, text, boolean) to migrator;
+-- execute on every signature of cron.schedule, cron.unschedule and cron.alter_job that the
+-- installed pg_cron has: 1.4 has cron.unschedule(name), 1.5+ cron.unschedule(text) instead
+do $$
+declare
+    f regprocedure;
+begin
+    for f in
+        select p.oid::regprocedure from pg_proc p
+        where p.pronamespace = 'cron'::regnamespace
+          and p.proname in ('schedule', 'unschedule', 'alter_job')
+    loop
+        execute format('grant execute on function %s to migrator', f);
+    end loop;
+end
+$$;
 
 create schema auth;
 create function auth.uid() returns uuid language sql stable as $$
@@ -107,7 +120,7 @@ grant select, insert, update, delete on public.meetings to anon, authenticated, 
 
 @dataclass
 class SupabaseShape:
-    cluster: Cluster
+    cluster: ThrowawayServer
 
     def dsn(self, user: str = "postgres") -> str:
         return self.cluster.dsn(DATABASE, user=user)
@@ -147,7 +160,7 @@ class SupabaseShape:
         )
 
 
-def build(cluster: Cluster) -> SupabaseShape:
+def build(cluster: ThrowawayServer) -> SupabaseShape:
     shape = SupabaseShape(cluster)
     with shape.superuser() as conn:
         conn.execute(PLATFORM_SQL)
