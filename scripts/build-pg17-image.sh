@@ -72,6 +72,10 @@ $SUDO debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$MIR
 $SUDO rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/cache/debconf/*-old \
     "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
     "$root"/usr/share/locale/* "$root"/var/log/*.log
+# ... and no JIT (LLVM and its z3 are 150 MB; the tests' server runs with jit = off, and
+# PostgreSQL loads llvmjit.so only for JIT)
+$SUDO rm -rf "$root"/usr/lib/postgresql/17/lib/llvmjit* "$root"/usr/lib/postgresql/17/lib/bitcode \
+    "$root"/usr/lib/*-linux-gnu/libLLVM* "$root"/usr/lib/*-linux-gnu/libz3.so*
 test -x "$root/usr/lib/postgresql/17/bin/postgres"
 test -e "$root/usr/lib/postgresql/17/lib/pg_cron.so"
 $SUDO tar -C "$root" -c . | $SUDO docker import \
