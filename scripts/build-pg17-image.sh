@@ -18,7 +18,10 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=()
-command -v dockerd >/dev/null || missing+=(docker.io)
+# a daemon that already answers (and its client) is used as it is
+if ! { command -v docker >/dev/null && $SUDO docker info >/dev/null 2>&1; }; then
+    command -v dockerd >/dev/null || missing+=(docker.io)
+fi
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}" >&2
