@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from scheduler_admin import config as scheduler_config
-from scheduler_admin.schema import execute_script
+from scheduler_admin.schema import execute_script, read_sql
 
 alembic_config = context.config
 if alembic_config.config_file_name is not None and not alembic_config.attributes.get(
@@ -51,65 +51,16 @@ VERSION_TABLE_SCHEMA = "scheduler"
 
 def prepare_postgres(connection: Connection) -> None:
     """Before the revisions run: the schema for the version table (moved there from public by
-    earlier releases), and whether public.meetings exists (revisions create it if not)."""
+    earlier releases, refused when another role made it), and whether public.meetings exists."""
     execute_script(
-        connection,
-        "postgres",
-        "select pg_catalog.set_config('scheduler.meetings_missing', "
-        "(pg_catalog.to_regclass('public.meetings') is null)::pg_catalog.text, true)",
-    )
-    execute_script(connection, "postgres", "create schema if not exists scheduler")
-    execute_script(
-        connection,
-        "postgres",
-        "do $move$ begin "
-        "if pg_catalog.to_regclass('public.alembic_version') is not null "
-        "and pg_catalog.to_regclass('scheduler.alembic_version') is null then "
-        "alter table public.alembic_version set schema scheduler; end if; end $move$",
-    )
-    # alembic writes the version table with the migrating role's rights: a table there that
-    # another role made (the owner of schema scheduler may drop and re-create it) could carry a
-    # trigger that runs as the migrating role, a superuser perhaps.
-    execute_script(
-        connection,
-        "postgres",
-        """do $check$
-declare
-    v_owner pg_catalog.name;
-    v_owner_super boolean;
-begin
-    select r.rolname, r.rolsuper into v_owner, v_owner_super
-    from pg_catalog.pg_class c join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) c.relowner
-    where c.oid operator(pg_catalog.=) pg_catalog.to_regclass('scheduler.alembic_version');
-    if v_owner is not null and v_owner operator(pg_catalog.<>) current_user
-       and not v_owner_super then
-        raise exception 'scheduler.alembic_version belongs to role %, not to the migrating role %',
-                        v_owner, current_user
-            using errcode = 'insufficient_privilege',
-                  hint = pg_catalog.format(
-                      'alembic would write it with the rights of %I. Check its contents '
-                      '(select * from scheduler.alembic_version), drop it, create it again as %I '
-                      'with the same version, and migrate again.', current_user, current_user);
-    end if;
-end
-$check$""",
+        connection, "postgres", read_sql("postgres", "migration_env/before_revisions.sql")
     )
 
 
 def secure_version_table(connection: Connection) -> None:
     """After the revisions: nobody but its owner reads or writes the version table."""
     execute_script(
-        connection,
-        "postgres",
-        "do $secure$ declare v_role pg_catalog.text; begin "
-        "if pg_catalog.to_regclass('scheduler.alembic_version') is null then return; end if; "
-        "alter table scheduler.alembic_version enable row level security; "
-        "revoke all on scheduler.alembic_version from public; "
-        "for v_role in select r.rolname from pg_catalog.pg_roles r "
-        "where r.rolname operator(pg_catalog.=) "
-        "any (array['anon', 'authenticated', 'service_role']) loop "
-        "execute pg_catalog.format('revoke all on scheduler.alembic_version from %I', v_role); "
-        "end loop; end $secure$",
+        connection, "postgres", read_sql("postgres", "migration_env/after_revisions.sql")
     )
 
 

@@ -67,6 +67,24 @@ $$;
 comment on function scheduler.job_meetings(pg_catalog.text[]) is
     'Meeting id in each job name of ours, null for any other name (the reconcile job included).';
 
+-- The jobs every upcoming meeting should have: what recovery, reconciliation, list_jobs and
+-- health compare cron.job with.
+create or replace function scheduler.upcoming_jobs()
+returns table (meeting_id pg_catalog.uuid, end_time pg_catalog.timestamptz,
+               job_name pg_catalog.name, schedule pg_catalog.text, command pg_catalog.text,
+               fires_at pg_catalog.timestamptz)
+language sql stable parallel safe
+rows 10000
+set search_path = pg_catalog, pg_temp
+as $$
+select s.meeting_id, s.end_time, s.job_name, s.schedule, s.command, s.fires_at
+from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
+      from public.meetings m where m.status operator(pg_catalog.=) 'upcoming') a
+cross join lateral scheduler.job_specs(a.ids, a.ends) s
+$$;
+comment on function scheduler.upcoming_jobs() is
+    'The job (name, schedule, command, firing time) of every upcoming meeting.';
+
 -- One-meeting forms of the two functions above, for callers that handle one meeting.
 create or replace function scheduler.job_name(p_meeting_id pg_catalog.uuid)
 returns pg_catalog.text
@@ -176,15 +194,16 @@ begin
     if v_direct then
         -- cron.schedule stores cron.host, which only superusers and pg_read_all_settings may
         -- read; a role that may write cron.job without that copies it from the reconcile job,
-        -- which cron.schedule registered.
-        begin
+        -- which cron.schedule registered. (A privilege check, not an exception block: this runs
+        -- on every write to meetings, and an exception block costs a subtransaction.)
+        if pg_catalog.pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') then
             v_host := coalesce(pg_catalog.current_setting('cron.host', true), 'localhost');
-        exception when insufficient_privilege then
+        else
             select j.nodename into v_host from cron.job j
             where j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
               and j.username operator(pg_catalog.=) current_user;
             v_direct := v_host is not null;
-        end;
+        end if;
     end if;
     if v_direct then
         v_port := pg_catalog.current_setting('port')::integer;

@@ -74,10 +74,8 @@ with ours as materialized (
     where j.username operator(pg_catalog.=) current_user
       and j.jobname operator(pg_catalog.~~) 'meeting-status-%%'
 ), upcoming as materialized (
-    select s.meeting_id, s.job_name::pg_catalog.text as job_name, s.schedule, s.fires_at, s.end_time
-    from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
-          from public.meetings m where m.status operator(pg_catalog.=) 'upcoming') a
-    cross join lateral scheduler.job_specs(a.ids, a.ends) s
+    select u.meeting_id, u.job_name::pg_catalog.text as job_name, u.schedule, u.fires_at, u.end_time
+    from scheduler.upcoming_jobs() u
 ), leftover as materialized (
     select o.* from ours o
     where not exists (select 1 from upcoming u where u.job_name operator(pg_catalog.=) o.jobname)
@@ -124,8 +122,6 @@ declare
     v_total integer;
     v_overdue integer;
     v_exist integer;
-    v_ids pg_catalog.uuid[];
-    v_end_times pg_catalog.timestamptz[];
     v_missing pg_catalog.uuid[];
     v_missing_end pg_catalog.timestamptz[];
     v_orphans pg_catalog.uuid[];
@@ -163,42 +159,36 @@ begin
         get diagnostics v_overdue = row_count;
     end if;
 
-    -- Jobs that exist and are right, and upcoming meetings whose job is missing or wrong.
-    select pg_catalog.array_agg(m.id), pg_catalog.array_agg(m.end_time) into v_ids, v_end_times
-    from public.meetings m
-    where m.status operator(pg_catalog.=) 'upcoming'
-      and m.end_time operator(pg_catalog.>) pg_catalog.now()
-      and m.end_time operator(pg_catalog.<) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz;
-    with have as (
-        select s.meeting_id, s.end_time,
-               j.schedule operator(pg_catalog.=) s.schedule
-               and j.command operator(pg_catalog.=) s.command as ok
-        from scheduler.job_specs(v_ids, v_end_times) s
-        left join cron.job j on j.jobname operator(pg_catalog.=) s.job_name
-                            and j.username operator(pg_catalog.=) current_user
-    )
-    select pg_catalog.count(*) filter (where h.ok),
-           pg_catalog.array_agg(h.meeting_id) filter (where h.ok is not true),
-           pg_catalog.array_agg(h.end_time) filter (where h.ok is not true)
-    into v_exist, v_missing, v_missing_end
-    from have h;
-
-    -- Jobs of ours whose meeting is gone or no longer upcoming: jobs that are not the job of an
-    -- upcoming meeting, and whose name is a meeting's.
+    -- Jobs that exist and are right, upcoming meetings whose job is missing or wrong, and jobs of
+    -- ours whose meeting is gone or no longer upcoming (jobs that are not the job of an upcoming
+    -- meeting, and whose name is a meeting's).
     with upcoming as materialized (
-        select s.job_name
-        from (select pg_catalog.array_agg(m.id) as ids from public.meetings m
-              where m.status operator(pg_catalog.=) 'upcoming') a
-        cross join lateral scheduler.job_specs(a.ids, null) s
+        select u.meeting_id, u.end_time, u.job_name, u.schedule, u.command
+        from scheduler.upcoming_jobs() u
+    ), have as (
+        select u.meeting_id, u.end_time,
+               j.schedule operator(pg_catalog.=) u.schedule
+               and j.command operator(pg_catalog.=) u.command as ok
+        from upcoming u
+        left join cron.job j on j.jobname operator(pg_catalog.=) u.job_name
+                            and j.username operator(pg_catalog.=) current_user
+        where u.end_time operator(pg_catalog.>) pg_catalog.now()
+          and u.end_time operator(pg_catalog.<) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz
     ), leftover as materialized (
         select j.jobname::pg_catalog.text as jobname from cron.job j
         where j.username operator(pg_catalog.=) current_user
           and j.jobname operator(pg_catalog.~~) 'meeting-status-%'
           and not exists (select 1 from upcoming u where u.job_name operator(pg_catalog.=) j.jobname)
     )
-    select pg_catalog.array_agg(p.meeting_id) into v_orphans
-    from scheduler.job_meetings(array(select l.jobname from leftover l)) p
-    where p.meeting_id is not null;
+    select h.n_ok, h.ids, h.end_times, o.ids
+    into v_exist, v_missing, v_missing_end, v_orphans
+    from (select pg_catalog.count(*) filter (where h.ok) as n_ok,
+                 pg_catalog.array_agg(h.meeting_id) filter (where h.ok is not true) as ids,
+                 pg_catalog.array_agg(h.end_time) filter (where h.ok is not true) as end_times
+          from have h) h,
+         (select pg_catalog.array_agg(p.meeting_id) as ids
+          from scheduler.job_meetings(array(select l.jobname from leftover l)) p
+          where p.meeting_id is not null) o;
 
     v_scheduled := coalesce(pg_catalog.cardinality(v_missing), 0);
     if not p_dry_run then
@@ -527,10 +517,7 @@ set jit = off
 set enable_nestloop = off
 as $$
 with upcoming as (
-    select s.meeting_id as id, s.end_time, s.job_name
-    from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
-          from public.meetings m where m.status operator(pg_catalog.=) 'upcoming') a
-    cross join lateral scheduler.job_specs(a.ids, a.ends) s
+    select u.meeting_id as id, u.end_time, u.job_name from scheduler.upcoming_jobs() u
 ), ours as (
     -- every job of ours: matched to an upcoming meeting by name, or a leftover whose name is
     -- parsed (an orphan when it names a meeting)

@@ -28,15 +28,15 @@ RELEASED = {
     "0001/sqlite/30_triggers.sql": "f85a9850c936bb3df128bb9fe61c88844000fe100f992d34dca5de2a8deaa4bc",
     "0001/sqlite/60_jobs.sql": "9e3a9fb39b9e1ed8e57cbe51852ea25ba4c9d791efd2638fa656487404cb58ac",
     "0001/sqlite/teardown.sql": "7eb10cee7d097c95f0b6f084f7fb1840d876baf245bf081d172fc64d3d394b2e",
-    "0002/postgres/05_owner.sql": "d4375b297576750a3bf3a427f2eba18daa509e0cf59d341378ce322819d1e121",
+    "0002/postgres/05_owner.sql": "928cec469a4f4a740eaf1b451df8340cade1afdc71537fa1402ec6473d0e7bf3",
     "0002/postgres/10_schema.sql": "f6e8e0989a4332def33a8a59f67caecbd01e6b5baa22a2f084d1e2fdca6e6d82",
-    "0002/postgres/20_functions.sql": "123c1911c4d5bc40b188cd79947acfbdd7f8cb0ac892259633491d7fe3a08d74",
+    "0002/postgres/20_functions.sql": "76b1bc9f730cd0388ce459661ae47912e53ef1bb69296b670665b8bda7d59813",
     "0002/postgres/30_triggers.sql": "69552b393d236d6be1f1a586a187184cf0708f99eff0d95ee5013e10e4964f81",
-    "0002/postgres/40_admin.sql": "2e42e90858c29822402a210df0e87486cdc3b242f409fa34e9c1280a8676804f",
+    "0002/postgres/40_admin.sql": "0e6d06be531c59d74f5c171675a8bf882838b03bc3b956890267db4963cab664",
     "0002/postgres/50_grants.sql": "f38159ab919e19bea94ce78f3404021cbbea2f278b087536cab0932eba130b42",
     "0002/postgres/60_jobs.sql": "c3897682711e88bb2841e4471dec65b988486ea294b7fad82772a00e4b192ad6",
     "0002/postgres/90_reset_role.sql": "66c83052fcb07d385733fa3adcb7500ebea728deaef64edfe688d4a799846574",
-    "0002/postgres/downgrade.sql": "2ca10964d3c496b174b372d83b8886e68dd8f92161e83c66a63286515e9d8dab",
+    "0002/postgres/downgrade.sql": "b422725d0b62bb56785f4895cebd58d8d48b8e4c21c28e20aa6c9b9c77a64941",
 }
 
 

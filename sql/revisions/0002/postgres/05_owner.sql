@@ -12,6 +12,7 @@ declare
     v_owner_super boolean;
     v_me pg_catalog.name := current_user;
     v_object pg_catalog.text;
+    v_jobs bigint[];
 begin
     select r.rolname, r.rolsuper into v_owner, v_owner_super
     from pg_catalog.pg_class c join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) c.relowner
@@ -74,16 +75,14 @@ begin
     -- Jobs of ours that run as another role are removed (as one statement where we may: one
     -- cron.unschedule per job overflows the invalidation queue at tens of thousands);
     -- 60_jobs.sql registers them again as the owner.
+    select pg_catalog.array_agg(j.jobid) into v_jobs from cron.job j
+    where (j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
+           or j.jobname operator(pg_catalog.~) '^meeting-status-[0-9a-f-]{36}$')
+      and j.username operator(pg_catalog.<>) v_owner;
     if pg_catalog.has_table_privilege('cron.job', 'DELETE') then
-        delete from cron.job j
-        where (j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
-               or j.jobname operator(pg_catalog.~) '^meeting-status-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
-          and j.username operator(pg_catalog.<>) v_owner;
+        delete from cron.job j where j.jobid operator(pg_catalog.=) any (v_jobs);
     else
-        perform cron.unschedule(j.jobid) from cron.job j
-        where (j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
-               or j.jobname operator(pg_catalog.~) '^meeting-status-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
-          and j.username operator(pg_catalog.<>) v_owner;
+        perform cron.unschedule(u.jobid) from pg_catalog.unnest(v_jobs) as u(jobid);
     end if;
 
     perform pg_catalog.set_config('scheduler.migrating_role', v_me, false);

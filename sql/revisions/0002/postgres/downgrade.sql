@@ -5,6 +5,7 @@ drop function if exists scheduler.reconcile_command();
 drop function if exists scheduler.security_report();
 drop function if exists scheduler.job_specs(pg_catalog.uuid[], pg_catalog.timestamptz[]) cascade;
 drop function if exists scheduler.job_meetings(pg_catalog.text[]) cascade;
+drop function if exists scheduler.upcoming_jobs();
 alter table scheduler.settings disable row level security;
 do $downgrade$
 declare
