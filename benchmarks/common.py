@@ -71,8 +71,8 @@ def benchmark_cluster(
         yield cluster, settings
 
 
-def migrate(dsn: str) -> None:
-    """alembic upgrade head with the repository's migrations (as tests/conftest.py does)."""
+def migrate(dsn: str, revision: str = "head", *, down: bool = False) -> None:
+    """alembic upgrade (or downgrade) with the repository's migrations (as the tests do)."""
     from alembic import command
     from sqlalchemy import create_engine, pool
 
@@ -82,7 +82,11 @@ def migrate(dsn: str) -> None:
         "postgresql+psycopg://", poolclass=pool.NullPool, creator=lambda: psycopg.connect(dsn)
     )
     with engine.begin() as conn:
-        command.upgrade(alembic_config(connection=conn), "head")
+        cfg = alembic_config(connection=conn)
+        if down:
+            command.downgrade(cfg, revision)
+        else:
+            command.upgrade(cfg, revision)
     engine.dispose()
 
 
@@ -96,7 +100,9 @@ def prepare_benchmark_objects(conn: psycopg.Connection[Any]) -> None:
       our triggers, the baseline of the write-overhead scenario.
     """
     conn.execute("create schema if not exists bench")
-    conn.execute("alter table public.meetings add column if not exists bench_completed_at timestamptz")
+    conn.execute(
+        "alter table public.meetings add column if not exists bench_completed_at timestamptz"
+    )
     conn.execute(
         """
         create or replace function bench.stamp_completion() returns trigger
@@ -161,7 +167,9 @@ def clean(conn: psycopg.Connection[Any], *, vacuum: bool = True) -> None:
     what makes a clean start cheap between runs of 100,000 meetings.
     """
     conn.execute("update scheduler.settings set enabled = true")
-    conn.execute("truncate public.meetings, bench.meetings_plain, bench.meetings_capture, bench.job_copy")
+    conn.execute(
+        "truncate public.meetings, bench.meetings_plain, bench.meetings_capture, bench.job_copy"
+    )
     conn.execute("delete from cron.job where jobname ~ %s", (JOB_PATTERN,))
     conn.execute("truncate cron.job_run_details")
     if vacuum:
@@ -172,7 +180,9 @@ def clean(conn: psycopg.Connection[Any], *, vacuum: bool = True) -> None:
 
 
 def count_our_jobs(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("select count(*) from cron.job where jobname ~ %s", (JOB_PATTERN,)).fetchone()
+    row = conn.execute(
+        "select count(*) from cron.job where jobname ~ %s", (JOB_PATTERN,)
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -212,7 +222,9 @@ def machine_description(conn: psycopg.Connection[Any] | None = None) -> dict[str
     if conn is not None:
         row = conn.execute("select version()").fetchone()
         info["postgresql"] = str(row[0]) if row else "?"
-        row = conn.execute("select extversion from pg_extension where extname = 'pg_cron'").fetchone()
+        row = conn.execute(
+            "select extversion from pg_extension where extname = 'pg_cron'"
+        ).fetchone()
         info["pg_cron"] = str(row[0]) if row else "?"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         info["git_commit"] = subprocess.run(

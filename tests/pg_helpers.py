@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+import pytest
+import sqlalchemy.exc
 from sqlalchemy import create_engine, pool
 
 from scheduler_admin.migrate import alembic_config
@@ -138,3 +141,31 @@ def reset(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         "where jobname ~ '^meeting-status-[0-9a-f-]{36}$'"
     )
     conn.execute("delete from cron.job_run_details")
+
+
+def upgrade_error(server: Server) -> psycopg.Error:
+    """The database error that makes `alembic upgrade head` fail."""
+    with pytest.raises((psycopg.Error, sqlalchemy.exc.DBAPIError)) as info:
+        migrate(server)
+    error = info.value.orig if isinstance(info.value, sqlalchemy.exc.DBAPIError) else info.value
+    assert isinstance(error, psycopg.Error)
+    return error
+
+
+@contextmanager
+def reconcile_job_inactive(conn: Conn) -> Iterator[None]:
+    """The recurring reconcile job inactive, and no run of it in progress: it fires at every
+    tick and may complete a test's meeting first (the meeting's pending run is then dropped as
+    canceled), and its advisory lock makes reconcile() skip. Reactivated afterwards."""
+    conn.execute("update cron.job set active = false where jobname = 'meeting-status-reconcile'")
+    try:
+        assert poll(
+            lambda: conn.execute(
+                "select count(*) = 0 from pg_stat_activity where pid <> pg_backend_pid() "
+                "and state <> 'idle' and query like '%scheduler.reconcile()%'"
+            ).fetchone()[0],  # type: ignore[index]
+            timeout=60,
+        ), "a reconcile run did not finish"
+        yield
+    finally:
+        conn.execute("update cron.job set active = true where jobname = 'meeting-status-reconcile'")

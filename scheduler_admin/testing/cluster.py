@@ -64,6 +64,40 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_settings(
+    *,
+    port: int,
+    socket_dir: str,
+    database: str,
+    preload_pg_cron: bool,
+    extra: Mapping[str, str],
+) -> dict[str, str]:
+    """The settings a throwaway test server appends to postgresql.conf: loopback only, fast and
+    not durable, UTC, and pg_cron preloaded for ``database`` (``extra`` last, overriding)."""
+    conf = {
+        "listen_addresses": "'127.0.0.1'",
+        "port": str(port),
+        "unix_socket_directories": f"'{socket_dir}'",
+        "max_connections": "200",
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "log_min_messages": "warning",
+        "log_timezone": "'UTC'",
+        "TimeZone": "'UTC'",
+    }
+    if preload_pg_cron:
+        conf.update(
+            {
+                "shared_preload_libraries": "'pg_cron'",
+                "cron.database_name": f"'{database}'",
+                "cron.host": "'127.0.0.1'",
+            }
+        )
+    conf.update(extra)
+    return conf
+
+
 @dataclass
 class Cluster:
     """A PostgreSQL cluster in a temporary directory. Use :func:`throwaway_cluster`."""
@@ -115,27 +149,13 @@ class Cluster:
             "-E", "UTF8",
             "--locale=C",
         )  # fmt: skip
-        conf = {
-            "listen_addresses": "'127.0.0.1'",
-            "port": str(self.port),
-            "unix_socket_directories": f"'{self.root}'",
-            "max_connections": "200",
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
-            "log_min_messages": "warning",
-            "log_timezone": "'UTC'",
-            "TimeZone": "'UTC'",
-        }
-        if self.preload_pg_cron:
-            conf.update(
-                {
-                    "shared_preload_libraries": "'pg_cron'",
-                    "cron.database_name": f"'{self.database}'",
-                    "cron.host": "'127.0.0.1'",
-                }
-            )
-        conf.update(self.settings)
+        conf = server_settings(
+            port=self.port,
+            socket_dir=str(self.root),
+            database=self.database,
+            preload_pg_cron=self.preload_pg_cron,
+            extra=self.settings,
+        )
         with (self.datadir / "postgresql.conf").open("a") as f:
             f.write("\n# throwaway cluster for scheduler_admin tests\n")
             for key, value in conf.items():

@@ -22,7 +22,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from scheduler_admin.testing.cluster import DEFAULT_DATABASE, ClusterError, _free_port
+from scheduler_admin.testing.cluster import (
+    DEFAULT_DATABASE,
+    ClusterError,
+    _free_port,
+    server_settings,
+)
 
 DEFAULT_IMAGE = "scheduler-test-pg17-cron:latest"
 DATADIR = "/tmp/scheduler-data"  # inside the container; kept across stop() and start()
@@ -129,30 +134,15 @@ class ContainerCluster:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname or self.database}"
 
     def conf(self) -> dict[str, str]:
-        """The settings appended to postgresql.conf (the same as the local cluster's)."""
-        conf = {
-            "listen_addresses": "'127.0.0.1'",
-            "port": str(self.port),
-            "unix_socket_directories": "'/tmp'",
-            "max_connections": "200",
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
-            "jit": "off",
-            "log_min_messages": "warning",
-            "log_timezone": "'UTC'",
-            "TimeZone": "'UTC'",
-        }
-        if self.preload_pg_cron:
-            conf.update(
-                {
-                    "shared_preload_libraries": "'pg_cron'",
-                    "cron.database_name": f"'{self.database}'",
-                    "cron.host": "'127.0.0.1'",
-                }
-            )
-        conf.update(self.settings)
-        return conf
+        """The settings appended to postgresql.conf: the local cluster's, with JIT off (the image
+        leaves LLVM out)."""
+        return server_settings(
+            port=self.port,
+            socket_dir="/tmp",
+            database=self.database,
+            preload_pg_cron=self.preload_pg_cron,
+            extra={"jit": "off", **self.settings},
+        )
 
     def logs(self) -> str:
         if self._container is None:

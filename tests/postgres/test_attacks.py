@@ -16,6 +16,7 @@ import sqlalchemy.exc
 from attack_helpers import (
     arm_pg_temp_domains,
     create_attack_log,
+    create_trigger_function,
     drop_attack_log,
     evil_jobs,
     is_superuser,
@@ -23,7 +24,17 @@ from attack_helpers import (
     make_overdue,
     run_job_as_pg_cron,
 )
-from pg_helpers import Conn, Server, connect, job_name, meeting_jobs, migrate, poll, status_of
+from pg_helpers import (
+    Conn,
+    Server,
+    connect,
+    job_name,
+    meeting_jobs,
+    migrate,
+    reconcile_job_inactive,
+    status_of,
+    upgrade_error,
+)
 
 UTC = timezone.utc
 FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
@@ -206,18 +217,7 @@ def test_a_table_owner_that_is_not_superuser_cannot_run_code_as_superuser_throug
     that owner (cron.job.username), never as the superuser who migrated, and an invoker trigger
     of the owner's runs with the owner's rights only."""
     owner = app_owned_meetings
-    owner.execute(
-        f"""
-        create function public.app_owner_audit() returns trigger language plpgsql as $$
-        begin
-            insert into public.attack_log (who) values (current_user);
-            if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
-                execute 'alter role {APP_OWNER} superuser';
-            end if;
-            return new;
-        end $$
-        """
-    )
+    create_trigger_function(owner, "public.app_owner_audit", APP_OWNER)
     owner.execute(
         "create trigger app_owner_audit before update on public.meetings "
         "for each row execute function public.app_owner_audit()"
@@ -238,20 +238,8 @@ def test_a_table_owner_that_is_not_superuser_cannot_run_code_as_superuser_throug
 
 @pytest.fixture
 def reconcile_job_paused(db: Conn) -> Iterator[None]:
-    """The recurring reconcile job inactive (and no run of it in progress), so that neither it
-    nor its advisory lock interferes; reactivated afterwards."""
-    db.execute("update cron.job set active = false where jobname = 'meeting-status-reconcile'")
-    try:
-        assert poll(
-            lambda: db.execute(
-                "select count(*) = 0 from pg_stat_activity where pid <> pg_backend_pid() "
-                "and state <> 'idle' and query like '%scheduler.reconcile()%'"
-            ).fetchone()[0],  # type: ignore[index]
-            timeout=60,
-        ), "a reconcile run did not finish"
+    with reconcile_job_inactive(db):
         yield
-    finally:
-        db.execute("update cron.job set active = true where jobname = 'meeting-status-reconcile'")
 
 
 LOCKED_CALLS = {
@@ -347,34 +335,6 @@ def test_an_end_time_no_job_can_represent_is_rejected_clearly(
 # 5. and 6. What the migration accepts and creates --------------------------------------------
 
 
-INDEX = "meetings_upcoming_end_time_idx"
-
-
-@pytest.fixture
-def bare_database(db: Conn, migrated: Server) -> Iterator[Conn]:
-    """The test database with nothing of ours and the meetings table moved aside; afterwards
-    anything of ours is removed again and the original table put back."""
-    migrate(migrated, "base", down=True)
-    db.execute("alter table public.meetings rename to meetings_aside")
-    # the migration names the index it creates on a new meetings table: keep that name free
-    db.execute(f"alter index if exists public.{INDEX} rename to {INDEX}_aside")
-    try:
-        yield db
-    finally:
-        migrate(migrated, "base", down=True)
-        db.execute("drop table if exists public.meetings")
-        db.execute("alter table public.meetings_aside rename to meetings")
-        db.execute(f"alter index if exists public.{INDEX}_aside rename to {INDEX}")
-
-
-def upgrade_error(server: Server) -> psycopg.Error:
-    with pytest.raises((psycopg.Error, sqlalchemy.exc.DBAPIError)) as info:
-        migrate(server)
-    error = info.value.orig if isinstance(info.value, sqlalchemy.exc.DBAPIError) else info.value
-    assert isinstance(error, psycopg.Error)
-    return error
-
-
 COLUMNS = "status text not null default 'upcoming', end_time timestamptz not null"
 
 
@@ -451,14 +411,11 @@ def test_the_owner_of_schema_scheduler_cannot_plant_a_version_table_for_the_supe
         drop table scheduler.alembic_version;
         create table scheduler.alembic_version (version_num varchar(32) primary key);
         insert into scheduler.alembic_version values ('{version}');
-        create function public.version_audit() returns trigger language plpgsql as $$
-        begin
-            insert into public.attack_log (who) values (current_user);
-            if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
-                execute 'alter role {APP_OWNER} superuser';
-            end if;
-            return new;
-        end $$;
+        """
+    )
+    create_trigger_function(owner, "public.version_audit", APP_OWNER)
+    owner.execute(
+        """
         create trigger version_audit before insert or update or delete
             on scheduler.alembic_version for each row execute function public.version_audit();
         """
@@ -480,16 +437,9 @@ def test_a_trigger_on_the_settings_table_never_runs_as_the_superuser(
     """The owner of meetings owns scheduler.settings and may add triggers to it: a migration by
     the superuser writes the table only as that owner."""
     owner = app_owned_meetings
+    create_trigger_function(owner, "public.settings_audit", APP_OWNER)
     owner.execute(
-        f"""
-        create function public.settings_audit() returns trigger language plpgsql as $$
-        begin
-            insert into public.attack_log (who) values (current_user);
-            if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
-                execute 'alter role {APP_OWNER} superuser';
-            end if;
-            return new;
-        end $$;
+        """
         create trigger settings_audit before insert or update on scheduler.settings
             for each row execute function public.settings_audit();
         """

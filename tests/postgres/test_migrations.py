@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import psycopg
 import pytest
-import sqlalchemy.exc
-from pg_helpers import Conn, Server, connect, insert_meeting, job_name, meeting_jobs, migrate
+from pg_helpers import (
+    Conn,
+    Server,
+    connect,
+    insert_meeting,
+    job_name,
+    meeting_jobs,
+    migrate,
+    upgrade_error,
+)
 
 from scheduler_admin.schema import read_sql, schema_files
 from scheduler_admin.testing.cluster import find_bindir
@@ -216,26 +223,6 @@ def test_downgrade_removes_everything_of_ours_and_keeps_meetings(
     migrate(migrated)  # upgrade -> downgrade -> upgrade
     assert db.execute("select * from meetings order by id").fetchall() == rows
     assert db.execute("select to_regnamespace('scheduler') is not null").fetchone() == (True,)
-
-
-@pytest.fixture
-def bare_database(db: Conn, migrated: Server) -> Iterator[Conn]:
-    """The test database with nothing of ours and the meetings table moved aside."""
-    migrate(migrated, "base", down=True)
-    db.execute("alter table public.meetings rename to meetings_aside")
-    try:
-        yield db
-    finally:
-        db.execute("drop table if exists public.meetings")
-        db.execute("alter table public.meetings_aside rename to meetings")
-
-
-def upgrade_error(server: Server) -> psycopg.Error:
-    with pytest.raises((psycopg.Error, sqlalchemy.exc.DBAPIError)) as info:
-        migrate(server)
-    error = info.value.orig if isinstance(info.value, sqlalchemy.exc.DBAPIError) else info.value
-    assert isinstance(error, psycopg.Error)
-    return error
 
 
 @pytest.mark.parametrize(

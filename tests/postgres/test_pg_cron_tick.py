@@ -6,23 +6,27 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pg_helpers import Conn, insert_meeting, job_name, meeting_jobs, poll, status_of
+from pg_helpers import (
+    Conn,
+    insert_meeting,
+    job_name,
+    meeting_jobs,
+    poll,
+    reconcile_job_inactive,
+    status_of,
+)
 
 
 @pytest.fixture
-def reconcile_job_inactive(db: Conn) -> Iterator[None]:
-    """The reconcile job fires at the same tick and may complete the meeting first (its job's
-    pending run is then dropped as canceled): keep it out, so that the meeting's own job must."""
-    db.execute("update cron.job set active = false where jobname = 'meeting-status-reconcile'")
-    try:
+def reconcile_job_out(db: Conn) -> Iterator[None]:
+    """It fires at the same tick: kept out, so that the meeting's own job must complete it."""
+    with reconcile_job_inactive(db):
         yield
-    finally:
-        db.execute("update cron.job set active = true where jobname = 'meeting-status-reconcile'")
 
 
 @pytest.mark.slow
 def test_pg_cron_tick_completes_the_meeting_and_records_success(
-    db: Conn, reconcile_job_inactive: None
+    db: Conn, reconcile_job_out: None
 ) -> None:
     now = datetime.now(timezone.utc)
     end_time = now + timedelta(seconds=2)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import run
-from pg_helpers import poll
+from pg_helpers import poll, reconcile_job_inactive
 from postgrest_adapter import PostgrestAdapter
 from supabase_shape import ANON_KEY, SERVICE_KEY, SupabaseShape
 
@@ -329,17 +329,9 @@ def test_a_real_tick_completes_an_authenticated_users_meeting(
 ) -> None:
     """pg_cron runs the job as the migration role (logging in over libpq) and it succeeds."""
     user = uuid.uuid4()
-    # The reconcile job fires at the same tick and may complete the meeting first (the meeting's
-    # pending run is then dropped as canceled): keep it out, so that the meeting's own job must.
-    with supa.superuser() as su:
-        su.execute("update cron.job set active = false where jobname = 'meeting-status-reconcile'")
-    try:
+    # the reconcile job fires at the same tick: kept out, so that the meeting's own job must
+    with supa.superuser() as su, reconcile_job_inactive(su):
         _tick_completes_the_meeting(supa, rest, user)
-    finally:
-        with supa.superuser() as su:
-            su.execute(
-                "update cron.job set active = true where jobname = 'meeting-status-reconcile'"
-            )
 
 
 def _tick_completes_the_meeting(supa: SupabaseShape, rest: PostgrestAdapter, user: object) -> None:
