@@ -40,7 +40,7 @@ __all__ = [
 
 DEFAULT_SQLITE_URL = "sqlite:///scheduler_jobs.db"
 PRODUCTION_NAMES = frozenset({"prod", "production"})
-Backend = Literal["postgres", "sqlite", "supabase"]
+BackendName = Literal["postgres", "sqlite", "supabase"]
 
 _FALSE = frozenset({"0", "false", "no", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -50,7 +50,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 class Settings:
     """Where and how the scheduler works. ``url`` is unset for the Supabase REST backend."""
 
-    backend: Backend
+    backend: BackendName
     source: str
     url: str | None = None
     supabase_url: str | None = None
@@ -153,7 +153,7 @@ def parse_bool(value: str | None, *, name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name}={value!r} is not a boolean", hint="Use true or false.")
 
 
-def backend_of(url: str) -> Backend:
+def backend_of(url: str) -> BackendName:
     """The backend a URL (or a libpq ``key=value`` conninfo) points at."""
     if not re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*:", url) and "=" in url:
         return "postgres"  # a value of a conninfo may hold "://" (a password, say)

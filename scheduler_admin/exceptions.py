@@ -27,6 +27,10 @@ class ConnectionFailed(SchedulerError):
     """Could not connect to the database."""
 
 
+class PermissionDenied(SchedulerError):
+    """The database refused the operation to this role or key."""
+
+
 class NotMigrated(SchedulerError):
     """The database has not been migrated: run `scheduler-admin migrate`."""
 

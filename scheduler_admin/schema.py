@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-SqlBackend = Literal["postgres", "sqlite"]
+SqlDialect = Literal["postgres", "sqlite"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -27,7 +27,7 @@ def _data_dir(name: str) -> Path:
     raise FileNotFoundError(f"the {name}/ directory is missing from this installation")
 
 
-def sql_dir(backend: SqlBackend) -> Path:
+def sql_dir(backend: SqlDialect) -> Path:
     return _data_dir("sql") / backend
 
 
@@ -35,25 +35,25 @@ def migrations_dir() -> Path:
     return _data_dir("migrations")
 
 
-def schema_files(backend: SqlBackend) -> list[str]:
+def schema_files(backend: SqlDialect) -> list[str]:
     """Every numbered schema file of a backend, in the order they apply."""
     return sorted(p.name for p in sql_dir(backend).glob("[0-9]*.sql"))
 
 
-def read_sql(backend: SqlBackend, name: str) -> str:
+def read_sql(backend: SqlDialect, name: str) -> str:
     return (sql_dir(backend) / name).read_text(encoding="utf-8")
 
 
-def revision_sql_dir(revision: str, backend: SqlBackend) -> Path:
+def revision_sql_dir(revision: str, backend: SqlDialect) -> Path:
     """The frozen SQL of one alembic revision."""
     return _data_dir("sql") / "revisions" / revision / backend
 
 
-def read_revision_sql(revision: str, backend: SqlBackend, name: str) -> str:
+def read_revision_sql(revision: str, backend: SqlDialect, name: str) -> str:
     return (revision_sql_dir(revision, backend) / name).read_text(encoding="utf-8")
 
 
-def backend_of_dialect(dialect_name: str) -> SqlBackend:
+def backend_of_dialect(dialect_name: str) -> SqlDialect:
     if dialect_name == "postgresql":
         return "postgres"
     if dialect_name == "sqlite":
@@ -61,14 +61,14 @@ def backend_of_dialect(dialect_name: str) -> SqlBackend:
     raise ValueError(f"unsupported database dialect {dialect_name!r}")
 
 
-def execute_script(connection: Any, backend: SqlBackend, script: str) -> None:
+def execute_script(connection: Any, backend: SqlDialect, script: str) -> None:
     """Run a multi-statement SQL script on a SQLAlchemy connection, in its transaction."""
     driver = connection.connection.driver_connection
     if backend == "postgres":
         # psycopg sends a parameterless query as is: several statements, no placeholder parsing.
         driver.execute(script)
     else:
-        from scheduler_admin.sqlite_schema import execute_sqlite_script
+        from scheduler_admin.sqlite_script import execute_sqlite_script
 
         execute_sqlite_script(driver, script)
 

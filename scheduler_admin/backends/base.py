@@ -7,7 +7,13 @@ Times are ISO-8601 strings in UTC (``2026-12-01T15:30:00+00:00``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
+
+from scheduler_admin.exceptions import InvalidInput
+
+# Job names: the Python twin of scheduler.job_name() / scheduler.meeting_id() (20_functions.sql).
+JOB_PREFIX = "meeting-status-"
+RECONCILE_JOB = "meeting-status-reconcile"
 
 
 class Job(TypedDict):
@@ -34,6 +40,18 @@ class RecoverReport(TypedDict):
     errors: list[dict[str, str]]  # {"meeting_id": ..., "error": ...}
     success: bool
     dry_run: bool
+
+
+class ReconcileReport(RecoverReport):
+    """``reconcile``: the recover report plus the run-history rows deleted."""
+
+    history_deleted: int
+
+
+class Paused(TypedDict):
+    """``reconcile`` while the scheduler is paused: nothing was done."""
+
+    paused: Literal[True]
 
 
 class Run(TypedDict):
@@ -63,7 +81,7 @@ class Backend(Protocol):
 
     def recover(self, *, dry_run: bool = False) -> RecoverReport: ...
 
-    def reconcile(self) -> RecoverReport: ...
+    def reconcile(self) -> ReconcileReport | Paused: ...
 
     def history(self, *, failed_only: bool = False, limit: int = 50) -> list[Run]: ...
 
@@ -80,3 +98,46 @@ class Backend(Protocol):
     def health(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+def job_name(meeting_id: str) -> str:
+    """The job name of a meeting (``scheduler.job_name``)."""
+    return JOB_PREFIX + meeting_id
+
+
+def meeting_id(name: str | None) -> str | None:
+    """The meeting id in a job name of ours; None for the reconcile job and other names
+    (``scheduler.meeting_id``)."""
+    if name is None or not name.startswith(JOB_PREFIX) or name == RECONCILE_JOB:
+        return None
+    return name[len(JOB_PREFIX) :]
+
+
+def require_aware(when: datetime, what: str = "end time") -> datetime:
+    """``when`` unchanged if it carries a time zone; else the one error every entry point gives."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidInput(
+            f"{what} {when.isoformat()} has no time zone",
+            hint="Give one, e.g. 2026-12-01T15:30:00Z (UTC) or 2026-12-01T17:30:00+02:00.",
+        )
+    return when
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 job``, ``2 jobs``, ``0 jobs`` (``many`` for irregular plurals)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def recover_summary(report: RecoverReport) -> str:
+    """One line for logs and job messages: what a recover or reconcile did."""
+    text = (
+        f"{plural(report['total_meetings'], 'upcoming meeting')}: "
+        f"{report['jobs_scheduled']} scheduled, {report['jobs_already_exist']} already there, "
+        f"{report['overdue_completed']} overdue completed, "
+        f"{plural(report['orphans_removed'], 'orphan')} removed, "
+        f"{plural(len(report['errors']), 'error')}"
+    )
+    deleted = report.get("history_deleted")
+    if isinstance(deleted, int):
+        text += f", {plural(deleted, 'old run')} deleted"
+    return text

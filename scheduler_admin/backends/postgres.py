@@ -14,7 +14,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row, tuple_row
 
-from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
+from scheduler_admin.backends.base import Check, Job, Paused, ReconcileReport, RecoverReport, Run
 from scheduler_admin.backends.checks import health_checks, security_checks
 from scheduler_admin.config import URL_HINT, mask_url, psycopg_conninfo
 from scheduler_admin.exceptions import (
@@ -202,8 +202,8 @@ class PostgresBackend:
         )
         return report
 
-    def reconcile(self) -> RecoverReport:
-        report = cast(RecoverReport, self._value("select scheduler.reconcile()"))
+    def reconcile(self) -> ReconcileReport | Paused:
+        report = cast(ReconcileReport | Paused, self._value("select scheduler.reconcile()"))
         log.info("reconcile on %s: %s", self.target, report)
         return report
 

@@ -25,7 +25,7 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from scheduler_admin import cron
-from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
+from scheduler_admin.backends.base import Check, Job, Paused, ReconcileReport, RecoverReport, Run
 from scheduler_admin.exceptions import DatabaseError, InvalidInput, MeetingNotFound, NotMigrated
 
 log = logging.getLogger(__name__)
@@ -518,7 +518,7 @@ class SqliteBackend:
         report = self.recover_in(conn, now, dry_run=False)
         return report, self.delete_old_runs(conn, now)
 
-    def reconcile(self) -> RecoverReport:
+    def reconcile(self) -> ReconcileReport | Paused:
         """Recover, then delete our run history older than the retention.
 
         Returns what ``scheduler.reconcile()`` returns on PostgreSQL: the recover report plus
@@ -528,9 +528,9 @@ class SqliteBackend:
         now = self.now()
         with self.transaction() as conn:
             if not self.enabled(conn):
-                return cast(RecoverReport, {"paused": True})
+                return Paused(paused=True)
             report, deleted = self.reconcile_in(conn, now)
-        return cast(RecoverReport, {**report, "history_deleted": deleted})
+        return ReconcileReport(**report, history_deleted=deleted)
 
     # -- history ----------------------------------------------------------------------------
 

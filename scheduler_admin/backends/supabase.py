@@ -16,7 +16,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
+from scheduler_admin.backends.base import Check, Job, Paused, ReconcileReport, RecoverReport, Run
 from scheduler_admin.backends.checks import health_checks, security_checks
 from scheduler_admin.backends.postgres import UTC, normalise_times, parse_meeting_id, summary
 from scheduler_admin.config import mask_secret, mask_url
@@ -240,7 +240,7 @@ class SupabaseBackend:
             hint=DIRECT_ONLY_HINT,
         )
 
-    def reconcile(self) -> RecoverReport:
+    def reconcile(self) -> ReconcileReport | Paused:
         raise self._direct_only("reconcile (the job meeting-status-reconcile runs it every minute)")
 
     def pause(self) -> dict[str, Any]:

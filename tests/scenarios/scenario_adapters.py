@@ -29,7 +29,7 @@ from pg_helpers import run_command
 from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.backends.sqlite import TRIGGERS, SqliteBackend, from_db_time
 from scheduler_admin.schema import read_sql
-from scheduler_admin.sqlite_schema import execute_sqlite_script
+from scheduler_admin.sqlite_script import execute_sqlite_script
 from scheduler_admin.worker import CronWorker
 
 UTC = timezone.utc

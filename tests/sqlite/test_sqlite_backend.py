@@ -28,7 +28,7 @@ def add_bad_row(conn: sqlite3.Connection, meeting_id: str, end_time: str) -> Non
     conn.execute("DROP TRIGGER scheduler_meetings_after_insert")
     conn.execute("INSERT INTO meetings (id, end_time) VALUES (?, ?)", (meeting_id, end_time))
     conn.execute("BEGIN")
-    from scheduler_admin.sqlite_schema import execute_sqlite_script
+    from scheduler_admin.sqlite_script import execute_sqlite_script
 
     execute_sqlite_script(conn, read_sql("sqlite", "30_triggers.sql"))
     conn.execute("COMMIT")

@@ -239,7 +239,7 @@ def test_alembic_cli_default_database(tmp_path: Path) -> None:
 
 
 def test_sql_files_are_split_into_statements() -> None:
-    from scheduler_admin.sqlite_schema import split_statements
+    from scheduler_admin.sqlite_script import split_statements
 
     triggers = list(split_statements(read_sql("sqlite", "30_triggers.sql")))
     assert sum(s.upper().startswith("CREATE TRIGGER") for s in triggers) == 5

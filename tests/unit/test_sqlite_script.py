@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from scheduler_admin.sqlite_schema import execute_sqlite_script, split_statements
+from scheduler_admin.sqlite_script import execute_sqlite_script, split_statements
 
 SCRIPT = """
 -- a comment; with a semicolon
