@@ -21,6 +21,15 @@ JOB_PATTERN = "^meeting-status-[0-9a-f-]{36}$"
 T = TypeVar("T")
 
 
+def head_revision() -> str:
+    """The newest alembic revision of the package."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
 def meeting_jobs(conn: Conn) -> dict[str, tuple[str, str]]:
     """Every meeting job of ours: job name -> (schedule, command)."""
     rows = conn.execute(
