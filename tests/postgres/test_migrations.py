@@ -181,11 +181,15 @@ def test_version_table_lives_in_schema_scheduler(db: Conn, migrated: Server) -> 
     """alembic's version table is scheduler.alembic_version, out of the API-exposed public
     schema; one left in public by an earlier release is moved there."""
     assert db.execute("select to_regclass('public.alembic_version')").fetchone() == (None,)
-    assert db.execute("select version_num from scheduler.alembic_version").fetchone() == (head_revision(),)
+    assert db.execute("select version_num from scheduler.alembic_version").fetchone() == (
+        head_revision(),
+    )
     db.execute("alter table scheduler.alembic_version set schema public")
     migrate(migrated)
     assert db.execute("select to_regclass('public.alembic_version')").fetchone() == (None,)
-    assert db.execute("select version_num from scheduler.alembic_version").fetchone() == (head_revision(),)
+    assert db.execute("select version_num from scheduler.alembic_version").fetchone() == (
+        head_revision(),
+    )
 
 
 def test_applying_the_schema_again_is_harmless(db: Conn) -> None:
