@@ -21,13 +21,17 @@ JOB_PATTERN = "^meeting-status-[0-9a-f-]{36}$"
 T = TypeVar("T")
 
 
-def head_revision() -> str:
-    """The newest alembic revision of the package."""
+def revisions() -> list[str]:
+    """The package's alembic revisions, oldest first."""
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    script = ScriptDirectory.from_config(alembic_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def head_revision() -> str:
+    """The newest alembic revision of the package."""
+    return revisions()[-1]
 
 
 def meeting_jobs(conn: Conn) -> dict[str, tuple[str, str]]:

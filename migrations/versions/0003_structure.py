@@ -1,5 +1,6 @@
-"""Structure: orphan jobs removed set-based by repair, history newest first with run messages
-that say what the run did, one parser of our job commands.
+"""Structure: one parser of our job commands (scheduler.command_job), history strictly newest
+first with run messages that say what the run left behind, teardown parsing job names through
+scheduler.job_meetings.
 
 Revision ID: 0003
 Revises: 0002
@@ -20,11 +21,24 @@ branch_labels = None
 depends_on = None
 
 UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
-    "postgresql": [],
+    "postgresql": [
+        # as the owner of public.meetings, like 0002 (05_owner.sql switches, 90 switches back)
+        ("0002", "05_owner.sql"),
+        ("0003", "20_functions.sql"),
+        ("0003", "40_admin.sql"),
+        ("0002", "50_grants.sql"),
+        ("0002", "90_reset_role.sql"),
+    ],
     "sqlite": [],
 }
 DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
-    "postgresql": [],
+    "postgresql": [
+        ("0002", "05_owner.sql"),
+        ("0002", "20_functions.sql"),
+        ("0002", "40_admin.sql"),
+        ("0003", "downgrade.sql"),
+        ("0002", "90_reset_role.sql"),
+    ],
     "sqlite": [],
 }
 

@@ -153,6 +153,33 @@ $$;
 comment on function scheduler.reconcile_command() is
     'SQL command of the job meeting-status-reconcile.';
 
+-- The inverse of the two above: the job a command of ours belongs to, for the runs in
+-- cron.job_run_details, whose job is usually gone (a completed meeting's job is removed). The
+-- meeting id is read at its fixed place after "select scheduler.complete_meeting('" and checked
+-- by job_meetings, the one parser of job names. Accepts the commands of every release (0001 had
+-- no statement timeout in front).
+create or replace function scheduler.command_job(p_command pg_catalog.text)
+returns pg_catalog.text
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select case
+    when p_command operator(pg_catalog.~~) '%select scheduler.reconcile()'
+        then 'meeting-status-reconcile'
+    when pg_catalog.strpos(p_command, 'select scheduler.complete_meeting(''')
+         operator(pg_catalog.>) 0
+        then (select j.job_name
+              from scheduler.job_meetings(array['meeting-status-' operator(pg_catalog.||)
+                       pg_catalog.substr(p_command,
+                           pg_catalog.strpos(p_command, 'select scheduler.complete_meeting(''')
+                           operator(pg_catalog.+) 35, 36)]) j
+              where j.meeting_id is not null)
+end
+$$;
+comment on function scheduler.command_job(pg_catalog.text) is
+    'Name of the job of ours that runs a command (a meeting''s job or the reconcile job), null '
+    'for any other command.';
+
 create or replace function scheduler.is_enabled()
 returns boolean
 language sql stable

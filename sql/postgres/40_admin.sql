@@ -393,33 +393,48 @@ set search_path = pg_catalog, pg_temp
 -- than running it
 set jit = off
 as $$
-select r.runid, r.jobid, r.job_name, r.meeting_id, r.status, r.return_message, r.start_time,
-       r.end_time
+select r.runid, r.jobid, r.job_name, r.meeting_id, r.status,
+       -- pg_cron records the row count of a job's last statement ("1 row", or "SELECT 1" with
+       -- background workers), which says nothing: say what a successful run left behind
+       case when r.status operator(pg_catalog.=) 'succeeded'
+                 and (r.return_message operator(pg_catalog.~~) '% row'
+                      or r.return_message operator(pg_catalog.~~) '% rows'
+                      or r.return_message operator(pg_catalog.~~) 'SELECT %')
+            then case when r.meeting_id is null
+                      then 'reconciled: overdue meetings completed, missing jobs registered, '
+                           'orphan jobs removed'
+                      else 'checked the meeting: it is now ' operator(pg_catalog.||)
+                           coalesce((select m.status::pg_catalog.text from public.meetings m
+                                     where m.id operator(pg_catalog.=) r.meeting_id),
+                                    'deleted')
+                 end
+            else r.return_message end,
+       r.start_time, r.end_time
 from (
-    select d.runid, d.jobid,
-           case when d.command operator(pg_catalog.~~) '%select scheduler.reconcile()'
-                then 'meeting-status-reconcile'
-                else 'meeting-status-' operator(pg_catalog.||)
-                     pg_catalog.substring(d.command, '''([0-9a-f-]{36})''') end as job_name,
-           pg_catalog.substring(d.command, '''([0-9a-f-]{36})''')::pg_catalog.uuid as meeting_id,
+    select d.runid, d.jobid, j.job_name, j.meeting_id,
            -- a pending run dropped because its job was unscheduled is not a failure
            case when d.status operator(pg_catalog.=) 'failed'
                      and d.return_message operator(pg_catalog.=) 'job canceled'
                 then 'canceled' else d.status end as status,
            d.return_message, d.start_time, d.end_time
     from cron.job_run_details d
+    cross join lateral scheduler.job_meetings(array[scheduler.command_job(d.command)]) j
     where d.username operator(pg_catalog.=) current_user
-      -- commands of ours, with or without the statement timeout that precedes them since 0002
+      -- commands of ours (a cheap filter before command_job), with or without the statement
+      -- timeout that precedes them since 0002
       and (d.command operator(pg_catalog.~~) '%select scheduler.complete_meeting(%'
            or d.command operator(pg_catalog.~~) '%select scheduler.reconcile()')
+      and j.job_name is not null
 ) r
 where not p_failed_only or r.status operator(pg_catalog.=) 'failed'
-order by r.start_time desc nulls first, r.runid desc
+-- run ids grow with every run pg_cron starts or cancels: newest first, strictly (a canceled
+-- run has no start time)
+order by r.runid desc
 limit p_limit
 $$;
 comment on function scheduler.history(boolean, integer) is
-    'Runs of our jobs, newest first. Runs canceled because their job was removed are reported '
-    'as canceled, not failed.';
+    'Runs of our jobs, newest first (by run id). Runs canceled because their job was removed '
+    'are reported as canceled, not failed; a successful run says what it left behind.';
 
 -- Who runs what, for doctor: the jobs and the functions of ours must belong to the owner of
 -- public.meetings, no other role may add triggers to it, and no trigger function written by

@@ -5,6 +5,7 @@ do $teardown$
 declare
     v_object pg_catalog.text;
     v_jobs bigint[];
+    v_owner pg_catalog.name;
 begin
     if pg_catalog.to_regclass('public.meetings') is not null then
         drop trigger if exists scheduler_meetings_before_write on public.meetings;
@@ -16,14 +17,26 @@ begin
         -- ours: run by the migrating role or by the owner of meetings (05_owner.sql); one
         -- statement where we may (one cron.unschedule per job overflows the invalidation queue
         -- at tens of thousands)
-        select pg_catalog.array_agg(j.jobid) into v_jobs from cron.job j
-        where (j.jobname operator(pg_catalog.~) '^meeting-status-[0-9a-f-]{36}$'
-               or j.jobname operator(pg_catalog.=) 'meeting-status-reconcile')
-          and (j.username operator(pg_catalog.=) current_user
-               or j.username operator(pg_catalog.=) (
-                   select r.rolname from pg_catalog.pg_class c
-                   join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) c.relowner
-                   where c.oid operator(pg_catalog.=) pg_catalog.to_regclass('public.meetings')));
+        select r.rolname into v_owner from pg_catalog.pg_class c
+        join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) c.relowner
+        where c.oid operator(pg_catalog.=) pg_catalog.to_regclass('public.meetings');
+        if pg_catalog.to_regprocedure('scheduler.job_meetings(pg_catalog.text[])') is not null then
+            -- job names are parsed by scheduler.job_meetings only
+            select pg_catalog.array_agg(j.jobid) into v_jobs
+            from cron.job j
+            join scheduler.job_meetings(array(select c.jobname::pg_catalog.text from cron.job c)) n
+              on n.job_name operator(pg_catalog.=) j.jobname
+            where (n.meeting_id is not null
+                   or j.jobname operator(pg_catalog.=) 'meeting-status-reconcile')
+              and (j.username operator(pg_catalog.=) current_user
+                   or j.username operator(pg_catalog.=) v_owner);
+        else
+            -- a schema torn down halfway: every meeting-status-* job of those roles
+            select pg_catalog.array_agg(j.jobid) into v_jobs from cron.job j
+            where j.jobname operator(pg_catalog.~~) 'meeting-status-%'
+              and (j.username operator(pg_catalog.=) current_user
+                   or j.username operator(pg_catalog.=) v_owner);
+        end if;
         if pg_catalog.has_table_privilege('cron.job', 'DELETE') then
             delete from cron.job j where j.jobid operator(pg_catalog.=) any (v_jobs);
         else

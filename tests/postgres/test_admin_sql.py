@@ -788,12 +788,39 @@ def test_next_run_is_utc_whatever_the_session_timezone(db: Conn) -> None:
 # -- history() ----------------------------------------------------------------------------------
 
 
+def test_command_job_inverts_the_job_commands_of_every_release(db: Conn) -> None:
+    """command_job() names the job of each command we ever registered (0001's without a
+    statement timeout, today's with one) and nothing else."""
+    meeting = uuid.uuid4()
+    cases = {
+        job_command(meeting): job_name(meeting),
+        f"select scheduler.complete_meeting('{meeting}'::uuid)": job_name(meeting),
+        RECONCILE_COMMAND: RECONCILE_JOB,
+        "select scheduler.reconcile()": RECONCILE_JOB,
+        "select 42": None,
+        "select scheduler.complete_meeting('not-a-uuid-at-all-but-36-characters!')": None,
+        f"select scheduler.complete_meeting('{str(meeting).upper()}'::uuid)": None,
+    }
+    for command, expected in cases.items():
+        assert value(db, "select scheduler.command_job(%s)", (command,)) == expected, command
+
+
 def test_history_lists_our_runs_newest_first_with_filters(db: Conn) -> None:
-    """history() lists runs of our jobs (meeting jobs and reconcile) newest first (a run that
-    never started first), with job name and meeting id; a run 'failed' with 'job canceled' is
-    reported as 'canceled' and is not a failure; failed_only keeps failed runs; p_limit bounds
-    the rows; other jobs' and other users' rows never appear."""
+    """history() lists runs of our jobs (meeting jobs and reconcile) strictly newest first (by
+    run id: a canceled run that never started sorts by when pg_cron created it), with job name
+    and meeting id; a run 'failed' with 'job canceled' is reported as 'canceled' and is not a
+    failure; a successful run says what it left behind instead of pg_cron's row count;
+    failed_only keeps failed runs; p_limit bounds the rows; other jobs' and other users' rows
+    never appear."""
     m1, m2, m3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    db.execute(
+        "insert into meetings (id, title, status, end_time) "
+        "values (%s, 'over', 'done', now() - interval '3 hours')",
+        (m1,),
+    )
+    early_cancel = insert_run(
+        db, completion(m3), status="failed", message="job canceled", ended_ago=None
+    )
     ok = insert_run(db, completion(m1), ended_ago="3 hours")
     failed = insert_run(
         db, completion(m2), status="failed", message="ERROR: boom", ended_ago="2 hours"
@@ -807,22 +834,30 @@ def test_history_lists_our_runs_newest_first_with_filters(db: Conn) -> None:
         db, completion(m1), status="failed", message="ERROR: y", ended_ago="5 minutes",
         username="someone",
     )  # fmt: skip
-    mine = {ok, failed, reconciled, canceled}
+    background = insert_run(db, completion(m2), message="SELECT 1", ended_ago="1 minute")
+    mine = {early_cancel, ok, failed, reconciled, canceled, background}
 
     columns = "run_id, job_id, job_name, meeting_id, status, return_message, start_time, end_time"
     rows = db.execute(f"select {columns} from scheduler.history(false, 100000)").fetchall()
     assert {r[0] for r in rows}.isdisjoint({other, other_user})
     assert all(r[2] == RECONCILE_JOB or r[2] == job_name(r[3]) for r in rows)
-    # newest first: null start times (never started) first, then by start_time descending
-    keys = [(r[6] is not None, -(r[6].timestamp()) if r[6] else 0.0) for r in rows]
-    assert keys == sorted(keys)
+    run_ids = [r[0] for r in rows]
+    assert run_ids == sorted(run_ids, reverse=True)
     ours = [r for r in rows if r[0] in mine]
-    assert [r[0] for r in ours] == [canceled, reconciled, failed, ok]
+    assert [r[0] for r in ours] == [background, canceled, reconciled, failed, ok, early_cancel]
     assert [(r[2], r[3], r[4], r[5]) for r in ours] == [
+        # m2 does not exist (only its runs were inserted)
+        (job_name(m2), m2, "succeeded", "checked the meeting: it is now deleted"),
         (job_name(m3), m3, "canceled", "job canceled"),
-        (RECONCILE_JOB, None, "succeeded", "1 row"),
+        (
+            RECONCILE_JOB,
+            None,
+            "succeeded",
+            "reconciled: overdue meetings completed, missing jobs registered, orphan jobs removed",
+        ),
         (job_name(m2), m2, "failed", "ERROR: boom"),
-        (job_name(m1), m1, "succeeded", "1 row"),
+        (job_name(m1), m1, "succeeded", "checked the meeting: it is now done"),
+        (job_name(m3), m3, "canceled", "job canceled"),
     ]
 
     failed_rows = db.execute(f"select {columns} from scheduler.history(true, 100000)").fetchall()

@@ -11,6 +11,7 @@ from pg_helpers import (
     Server,
     connect,
     head_revision,
+    revisions,
     insert_meeting,
     job_name,
     meeting_jobs,
@@ -126,15 +127,8 @@ def test_migrating_through_every_revision_equals_the_schema_in_sql(
     """A database migrated by each release in turn (one alembic run per revision, meetings and
     jobs in between) ends with exactly the current schema and jobs: released revisions are
     frozen and every later change ships in a revision of its own."""
-    from alembic.script import ScriptDirectory
-
-    from scheduler_admin.migrate import alembic_config
-
-    revisions = [
-        r.revision
-        for r in reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))
-    ]
-    assert revisions[0] == "0001" and len(revisions) >= 2
+    every = revisions()
+    assert every[0] == "0001" and len(every) >= 2
 
     drop_everything(db)
     db.execute(APP_TABLE)
@@ -146,7 +140,7 @@ def test_migrating_through_every_revision_equals_the_schema_in_sql(
     db.execute(APP_TABLE)
     db.execute(APP_ROWS)
     try:
-        for revision in revisions:
+        for revision in every:
             migrate(migrated, revision)
             assert db.execute("select version_num from scheduler.alembic_version").fetchall() == [
                 (revision,)
@@ -160,11 +154,26 @@ def test_migrating_through_every_revision_equals_the_schema_in_sql(
 
 
 def test_downgrade_one_step_restores_the_previous_revision(db: Conn, migrated: Server) -> None:
-    """head -> previous -> head: the previous revision's functions and jobs come back, and
-    upgrading again gives the current schema."""
-    meeting_id, _ = insert_meeting(db, FUTURE)
+    """head -> previous gives what migrating to the previous revision gives (functions, grants,
+    triggers, jobs), and upgrading again gives the current schema."""
+    insert_meeting(db, FUTURE)
     at_head = catalog(db)
+    previous = revisions()[-2]
     migrate(migrated, "-1", down=True)
+    assert db.execute("select version_num from scheduler.alembic_version").fetchone() == (previous,)
+    downgraded = catalog(db)
+    migrate(migrated, "base", down=True)
+    migrate(migrated, previous)
+    assert catalog(db) == downgraded
+    migrate(migrated)
+    assert catalog(db) == at_head
+
+
+def test_downgrade_from_0002_restores_0001(db: Conn, migrated: Server) -> None:
+    """0002 -> 0001: 0001's function settings and job commands come back."""
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    migrate(migrated, "0002", down=True)
+    migrate(migrated, "0001", down=True)
     (config,) = db.execute(
         "select proconfig from pg_proc where oid = 'scheduler.complete_meeting(uuid)'::regprocedure"
     ).fetchone()
@@ -174,7 +183,6 @@ def test_downgrade_one_step_restores_the_previous_revision(db: Conn, migrated: S
     )
     assert db.execute("select version_num from scheduler.alembic_version").fetchone() == ("0001",)
     migrate(migrated)
-    assert catalog(db) == at_head
 
 
 def test_version_table_lives_in_schema_scheduler(db: Conn, migrated: Server) -> None:

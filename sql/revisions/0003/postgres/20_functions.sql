@@ -1,0 +1,360 @@
+-- Naming, schedules and the completion function that a meeting's job runs.
+
+-- Every function of ours pins search_path = pg_catalog, pg_temp (the temporary schema explicitly
+-- last: with an empty search path PostgreSQL still resolves *types* in the caller's pg_temp
+-- first) and qualifies every type, cast, function and relation anyway.
+
+-- What the pg_cron jobs of a set of meetings look like: the one definition of a job's name,
+-- schedule and command. Set-based, because every function of ours pins its search path and a
+-- function with a SET clause is never inlined: one call per meeting made registration twice and
+-- list_jobs nine times slower than one call per set.
+--   name:     meeting-status-<meeting id>
+--   fires_at: the first UTC minute at or after end_time (rounded up: a job never fires before
+--             end_time; timestamps have microsecond resolution, so adding 59.999999 s crosses into
+--             the next minute exactly when end_time is past the start of its minute)
+--   schedule: fires_at as five-field cron (minute hour day month *, UTC as pg_cron uses); it
+--             repeats yearly, and the job's command re-checks end_time
+--   command:  a statement timeout (pg_cron runs each command in a fresh session; a timeout set
+--             inside a function would not apply to the statement that called it), then
+--             scheduler.complete_meeting(<id>), built with format(%L)
+create or replace function scheduler.job_specs(p_meeting_ids pg_catalog.uuid[],
+                                               p_end_times pg_catalog.timestamptz[])
+returns table (meeting_id pg_catalog.uuid, end_time pg_catalog.timestamptz,
+               job_name pg_catalog.name, schedule pg_catalog.text, command pg_catalog.text,
+               fires_at pg_catalog.timestamptz)
+-- stable like to_char() and format()
+language sql stable parallel safe
+-- sets of thousands are the norm: the default estimate (1000 rows) led the planner to nested
+-- loops over them that took minutes at 20,000 jobs
+rows 10000
+set search_path = pg_catalog, pg_temp
+as $$
+select u.id, u.end_time,
+       ('meeting-status-' operator(pg_catalog.||) u.id::pg_catalog.text)::pg_catalog.name,
+       pg_catalog.to_char(u.minute, 'FMMI FMHH24 FMDD FMMM') operator(pg_catalog.||) ' *',
+       pg_catalog.format(
+           'set statement_timeout = %L; select scheduler.complete_meeting(%L::pg_catalog.uuid)',
+           '2min', u.id),
+       u.minute at time zone 'UTC'
+from (select r.id, r.end_time,
+             pg_catalog.date_trunc('minute', (r.end_time at time zone 'UTC')
+                                   operator(pg_catalog.+) interval '59.999999 seconds') as minute
+      from rows from (pg_catalog.unnest(p_meeting_ids), pg_catalog.unnest(p_end_times))
+           as r(id, end_time)) u
+where u.id is not null
+$$;
+comment on function scheduler.job_specs(pg_catalog.uuid[], pg_catalog.timestamptz[]) is
+    'Name, five-field UTC schedule (first minute at or after end_time), command and firing time '
+    'of the pg_cron jobs of a set of meetings.';
+
+-- The inverse: the meeting id in each job name of ours, null for any other name (the reconcile
+-- job included). A canonical lower-case UUID after the prefix, checked with string functions: a
+-- regular expression here cost more than the rest of list_jobs.
+create or replace function scheduler.job_meetings(p_job_names pg_catalog.text[])
+returns table (job_name pg_catalog.text, meeting_id pg_catalog.uuid)
+language sql immutable parallel safe
+rows 10000
+set search_path = pg_catalog, pg_temp
+as $$
+select n.name,
+       case when pg_catalog.left(n.name, 15) operator(pg_catalog.=) 'meeting-status-'
+                 and pg_catalog.translate(pg_catalog.substr(n.name, 16), '0123456789abcdef',
+                                          'xxxxxxxxxxxxxxxx')
+                     operator(pg_catalog.=) 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'
+            then pg_catalog.substr(n.name, 16)::pg_catalog.uuid end
+from pg_catalog.unnest(p_job_names) as n(name)
+$$;
+comment on function scheduler.job_meetings(pg_catalog.text[]) is
+    'Meeting id in each job name of ours, null for any other name (the reconcile job included).';
+
+-- The jobs every upcoming meeting should have: what recovery, reconciliation, list_jobs and
+-- health compare cron.job with.
+create or replace function scheduler.upcoming_jobs()
+returns table (meeting_id pg_catalog.uuid, end_time pg_catalog.timestamptz,
+               job_name pg_catalog.name, schedule pg_catalog.text, command pg_catalog.text,
+               fires_at pg_catalog.timestamptz)
+language sql stable parallel safe
+rows 10000
+set search_path = pg_catalog, pg_temp
+as $$
+select s.meeting_id, s.end_time, s.job_name, s.schedule, s.command, s.fires_at
+from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
+      from public.meetings m where m.status operator(pg_catalog.=) 'upcoming') a
+cross join lateral scheduler.job_specs(a.ids, a.ends) s
+$$;
+comment on function scheduler.upcoming_jobs() is
+    'The job (name, schedule, command, firing time) of every upcoming meeting.';
+
+-- One-meeting forms of the two functions above, for callers that handle one meeting.
+create or replace function scheduler.job_name(p_meeting_id pg_catalog.uuid)
+returns pg_catalog.text
+language sql stable strict parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select s.job_name::pg_catalog.text from scheduler.job_specs(array[p_meeting_id], null) s
+$$;
+comment on function scheduler.job_name(pg_catalog.uuid) is
+    'Name of the pg_cron job of a meeting: meeting-status-<meeting id>.';
+
+create or replace function scheduler.meeting_id(p_job_name pg_catalog.text)
+returns pg_catalog.uuid
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select j.meeting_id from scheduler.job_meetings(array[p_job_name]) j
+$$;
+comment on function scheduler.meeting_id(pg_catalog.text) is
+    'Meeting id in a job name of ours, null for any other name (the reconcile job included).';
+
+create or replace function scheduler.job_minute(p_end_time pg_catalog.timestamptz)
+returns timestamp
+language sql stable strict parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select s.fires_at at time zone 'UTC'
+from scheduler.job_specs(array['00000000-0000-0000-0000-000000000000'::pg_catalog.uuid],
+                         array[p_end_time]) s
+$$;
+comment on function scheduler.job_minute(pg_catalog.timestamptz) is
+    'First UTC minute at or after end_time (rounded up: a job never fires before end_time), as a '
+    'UTC timestamp.';
+
+create or replace function scheduler.cron_schedule(p_end_time pg_catalog.timestamptz)
+returns pg_catalog.text
+language sql stable strict parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select s.schedule
+from scheduler.job_specs(array['00000000-0000-0000-0000-000000000000'::pg_catalog.uuid],
+                         array[p_end_time]) s
+$$;
+comment on function scheduler.cron_schedule(pg_catalog.timestamptz) is
+    'Five-field cron expression (minute hour day month *, in UTC as pg_cron uses) of the first '
+    'minute at or after end_time. It repeats yearly; the job''s command re-checks end_time.';
+
+create or replace function scheduler.job_command(p_meeting_id pg_catalog.uuid)
+returns pg_catalog.text
+language sql stable strict parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select s.command from scheduler.job_specs(array[p_meeting_id], null) s
+$$;
+comment on function scheduler.job_command(pg_catalog.uuid) is
+    'SQL command of a meeting''s job, built with format(%L): a statement timeout, then '
+    'scheduler.complete_meeting.';
+
+create or replace function scheduler.reconcile_command()
+returns pg_catalog.text
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select 'set statement_timeout = ''2min''; select scheduler.reconcile()'::pg_catalog.text
+$$;
+comment on function scheduler.reconcile_command() is
+    'SQL command of the job meeting-status-reconcile.';
+
+-- The inverse of the two above: the job a command of ours belongs to, for the runs in
+-- cron.job_run_details, whose job is usually gone (a completed meeting's job is removed). The
+-- meeting id is read at its fixed place after "select scheduler.complete_meeting('" and checked
+-- by job_meetings, the one parser of job names. Accepts the commands of every release (0001 had
+-- no statement timeout in front).
+create or replace function scheduler.command_job(p_command pg_catalog.text)
+returns pg_catalog.text
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select case
+    when p_command operator(pg_catalog.~~) '%select scheduler.reconcile()'
+        then 'meeting-status-reconcile'
+    when pg_catalog.strpos(p_command, 'select scheduler.complete_meeting(''')
+         operator(pg_catalog.>) 0
+        then (select j.job_name
+              from scheduler.job_meetings(array['meeting-status-' operator(pg_catalog.||)
+                       pg_catalog.substr(p_command,
+                           pg_catalog.strpos(p_command, 'select scheduler.complete_meeting(''')
+                           operator(pg_catalog.+) 35, 36)]) j
+              where j.meeting_id is not null)
+end
+$$;
+comment on function scheduler.command_job(pg_catalog.text) is
+    'Name of the job of ours that runs a command (a meeting''s job or the reconcile job), null '
+    'for any other command.';
+
+create or replace function scheduler.is_enabled()
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+select coalesce((select s.enabled from scheduler.settings s), true)
+$$;
+
+-- Register (or re-register) the jobs of a set of meetings, as one set. Returns how many jobs were
+-- created or changed. Where the owner may write cron.job (a superuser on a self-hosted server)
+-- this is one INSERT ... ON CONFLICT that stores exactly what cron.schedule stores (same columns,
+-- same upsert on job name and owner; pg_cron's statement trigger reloads its job cache): about
+-- 8 times faster than one cron.schedule call per meeting, which matters for bulk inserts and
+-- recovery. Elsewhere (Supabase: the migrating role may not write cron.job) it calls
+-- cron.schedule per meeting. Jobs belong to current_user: the owner of this function's callers.
+create or replace function scheduler.register_jobs(p_meeting_ids pg_catalog.uuid[],
+                                                   p_end_times pg_catalog.timestamptz[])
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+-- row estimates of set-returning functions are guesses; compiling the plan (JIT) cost more
+-- than running it
+set jit = off
+as $$
+declare
+    v_count integer := 0;
+    -- what cron.schedule stores for every job (computed once, not once per row)
+    v_host pg_catalog.text;
+    v_port integer;
+    v_database pg_catalog.text;
+    v_user pg_catalog.text;
+    v_direct boolean;
+begin
+    if pg_catalog.cardinality(p_meeting_ids) is null then
+        return 0;
+    end if;
+    v_direct := pg_catalog.has_table_privilege('cron.job', 'INSERT')
+                and pg_catalog.has_table_privilege('cron.job', 'UPDATE');
+    if v_direct then
+        -- cron.schedule stores cron.host, which only superusers and pg_read_all_settings may
+        -- read; a role that may write cron.job without that copies it from the reconcile job,
+        -- which cron.schedule registered. (A privilege check, not an exception block: this runs
+        -- on every write to meetings, and an exception block costs a subtransaction.)
+        if pg_catalog.pg_has_role(current_user, 'pg_read_all_settings', 'USAGE') then
+            v_host := coalesce(pg_catalog.current_setting('cron.host', true), 'localhost');
+        else
+            select j.nodename into v_host from cron.job j
+            where j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
+              and j.username operator(pg_catalog.=) current_user;
+            v_direct := v_host is not null;
+        end if;
+    end if;
+    if v_direct then
+        v_port := pg_catalog.current_setting('port')::integer;
+        v_database := pg_catalog.current_database();
+        v_user := current_user;
+        insert into cron.job as j (schedule, command, nodename, nodeport, database, username, jobname)
+        select s.schedule, s.command, v_host, v_port, v_database, v_user, s.job_name
+        from scheduler.job_specs(p_meeting_ids, p_end_times) s
+        on conflict (jobname, username) do update
+            set schedule = excluded.schedule, command = excluded.command
+            where j.schedule operator(pg_catalog.<>) excluded.schedule
+               or j.command operator(pg_catalog.<>) excluded.command;
+        get diagnostics v_count = row_count;
+    else
+        select pg_catalog.count(cron.schedule(s.job_name::pg_catalog.text, s.schedule, s.command))
+        into v_count
+        from scheduler.job_specs(p_meeting_ids, p_end_times) s;
+    end if;
+    return v_count;
+end
+$$;
+comment on function scheduler.register_jobs(pg_catalog.uuid[], pg_catalog.timestamptz[]) is
+    'Schedules (upserts) the pg_cron jobs of a set of meetings: one INSERT ... ON CONFLICT into '
+    'cron.job when the owner may write it, else cron.schedule per meeting.';
+
+-- Unschedule the jobs of a set of meetings, those that exist. Returns the number removed.
+-- Where the owner holds the DELETE privilege on cron.job this is one statement: pg_cron's
+-- statement trigger then invalidates its job cache once, where one cron.unschedule call per job
+-- sends one invalidation each; tens of thousands of those in one transaction (a busy minute
+-- completing together) overflowed the invalidation queue, left pg_cron running removed jobs for
+-- minutes and ended in "stack depth limit exceeded". Elsewhere (Supabase) it calls
+-- cron.unschedule per job.
+create or replace function scheduler.unregister_jobs(p_meeting_ids pg_catalog.uuid[])
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+-- row estimates of set-returning functions are guesses; compiling the plan (JIT) cost more
+-- than running it
+set jit = off
+as $$
+declare
+    v_count integer;
+begin
+    if pg_catalog.cardinality(p_meeting_ids) is null then
+        return 0;
+    end if;
+    if pg_catalog.has_table_privilege('cron.job', 'DELETE') then
+        delete from cron.job j
+        where j.jobname operator(pg_catalog.=) any (
+                array(select s.job_name from scheduler.job_specs(p_meeting_ids, null) s))
+          and j.username operator(pg_catalog.=) current_user;
+        get diagnostics v_count = row_count;
+    else
+        select pg_catalog.count(cron.unschedule(j.jobid))::integer into v_count
+        from cron.job j
+        where j.jobname operator(pg_catalog.=) any (
+                array(select s.job_name from scheduler.job_specs(p_meeting_ids, null) s))
+          and j.username operator(pg_catalog.=) current_user;
+    end if;
+    return v_count;
+end
+$$;
+comment on function scheduler.unregister_jobs(pg_catalog.uuid[]) is
+    'Unschedules the pg_cron jobs of a set of meetings: one DELETE from cron.job when the owner '
+    'may, else cron.unschedule per job.';
+
+
+-- Marks done every upcoming meeting whose end time has passed, skipping rows that another
+-- transaction holds (it completes or moves them itself; the reconcile job catches any left).
+-- Completing a meeting unschedules its job through the update trigger.
+create or replace function scheduler.complete_due_meetings()
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_completed integer;
+begin
+    with due as (
+        select m.id from public.meetings m
+        where m.status operator(pg_catalog.=) 'upcoming'
+          and m.end_time operator(pg_catalog.<=) pg_catalog.now()
+        for update skip locked
+    )
+    update public.meetings m set status = 'done'
+    from due where m.id operator(pg_catalog.=) due.id;
+    get diagnostics v_completed = row_count;
+    return v_completed;
+end
+$$;
+comment on function scheduler.complete_due_meetings() is
+    'Marks done the upcoming meetings whose end_time has passed, skipping locked rows.';
+
+-- What a meeting's job runs. Completes every upcoming meeting whose end time has passed (the
+-- given one included), skipping rows another transaction holds, so that the jobs of one busy
+-- minute finish together: completing a meeting unschedules its job through the update trigger,
+-- and pg_cron drops the pending runs of unscheduled jobs. A meeting that is not due yet is left
+-- alone (a five-field schedule repeats yearly, and a run can come early). A job whose meeting is
+-- gone or no longer upcoming removes itself. A lock held on meetings makes the run fail after
+-- lock_timeout instead of holding one of pg_cron's connections: the next run or the reconcile
+-- job completes the meeting.
+create or replace function scheduler.complete_meeting(p_meeting_id pg_catalog.uuid)
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '5s'
+as $$
+declare
+    v_completed integer;
+begin
+    if not scheduler.is_enabled() then
+        return 0;
+    end if;
+    v_completed := scheduler.complete_due_meetings();
+
+    if not exists (select 1 from public.meetings m
+                   where m.id operator(pg_catalog.=) p_meeting_id
+                     and m.status operator(pg_catalog.=) 'upcoming') then
+        perform scheduler.unregister_jobs(array[p_meeting_id]);
+    end if;
+    return v_completed;
+end
+$$;
+comment on function scheduler.complete_meeting(pg_catalog.uuid) is
+    'Run by the job meeting-status-<id>: marks done the upcoming meetings whose end_time has '
+    'passed (never one that has not ended), and removes the job if its meeting is not upcoming. '
+    'lock_timeout 5s: a held lock fails the run, a later run completes the meeting.';
