@@ -19,13 +19,21 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend
-from scheduler_admin.backends.base import Backend, Check, Job, RecoverReport, Run
+from scheduler_admin.backends.base import (
+    Backend,
+    Check,
+    Job,
+    RecoverReport,
+    Run,
+    plural,
+    require_aware,
+)
 from scheduler_admin.exceptions import ConfigurationError, InvalidInput, SchedulerError
 from scheduler_admin.redact import RedactingFilter, Redactor
 
@@ -69,10 +77,6 @@ def emit(state: State, data: Any, human: Callable[[], str]) -> None:
         click.echo(json.dumps(data, indent=indent, default=str))
     else:
         click.echo(human())
-
-
-def fail(message: str) -> NoReturn:
-    raise SchedulerError(message)
 
 
 # -- formatting -----------------------------------------------------------------------------
@@ -125,13 +129,13 @@ def jobs_table(jobs: list[Job]) -> str:
         for j in jobs
     ]
     head = ("JOB", "SCHEDULE", "NEXT RUN (UTC)", "IN", "END TIME (UTC)", "STATUS", "ACTIVE")
-    return table(head, rows) + f"\n{len(jobs)} jobs"
+    return table(head, rows) + f"\n{plural(len(jobs), 'job')}"
 
 
 def report_text(report: RecoverReport) -> str:
     lines = [
-        f"{'would be ' if report.get('dry_run') else ''}recovery of {report['total_meetings']} "
-        "upcoming meetings:",
+        f"{'would be ' if report.get('dry_run') else ''}recovery of "
+        f"{plural(report['total_meetings'], 'upcoming meeting')}:",
         f"  jobs scheduled      {report['jobs_scheduled']}",
         f"  jobs already there  {report['jobs_already_exist']}",
         f"  overdue completed   {report['overdue_completed']}",
@@ -153,7 +157,7 @@ def runs_table(runs: list[Run]) -> str:
             r["status"],
             short_time(r["start_time"]),
             short_time(r["end_time"]),
-            (r["return_message"] or "")[:60],
+            r["return_message"],
         )
         for r in runs
     ]
@@ -178,12 +182,7 @@ def parse_end_time(text: str) -> datetime:
             hint="Use ISO 8601 with a time zone, e.g. 2026-12-01T15:30:00Z or "
             "2026-12-01T17:30:00+02:00.",
         ) from None
-    if value.tzinfo is None:
-        raise InvalidInput(
-            f"end time {text!r} has no time zone",
-            hint="Add one, e.g. 2026-12-01T15:30:00Z (UTC) or 2026-12-01T17:30:00+02:00.",
-        )
-    return value
+    return require_aware(value)
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -306,7 +305,7 @@ def cancel(state: State, meeting_id: str) -> None:
         result,
         lambda: (
             f"meeting {result['meeting_id']}: {result['status']}, "
-            f"{result['jobs_removed']} job removed"
+            f"{plural(result['jobs_removed'], 'job')} removed"
         ),
     )
 

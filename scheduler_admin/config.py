@@ -76,10 +76,6 @@ class Settings:
             redactor.add_secret(self.supabase_key)
         return redactor
 
-    @property
-    def is_production(self) -> bool:
-        return self.environment.lower() in PRODUCTION_NAMES
-
 
 URL_HINT = (
     "Use postgresql://user:password@host:port/dbname, with the special characters of the user "

@@ -102,21 +102,7 @@ async def run_startup_recovery(service: SchedulerService, delay: float) -> dict[
         if log.isEnabledFor(logging.DEBUG):
             log.debug("start-up recovery failure:\n%s", redactor(traceback.format_exc()))
         return None
-    if report is not None:
-        log.info(
-            "meeting status start-up recovery: %d upcoming, %d jobs scheduled, %d already "
-            "existed, %d overdue completed, %d orphans removed, %d errors",
-            report["total_meetings"],
-            report["jobs_scheduled"],
-            report["jobs_already_exist"],
-            report["overdue_completed"],
-            report["orphans_removed"],
-            len(report["errors"]),
-        )
-        for error in report["errors"]:
-            log.warning(
-                "recovery error for meeting %s: %s", error.get("meeting_id"), error.get("error")
-            )
+    # service.start() logged the summary and each error
     return dict(report) if report is not None else None
 
 
@@ -170,7 +156,7 @@ def debug_router(service: SchedulerService | None = None) -> APIRouter:
                         "are off",
                     }
                 )
-            jobs = await svc.get_scheduled_jobs()
+            jobs = await svc.list_jobs()
             health = await svc.health()
         except Exception as exc:
             error = _describe(exc, _redactor(svc))

@@ -2,7 +2,7 @@
 
 >>> from scheduler_admin import scheduler_service
 >>> await scheduler_service.start()            # start-up recovery (and the SQLite worker)
->>> await scheduler_service.get_scheduled_jobs()
+>>> scheduler_service.get_scheduled_jobs()     # a list (awaiting it works too)
 
 Every call opens the configured backend, does one operation in a worker thread and closes it,
 so the service is safe to share across requests. On PostgreSQL the database does the
@@ -13,17 +13,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Any, TypeVar
 
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend
-from scheduler_admin.backends.base import Backend, Job, RecoverReport
-from scheduler_admin.exceptions import InvalidInput
+from scheduler_admin.backends.base import (
+    Backend,
+    Job,
+    RecoverReport,
+    recover_summary,
+    require_aware,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class ScheduledJobs(list[Job]):
+    """A list of jobs that is also awaitable (``await`` gives the list itself), so that code
+    written for either form of ``get_scheduled_jobs()`` works."""
+
+    def __await__(self) -> Generator[Any, None, ScheduledJobs]:
+        return self
+        yield  # a generator that returns at once
 
 
 class SchedulerService:
@@ -82,8 +96,7 @@ class SchedulerService:
         self, meeting_id: str, end_time: datetime
     ) -> dict[str, Any]:
         """Set an upcoming meeting's end time and make sure its job exists."""
-        if end_time.tzinfo is None:
-            raise InvalidInput("end_time needs a time zone", hint="Pass an aware datetime (UTC).")
+        require_aware(end_time)
         return await self._call(lambda b: b.schedule(str(meeting_id), end_time))
 
     async def cancel_meeting_status_update(self, meeting_id: str) -> dict[str, Any]:
@@ -93,20 +106,29 @@ class SchedulerService:
     async def ensure_scheduled_jobs_for_existing_meetings(self) -> RecoverReport:
         """Start-up recovery: re-run the registration for every upcoming meeting."""
         report = await self._call(lambda b: b.recover())
-        log.info(
-            "meeting status recovery: %d upcoming, %d jobs scheduled, %d already existed, "
-            "%d overdue completed, %d orphans removed, %d errors",
-            report["total_meetings"],
-            report["jobs_scheduled"],
-            report["jobs_already_exist"],
-            report["overdue_completed"],
-            report["orphans_removed"],
-            len(report["errors"]),
-        )
+        log.info("meeting status recovery: %s", recover_summary(report))
+        for error in report["errors"]:
+            log.warning(
+                "recovery error for meeting %s: %s", error.get("meeting_id"), error.get("error")
+            )
         return report
 
-    async def get_scheduled_jobs(self) -> list[Job]:
-        """The jobs of ours, with their meetings and next runs."""
+    def get_scheduled_jobs(self) -> ScheduledJobs:
+        """The jobs of ours, with their meetings and next runs: a list, read when called.
+
+        Called as the original service called it (``jobs = get_scheduled_jobs()``, a list a
+        FastAPI route can return) and awaitable as well (``await get_scheduled_jobs()``). The
+        query runs on the calling thread; async code that must not wait on the database in its
+        event loop uses :meth:`list_jobs`.
+        """
+        backend = open_backend(self.settings)
+        try:
+            return ScheduledJobs(backend.list_jobs())
+        finally:
+            backend.close()
+
+    async def list_jobs(self) -> list[Job]:
+        """The jobs of ours, read in a worker thread (never blocks the event loop)."""
         return await self._call(lambda b: b.list_jobs())
 
     async def health(self) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from pg_helpers import (
     Server,
     connect,
     head_revision,
-    revisions,
     insert_meeting,
     job_name,
     meeting_jobs,
     migrate,
+    revisions,
     upgrade_error,
 )
 

@@ -59,3 +59,48 @@ def test_disabled_service_does_nothing_and_says_so(
     assert asyncio.run(service.start()) is None
     assert "ENABLE_MEETING_STATUS_UPDATES=false" in caplog.text
     assert not (tmp_path / "off.db").exists()
+
+
+def test_get_scheduled_jobs_works_called_as_the_original_service_called_it(
+    tmp_path: Path,
+) -> None:
+    """The original service called get_scheduled_jobs() without await and returned the result
+    from a FastAPI route: that gives a list, the same list await gives, and a 200 response."""
+    import httpx
+    from fastapi import FastAPI
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    upgrade(url=url)
+    meeting_id = str(uuid.uuid4())
+    end = datetime.now(timezone.utc) + timedelta(days=1)
+    with sqlite3.connect(tmp_path / "jobs.db") as conn:
+        conn.execute(
+            "insert into meetings (id, title, end_time) values (?, 'x', ?)",
+            (meeting_id, end.isoformat()),
+        )
+    service = SchedulerService(config.resolve(url, {}))
+
+    jobs = service.get_scheduled_jobs()
+    assert isinstance(jobs, list)
+    assert f"meeting-status-{meeting_id}" in {j["job_name"] for j in jobs}
+
+    async def awaited() -> list[object]:
+        return list(await service.get_scheduled_jobs())
+
+    assert asyncio.run(awaited()) == list(jobs)
+    assert asyncio.run(service.list_jobs()) == list(jobs)
+
+    app = FastAPI()
+
+    @app.get("/jobs")
+    async def route() -> object:
+        return service.get_scheduled_jobs()  # no await, as in the original service
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get("/jobs")
+
+    response = asyncio.run(get())
+    assert response.status_code == 200
+    assert response.json() == list(jobs)
