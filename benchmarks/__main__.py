@@ -50,40 +50,110 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks",
         description="Benchmark the pg_cron meeting status scheduler against its APScheduler anchor.",
     )
-    p.add_argument("--burst-sizes", type=_sizes, default=[2000, 20000, 100000],
-                   help="meetings ending in the same minute, per burst (default 2000,20000,100000)")
+    p.add_argument(
+        "--burst-sizes",
+        type=_sizes,
+        default=[2000, 20000, 100000],
+        help="meetings ending in the same minute, per burst (default 2000,20000,100000)",
+    )
     p.add_argument("--repeat", type=int, default=3, help="repetitions of each scenario (default 3)")
-    p.add_argument("--burst-repeat", type=int, default=None,
-                   help="repetitions of each burst of 20,000 meetings or more (default --repeat)")
-    p.add_argument("--small-burst-repeat", type=int, default=1,
-                   help="repetitions of bursts under 20,000 meetings (no target in the issue; default 1)")
-    p.add_argument("--write-seconds", type=float, default=5.0,
-                   help="duration of each single-row insert measurement (default 5)")
-    p.add_argument("--write-clients", type=int, default=2, help="single-row insert clients (default 2)")
-    p.add_argument("--write-rows", type=int, default=10000, help="rows of the one-statement insert (default 10000)")
-    p.add_argument("--breakdown-rows", type=int, default=10000, help="rows per piece of the insert-cost breakdown")
-    p.add_argument("--breakdown-single-rows", type=int, default=1000,
-                   help="single-row transactions per piece of the breakdown (default 1000)")
-    p.add_argument("--recovery-size", type=int, default=100000, help="meetings to recover (default 100000)")
-    p.add_argument("--inspection-size", type=int, default=100000, help="jobs to list (default 100000)")
-    p.add_argument("--anchor-sizes", type=_sizes, default=[2000],
-                   help="burst sizes for the APScheduler anchor (default 2000; adding a job to its "
-                        "SQLite store costs ~5-10 ms, so 20000 adds minutes)")
-    p.add_argument("--anchor-modes", type=_words, default=["default", "no-grace"],
-                   help="default (misfire_grace_time 1 s) and/or no-grace (None)")
-    p.add_argument("--anchor-spreads", type=_words, default=["instant"],
-                   help="instant (all due at once) and/or minute (spread over 60 s)")
-    p.add_argument("--anchor-repeat", type=int, default=None, help="repetitions of each anchor run (default --repeat)")
-    p.add_argument("--min-spread", type=float, default=15.0,
-                   help="burst end times spread over at least this many seconds before the tick")
-    p.add_argument("--burst-timeout", type=float, default=300.0, help="give up a burst after this (s)")
-    p.add_argument("--only", type=_words, default=SCENARIOS, help=f"scenarios to run: {','.join(SCENARIOS)}")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: bursts 200,2000, sizes 10000, one repetition")
+    p.add_argument(
+        "--burst-repeat",
+        type=int,
+        default=None,
+        help="repetitions of each burst of 20,000 meetings or more (default --repeat)",
+    )
+    p.add_argument(
+        "--small-burst-repeat",
+        type=int,
+        default=1,
+        help="repetitions of bursts under 20,000 meetings (no target in the issue; default 1)",
+    )
+    p.add_argument(
+        "--write-seconds",
+        type=float,
+        default=5.0,
+        help="duration of each single-row insert measurement (default 5)",
+    )
+    p.add_argument(
+        "--write-clients", type=int, default=2, help="single-row insert clients (default 2)"
+    )
+    p.add_argument(
+        "--write-rows",
+        type=int,
+        default=10000,
+        help="rows of the one-statement insert (default 10000)",
+    )
+    p.add_argument(
+        "--breakdown-rows",
+        type=int,
+        default=10000,
+        help="rows per piece of the insert-cost breakdown",
+    )
+    p.add_argument(
+        "--breakdown-single-rows",
+        type=int,
+        default=1000,
+        help="single-row transactions per piece of the breakdown (default 1000)",
+    )
+    p.add_argument(
+        "--recovery-size", type=int, default=100000, help="meetings to recover (default 100000)"
+    )
+    p.add_argument(
+        "--inspection-size", type=int, default=100000, help="jobs to list (default 100000)"
+    )
+    p.add_argument(
+        "--anchor-sizes",
+        type=_sizes,
+        default=[2000],
+        help="burst sizes for the APScheduler anchor (default 2000; adding a job to its "
+        "SQLite store costs ~5-10 ms, so 20000 adds minutes)",
+    )
+    p.add_argument(
+        "--anchor-modes",
+        type=_words,
+        default=["default", "no-grace"],
+        help="default (misfire_grace_time 1 s) and/or no-grace (None)",
+    )
+    p.add_argument(
+        "--anchor-spreads",
+        type=_words,
+        default=["instant"],
+        help="instant (all due at once) and/or minute (spread over 60 s)",
+    )
+    p.add_argument(
+        "--anchor-repeat",
+        type=int,
+        default=None,
+        help="repetitions of each anchor run (default --repeat)",
+    )
+    p.add_argument(
+        "--min-spread",
+        type=float,
+        default=15.0,
+        help="burst end times spread over at least this many seconds before the tick",
+    )
+    p.add_argument(
+        "--burst-timeout", type=float, default=300.0, help="give up a burst after this (s)"
+    )
+    p.add_argument(
+        "--only", type=_words, default=SCENARIOS, help=f"scenarios to run: {','.join(SCENARIOS)}"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: bursts 200,2000, sizes 10000, one repetition",
+    )
     p.add_argument("--profile", action="store_true", help="also preload pg_stat_statements")
-    p.add_argument("--output", type=Path, help="write the table, machine and command (markdown) here")
-    p.add_argument("--json-output", type=Path, default=REPO_ROOT / "benchmarks" / "out" / "results.json",
-                   help="raw results (default benchmarks/out/results.json, not committed)")
+    p.add_argument(
+        "--output", type=Path, help="write the table, machine and command (markdown) here"
+    )
+    p.add_argument(
+        "--json-output",
+        type=Path,
+        default=REPO_ROOT / "benchmarks" / "out" / "results.json",
+        help="raw results (default benchmarks/out/results.json, not committed)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         given = set(argv or sys.argv[1:])
@@ -166,6 +236,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
     if "write" in only:
         per_rep = 2 * (args.write_seconds + 1) + args.write_rows * 0.0001 + 3
         for rep in range(args.repeat):
+
             def write(rep: int = rep) -> None:
                 out = sc.write_overhead_once(
                     dsn, rep, args.write_seconds, args.write_clients, args.write_rows
@@ -173,23 +244,39 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                 res.write.append(out)
                 log(f"write overhead rep {rep + 1}: single {out['single_ratio']:.3f}, "
                     f"statement {out['statement_ratio']:.3f}")  # fmt: skip
+
             tasks.append(Task(f"write-{rep}", per_rep, guarded("write", write), "write"))
     if "breakdown" in only:
+
         def breakdown() -> None:
-            out = sc.write_breakdown(dsn, args.breakdown_rows, args.breakdown_single_rows, args.repeat)
+            out = sc.write_breakdown(
+                dsn, args.breakdown_rows, args.breakdown_single_rows, args.repeat
+            )
             res.breakdown.append(out)
             log("breakdown (us/row): " + ", ".join(f"{k} {v:.1f}" for k, v in out.items()
                                                    if not k.endswith("_runs")))  # fmt: skip
-        tasks.append(Task("breakdown", (args.breakdown_rows * 0.0015 + args.breakdown_single_rows * 0.005) * args.repeat + 5, guarded("breakdown", breakdown), "breakdown"))
+
+        tasks.append(
+            Task(
+                "breakdown",
+                (args.breakdown_rows * 0.0015 + args.breakdown_single_rows * 0.005) * args.repeat
+                + 5,
+                guarded("breakdown", breakdown),
+                "breakdown",
+            )
+        )
     if "recovery" in only:
         for rep in range(args.repeat):
+
             def recovery(rep: int = rep) -> None:
                 out = sc.recovery_once(dsn, args.recovery_size)
                 res.recovery.append(out)
                 log(f"recovery rep {rep + 1}: {out['seconds']:.2f} s, report {out['report']}")
+
             tasks.append(Task(f"recovery-{rep}", args.recovery_size * 0.0001 + 3,
                               guarded("recovery", recovery), "recovery"))  # fmt: skip
     if "inspection" in only:
+
         def inspection() -> None:
             order, _ = sc.inspection_probe(url)  # raises NotAvailable before the costly setup
             jobs = sc.setup_jobs_directly(dsn, args.inspection_size)
@@ -200,6 +287,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                 out = sc.inspection_once(url, order)
                 res.inspection.append(out)
                 log(f"list-jobs rep {rep + 1}: {out['seconds']:.2f} s, {out['jobs_listed']} jobs")
+
         tasks.append(Task("inspection", args.inspection_size * 0.0001 + 3 * args.repeat + 5,
                           guarded("inspection", inspection), "inspection"))  # fmt: skip
     if "anchor" in only:
@@ -254,7 +342,9 @@ def run_all(args: argparse.Namespace, dsn: str, url: str, res: Results) -> None:
             run_task(fit)
         log(f"burst {i + 1}/{len(bursts)}: {size} meetings")
         try:
-            out = sc.burst_once(dsn, size, rate, min_spread=args.min_spread, timeout=args.burst_timeout)
+            out = sc.burst_once(
+                dsn, size, rate, min_spread=args.min_spread, timeout=args.burst_timeout
+            )
         except Exception as exc:
             res.errors[f"burst-{size}"] = f"{type(exc).__name__}: {exc}"
             log(f"burst {size} failed:\n{traceback.format_exc()}")
@@ -278,7 +368,9 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 
 def _runs(values: list[Any], digits: int = 2) -> str:
-    return ", ".join(_fmt(v, digits) if isinstance(v, (int, float)) or v is None else str(v) for v in values)
+    return ", ".join(
+        _fmt(v, digits) if isinstance(v, (int, float)) or v is None else str(v) for v in values
+    )
 
 
 def _met(ok: bool | None) -> str:
@@ -288,7 +380,15 @@ def _met(ok: bool | None) -> str:
 def build_table(args: argparse.Namespace, res: Results) -> list[str]:
     rows: list[tuple[str, str, str, str, str, str, str]] = []
 
-    def add(scn: str, case: str, metric: str, value: str, runs: str = "", target: str = "", met: str = "") -> None:
+    def add(
+        scn: str,
+        case: str,
+        metric: str,
+        value: str,
+        runs: str = "",
+        target: str = "",
+        met: str = "",
+    ) -> None:
         rows.append((scn, case, metric, value, runs, target, met))
 
     def unavailable(key: str, scn: str, case: str) -> bool:
@@ -312,7 +412,9 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                 _runs(ratios, 3), ">= 0.5", _met(None if m is None else m >= 0.5))  # fmt: skip
     if "breakdown" in args.only and res.breakdown:
         b = res.breakdown[0]
-        text = "; ".join(f"{label} {_fmt(b.get(key), 1)}" for key, label in sc.BREAKDOWN_LABELS if key in b)
+        text = "; ".join(
+            f"{label} {_fmt(b.get(key), 1)}" for key, label in sc.BREAKDOWN_LABELS if key in b
+        )
         add("write cost breakdown", f"{args.breakdown_rows:,} rows, one statement each", f"us per row (median of {args.repeat})",
             text, "", "(why)", "")  # fmt: skip
         text = "; ".join(f"{label} {_fmt(b.get('single_' + key), 0)}" for key, label in sc.SINGLE_LABELS
@@ -324,18 +426,27 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
             runs = res.bursts.get(size, [])
             case = f"{size:,} meetings, one minute"
             if not runs:
-                add("burst", case, f"error: {res.errors.get(f'burst-{size}', 'no run')[:80]}", "n/a")
+                add(
+                    "burst", case, f"error: {res.errors.get(f'burst-{size}', 'no run')[:80]}", "n/a"
+                )
                 continue
             done = [r["done_s"] for r in runs]
             m = None if any(d is None for d in done) else median(done)
             limit = 10.0 if size <= 20000 else 30.0 if size <= 100000 else None
             add("burst", case, "s from the tick until all done", _fmt(m), _runs(done),
-                f"<= {limit:.0f} s" if limit else "", _met(None if limit is None or m is None and
-                                                          all(d is None for d in done) else
+                f"<= {limit:.0f} s" if limit else "", _met(None if limit is None or (m is None and
+                                                          all(d is None for d in done)) else
                                                           (m is not None and m <= limit)))  # fmt: skip
             early = [r["early"] for r in runs]
-            add("burst", case, "meetings done before end_time", str(sum(early)), _runs(early, 0), "0",
-                _met(sum(early) == 0))
+            add(
+                "burst",
+                case,
+                "meetings done before end_time",
+                str(sum(early)),
+                _runs(early, 0),
+                "0",
+                _met(sum(early) == 0),
+            )
             added = [r["run_details_added"] for r in runs]
             ma = median(added)
             add("burst", case, "rows added to cron.job_run_details", f"{_fmt(ma, 0)} (for {size:,} done)",
@@ -362,7 +473,9 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                 add("burst", case, "failure messages (count, all runs)",
                     "; ".join(f"{c} x `{m}`" for m, c in sorted(messages.items(), key=lambda x: -x[1])),
                     "", "", "")  # fmt: skip
-    if "recovery" in args.only and not unavailable("recovery", "recovery", f"{args.recovery_size:,} upcoming, triggers were off"):
+    if "recovery" in args.only and not unavailable(
+        "recovery", "recovery", f"{args.recovery_size:,} upcoming, triggers were off"
+    ):
         secs = [r["seconds"] for r in res.recovery]
         m = median(secs)
         ok = all(r["meetings_without_matching_job"] == 0 for r in res.recovery)
@@ -371,7 +484,9 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
             _fmt(m), _runs(secs), "<= 10 s", _met(m is not None and m <= 10))  # fmt: skip
         add("recovery", f"{args.recovery_size:,} upcoming, triggers were off", "report / every meeting has its job",
             json.dumps(rep, separators=(",", ":")), "", "all", _met(ok and bool(res.recovery)))  # fmt: skip
-    if "inspection" in args.only and not unavailable("inspection", "inspection", f"{args.inspection_size:,} jobs"):
+    if "inspection" in args.only and not unavailable(
+        "inspection", "inspection", f"{args.inspection_size:,} jobs"
+    ):
         secs = [r["seconds"] for r in res.inspection]
         m = median(secs)
         listed = [r["jobs_listed"] for r in res.inspection]
@@ -408,12 +523,14 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m benchmarks " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
     res = Results()
     load_start = os.getloadavg()
     started = utcnow()
     t0 = time.perf_counter()
-    with benchmark_cluster(profile=args.profile) as (cluster, settings):
+    with benchmark_cluster(profile=args.profile) as (cluster, _settings):
         dsn, url = cluster.dsn(), cluster.url()
         log(f"throwaway cluster on port {cluster.port} ({cluster.root}); migrating")
         migrate(dsn)
@@ -452,9 +569,25 @@ def main(argv: list[str] | None = None) -> int:
         args.json_output.parent.mkdir(parents=True, exist_ok=True)
         args.json_output.write_text(json.dumps(raw, indent=1, default=str))
     if args.output:
-        md = ["# Benchmark results", "", "## Command", "", "```", command, "```", "", "## Machine", ""]
+        md = [
+            "# Benchmark results",
+            "",
+            "## Command",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            "## Machine",
+            "",
+        ]
         md += [f"- {k}: {v}" for k, v in machine.items()]
-        md += ["", "## Cluster settings", "", ", ".join(f"`{k}={v}`" for k, v in pg_settings.items())]
+        md += [
+            "",
+            "## Cluster settings",
+            "",
+            ", ".join(f"`{k}={v}`" for k, v in pg_settings.items()),
+        ]
         md += ["", "## Table", "", *head[:1], "", *table, ""]
         if res.errors:
             md += ["Errors: " + "; ".join(f"{k}: {v}" for k, v in res.errors.items()), ""]

@@ -49,7 +49,9 @@ def complete_meeting(dsn: str, meeting_id: str) -> None:
     )
 
 
-def prepare_table(dsn: str, size: int, due: dt.datetime, spread_s: float) -> list[tuple[str, dt.datetime]]:
+def prepare_table(
+    dsn: str, size: int, due: dt.datetime, spread_s: float
+) -> list[tuple[str, dt.datetime]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("create schema if not exists bench")
         conn.execute("drop table if exists bench.anchor_meetings")
@@ -71,7 +73,9 @@ def prepare_table(dsn: str, size: int, due: dt.datetime, spread_s: float) -> lis
 def calibrate_add_rate(scheduler_cls: Any, store_cls: Any, jobs: int = 60) -> float:
     workdir = tempfile.mkdtemp(prefix="anchor-calibrate-")
     path = os.path.join(workdir, "jobs.sqlite")
-    scheduler = scheduler_cls(jobstores={"default": store_cls(url=f"sqlite:///{path}")}, timezone=UTC)
+    scheduler = scheduler_cls(
+        jobstores={"default": store_cls(url=f"sqlite:///{path}")}, timezone=UTC
+    )
     scheduler.start(paused=True)
     later = dt.datetime.now(UTC) + dt.timedelta(days=1)
     start = time.perf_counter()
@@ -84,14 +88,19 @@ def calibrate_add_rate(scheduler_cls: Any, store_cls: Any, jobs: int = 60) -> fl
     return rate
 
 
-def run(dsn: str, size: int, mode: str, spread: str, timeout: float, add_rate: float) -> dict[str, Any]:
+def run(
+    dsn: str, size: int, mode: str, spread: str, timeout: float, add_rate: float
+) -> dict[str, Any]:
     try:
         import apscheduler
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
     except ImportError as exc:
-        print(f"APScheduler is not installed: {exc} (pip install 'apscheduler>=3.11,<4')", file=sys.stderr)
+        print(
+            f"APScheduler is not installed: {exc} (pip install 'apscheduler>=3.11,<4')",
+            file=sys.stderr,
+        )
         sys.exit(3)
 
     spread_s = 60.0 if spread == "minute" else 0.0

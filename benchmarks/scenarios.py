@@ -36,7 +36,6 @@ from benchmarks.common import (
 FAR_AHEAD = "interval '3 days'"
 
 
-
 class NotAvailable(Exception):
     """The interface a scenario needs does not exist yet in this checkout."""
 
@@ -95,7 +94,9 @@ def _statement_rate(dsn: str, table: str, rows: int) -> float:
         return rows / (time.perf_counter() - start)
 
 
-def write_overhead_once(dsn: str, rep: int, seconds: float, clients: int, rows: int) -> dict[str, float]:
+def write_overhead_once(
+    dsn: str, rep: int, seconds: float, clients: int, rows: int
+) -> dict[str, float]:
     """One repetition: both tables, single-row and one statement, in alternating order."""
     tables = ["public.meetings", "bench.meetings_plain"]
     if rep % 2:
@@ -153,7 +154,9 @@ SINGLE_LABELS = [
 ]
 
 
-def write_breakdown(dsn: str, rows: int, single_rows: int = 1000, rounds: int = 3) -> dict[str, float]:
+def write_breakdown(
+    dsn: str, rows: int, single_rows: int = 1000, rounds: int = 3
+) -> dict[str, float]:
     """Microseconds per row of each piece of the insert path, side by side in one run (medians
     of ``rounds`` rounds in alternating order; ``<key>_runs`` holds every round's figure).
 
@@ -220,11 +223,15 @@ def write_breakdown(dsn: str, rows: int, single_rows: int = 1000, rounds: int = 
     def setup(conn: psycopg.Connection[Any], name: str, on: bool) -> None:
         verb = "disable" if on else "enable"
         if name == "before_trigger_only":
-            conn.execute(f"alter table public.meetings {verb} trigger scheduler_meetings_after_insert")
+            conn.execute(
+                f"alter table public.meetings {verb} trigger scheduler_meetings_after_insert"
+            )
         elif name.endswith("_no_inval"):
             conn.execute(f"alter table cron.job {verb} trigger cron_job_cache_invalidate")
         elif name.startswith("capture_") and on:
-            conn.execute("select set_config('bench.after_mode', %s, false)", (name.removeprefix("capture_"),))
+            conn.execute(
+                "select set_config('bench.after_mode', %s, false)", (name.removeprefix("capture_"),)
+            )
 
     # Each piece ``rounds`` times, in alternating order (the machine has shared cores); medians.
     samples: dict[str, list[float]] = {}
@@ -486,7 +493,8 @@ def recovery_once(dsn: str, size: int) -> dict[str, Any]:
         "jobs_before": jobs_before,
         "jobs_after": jobs_after,
         "meetings_without_matching_job": mismatched,
-        "report": {k: v for k, v in report.items() if k != "errors"} | {"errors": len(report.get("errors") or [])},
+        "report": {k: v for k, v in report.items() if k != "errors"}
+        | {"errors": len(report.get("errors") or [])},
     }
 
 
@@ -554,7 +562,11 @@ def inspection_once(database_url: str, order: int) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"list-jobs failed ({proc.returncode}): {proc.stderr[-400:]}")
     doc = json.loads(proc.stdout)
-    return {"seconds": seconds, "jobs_listed": _count_jobs_in_output(doc), "bytes": len(proc.stdout)}
+    return {
+        "seconds": seconds,
+        "jobs_listed": _count_jobs_in_output(doc),
+        "bytes": len(proc.stdout),
+    }
 
 
 def python_startup(order: int) -> float:
@@ -604,4 +616,4 @@ def anchor_once(dsn: str, size: int, mode: str, spread: str, timeout: float) -> 
 
 
 def ceil_div(a: float, b: float) -> int:
-    return int(math.ceil(a / b))
+    return math.ceil(a / b)
