@@ -35,7 +35,7 @@ test-fast: install
 	$(PYTHON) -m pytest -m "not slow"
 
 lint:
-	$(PIP) install -q -e '.[lint]'
+	$(PIP) install -q -e '.[test,lint]'
 	$(PYTHON) -m ruff check scheduler_admin tests migrations benchmarks
 	$(PYTHON) -m ruff format --check scheduler_admin tests migrations benchmarks
 	$(PYTHON) -m mypy
