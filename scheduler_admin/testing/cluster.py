@@ -98,8 +98,24 @@ def server_settings(
     return conf
 
 
+class Loopback:
+    """Connection strings of a throwaway server listening on 127.0.0.1 (trust auth)."""
+
+    port: int
+    database: str
+
+    def dsn(self, dbname: str | None = None, user: str = "postgres") -> str:
+        return (
+            f"host=127.0.0.1 port={self.port} user={user} "
+            f"dbname={dbname or self.database} connect_timeout=10"
+        )
+
+    def url(self, dbname: str | None = None, user: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname or self.database}"
+
+
 @dataclass
-class Cluster:
+class Cluster(Loopback):
     """A PostgreSQL cluster in a temporary directory. Use :func:`throwaway_cluster`."""
 
     bindir: Path
@@ -117,15 +133,6 @@ class Cluster:
     @property
     def logfile(self) -> Path:
         return self.root / "postgresql.log"
-
-    def dsn(self, dbname: str | None = None, user: str = "postgres") -> str:
-        return (
-            f"host=127.0.0.1 port={self.port} user={user} "
-            f"dbname={dbname or self.database} connect_timeout=10"
-        )
-
-    def url(self, dbname: str | None = None, user: str = "postgres") -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname or self.database}"
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = list(args)

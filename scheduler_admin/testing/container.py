@@ -25,6 +25,7 @@ from psycopg import sql
 from scheduler_admin.testing.cluster import (
     DEFAULT_DATABASE,
     ClusterError,
+    Loopback,
     _free_port,
     server_settings,
 )
@@ -114,7 +115,7 @@ def image_versions(image: str | None = None) -> str:
 
 
 @dataclass
-class ContainerCluster:
+class ContainerCluster(Loopback):
     """A PostgreSQL server in a container. Use :func:`container_cluster`."""
 
     image: str
@@ -123,15 +124,6 @@ class ContainerCluster:
     preload_pg_cron: bool = True
     settings: Mapping[str, str] = field(default_factory=dict)
     _container: Any = None
-
-    def dsn(self, dbname: str | None = None, user: str = "postgres") -> str:
-        return (
-            f"host=127.0.0.1 port={self.port} user={user} "
-            f"dbname={dbname or self.database} connect_timeout=10"
-        )
-
-    def url(self, dbname: str | None = None, user: str = "postgres") -> str:
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname or self.database}"
 
     def conf(self) -> dict[str, str]:
         """The settings appended to postgresql.conf: the local cluster's, with JIT off (the image
