@@ -15,17 +15,22 @@ from scheduler_admin.exceptions import MeetingNotFound
 from scheduler_admin.migrate import upgrade
 
 
-def test_service_api_round_trip(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'api.db'}"
+def service_with_a_meeting(path: Path, end: datetime) -> tuple[SchedulerService, str]:
+    """A service on a migrated SQLite file holding one upcoming meeting; and its id."""
+    url = f"sqlite:///{path}"
     upgrade(url=url)
     meeting_id = str(uuid.uuid4())
-    end = datetime.now(timezone.utc) + timedelta(days=2)
-    with sqlite3.connect(tmp_path / "api.db") as conn:
+    with sqlite3.connect(path) as conn:
         conn.execute(
             "insert into meetings (id, title, end_time) values (?, 'x', ?)",
             (meeting_id, end.isoformat()),
         )
-    service = SchedulerService(config.resolve(url, {}))
+    return SchedulerService(config.resolve(url, {})), meeting_id
+
+
+def test_service_api_round_trip(tmp_path: Path) -> None:
+    end = datetime.now(timezone.utc) + timedelta(days=2)
+    service, meeting_id = service_with_a_meeting(tmp_path / "api.db", end)
 
     async def scenario() -> None:
         report = await service.start()
@@ -69,16 +74,8 @@ def test_get_scheduled_jobs_works_called_as_the_original_service_called_it(
     import httpx
     from fastapi import FastAPI
 
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    upgrade(url=url)
-    meeting_id = str(uuid.uuid4())
     end = datetime.now(timezone.utc) + timedelta(days=1)
-    with sqlite3.connect(tmp_path / "jobs.db") as conn:
-        conn.execute(
-            "insert into meetings (id, title, end_time) values (?, 'x', ?)",
-            (meeting_id, end.isoformat()),
-        )
-    service = SchedulerService(config.resolve(url, {}))
+    service, meeting_id = service_with_a_meeting(tmp_path / "jobs.db", end)
 
     jobs = service.get_scheduled_jobs()
     assert isinstance(jobs, list)
