@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from postgrest_adapter import PostgrestAdapter
-from supabase_shape import ANON_KEY, DATABASE, SERVICE_KEY, SupabaseShape, build, reset
+from supabase_shape import ANON_KEY, DATABASE, SERVICE_KEY, VARIANTS, SupabaseShape, build, reset
 
 from scheduler_admin.testing.cluster import ClusterError
 from scheduler_admin.testing.lanes import server_lane, throwaway_server
@@ -33,9 +33,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.postgres)
 
 
-@pytest.fixture(scope="session")
-def supabase_cluster() -> Iterator[SupabaseShape]:
-    """The Supabase-shaped cluster, migrated once with `alembic upgrade head` as the migrator.
+@pytest.fixture(scope="session", params=VARIANTS)
+def supabase_cluster(request: pytest.FixtureRequest) -> Iterator[SupabaseShape]:
+    """The Supabase-shaped cluster, migrated once with `alembic upgrade head` as the migrator,
+    in each grant variant (the platform's, then cron.job writable as the install guide makes it).
     It is started in the lane SCHEDULER_TEST_SERVER chooses (local binaries or the container)."""
     try:
         lane = server_lane()
@@ -43,7 +44,7 @@ def supabase_cluster() -> Iterator[SupabaseShape]:
         pytest.fail(str(exc))
     try:
         with throwaway_server(database=DATABASE) as cluster:
-            shape = build(cluster)
+            shape = build(cluster, request.param)
             result = shape.alembic("upgrade", "head")
             assert result.returncode == 0, result.stderr
             yield shape

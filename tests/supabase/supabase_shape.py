@@ -4,10 +4,12 @@ What Supabase gives a project, reduced to what the scheduler meets there:
 
 * pg_cron is created by a superuser (``supabase_admin`` there, ``postgres`` here); its objects live
   in schema ``cron``.
-* The role that runs migrations (``postgres`` there, ``migrator`` here) is not a superuser. It may
-  use schema ``cron``, call ``cron.schedule``/``cron.unschedule``/``cron.alter_job`` and read
-  ``cron.job`` and ``cron.job_run_details``, but it may not insert, update or delete ``cron.job``.
-  It may create schemas in the database and owns ``public.meetings``.
+* The role that runs migrations (``postgres`` there, ``migrator`` here) is not a superuser. It has
+  the platform's pg_cron grants: usage on schema ``cron``, ``cron.schedule``/``cron.unschedule``,
+  all privileges on ``cron.job_run_details`` and only SELECT on ``cron.job``; in the variant
+  ``cron-job-writable`` (the install guide's ``grant all privileges on all tables in schema
+  cron``) it may also write ``cron.job``. It may create schemas in the database and owns
+  ``public.meetings``.
 * Requests arrive through PostgREST, which logs in as ``authenticator`` and switches to ``anon``,
   ``authenticated`` or ``service_role`` (``bypassrls``). ``auth.uid()`` reads the JWT's subject.
 * ``public.meetings`` has row-level security: an authenticated user reads and writes only the rows
@@ -63,20 +65,27 @@ grant create on database supabase_db to migrator;
 grant usage, create on schema public to migrator;
 grant usage on schema public to anon, authenticated, service_role;
 
--- exactly the pg_cron rights the issue lists: no insert, update or delete on cron.job
-grant usage on schema cron to migrator;
+-- Supabase's platform hook for pg_cron: usage on schema cron with grant option, all privileges
+-- on every cron table but cron.job (job_run_details included), only SELECT on cron.job, and the
+-- right to call cron.schedule and cron.unschedule (every signature the installed pg_cron has:
+-- 1.4 has cron.unschedule(name), 1.5+ cron.unschedule(text) instead)
+grant usage on schema cron to migrator with grant option;
 grant select on cron.job to migrator;
-grant select, delete on cron.job_run_details to migrator;
--- execute on every signature of cron.schedule, cron.unschedule and cron.alter_job that the
--- installed pg_cron has: 1.4 has cron.unschedule(name), 1.5+ cron.unschedule(text) instead
 do $$
 declare
+    t regclass;
     f regprocedure;
 begin
+    for t in
+        select c.oid::regclass from pg_class c
+        where c.relnamespace = 'cron'::regnamespace and c.relkind in ('r', 'p')
+          and c.relname <> 'job'
+    loop
+        execute format('grant all privileges on table %s to migrator', t);
+    end loop;
     for f in
         select p.oid::regprocedure from pg_proc p
-        where p.pronamespace = 'cron'::regnamespace
-          and p.proname in ('schedule', 'unschedule', 'alter_job')
+        where p.pronamespace = 'cron'::regnamespace and p.proname in ('schedule', 'unschedule')
     loop
         execute format('grant execute on function %s to migrator', f);
     end loop;
@@ -95,6 +104,15 @@ alter default privileges for role migrator grant usage on schemas to anon, authe
 alter default privileges for role migrator grant execute on functions to anon, authenticated, service_role;
 alter default privileges for role migrator grant all on tables to anon, authenticated, service_role;
 """
+
+# Supabase's install guide for pg_cron also says `grant all privileges on all tables in schema
+# cron to postgres`: projects that ran it have a migration role that may write cron.job.
+CRON_JOB_WRITABLE_SQL = """
+grant all privileges on all tables in schema cron to migrator;
+grant usage on all sequences in schema cron to migrator;
+"""
+# The grant variants every test of the Supabase suite runs on.
+VARIANTS = ("platform", "cron-job-writable")
 
 # Run by the migration role: the application's table, with row-level security, before migrating.
 APP_SQL = """
@@ -121,6 +139,12 @@ grant select, insert, update, delete on public.meetings to anon, authenticated, 
 @dataclass
 class SupabaseShape:
     cluster: ThrowawayServer
+    variant: str = "platform"
+
+    @property
+    def cron_job_writable(self) -> bool:
+        """The migration role may insert, update and delete cron.job (the set-based path)."""
+        return self.variant == "cron-job-writable"
 
     def dsn(self, user: str = "postgres") -> str:
         return self.cluster.dsn(DATABASE, user=user)
@@ -160,10 +184,13 @@ class SupabaseShape:
         )
 
 
-def build(cluster: ThrowawayServer) -> SupabaseShape:
-    shape = SupabaseShape(cluster)
+def build(cluster: ThrowawayServer, variant: str = "platform") -> SupabaseShape:
+    assert variant in VARIANTS, variant
+    shape = SupabaseShape(cluster, variant)
     with shape.superuser() as conn:
         conn.execute(PLATFORM_SQL)
+        if shape.cron_job_writable:
+            conn.execute(CRON_JOB_WRITABLE_SQL)
     with psycopg.connect(shape.dsn(MIGRATOR), autocommit=True) as conn:
         conn.execute(APP_SQL)
     return shape

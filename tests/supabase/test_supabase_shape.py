@@ -50,7 +50,8 @@ def test_the_migration_role_has_exactly_the_supabase_rights(supa: SupabaseShape)
             "from pg_roles r where r.rolname = %s",
             (MIGRATOR,),
         ).fetchone()
-    assert row == (False, False, True, False, False, False, True, "postgres", True)
+    writable = supa.cron_job_writable
+    assert row == (False, False, True, writable, writable, writable, True, "postgres", True)
 
 
 def test_alembic_upgrade_head_as_the_migration_role(supa: SupabaseShape) -> None:
@@ -294,40 +295,33 @@ def test_our_sql_needs_nothing_beyond_pg_cron_1_4() -> None:
         assert "do $" not in between, write.group(0)
 
 
-def test_a_migration_role_that_may_write_cron_job_registers_as_cron_schedule_does(
-    supa: SupabaseShape,
-) -> None:
-    """Supabase's install guide grants all on the cron tables to postgres: then the set-based path
-    writes cron.job directly, without reading cron.host (superuser-only): it copies host and port
-    from the reconcile job, which cron.schedule wrote, so the rows equal cron.schedule's."""
-    with supa.superuser() as su:
-        su.execute(f"grant insert, update, delete on cron.job to {MIGRATOR}")
-        su.execute(f"grant usage on sequence cron.jobid_seq to {MIGRATOR}")
-        try:
-            with supa.as_role("authenticated", uuid.uuid4()) as a:
-                ids = [
-                    a.execute(
-                        "insert into meetings (title, end_time) values ('direct', %s) returning id",
-                        (FUTURE + timedelta(minutes=i),),
-                    ).fetchone()[0]  # type: ignore[index]
-                    for i in range(3)
-                ]
-                rows = su.execute(
-                    "select jobname, nodename, nodeport, database, username from cron.job "
-                    "where jobname = any(%s) order by jobname",
-                    ([f"meeting-status-{i}" for i in ids],),
-                ).fetchall()
-                (reconcile,) = su.execute(
-                    "select nodename, nodeport, database, username from cron.job "
-                    "where jobname = 'meeting-status-reconcile'"
-                ).fetchall()
-                assert [r[0] for r in rows] == sorted(f"meeting-status-{i}" for i in ids)
-                assert {r[1:] for r in rows} == {reconcile}
-                a.execute("delete from meetings where id = any(%s)", (ids,))
-                assert su.execute(
-                    "select count(*) from cron.job where jobname = any(%s)",
-                    ([f"meeting-status-{i}" for i in ids],),
-                ).fetchone() == (0,)
-        finally:
-            su.execute(f"revoke insert, update, delete on cron.job from {MIGRATOR}")
-            su.execute(f"revoke usage on sequence cron.jobid_seq from {MIGRATOR}")
+def test_jobs_of_meetings_are_stored_as_cron_schedule_stores_them(supa: SupabaseShape) -> None:
+    """On the platform's grants register_jobs calls cron.schedule; where the install guide's
+    grant lets the migration role write cron.job it inserts the rows itself, without reading
+    cron.host (superuser-only): it copies host and port from the reconcile job, which
+    cron.schedule wrote. Either way the rows equal cron.schedule's, and deleting the meetings
+    removes them."""
+    with supa.superuser() as su, supa.as_role("authenticated", uuid.uuid4()) as a:
+        ids = [
+            a.execute(
+                "insert into meetings (title, end_time) values ('direct', %s) returning id",
+                (FUTURE + timedelta(minutes=i),),
+            ).fetchone()[0]  # type: ignore[index]
+            for i in range(3)
+        ]
+        rows = su.execute(
+            "select jobname, nodename, nodeport, database, username from cron.job "
+            "where jobname = any(%s) order by jobname",
+            ([f"meeting-status-{i}" for i in ids],),
+        ).fetchall()
+        (reconcile,) = su.execute(
+            "select nodename, nodeport, database, username from cron.job "
+            "where jobname = 'meeting-status-reconcile'"
+        ).fetchall()
+        assert [r[0] for r in rows] == sorted(f"meeting-status-{i}" for i in ids)
+        assert {r[1:] for r in rows} == {reconcile}
+        a.execute("delete from meetings where id = any(%s)", (ids,))
+        assert su.execute(
+            "select count(*) from cron.job where jobname = any(%s)",
+            ([f"meeting-status-{i}" for i in ids],),
+        ).fetchone() == (0,)
