@@ -21,11 +21,11 @@ depends_on = None
 
 UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [],
-    "sqlite": [],
+    "sqlite": [("0003", "20_views.sql")],
 }
 DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [],
-    "sqlite": [],
+    "sqlite": [("0003", "downgrade.sql"), ("0001", "20_views.sql")],
 }
 
 
