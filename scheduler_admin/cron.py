@@ -192,18 +192,3 @@ def matches(expression: str, when: datetime) -> bool:
 def next_run(expression: str, after: datetime) -> datetime | None:
     """The first UTC minute at or after ``after`` in which ``expression`` fires."""
     return parse(expression).next_run(after)
-
-
-def schedule_for(end_time: datetime) -> str:
-    """The job schedule of a meeting: the first UTC minute at or after ``end_time``.
-
-    Same rule as the SQL (``scheduler_meeting_jobs`` / ``scheduler.cron_schedule``): an end time
-    exactly on the minute stays in it, anything later rounds up. Precision is milliseconds, as
-    SQLite stores it.
-    """
-    utc = _utc(end_time)
-    utc = utc.replace(microsecond=utc.microsecond // 1000 * 1000)
-    minute = utc.replace(second=0, microsecond=0)
-    if utc != minute:
-        minute += timedelta(minutes=1)
-    return f"{minute.minute} {minute.hour} {minute.day} {minute.month} *"

@@ -14,9 +14,10 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from scheduler_admin import config
-from scheduler_admin.backends.sqlite import SqliteBackend, database_path
+from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.cli import jobs_table
 from scheduler_admin.migrate import upgrade
+from scheduler_admin.sqlite.connection import database_path
 from scheduler_admin.worker import CronWorker
 
 UTC = timezone.utc

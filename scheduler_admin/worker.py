@@ -8,16 +8,8 @@ A worker that was late by a few minutes runs the jobs of the minutes it missed (
 same for small clock jumps); longer gaps are left to the reconcile job, which runs every minute
 and completes overdue meetings.
 
-Commands:
-
-* ``complete_meeting('<id>')``: completes, in one statement, every upcoming meeting whose end
-  time has passed (so the jobs of a busy minute finish together: completing a meeting removes
-  its job through the triggers, and the jobs removed before their turn do not run); a meeting
-  that is not due yet is left alone; a job whose meeting is gone or no longer upcoming removes
-  itself.
-* ``reconcile()``: :meth:`SqliteBackend.reconcile` (recover, then prune old run history).
-
-While the scheduler is paused (``scheduler_settings.enabled = 0``) jobs run and change nothing.
+What a job's command does is :mod:`scheduler_admin.sqlite.commands` (PostgreSQL's part: it runs
+the SQL that pg_cron hands it); this module is only the loop.
 """
 
 from __future__ import annotations
@@ -31,25 +23,17 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
 from scheduler_admin import cron
-from scheduler_admin.backends.sqlite import (
-    RECONCILE_COMMAND,
-    RECONCILE_JOB,
-    UTC,
-    Clock,
-    SqliteBackend,
-    from_db_time,
-    job_name,
-    parse_complete_command,
-    to_db_time,
-)
+from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.exceptions import SchedulerError
+from scheduler_admin.sqlite import commands
+from scheduler_admin.sqlite.connection import UTC, Clock, from_db_time, to_db_time
+from scheduler_admin.sqlite.functions import RECONCILE_JOB
 
 log = logging.getLogger("scheduler_admin.worker")
 
@@ -209,7 +193,8 @@ class CronWorker:
         try:
             # A job reporting errors (reconcile with a bad row) keeps what it did.
             with self.backend.transaction() as conn:
-                ok, message = self.execute(conn, command, now)
+                outcome = commands.execute(conn, command, now)
+            ok, message = outcome.ok, outcome.message
         except (sqlite3.Error, SchedulerError) as exc:
             ok, message = False, f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a job never stops the worker
@@ -226,55 +211,6 @@ class CronWorker:
         if not ok:
             log.warning("job %s failed: %s", job["jobname"], message)
         return RunResult(run_id, jobid, job["jobname"], status, message)
-
-    def execute(self, conn: sqlite3.Connection, command: str, now: datetime) -> tuple[bool, str]:
-        """Interpret a job's command inside an open transaction: (succeeded, return message)."""
-        if command == RECONCILE_COMMAND:
-            if not self.backend.enabled(conn):
-                return True, "reconcile: scheduler paused, nothing done"
-            report, deleted = self.backend.reconcile_in(conn, now)
-            message = (
-                f"reconcile: {report['overdue_completed']} overdue meetings completed, "
-                f"{report['jobs_scheduled']} jobs scheduled, {report['jobs_already_exist']} "
-                f"jobs already existed, {report['orphans_removed']} orphan jobs removed, "
-                f"{deleted} old runs deleted"
-            )
-            if report["errors"]:
-                details = "; ".join(
-                    f"{e['meeting_id']}: {e['error']}" for e in report["errors"][:5]
-                )
-                return False, f"{message}; {len(report['errors'])} errors: {details}"
-            return True, message
-        meeting_id = parse_complete_command(command)
-        if meeting_id is None:
-            return (
-                False,
-                f"unknown command {command!r}: expected complete_meeting('<id>') or reconcile()",
-            )
-        if not self.backend.enabled(conn):
-            return True, "complete_meeting: scheduler paused, nothing done"
-        completed = self.complete_due(conn, now)
-        still_upcoming = conn.execute(
-            "SELECT 1 FROM meetings WHERE id = ? AND status = 'upcoming'", (meeting_id,)
-        ).fetchone()
-        removed = 0
-        if still_upcoming is None:
-            removed = conn.execute(
-                "DELETE FROM cron_job WHERE jobname = ?", (job_name(meeting_id),)
-            ).rowcount
-        message = f"complete_meeting: {completed} meetings completed"
-        if removed:
-            message += ", job removed"
-        return True, message
-
-    @staticmethod
-    def complete_due(conn: sqlite3.Connection, now: datetime) -> int:
-        """Mark done every upcoming meeting whose end time is at or before ``now``."""
-        return conn.execute(
-            """UPDATE meetings SET status = 'done'
-                WHERE status = 'upcoming' AND julianday(end_time) <= julianday(?)""",
-            (to_db_time(now),),
-        ).rowcount
 
     def mark_stale_runs(self, now: datetime | None = None) -> int:
         """Fail the runs a dead worker left ``running``; returns how many."""
@@ -358,17 +294,3 @@ class CronWorker:
             await asyncio.to_thread(self._safe_tick)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.seconds_to_next_minute())
-
-
-def run_worker(
-    url_or_path: str | os.PathLike[str],
-    *,
-    once: bool = False,
-    clock: Callable[[], datetime] | None = None,
-) -> TickResult | None:
-    """Entry point for ``scheduler-admin worker`` (``--once``: one tick, returned)."""
-    worker = CronWorker(url_or_path, clock=clock)
-    if once:
-        return worker.tick()
-    worker.run_forever()
-    return None

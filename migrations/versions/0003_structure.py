@@ -1,6 +1,7 @@
 """Structure: one parser of our job commands (scheduler.command_job), history strictly newest
 first with run messages that say what the run left behind, teardown parsing job names through
-scheduler.job_meetings.
+scheduler.job_meetings; on SQLite the views scheduler_upcoming_jobs and scheduler_orphan_jobs
+(the set logic of recovery).
 
 Revision ID: 0003
 Revises: 0002
@@ -29,7 +30,7 @@ UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0002", "50_grants.sql"),
         ("0002", "90_reset_role.sql"),
     ],
-    "sqlite": [],
+    "sqlite": [("0003", "20_views.sql")],
 }
 DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [
@@ -39,7 +40,7 @@ DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0003", "downgrade.sql"),
         ("0002", "90_reset_role.sql"),
     ],
-    "sqlite": [],
+    "sqlite": [("0003", "downgrade.sql"), ("0001", "20_views.sql")],
 }
 
 

@@ -5,6 +5,8 @@ DROP TRIGGER IF EXISTS scheduler_meetings_before_update;
 DROP TRIGGER IF EXISTS scheduler_meetings_after_insert;
 DROP TRIGGER IF EXISTS scheduler_meetings_after_update;
 DROP TRIGGER IF EXISTS scheduler_meetings_after_delete;
+DROP VIEW IF EXISTS scheduler_orphan_jobs;
+DROP VIEW IF EXISTS scheduler_upcoming_jobs;
 DROP VIEW IF EXISTS scheduler_meeting_jobs;
 DROP INDEX IF EXISTS scheduler_meetings_status_end_time_idx;
 DROP INDEX IF EXISTS scheduler_run_details_start_time_idx;

@@ -15,7 +15,6 @@ inside ``held()`` sees that state and takes the lock again (advisory locks are r
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -27,10 +26,11 @@ import psycopg
 from pg_helpers import run_command
 
 from scheduler_admin.backends.postgres import PostgresBackend
-from scheduler_admin.backends.sqlite import TRIGGERS, SqliteBackend, from_db_time
+from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.schema import read_sql
+from scheduler_admin.sqlite import commands
+from scheduler_admin.sqlite.connection import TRIGGERS, from_db_time
 from scheduler_admin.sqlite_script import execute_sqlite_script
-from scheduler_admin.worker import CronWorker
 
 UTC = timezone.utc
 JOB_PREFIX = "meeting-status-"
@@ -211,7 +211,6 @@ class SqliteAdapter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.backend = SqliteBackend(f"sqlite:///{path}")  # the real clock, as on PostgreSQL
-        self.worker = CronWorker(self.backend)
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=10)
         self.conn.row_factory = sqlite3.Row
 
@@ -311,7 +310,7 @@ class SqliteAdapter:
     # -- jobs -------------------------------------------------------------------------------
 
     def run_job(self, meeting_id: str) -> int | None:
-        """Execute the meeting's cron_job command through the worker, at the real current time;
+        """Execute the meeting's cron_job command as the worker does, at the real current time;
         returns what it reports (meetings completed), None when the meeting has no job."""
         row = self.conn.execute(
             "SELECT command FROM cron_job WHERE jobname = ?", (job_name(meeting_id),)
@@ -319,11 +318,9 @@ class SqliteAdapter:
         if row is None:
             return None
         with self.backend.transaction() as conn:
-            ok, message = self.worker.execute(conn, str(row[0]), datetime.now(UTC))
-        assert ok, message
-        found = re.match(r"complete_meeting: (\d+) meetings completed", message)
-        assert found, message
-        return int(found.group(1))
+            outcome = commands.execute(conn, str(row[0]), datetime.now(UTC))
+        assert outcome.ok, outcome.message
+        return outcome.completed
 
     def set_job_active(self, meeting_id: str, active: bool) -> None:
         self.conn.execute(

@@ -289,6 +289,27 @@ def test_history_newest_first_with_canceled_runs(
         backend.history(limit=0)
 
 
+def test_history_is_newest_run_first(
+    conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock
+) -> None:
+    """By run id, as runs are recorded: a run without a start time (or with an odd one) does
+    not sort above the runs recorded after it."""
+    now = clock()
+    add_run(conn, "reconcile()", "succeeded", "oldest", now - timedelta(minutes=3))
+    conn.execute(
+        "INSERT INTO cron_job_run_details (jobid, command, status, return_message) "
+        "VALUES (1, 'reconcile()', 'failed', 'never started')"
+    )
+    add_run(conn, "reconcile()", "succeeded", "started earlier", now - timedelta(hours=1))
+    add_run(conn, "reconcile()", "succeeded", "newest", now)
+    assert [r["return_message"] for r in backend.history()] == [
+        "newest",
+        "started earlier",
+        "never started",
+        "oldest",
+    ]
+
+
 def test_history_of_worker_runs(
     conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock
 ) -> None:
@@ -473,7 +494,7 @@ def test_missing_file_raises_not_migrated_and_is_not_created(tmp_path: Path) -> 
 
 
 def test_urls_and_paths(tmp_path: Path, db_path: Path) -> None:
-    from scheduler_admin.backends.sqlite import database_path
+    from scheduler_admin.sqlite.connection import database_path
 
     assert database_path("sqlite:///relative.db") == "relative.db"
     assert database_path("sqlite:////abs/file.db") == "/abs/file.db"

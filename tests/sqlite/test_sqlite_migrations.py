@@ -22,6 +22,8 @@ OURS = {
     ("table", "scheduler_settings"),
     ("table", "scheduler_worker"),
     ("view", "scheduler_meeting_jobs"),
+    ("view", "scheduler_upcoming_jobs"),
+    ("view", "scheduler_orphan_jobs"),
     ("trigger", "scheduler_meetings_before_insert"),
     ("trigger", "scheduler_meetings_before_update"),
     ("trigger", "scheduler_meetings_after_insert"),

@@ -54,7 +54,7 @@ def test_meeting_becomes_done_at_its_minute_not_before(
     recorded = [r for r in runs(conn) if r["command"] == f"complete_meeting('{meeting_id}')"]
     assert len(recorded) == 1
     assert recorded[0]["status"] == "succeeded"
-    assert recorded[0]["return_message"] == "complete_meeting: 1 meetings completed"
+    assert recorded[0]["return_message"] == "completed 1 meeting (this one included)"
     assert recorded[0]["start_time"] <= recorded[0]["end_time"]
     assert recorded[0]["job_pid"] == os.getpid()
 
@@ -70,7 +70,7 @@ def test_the_job_rechecks_end_time(conn: sqlite3.Connection, worker: CronWorker)
     )
     result = worker.tick(early)
     ran = [run for run in result.runs if run.job_name == f"meeting-status-{meeting_id}"]
-    assert len(ran) == 1 and ran[0].return_message == "complete_meeting: 0 meetings completed"
+    assert len(ran) == 1 and ran[0].return_message == "meeting not due yet: nothing done"
     assert meeting(conn, meeting_id)["status"] == "upcoming"  # type: ignore[index]
     assert job(conn, meeting_id) is not None
 
@@ -83,7 +83,7 @@ def test_a_busy_minute_finishes_together(conn: sqlite3.Connection, worker: CronW
     meeting_runs = [run for run in result.runs if run.job_name != "meeting-status-reconcile"]
     # The first job completes every due meeting; the others' jobs are gone before their turn.
     assert len(meeting_runs) == 1
-    assert meeting_runs[0].return_message == "complete_meeting: 50 meetings completed"
+    assert meeting_runs[0].return_message == "completed 50 meetings (this one included)"
     assert conn.execute("SELECT count(*) FROM meetings WHERE status = 'done'").fetchone()[0] == 50
     assert jobs(conn) == {}
 
@@ -133,7 +133,10 @@ def test_reconcile_job_completes_meetings_whose_run_was_missed(
     # The worker was down at the job's minute; it comes back an hour later.
     result = worker.tick(end + timedelta(hours=1))
     assert [run.job_name for run in result.runs] == ["meeting-status-reconcile"]
-    assert result.runs[0].return_message.startswith("reconcile: 1 overdue meetings completed")
+    assert result.runs[0].return_message == (
+        "1 upcoming meeting: 0 scheduled, 0 already there, 1 overdue completed, "
+        "0 orphans removed, 0 errors, 0 old runs deleted"
+    )
     assert meeting(conn, meeting_id)["status"] == "done"  # type: ignore[index]
     assert job(conn, meeting_id) is None
 
@@ -146,10 +149,10 @@ def test_paused_jobs_change_nothing(
     backend.pause()
     clock.set(end + timedelta(seconds=5))
     result = worker.tick()
-    assert {run.return_message for run in result.runs} == {
-        "complete_meeting: scheduler paused, nothing done",
-        "reconcile: scheduler paused, nothing done",
-    }
+    assert [run.return_message for run in result.runs] == [
+        "scheduler paused: nothing done",
+        "scheduler paused: nothing done",
+    ]
     assert meeting(conn, meeting_id)["status"] == "upcoming"  # type: ignore[index]
     report = backend.resume()
     assert report["overdue_completed"] == 1
@@ -163,7 +166,8 @@ def test_job_of_a_gone_meeting_removes_itself(conn: sqlite3.Connection, worker: 
     )
     result = worker.tick()
     ghost = [run for run in result.runs if run.job_name == "meeting-status-ghost"]
-    assert ghost[0].status == "succeeded" and ghost[0].return_message.endswith("job removed")
+    assert ghost[0].status == "succeeded"
+    assert ghost[0].return_message == "meeting gone; job removed"
     assert job(conn, "ghost") is None
 
 

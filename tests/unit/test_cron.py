@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from scheduler_admin import cron
+from scheduler_admin.schema import read_sql
+from scheduler_admin.sqlite_script import execute_sqlite_script
 
 UTC = timezone.utc
 
@@ -139,11 +144,23 @@ def test_naive_times_are_refused() -> None:
         cron.matches("* * * * *", datetime(2026, 1, 1))
 
 
+@pytest.fixture(scope="module")
+def views() -> Iterator[sqlite3.Connection]:
+    """The SQLite tables and views (no triggers): the rule of scheduler_meeting_jobs alone."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    for name in ("10_schema.sql", "20_views.sql"):
+        execute_sqlite_script(conn, read_sql("sqlite", name))
+    yield conn
+    conn.close()
+
+
 @pytest.mark.parametrize(
     ("end_time", "expected"),
     [
         (datetime(2026, 12, 1, 14, 5, tzinfo=UTC), "5 14 1 12 *"),
-        (datetime(2026, 12, 1, 14, 5, 0, 999, tzinfo=UTC), "5 14 1 12 *"),  # below a millisecond
+        # SQLite reads a finer fraction to the nearest millisecond: 0.000999 s is 0.001 s, past
+        # the minute (the triggers store it rounded up too)
+        (datetime(2026, 12, 1, 14, 5, 0, 999, tzinfo=UTC), "6 14 1 12 *"),
         (datetime(2026, 12, 1, 14, 5, 0, 500000, tzinfo=UTC), "6 14 1 12 *"),
         (datetime(2026, 12, 1, 14, 5, 1, tzinfo=UTC), "6 14 1 12 *"),
         (datetime(2026, 12, 31, 23, 59, 1, tzinfo=UTC), "0 0 1 1 *"),
@@ -153,9 +170,18 @@ def test_naive_times_are_refused() -> None:
         ),
     ],
 )
-def test_schedule_for(end_time: datetime, expected: str) -> None:
-    assert cron.schedule_for(end_time) == expected
-    fired = cron.next_run(expected, end_time - timedelta(minutes=1))
-    assert fired is not None and fired >= end_time.replace(
-        microsecond=end_time.microsecond // 1000 * 1000
+def test_the_schedule_of_a_meeting_fires_at_or_after_its_end(
+    views: sqlite3.Connection, end_time: datetime, expected: str
+) -> None:
+    """The one schedule rule on SQLite is the view scheduler_meeting_jobs (the twin of
+    scheduler.cron_schedule()); the cron parser fires its schedule at or after the end time."""
+    meeting_id = uuid.uuid4().hex
+    views.execute(
+        "INSERT INTO meetings (id, end_time) VALUES (?, ?)", (meeting_id, end_time.isoformat())
     )
+    [(schedule,)] = views.execute(
+        "SELECT schedule FROM scheduler_meeting_jobs WHERE meeting_id = ?", (meeting_id,)
+    ).fetchall()
+    assert schedule == expected
+    fired = cron.next_run(schedule, end_time - timedelta(minutes=1))
+    assert fired is not None and fired >= end_time

@@ -41,9 +41,12 @@ RELEASED = {
 
 
 def files() -> dict[str, str]:
+    """Every file of the released revisions (the next revision, until released, is not pinned)."""
+    released = {name.split("/")[0] for name in RELEASED}
     return {
         str(p.relative_to(REVISIONS)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(REVISIONS.rglob("*.sql"))
+        if p.relative_to(REVISIONS).parts[0] in released
     }
 
 

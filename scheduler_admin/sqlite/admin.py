@@ -1,0 +1,432 @@
+"""The Python twin of ``sql/postgres/40_admin.sql``: what ``scheduler-admin`` does on SQLite.
+
+Every function takes an open connection and runs inside the caller's transaction
+(:class:`scheduler_admin.backends.sqlite.SqliteBackend` opens them); those that depend on the
+time take ``now`` (the backend's clock), which SQL views cannot take. Results have the shapes of
+:mod:`scheduler_admin.backends.base`, as on PostgreSQL. The set logic (which upcoming meeting has
+a right, wrong or missing job, which jobs are orphans) is in the views of
+``sql/sqlite/20_views.sql``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from scheduler_admin import cron
+from scheduler_admin.backends.base import (
+    Job,
+    Paused,
+    ReconcileReport,
+    RecoverReport,
+    Run,
+    require_aware,
+)
+from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
+from scheduler_admin.sqlite.connection import UTC, from_db_time, iso, iso_text, to_db_time
+from scheduler_admin.sqlite.functions import (
+    RECONCILE_COMMAND,
+    RECONCILE_JOB,
+    RECONCILE_SCHEDULE,
+    is_enabled,
+    job_name,
+    job_name_of_command,
+    meeting_id,
+    register_jobs,
+    unregister_jobs,
+)
+
+# A meeting's job fires at the start of the minute after its end time: health and doctor allow
+# this much delay before an upcoming meeting past its end time counts as a problem.
+OVERDUE_GRACE = timedelta(minutes=2)
+_OURS_SQL = "substr({col}, 1, 15) = 'meeting-status-'"
+_OUR_COMMANDS_SQL = "(substr({col}, 1, 17) = 'complete_meeting(' OR {col} = 'reconcile()')"
+
+
+def retention_days(conn: sqlite3.Connection) -> int:
+    """``scheduler_settings.history_retention_days`` (scheduler.settings.history_retention)."""
+    row = conn.execute(
+        "SELECT history_retention_days FROM scheduler_settings WHERE singleton = 1"
+    ).fetchone()
+    return 7 if row is None else int(row[0])
+
+
+# -- list_jobs ----------------------------------------------------------------------------------
+
+
+def next_run(schedule: str, after: datetime) -> datetime | None:
+    """Twin of scheduler.next_run() in sql/postgres/40_admin.sql (None: never, or unreadable)."""
+    try:
+        return cron.next_run(schedule, after)
+    except cron.CronError:
+        return None
+
+
+_JOBS_SQL = f"""
+    SELECT j.jobid, j.jobname, j.schedule, j.command, j.active, m.status, m.end_time
+      FROM cron_job j
+      LEFT JOIN meetings m
+        ON j.jobname <> '{RECONCILE_JOB}' AND m.id = substr(j.jobname, 16)
+     WHERE {_OURS_SQL.format(col="j.jobname")}
+"""
+
+
+def _job(row: sqlite3.Row, now: datetime) -> Job:
+    name = str(row["jobname"])
+    active = bool(row["active"])
+    return Job(
+        meeting_id=meeting_id(name),
+        job_id=int(row["jobid"]),
+        job_name=name,
+        schedule=str(row["schedule"]),
+        next_run=iso(next_run(str(row["schedule"]), now)) if active else None,
+        end_time=iso_text(row["end_time"]),
+        meeting_status=None if row["status"] is None else str(row["status"]),
+        active=active,
+    )
+
+
+def list_jobs(conn: sqlite3.Connection, now: datetime) -> list[Job]:
+    """Twin of scheduler.list_jobs() in sql/postgres/40_admin.sql (by next run, then name)."""
+    jobs = [_job(row, now) for row in conn.execute(_JOBS_SQL)]
+    jobs.sort(key=lambda job: (job["next_run"] is None, job["next_run"] or "", job["job_name"]))
+    return jobs
+
+
+def meeting_job(conn: sqlite3.Connection, meeting: str, now: datetime) -> Job | None:
+    """The row of scheduler.list_jobs() in sql/postgres/40_admin.sql for one meeting."""
+    row = conn.execute(_JOBS_SQL + " AND j.jobname = ?", (job_name(meeting),)).fetchone()
+    return None if row is None else _job(row, now)
+
+
+# -- repair, recover, reconcile -----------------------------------------------------------------
+
+
+@dataclass
+class RepairPlan:
+    """What repair would do: the views' comparison, split by the clock."""
+
+    total: int = 0
+    overdue: list[str] = field(default_factory=list)  # meeting ids
+    overdue_beyond_grace: int = 0
+    to_schedule: list[str] = field(default_factory=list)  # meeting ids (missing or wrong job)
+    missing: int = 0  # no job at all
+    existing: int = 0
+    orphans: list[tuple[int, str]] = field(default_factory=list)  # (jobid, jobname)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def repair_plan(conn: sqlite3.Connection, now: datetime) -> RepairPlan:
+    """The comparison at the start of scheduler.repair() in sql/postgres/40_admin.sql (no write).
+
+    ``scheduler_upcoming_jobs`` compares every upcoming meeting's job with the one it should
+    have, ``scheduler_orphan_jobs`` lists the jobs no upcoming meeting owns; this splits the
+    upcoming meetings by ``now``: overdue ones are completed, not scheduled.
+    """
+    plan = RepairPlan()
+    for row in conn.execute(
+        "SELECT meeting_id, end_time, end_utc, schedule, job_ok FROM scheduler_upcoming_jobs"
+    ):
+        plan.total += 1
+        meeting = str(row["meeting_id"])
+        end = from_db_time(row["end_utc"])
+        if end is None or row["schedule"] is None:
+            plan.errors.append(
+                {
+                    "meeting_id": meeting,
+                    "error": f"end_time {row['end_time']!r} is not an ISO-8601 time "
+                    "(expected e.g. 2026-12-01T15:30:00+00:00)",
+                }
+            )
+        elif end <= now:
+            plan.overdue.append(meeting)
+            plan.overdue_beyond_grace += end < now - OVERDUE_GRACE
+        elif row["job_ok"]:
+            plan.existing += 1
+        else:
+            plan.missing += row["job_ok"] is None
+            plan.to_schedule.append(meeting)
+    plan.orphans = [
+        (int(row["jobid"]), str(row["jobname"]))
+        for row in conn.execute("SELECT jobid, jobname FROM scheduler_orphan_jobs ORDER BY jobname")
+    ]
+    return plan
+
+
+def repair(conn: sqlite3.Connection, now: datetime, *, dry_run: bool) -> RecoverReport:
+    """Twin of scheduler.repair() in sql/postgres/40_admin.sql (each item in its own savepoint)."""
+    plan = repair_plan(conn, now)
+    errors = list(plan.errors)
+    if dry_run:
+        return RecoverReport(
+            total_meetings=plan.total,
+            jobs_scheduled=len(plan.to_schedule),
+            jobs_already_exist=plan.existing,
+            overdue_completed=len(plan.overdue),
+            orphans_removed=len(plan.orphans),
+            errors=errors,
+            success=not errors,
+            dry_run=True,
+        )
+    counts = {"overdue": 0, "scheduled": 0, "orphans": 0}
+
+    def attempt(kind: str, meeting: str | None, action: Callable[[], int]) -> None:
+        # One bad row must not stop the others (PostgreSQL retries one meeting at a time).
+        conn.execute("SAVEPOINT scheduler_repair_item")
+        try:
+            counts[kind] += action()
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK TO scheduler_repair_item")
+            errors.append({"meeting_id": meeting or "", "error": str(exc)})
+        conn.execute("RELEASE scheduler_repair_item")
+
+    for meeting in plan.overdue:
+
+        def complete(meeting: str = meeting) -> int:
+            done = conn.execute(
+                "UPDATE meetings SET status = 'done' WHERE id = ? AND status = 'upcoming'",
+                (meeting,),
+            ).rowcount
+            unregister_jobs(conn, [meeting])
+            return done
+
+        attempt("overdue", meeting, complete)
+    for meeting in plan.to_schedule:
+
+        def schedule(meeting: str = meeting) -> int:
+            register_jobs(conn, [meeting])
+            return 1
+
+        attempt("scheduled", meeting, schedule)
+    for jobid, name in plan.orphans:
+
+        def remove(jobid: int = jobid) -> int:
+            return conn.execute("DELETE FROM cron_job WHERE jobid = ?", (jobid,)).rowcount
+
+        attempt("orphans", meeting_id(name), remove)
+    return RecoverReport(
+        total_meetings=plan.total,
+        jobs_scheduled=counts["scheduled"],
+        jobs_already_exist=plan.existing,
+        overdue_completed=counts["overdue"],
+        orphans_removed=counts["orphans"],
+        errors=errors,
+        success=not errors,
+        dry_run=False,
+    )
+
+
+def recover(conn: sqlite3.Connection, now: datetime, *, dry_run: bool = False) -> RecoverReport:
+    """Twin of scheduler.recover() in sql/postgres/40_admin.sql (refused while paused)."""
+    if not dry_run and not is_enabled(conn):
+        raise InvalidInput(
+            "the scheduler is paused: recovery would register jobs",
+            hint="Run `scheduler-admin resume`, which also recovers.",
+        )
+    return repair(conn, now, dry_run=dry_run)
+
+
+def delete_old_history(conn: sqlite3.Connection, now: datetime) -> int:
+    """The history pruning of scheduler.reconcile() in sql/postgres/40_admin.sql."""
+    cutoff = now - timedelta(days=retention_days(conn))
+    return conn.execute(
+        f"""DELETE FROM cron_job_run_details
+             WHERE julianday(end_time) < julianday(?)
+               AND {_OUR_COMMANDS_SQL.format(col="command")}""",
+        (to_db_time(cutoff),),
+    ).rowcount
+
+
+def repair_and_prune(conn: sqlite3.Connection, now: datetime) -> ReconcileReport:
+    """scheduler.reconcile() in sql/postgres/40_admin.sql once it knows it is not paused."""
+    report = repair(conn, now, dry_run=False)
+    return ReconcileReport(**report, history_deleted=delete_old_history(conn, now))
+
+
+def reconcile(conn: sqlite3.Connection, now: datetime) -> ReconcileReport | Paused:
+    """Twin of scheduler.reconcile() in sql/postgres/40_admin.sql (paused: changes nothing)."""
+    if not is_enabled(conn):
+        return Paused(paused=True)
+    return repair_and_prune(conn, now)
+
+
+# -- one meeting ----------------------------------------------------------------------------------
+
+
+def _status(conn: sqlite3.Connection, meeting: str) -> str | None:
+    row = conn.execute("SELECT status FROM meetings WHERE id = ?", (meeting,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def schedule_meeting(
+    conn: sqlite3.Connection, meeting: str, end_time: datetime, now: datetime
+) -> dict[str, Any]:
+    """Twin of scheduler.schedule_meeting() in sql/postgres/40_admin.sql."""
+    # Full precision: the triggers store milliseconds and round a finer fraction up, so that
+    # the job never fires before the end time.
+    stored = require_aware(end_time).astimezone(UTC).isoformat()
+    status = _status(conn, meeting)
+    if status is None:
+        raise MeetingNotFound(meeting)
+    if status != "upcoming":
+        raise InvalidInput(
+            f"meeting {meeting} is {status}: only an upcoming meeting can be scheduled"
+        )
+    try:
+        conn.execute("UPDATE meetings SET end_time = ? WHERE id = ?", (stored, meeting))
+    except sqlite3.IntegrityError as exc:
+        raise InvalidInput(str(exc)) from exc
+    status = _status(conn, meeting)
+    if status == "upcoming" and is_enabled(conn):
+        # The triggers did it unless the job was missing already; make sure.
+        register_jobs(conn, [meeting])
+    return {"meeting_id": meeting, "status": status, "job": meeting_job(conn, meeting, now)}
+
+
+def cancel_meeting(conn: sqlite3.Connection, meeting: str) -> dict[str, Any]:
+    """Twin of scheduler.cancel_meeting() in sql/postgres/40_admin.sql (a stray job goes too)."""
+    status = _status(conn, meeting)
+    if status is None:
+        raise MeetingNotFound(meeting)
+    count = "SELECT count(*) FROM cron_job WHERE jobname = ?"
+    before = int(conn.execute(count, (job_name(meeting),)).fetchone()[0])
+    if status == "upcoming":
+        conn.execute("UPDATE meetings SET status = 'cancelled' WHERE id = ?", (meeting,))
+    unregister_jobs(conn, [meeting])
+    after = int(conn.execute(count, (job_name(meeting),)).fetchone()[0])
+    return {"meeting_id": meeting, "status": _status(conn, meeting), "jobs_removed": before - after}
+
+
+def _set_enabled(conn: sqlite3.Connection, enabled: bool, now: datetime) -> None:
+    conn.execute(
+        """INSERT INTO scheduler_settings (singleton, enabled, updated_at) VALUES (1, ?, ?)
+           ON CONFLICT (singleton) DO UPDATE
+              SET enabled = excluded.enabled, updated_at = excluded.updated_at""",
+        (int(enabled), to_db_time(now)),
+    )
+
+
+def pause(conn: sqlite3.Connection, now: datetime) -> dict[str, Any]:
+    """Twin of scheduler.pause() in sql/postgres/40_admin.sql."""
+    _set_enabled(conn, False, now)
+    return {"enabled": False}
+
+
+def resume(conn: sqlite3.Connection, now: datetime) -> RecoverReport:
+    """Twin of scheduler.resume() in sql/postgres/40_admin.sql: enable, then recover."""
+    _set_enabled(conn, True, now)
+    return recover(conn, now)
+
+
+# -- history and health ---------------------------------------------------------------------------
+
+
+def history(conn: sqlite3.Connection, *, failed_only: bool = False, limit: int = 50) -> list[Run]:
+    """Twin of scheduler.history() in sql/postgres/40_admin.sql: newest run first."""
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1, not {limit}")
+    where = _OUR_COMMANDS_SQL.format(col="r.command")
+    if failed_only:
+        where += " AND r.status = 'failed' AND r.return_message IS NOT 'job canceled'"
+    rows = conn.execute(
+        f"""SELECT r.runid, r.jobid, j.jobname, r.command, r.status, r.return_message,
+                   r.start_time, r.end_time
+              FROM cron_job_run_details r
+              LEFT JOIN cron_job j ON j.jobid = r.jobid
+             WHERE {where}
+             ORDER BY r.runid DESC
+             LIMIT ?""",
+        (limit,),
+    ).fetchall()
+    runs: list[Run] = []
+    for row in rows:
+        # The command names the job (as on PostgreSQL); the job itself may be gone.
+        name = job_name_of_command(row["command"]) or row["jobname"]
+        status = str(row["status"])
+        if status == "failed" and row["return_message"] == "job canceled":
+            status = "canceled"  # a pending run dropped because its job was removed
+        runs.append(
+            Run(
+                run_id=int(row["runid"]),
+                job_id=0 if row["jobid"] is None else int(row["jobid"]),
+                job_name=name,
+                meeting_id=meeting_id(name),
+                status=status,
+                return_message=row["return_message"],
+                start_time=iso_text(row["start_time"]),
+                end_time=iso_text(row["end_time"]),
+            )
+        )
+    return runs
+
+
+def failed_runs_since(conn: sqlite3.Connection, since: datetime) -> int:
+    """Failed runs of ours since a time (health's failed_runs_24h)."""
+    row = conn.execute(
+        f"""SELECT count(*) FROM cron_job_run_details
+             WHERE status = 'failed' AND return_message IS NOT 'job canceled'
+               AND julianday(start_time) >= julianday(?)
+               AND {_OUR_COMMANDS_SQL.format(col="command")}""",
+        (to_db_time(since),),
+    ).fetchone()
+    return int(row[0])
+
+
+def reconcile_job_ok(conn: sqlite3.Connection) -> tuple[bool, str]:
+    """Whether the reconcile job is there as 60_jobs.sql made it, and a line saying so."""
+    row = conn.execute(
+        "SELECT jobid, schedule, command, active FROM cron_job WHERE jobname = ?",
+        (RECONCILE_JOB,),
+    ).fetchone()
+    if row is None:
+        return False, f"the job {RECONCILE_JOB} does not exist"
+    if (row["schedule"], row["command"], bool(row["active"])) != (
+        RECONCILE_SCHEDULE,
+        RECONCILE_COMMAND,
+        True,
+    ):
+        return False, (
+            f"the job {RECONCILE_JOB} is {row['schedule']!r} {row['command']!r}"
+            f"{'' if row['active'] else ' (inactive)'}, expected "
+            f"{RECONCILE_SCHEDULE!r} {RECONCILE_COMMAND!r}"
+        )
+    return True, f"job {row['jobid']} runs {RECONCILE_COMMAND} every minute"
+
+
+def health(
+    conn: sqlite3.Connection, now: datetime, plan: RepairPlan | None = None
+) -> dict[str, Any]:
+    """Twin of scheduler.health() in sql/postgres/40_admin.sql.
+
+    ``overdue_meetings`` counts upcoming meetings that ended more than two minutes ago (a job
+    fires at the start of the minute after the end time); ``missing_jobs`` counts upcoming
+    meetings in the future without a job. ``plan``: :func:`repair_plan` if already read.
+    """
+    plan = plan or repair_plan(conn, now)
+    jobs = conn.execute(
+        f"""SELECT count(*) FROM cron_job
+             WHERE {_OURS_SQL.format(col="jobname")} AND jobname <> '{RECONCILE_JOB}'"""
+    ).fetchone()[0]
+    enabled = is_enabled(conn)
+    failed = failed_runs_since(conn, now - timedelta(hours=24))
+    reconcile_ok, _ = reconcile_job_ok(conn)
+    return {
+        "backend": "sqlite",
+        "enabled": enabled,
+        "upcoming_meetings": plan.total,
+        "jobs": int(jobs),
+        "missing_jobs": plan.missing,
+        "orphan_jobs": len(plan.orphans),
+        "overdue_meetings": plan.overdue_beyond_grace,
+        "failed_runs_24h": failed,
+        "reconcile_job": reconcile_ok,
+        "ok": enabled
+        and plan.missing == 0
+        and not plan.orphans
+        and plan.overdue_beyond_grace == 0
+        and failed == 0
+        and reconcile_ok,
+    }

@@ -1,0 +1,74 @@
+"""The interpreter of job commands: what PostgreSQL does with the SQL text pg_cron hands it.
+
+A job's ``command`` (built by the view ``scheduler_meeting_jobs`` and by ``60_jobs.sql``) is one
+of two calls:
+
+* ``complete_meeting('<id>')``: :func:`scheduler_admin.sqlite.functions.complete_meeting`
+  (``scheduler.complete_meeting()``); the id is an SQL literal (quotes doubled);
+* ``reconcile()``: :func:`scheduler_admin.sqlite.admin.reconcile` (``scheduler.reconcile()``).
+
+:func:`execute` runs one inside the caller's transaction and returns what the run did, in the
+words a run's ``return_message`` keeps. Anything else is an unknown command: a failed run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from scheduler_admin.backends.base import plural, recover_summary
+from scheduler_admin.sqlite import admin
+from scheduler_admin.sqlite.functions import (
+    RECONCILE_COMMAND,
+    Completion,
+    complete_meeting,
+    is_enabled,
+    parse_complete_command,
+)
+
+PAUSED = "scheduler paused: nothing done"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one command did."""
+
+    ok: bool  # succeeded (else the run is recorded as failed)
+    message: str  # the run's return_message
+    completed: int = 0  # meetings marked done
+
+
+def completion_message(done: Completion) -> str:
+    """What a ``complete_meeting`` run did, in one line."""
+    if done.this_one:
+        return f"completed {plural(done.completed, 'meeting')} (this one included)"
+    others = f"completed {plural(done.completed, 'other meeting')}"
+    if done.status == "upcoming":
+        return "meeting not due yet: " + (others if done.completed else "nothing done")
+    state = "meeting gone" if done.status is None else f"meeting already {done.status}"
+    text = state + ("; job removed" if done.job_removed else "; no job left to remove")
+    return text + (f"; {others}" if done.completed else "")
+
+
+def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
+    """Run a job's command inside an open transaction on ``conn``, at ``now``."""
+    if command == RECONCILE_COMMAND:
+        if not is_enabled(conn):
+            return Outcome(True, PAUSED)
+        report = admin.repair_and_prune(conn, now)
+        summary = recover_summary(report)
+        if report["errors"]:
+            details = "; ".join(f"{e['meeting_id']}: {e['error']}" for e in report["errors"][:5])
+            return Outcome(False, f"{summary}: {details}", report["overdue_completed"])
+        return Outcome(True, summary, report["overdue_completed"])
+    meeting = parse_complete_command(command)
+    if meeting is None:
+        return Outcome(
+            False,
+            f"unknown command {command!r}: expected complete_meeting('<id>') or reconcile()",
+        )
+    if not is_enabled(conn):
+        return Outcome(True, PAUSED)
+    done = complete_meeting(conn, meeting, now)
+    return Outcome(True, completion_message(done), done.completed)

@@ -1,0 +1,123 @@
+"""``scheduler-admin doctor`` on SQLite: checks with a fix for each failing one.
+
+No SQL twin: on PostgreSQL too the checks are Python (:mod:`scheduler_admin.backends.postgres`
+and :mod:`scheduler_admin.backends.checks`), reading ``scheduler.health()``; here they read
+:func:`scheduler_admin.sqlite.admin.health`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from scheduler_admin.backends.base import Check, plural
+from scheduler_admin.exceptions import NotMigrated
+from scheduler_admin.sqlite import admin
+from scheduler_admin.sqlite.connection import (
+    TRIGGERS,
+    Database,
+    from_db_time,
+    iso,
+    missing_objects,
+)
+
+# The worker records a heartbeat every minute; older than this means it is not running.
+WORKER_STALE_AFTER = timedelta(minutes=3)
+
+
+def doctor(db: Database, now: datetime) -> list[Check]:
+    """Checks with a fix for each failing one; an unmigrated database is a failing check."""
+    checks: list[Check] = []
+
+    def check(name: str, ok: bool, detail: str, fix: str) -> bool:
+        checks.append(Check(name=name, ok=ok, detail=detail, fix=None if ok else fix))
+        return ok
+
+    migrate_fix = "Run `scheduler-admin migrate` (or `alembic upgrade head`)."
+    try:
+        with db.connection(check_schema=False) as conn:
+            missing = missing_objects(conn)
+    except NotMigrated as exc:
+        check("migrated", False, exc.message, migrate_fix)
+        return checks
+    if not check(
+        "migrated",
+        not missing,
+        f"{db.path}: scheduler tables present"
+        if not missing
+        else f"{db.path} is not migrated: missing {', '.join(missing)}",
+        migrate_fix,
+    ):
+        return checks
+    with db.transaction(write=False) as conn:
+        present = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'meetings'"
+            )
+        }
+        plan = admin.repair_plan(conn, now)
+        health = admin.health(conn, now, plan)
+        _, reconcile_detail = admin.reconcile_job_ok(conn)
+        worker = conn.execute(
+            "SELECT heartbeat_at, pid, hostname FROM scheduler_worker WHERE singleton = 1"
+        ).fetchone()
+    missing_triggers = [name for name in TRIGGERS if name not in present]
+    check(
+        "triggers on meetings",
+        not missing_triggers,
+        f"{len(TRIGGERS) - len(missing_triggers)} of {len(TRIGGERS)} triggers present"
+        + (f" (missing: {', '.join(missing_triggers)})" if missing_triggers else ""),
+        f"Re-apply them: sqlite3 {db.path} < sql/sqlite/30_triggers.sql, then run "
+        "`scheduler-admin recover`.",
+    )
+    check(
+        "scheduler enabled",
+        bool(health["enabled"]),
+        "enabled" if health["enabled"] else "paused",
+        "Run `scheduler-admin resume`.",
+    )
+    check(
+        "reconcile job",
+        bool(health["reconcile_job"]),
+        reconcile_detail,
+        f"Re-create it: sqlite3 {db.path} < sql/sqlite/60_jobs.sql.",
+    )
+    wrong = len(plan.to_schedule) - plan.missing
+    detail = f"{plan.total} upcoming, {plan.missing} without a job, {wrong} with a wrong job"
+    if plan.errors:
+        detail += f", {len(plan.errors)} with an unreadable end_time"
+    check(
+        "every upcoming meeting has a job",
+        not plan.to_schedule and not plan.errors,
+        detail,
+        "Run `scheduler-admin recover` (and fix the end_time of the meetings it reports).",
+    )
+    check(
+        "no orphan jobs",
+        health["orphan_jobs"] == 0,
+        f"{plural(health['orphan_jobs'], 'job')} without an upcoming meeting",
+        "Run `scheduler-admin recover`.",
+    )
+    check(
+        "no overdue meetings",
+        health["overdue_meetings"] == 0,
+        f"{plural(health['overdue_meetings'], 'upcoming meeting')} ended over 2 minutes ago",
+        "Start the worker (`scheduler-admin worker`), or run `scheduler-admin recover`.",
+    )
+    check(
+        "no failed runs in 24 h",
+        health["failed_runs_24h"] == 0,
+        plural(health["failed_runs_24h"], "failed run"),
+        "See `scheduler-admin history --failed`.",
+    )
+    heartbeat = None if worker is None else from_db_time(worker["heartbeat_at"])
+    check(
+        "worker running",
+        heartbeat is not None and now - heartbeat <= WORKER_STALE_AFTER,
+        "the worker has never run on this database"
+        if heartbeat is None
+        else f"last heartbeat {iso(heartbeat)} (pid {worker['pid']} on {worker['hostname']})",
+        "Run `scheduler-admin worker` (or start CronWorker in the application): on SQLite "
+        "nothing else runs the jobs.",
+    )
+    return checks
