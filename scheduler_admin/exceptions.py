@@ -42,9 +42,9 @@ class PgCronUnavailable(SchedulerError):
 class MeetingNotFound(SchedulerError):
     """No meeting has this id."""
 
-    def __init__(self, meeting_id: str) -> None:
+    def __init__(self, meeting_id: str, *, hint: str | None = None) -> None:
         self.meeting_id = meeting_id
-        super().__init__(f"no meeting with id {meeting_id}")
+        super().__init__(f"no meeting with id {meeting_id}", hint=hint)
 
 
 class InvalidInput(SchedulerError):

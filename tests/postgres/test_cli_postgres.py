@@ -90,7 +90,11 @@ def test_schedule_and_cancel(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("schedule", "not-a-uuid", "2031-01-01T00:00:00Z"), "'not-a-uuid' is not a meeting id"),
+        (
+            ("schedule", "not-a-uuid", "2031-01-01T00:00:00Z"),
+            "no meeting with id not-a-uuid\nHint: Meeting ids are UUIDs.",
+        ),
+        (("cancel", "not-a-uuid"), "no meeting with id not-a-uuid\nHint: Meeting ids are UUIDs."),
         (("schedule", "{id}", "tomorrow at noon"), "cannot parse end time 'tomorrow at noon'"),
         (
             ("schedule", "{id}", "2031-01-01T10:00:00"),

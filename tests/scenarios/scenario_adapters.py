@@ -55,7 +55,7 @@ class PostgresAdapter:
     def __init__(self, url: str) -> None:
         self.backend = PostgresBackend(url)
         # One session for direct SQL and protocol calls (see the module docstring).
-        self.conn: psycopg.Connection[dict[str, Any]] = self.backend._connect()
+        self.conn: psycopg.Connection[dict[str, Any]] = self.backend.connect()
 
     def close(self) -> None:
         self.backend.close()

@@ -436,6 +436,17 @@ def test_cancel_of_an_unknown_meeting(adapter: Adapter) -> None:
         adapter.backend.cancel(ghost_id())
 
 
+def test_an_id_that_is_not_a_uuid_is_no_meetings_id(adapter: Adapter) -> None:
+    """Every backend raises MeetingNotFound for an id no meeting can have, and changes nothing."""
+    meeting_id = adapter.insert(FUTURE)
+    before = adapter.snapshot()
+    with pytest.raises(MeetingNotFound, match="no meeting with id abc"):
+        adapter.backend.cancel("abc")
+    with pytest.raises(MeetingNotFound, match="no meeting with id abc"):
+        adapter.backend.schedule("abc", FUTURE)
+    assert adapter.snapshot() == before and adapter.status(meeting_id) == "upcoming"
+
+
 # -- list_jobs and history: the same JSON on both ----------------------------------------------
 
 JOB_TYPES = {

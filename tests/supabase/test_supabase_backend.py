@@ -21,13 +21,15 @@ from supabase_shape import ANON_KEY, SERVICE_KEY, SupabaseShape
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend
 from scheduler_admin.backends.postgres import PostgresBackend
-from scheduler_admin.backends.supabase import SupabaseBackend, parse_time
+from scheduler_admin.backends.supabase import SupabaseBackend
+from scheduler_admin.backends.transport import parse_time
 from scheduler_admin.exceptions import (
     ConfigurationError,
     ConnectionFailed,
     InvalidInput,
     MeetingNotFound,
     NotMigrated,
+    PermissionDenied,
 )
 from scheduler_admin.service import SchedulerService
 
@@ -130,8 +132,10 @@ def test_schedule_and_cancel_equal_the_direct_backend(
         backend.cancel(str(uuid.uuid4()))
     with pytest.raises(InvalidInput, match="not upcoming"):
         backend.schedule(a, moved)
-    with pytest.raises(InvalidInput, match="not a meeting id"):
-        backend.cancel("nope")
+    for call in (lambda: backend.cancel("nope"), lambda: backend.schedule("nope", moved)):
+        with pytest.raises(MeetingNotFound, match="no meeting with id nope") as caught:
+            call()
+        assert caught.value.hint == "Meeting ids are UUIDs."
 
 
 def test_doctor_over_rpc_uses_health_and_history(
@@ -253,7 +257,7 @@ def test_wrong_key_is_a_clear_error(
 def test_anon_key_is_refused_the_admin_functions(rest: PostgrestAdapter) -> None:
     backend = SupabaseBackend(rest.url, ANON_KEY)
     with pytest.raises(
-        ConnectionFailed, match=re.escape("permission denied for scheduler.list_jobs")
+        PermissionDenied, match=re.escape("permission denied for scheduler.list_jobs")
     ) as caught:
         backend.list_jobs()
     assert caught.value.hint and "service_role" in caught.value.hint
@@ -311,7 +315,7 @@ def test_the_adapter_runs_as_the_keys_role(supa: SupabaseShape, rest: PostgrestA
     with supa.superuser() as su:
         su.execute("revoke execute on function scheduler.health() from service_role")
         try:
-            with pytest.raises(ConnectionFailed, match="permission denied"):
+            with pytest.raises(PermissionDenied, match="permission denied"):
                 SupabaseBackend(rest.url, SERVICE_KEY).health()
         finally:
             su.execute("grant execute on function scheduler.health() to service_role")

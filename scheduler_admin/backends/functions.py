@@ -1,0 +1,272 @@
+"""The Backend protocol on any database that runs our SQL functions, written once over a
+:class:`~scheduler_admin.backends.transport.Transport` (psycopg or PostgREST)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any, cast
+
+from scheduler_admin.backends.base import (
+    Check,
+    Job,
+    Paused,
+    ReconcileReport,
+    RecoverReport,
+    Run,
+    plural,
+    recover_summary,
+    require_aware,
+)
+from scheduler_admin.backends.checks import health_checks, security_checks
+from scheduler_admin.backends.transport import (
+    Column,
+    SqlTransport,
+    Transport,
+    normalise_times,
+)
+from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
+
+log = logging.getLogger(__name__)
+
+# The columns of scheduler.list_jobs() and scheduler.history(), in the order of the TypedDicts.
+JOB_COLUMNS: tuple[Column, ...] = (
+    ("meeting_id", "text"),
+    ("job_id", "value"),
+    ("job_name", "text"),
+    ("schedule", "text"),
+    ("next_run", "time"),
+    ("end_time", "time"),
+    ("meeting_status", "text"),
+    ("active", "value"),
+)
+RUN_COLUMNS: tuple[Column, ...] = (
+    ("run_id", "value"),
+    ("job_id", "value"),
+    ("job_name", "text"),
+    ("meeting_id", "text"),
+    ("status", "text"),
+    ("return_message", "text"),
+    ("start_time", "time"),
+    ("end_time", "time"),
+)
+
+# What only a direct connection can read: pg_cron's settings (cron.database_name is readable by
+# superusers and pg_read_all_settings only, absent from pg_settings otherwise, as on Supabase for
+# the postgres role) and the catalog.
+FACTS = """
+select (select extversion from pg_extension where extname = 'pg_cron') as version,
+       (select setting from pg_settings where name = 'cron.database_name') as cron_db,
+       (select rolsuper from pg_roles where rolname = current_user)
+       or pg_has_role(current_user, 'pg_read_all_settings', 'member') as can_read,
+       current_database() as db,
+       to_regnamespace('scheduler') is not null as migrated,
+       to_regclass('public.meetings') is not null as has_meetings,
+       (select count(*) from pg_trigger where tgrelid = to_regclass('public.meetings')
+        and tgname like 'scheduler_meetings_%' and tgenabled <> 'D') as triggers
+"""
+
+OVER_REST = Check(
+    name="checked through the REST API",
+    ok=True,
+    detail="only scheduler.health() and scheduler.history() are available over RPC: "
+    "pg_cron's preload and database settings and the triggers on meetings are not checked",
+    fix=None,
+)
+FULL_CHECK = Check(
+    name="full check",
+    ok=True,
+    detail="for the pg_cron settings and the triggers, run doctor with SUPABASE_DB_URL set to the "
+    "direct connection",
+    fix=None,
+)
+
+
+def parse_meeting_id(meeting_id: str) -> str:
+    """The meeting id in the canonical form of a UUID. Any other string is no meeting's id."""
+    try:
+        return str(uuid.UUID(str(meeting_id)))
+    except ValueError:
+        raise MeetingNotFound(meeting_id, hint="Meeting ids are UUIDs.") from None
+
+
+class FunctionsBackend:
+    """Admin operations through the SQL functions in schema ``scheduler``."""
+
+    name = "functions"
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    @property
+    def target(self) -> str:
+        """The database, for messages (passwords and keys masked)."""
+        return self.transport.target
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def list_jobs(self) -> list[Job]:
+        names = [name for name, _ in JOB_COLUMNS]
+        rows = self.transport.rows("list_jobs", None, JOB_COLUMNS)
+        log.debug("listed %s on %s", plural(len(rows), "job"), self.target)
+        return [cast(Job, dict(zip(names, row, strict=True))) for row in rows]
+
+    def history(self, *, failed_only: bool = False, limit: int = 50) -> list[Run]:
+        if limit < 1:
+            raise InvalidInput(f"--limit must be at least 1, got {limit}")
+        names = [name for name, _ in RUN_COLUMNS]
+        params = {"p_failed_only": failed_only, "p_limit": limit}
+        rows = self.transport.rows("history", params, RUN_COLUMNS)
+        return [cast(Run, dict(zip(names, row, strict=True))) for row in rows]
+
+    def recover(self, *, dry_run: bool = False) -> RecoverReport:
+        report = cast(RecoverReport, self.transport.call("recover", {"p_dry_run": dry_run}))
+        log.info(
+            "recover%s on %s: %s",
+            " (dry run)" if dry_run else "",
+            self.target,
+            recover_summary(report),
+        )
+        return report
+
+    def reconcile(self) -> ReconcileReport | Paused:
+        report = cast(ReconcileReport | Paused, self.transport.call("reconcile"))
+        if "paused" in report:
+            log.info("reconcile on %s: the scheduler is paused, nothing done", self.target)
+        elif "skipped" in report:
+            log.info("reconcile on %s: skipped (%s)", self.target, report.get("skipped"))
+        else:
+            log.info("reconcile on %s: %s", self.target, recover_summary(report))
+        return report
+
+    def schedule(self, meeting_id: str, end_time: datetime) -> dict[str, Any]:
+        require_aware(end_time)
+        params = {"p_meeting_id": parse_meeting_id(meeting_id), "p_end_time": end_time.isoformat()}
+        result = normalise_times(
+            cast(dict[str, Any], self.transport.call("schedule_meeting", params))
+        )
+        log.info("scheduled meeting %s to end at %s", meeting_id, end_time.isoformat())
+        return result
+
+    def cancel(self, meeting_id: str) -> dict[str, Any]:
+        params = {"p_meeting_id": parse_meeting_id(meeting_id)}
+        result = cast(dict[str, Any], self.transport.call("cancel_meeting", params))
+        removed = result.get("jobs_removed")
+        log.info(
+            "cancelled meeting %s (%s removed)",
+            meeting_id,
+            plural(removed, "job") if isinstance(removed, int) else "no job",
+        )
+        return result
+
+    def pause(self) -> dict[str, Any]:
+        result = cast(dict[str, Any], self.transport.call("pause"))
+        log.warning("scheduler paused on %s: no job will be registered until resume", self.target)
+        return result
+
+    def resume(self) -> RecoverReport:
+        report = cast(RecoverReport, self.transport.call("resume"))
+        log.info("scheduler resumed on %s: %s", self.target, recover_summary(report))
+        return report
+
+    def health(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.transport.call("health"))
+
+    def doctor(self) -> list[Check]:
+        """pg_cron's settings, the schema and the triggers (when the transport can read the
+        catalog), then what scheduler.health() and scheduler.history() answer."""
+        checks: list[Check] = []
+        if isinstance(self.transport, SqlTransport):
+            if not _catalog_checks(self.transport, checks):
+                return checks
+            health = self.health()
+        else:
+            checks.append(OVER_REST)
+            health = self.health()
+            version = health.get("pg_cron_version")
+            checks.append(
+                Check(
+                    name="pg_cron installed",
+                    ok=version is not None,
+                    detail=f"pg_cron {version}" if version else "extension pg_cron not created",
+                    fix=None
+                    if version
+                    else "Enable pg_cron (Database → Extensions), then run the migrations.",
+                )
+            )
+            checks.append(
+                Check(
+                    name="migrated",
+                    ok=True,
+                    detail="the scheduler's functions answer over RPC",
+                    fix=None,
+                )
+            )
+        failures = self.history(failed_only=True, limit=3) if health["failed_runs_24h"] else []
+        checks += health_checks(health, failures)
+        checks += security_checks(health.get("security"))
+        if not isinstance(self.transport, SqlTransport):
+            checks.append(FULL_CHECK)
+        return checks
+
+
+def _catalog_checks(transport: SqlTransport, checks: list[Check]) -> bool:
+    """The checks only a direct connection can make, appended to ``checks``; False when one
+    failed and the checks after it would only repeat it."""
+
+    def check(name: str, ok: bool, detail: str, fix: str) -> bool:
+        checks.append(Check(name=name, ok=ok, detail=detail, fix=None if ok else fix))
+        return ok
+
+    facts = transport.facts(FACTS)[0]
+    # Without the right to read pg_cron's settings (Supabase's postgres role) the first two checks
+    # are skipped: pg_cron can only be installed in its own database anyway, and the checks on
+    # jobs show whether they run.
+    if facts["can_read"]:
+        if not check(
+            "pg_cron preloaded",
+            facts["cron_db"] is not None,
+            "pg_cron is loaded at server start"
+            if facts["cron_db"] is not None
+            else "pg_cron is not in shared_preload_libraries",
+            f"Set shared_preload_libraries = 'pg_cron' and cron.database_name = "
+            f"'{facts['db']}' in postgresql.conf, then restart PostgreSQL.",
+        ):
+            return False
+        if not check(
+            "pg_cron runs in this database",
+            facts["cron_db"] == facts["db"],
+            f"cron.database_name = {facts['cron_db']}",
+            f"Set cron.database_name = '{facts['db']}' and restart, or point the scheduler "
+            f"at database {facts['cron_db']}.",
+        ):
+            return False
+    unread = "" if facts["can_read"] else " (this role cannot read pg_cron's settings)"
+    if not check(
+        "pg_cron installed",
+        facts["version"] is not None,
+        (f"pg_cron {facts['version']}" if facts["version"] else "extension pg_cron not created")
+        + unread,
+        "Run `scheduler-admin migrate` (it creates the extension; on Supabase enable pg_cron "
+        "under Database > Extensions first).",
+    ):
+        return False
+    if not check(
+        "migrated",
+        bool(facts["migrated"] and facts["has_meetings"]),
+        "schema scheduler present" if facts["migrated"] else "schema scheduler missing",
+        "Run `scheduler-admin migrate`.",
+    ):
+        return False
+    check(
+        "triggers on meetings",
+        facts["triggers"] == 4,
+        f"{facts['triggers']} of 4 triggers present and enabled",
+        "Run `scheduler-admin migrate`; if they are disabled, `alter table meetings enable "
+        "trigger all`.",
+    )
+    return True
