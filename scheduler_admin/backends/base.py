@@ -54,6 +54,15 @@ class Paused(TypedDict):
     paused: Literal[True]
 
 
+class Skipped(TypedDict):
+    """``reconcile`` while another recovery holds the lock (PostgreSQL): nothing was done."""
+
+    skipped: str
+
+
+Reconciled = ReconcileReport | Paused | Skipped
+
+
 class Run(TypedDict):
     """One row of job history (``history``)."""
 
@@ -81,7 +90,7 @@ class Backend(Protocol):
 
     def recover(self, *, dry_run: bool = False) -> RecoverReport: ...
 
-    def reconcile(self) -> ReconcileReport | Paused: ...
+    def reconcile(self) -> Reconciled: ...
 
     def history(self, *, failed_only: bool = False, limit: int = 50) -> list[Run]: ...
 

@@ -3,9 +3,10 @@ reach it (direct PostgreSQL and the Supabase REST API)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from scheduler_admin.backends.base import Check, Run
+from scheduler_admin.backends.base import Check, Run, plural
 
 # time zone names that mean UTC to PostgreSQL, lower-cased
 UTC_NAMES = frozenset(
@@ -17,18 +18,31 @@ def check(name: str, ok: bool, detail: str, fix: str) -> Check:
     return Check(name=name, ok=ok, detail=detail, fix=None if ok else fix)
 
 
-def health_checks(health: dict[str, Any], failures: list[Run]) -> list[Check]:
-    """The checks of ``doctor`` that scheduler.health() answers, worded as the direct backend's."""
+def health_checks(
+    health: dict[str, Any],
+    failures: list[Run],
+    *,
+    details: Mapping[str, str] | None = None,
+    fixes: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """The checks of ``doctor`` that a ``health()`` result answers, on every backend.
 
+    ``details`` and ``fixes``, keyed by check name, replace the default wording where a backend
+    knows more (SQLite: wrong jobs, the emulated worker) or fixes it another way."""
+    details = details or {}
+    fixes = fixes or {}
     recent = [f"{r['job_name']}: {r['return_message']}" for r in failures]
-    return [
-        check(
+    failed = plural(health["failed_runs_24h"], "failed run")
+    if recent and health["failed_runs_24h"]:
+        failed += f" (latest: {'; '.join(recent)})"
+    rows = [
+        (
             "scheduler enabled",
             bool(health["enabled"]),
             "enabled" if health["enabled"] else "paused",
             "Run `scheduler-admin resume`.",
         ),
-        check(
+        (
             "reconcile job",
             bool(health["reconcile_job"]),
             "meeting-status-reconcile scheduled every minute"
@@ -36,34 +50,37 @@ def health_checks(health: dict[str, Any], failures: list[Run]) -> list[Check]:
             else "meeting-status-reconcile missing",
             "Run `scheduler-admin migrate` (re-applies the schema and the job).",
         ),
-        check(
+        (
             "every upcoming meeting has a job",
             health["missing_jobs"] == 0,
             f"{health['upcoming_meetings']} upcoming, {health['missing_jobs']} without a job",
             "Run `scheduler-admin recover`.",
         ),
-        check(
+        (
             "no orphan jobs",
             health["orphan_jobs"] == 0,
-            f"{health['orphan_jobs']} jobs without an upcoming meeting",
+            f"{plural(health['orphan_jobs'], 'job')} without an upcoming meeting",
             "Run `scheduler-admin recover`.",
         ),
-        check(
+        (
             "no overdue meetings",
             health["overdue_meetings"] == 0,
-            f"{health['overdue_meetings']} upcoming meetings ended over 2 minutes ago",
+            f"{plural(health['overdue_meetings'], 'upcoming meeting')} ended over 2 minutes ago",
             "Run `scheduler-admin recover`; check that the reconcile job runs "
             "(`scheduler-admin history`).",
         ),
-        check(
+        (
             "no failed runs in 24 h",
             health["failed_runs_24h"] == 0,
-            f"{health['failed_runs_24h']} failed runs"
-            + (f" (latest: {'; '.join(recent)})" if recent and health["failed_runs_24h"] else ""),
+            failed,
             "See `scheduler-admin history --failed`; with pg_cron connecting over libpq, the job "
             "owner needs to be able to log in to localhost (or set cron.use_background_workers "
             "= on).",
         ),
+    ]
+    return [
+        check(name, ok, details.get(name, detail), fixes.get(name, fix))
+        for name, ok, detail, fix in rows
     ]
 
 

@@ -11,8 +11,7 @@ from typing import Any, cast
 from scheduler_admin.backends.base import (
     Check,
     Job,
-    Paused,
-    ReconcileReport,
+    Reconciled,
     RecoverReport,
     Run,
     plural,
@@ -125,7 +124,8 @@ class FunctionsBackend:
 
     def recover(self, *, dry_run: bool = False) -> RecoverReport:
         report = cast(RecoverReport, self.transport.call("recover", {"p_dry_run": dry_run}))
-        log.info(
+        # debug: the caller reports the outcome (the CLI prints it, the service logs it once)
+        log.debug(
             "recover%s on %s: %s",
             " (dry run)" if dry_run else "",
             self.target,
@@ -133,8 +133,8 @@ class FunctionsBackend:
         )
         return report
 
-    def reconcile(self) -> ReconcileReport | Paused:
-        report = cast(ReconcileReport | Paused, self.transport.call("reconcile"))
+    def reconcile(self) -> Reconciled:
+        report = cast(Reconciled, self.transport.call("reconcile"))
         if "paused" in report:
             log.info("reconcile on %s: the scheduler is paused, nothing done", self.target)
         elif "skipped" in report:

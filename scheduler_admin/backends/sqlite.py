@@ -13,7 +13,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from scheduler_admin.backends.base import Check, Job, Paused, ReconcileReport, RecoverReport, Run
+from scheduler_admin.backends.base import Check, Job, Reconciled, RecoverReport, Run
 from scheduler_admin.sqlite import admin
 from scheduler_admin.sqlite.connection import UTC, Clock, Database, utcnow
 from scheduler_admin.sqlite.doctor import doctor
@@ -57,7 +57,7 @@ class SqliteBackend(Database):
         with self.transaction(write=not dry_run) as conn:
             return admin.recover(conn, now, dry_run=dry_run)
 
-    def reconcile(self) -> ReconcileReport | Paused:
+    def reconcile(self) -> Reconciled:
         """Recover, then delete our run history older than the retention; while paused it
         changes nothing and returns exactly ``{"paused": True}``, like the reconcile job."""
         now = self.now()

@@ -20,6 +20,7 @@ from scheduler_admin import cron
 from scheduler_admin.backends.base import (
     Job,
     Paused,
+    Reconciled,
     ReconcileReport,
     RecoverReport,
     Run,
@@ -246,7 +247,7 @@ def repair_and_prune(conn: sqlite3.Connection, now: datetime) -> ReconcileReport
     return ReconcileReport(**report, history_deleted=delete_old_history(conn, now))
 
 
-def reconcile(conn: sqlite3.Connection, now: datetime) -> ReconcileReport | Paused:
+def reconcile(conn: sqlite3.Connection, now: datetime) -> Reconciled:
     """Twin of scheduler.reconcile() in sql/postgres/40_admin.sql (paused: changes nothing)."""
     if not is_enabled(conn):
         return Paused(paused=True)

@@ -1,15 +1,17 @@
 """``scheduler-admin doctor`` on SQLite: checks with a fix for each failing one.
 
-No SQL twin: on PostgreSQL too the checks are Python (:mod:`scheduler_admin.backends.postgres`
-and :mod:`scheduler_admin.backends.checks`), reading ``scheduler.health()``; here they read
-:func:`scheduler_admin.sqlite.admin.health`.
+No SQL twin: on PostgreSQL too the checks are Python (:mod:`scheduler_admin.backends.functions`),
+and those a ``health()`` result answers are the same function on both
+(:func:`scheduler_admin.backends.checks.health_checks`); here they read
+:func:`scheduler_admin.sqlite.admin.health`, with SQLite's own fixes and the emulated worker.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from scheduler_admin.backends.base import Check, plural
+from scheduler_admin.backends.base import Check
+from scheduler_admin.backends.checks import health_checks
 from scheduler_admin.exceptions import NotMigrated
 from scheduler_admin.sqlite import admin
 from scheduler_admin.sqlite.connection import (
@@ -70,45 +72,24 @@ def doctor(db: Database, now: datetime) -> list[Check]:
         f"Re-apply them: sqlite3 {db.path} < sql/sqlite/30_triggers.sql, then run "
         "`scheduler-admin recover`.",
     )
-    check(
-        "scheduler enabled",
-        bool(health["enabled"]),
-        "enabled" if health["enabled"] else "paused",
-        "Run `scheduler-admin resume`.",
-    )
-    check(
-        "reconcile job",
-        bool(health["reconcile_job"]),
-        reconcile_detail,
-        f"Re-create it: sqlite3 {db.path} < sql/sqlite/60_jobs.sql.",
-    )
     wrong = len(plan.to_schedule) - plan.missing
     detail = f"{plan.total} upcoming, {plan.missing} without a job, {wrong} with a wrong job"
     if plan.errors:
         detail += f", {len(plan.errors)} with an unreadable end_time"
-    check(
-        "every upcoming meeting has a job",
-        not plan.to_schedule and not plan.errors,
-        detail,
-        "Run `scheduler-admin recover` (and fix the end_time of the meetings it reports).",
-    )
-    check(
-        "no orphan jobs",
-        health["orphan_jobs"] == 0,
-        f"{plural(health['orphan_jobs'], 'job')} without an upcoming meeting",
-        "Run `scheduler-admin recover`.",
-    )
-    check(
-        "no overdue meetings",
-        health["overdue_meetings"] == 0,
-        f"{plural(health['overdue_meetings'], 'upcoming meeting')} ended over 2 minutes ago",
-        "Start the worker (`scheduler-admin worker`), or run `scheduler-admin recover`.",
-    )
-    check(
-        "no failed runs in 24 h",
-        health["failed_runs_24h"] == 0,
-        plural(health["failed_runs_24h"], "failed run"),
-        "See `scheduler-admin history --failed`.",
+    # a wrong job or an unreadable end time fails the check here too
+    counted = {**health, "missing_jobs": len(plan.to_schedule) + len(plan.errors)}
+    checks += health_checks(
+        counted,
+        [],
+        details={"reconcile job": reconcile_detail, "every upcoming meeting has a job": detail},
+        fixes={
+            "reconcile job": f"Re-create it: sqlite3 {db.path} < sql/sqlite/60_jobs.sql.",
+            "every upcoming meeting has a job": "Run `scheduler-admin recover` (and fix the "
+            "end_time of the meetings it reports).",
+            "no overdue meetings": "Start the worker (`scheduler-admin worker`), or run "
+            "`scheduler-admin recover`.",
+            "no failed runs in 24 h": "See `scheduler-admin history --failed`.",
+        },
     )
     heartbeat = None if worker is None else from_db_time(worker["heartbeat_at"])
     check(
