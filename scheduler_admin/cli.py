@@ -351,6 +351,40 @@ def migrate(state: State, revision: str) -> None:
     emit(state, {"database": settings.display, "revision": revision}, lambda: f"at {revision}")
 
 
+@cli.command("sql")
+@click.option(
+    "--from",
+    "start",
+    metavar="REV",
+    help="The revision the database is at (default: base, an unmigrated database; with "
+    "--downgrade: head).",
+)
+@click.option(
+    "--to",
+    "end",
+    metavar="REV",
+    help="The revision to reach (default: head; with --downgrade: base).",
+)
+@click.option("--downgrade", is_flag=True, help="Print the downgrade instead of the upgrade.")
+def sql_script(start: str | None, end: str | None, downgrade: bool) -> None:
+    """Print the migration as one plain SQL script on stdout, for `supabase db push` or psql.
+
+    The script does what `alembic upgrade` does on PostgreSQL, in one transaction, and records
+    the revision in scheduler.alembic_version as alembic does. Save it as
+    supabase/migrations/<timestamp>_scheduler.sql. It needs no database connection.
+    """
+    from scheduler_admin.migration_sql import migration_sql
+
+    if downgrade:
+        script = migration_sql(start=start or "head", end=end or "base", downgrade=True)
+    else:
+        script = migration_sql(start=start, end=end or "head", downgrade=False)
+    # the files' bytes as they are, whatever the platform's newline or the terminal's encoding
+    stdout = click.get_binary_stream("stdout")
+    stdout.write(script.encode("utf-8"))
+    stdout.flush()
+
+
 def migration_error(
     exc: Exception, settings: config.Settings, redactor: Redactor
 ) -> SchedulerError:

@@ -34,6 +34,63 @@ def head_revision() -> str:
     return revisions()[-1]
 
 
+def catalog(conn: Conn) -> dict[str, object]:
+    """Everything of ours that a schema defines, as comparable data (alembic's own version table
+    aside)."""
+    q = conn.execute
+    return {
+        "functions": q(
+            "select p.oid::regprocedure::text, pg_get_functiondef(p.oid), p.proacl::text, "
+            "       p.proowner::regrole::text, obj_description(p.oid, 'pg_proc') "
+            "from pg_proc p where p.pronamespace = 'scheduler'::regnamespace order by 1"
+        ).fetchall(),
+        "columns": q(
+            "select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "       pg_get_expr(d.adbin, d.adrelid) "
+            "from pg_attribute a join pg_class c on c.oid = a.attrelid "
+            "left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum "
+            "where (c.relnamespace in ('scheduler'::regnamespace) and c.relname !~ '^alembic_version' "
+            "       or c.oid = 'public.meetings'::regclass) "
+            "  and a.attnum > 0 and not a.attisdropped order by 1, 2"
+        ).fetchall(),
+        "constraints": q(
+            "select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint "
+            "where (connamespace = 'scheduler'::regnamespace "
+            "       and conrelid::regclass::text <> 'scheduler.alembic_version') "
+            "   or conrelid = 'public.meetings'::regclass "
+            "order by 1, 2"
+        ).fetchall(),
+        "indexes": q(
+            "select indexrelid::regclass::text, pg_get_indexdef(indexrelid) from pg_index "
+            "where indrelid in (select oid from pg_class where relnamespace = 'scheduler'::regnamespace "
+            "                   and relname <> 'alembic_version') "
+            "   or indrelid = 'public.meetings'::regclass order by 1"
+        ).fetchall(),
+        "triggers": q(
+            "select tgname, pg_get_triggerdef(oid) from pg_trigger "
+            "where tgrelid = 'public.meetings'::regclass and not tgisinternal order by 1"
+        ).fetchall(),
+        "tables": q(
+            "select c.oid::regclass::text, c.relowner::regrole::text, c.relacl::text, "
+            "       c.relrowsecurity, c.relforcerowsecurity from pg_class c "
+            "where (c.relnamespace = 'scheduler'::regnamespace and c.relname !~ '^alembic_version') "
+            "   or c.oid = 'public.meetings'::regclass order by 1"
+        ).fetchall(),
+        "schema": q(
+            "select nspowner::regrole::text, nspacl::text, obj_description(oid, 'pg_namespace') "
+            "from pg_namespace where nspname = 'scheduler'"
+        ).fetchall(),
+        "comments": q(
+            "select obj_description('scheduler.settings'::regclass, 'pg_class')"
+        ).fetchall(),
+        "settings": q("select enabled, history_retention from scheduler.settings").fetchall(),
+        "jobs": q(
+            "select jobname, schedule, command, username from cron.job "
+            "where jobname like 'meeting-status-%%' order by 1"
+        ).fetchall(),
+    }
+
+
 def meeting_jobs(conn: Conn) -> dict[str, tuple[str, str]]:
     """Every meeting job of ours: job name -> (schedule, command)."""
     rows = conn.execute(
