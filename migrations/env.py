@@ -8,7 +8,9 @@ the scheduler's configuration (``scheduler_admin.config.resolve``).
 from __future__ import annotations
 
 import logging
+import os
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
 from sqlalchemy import create_engine, pool
@@ -49,12 +51,44 @@ def database_url() -> str:
 VERSION_TABLE_SCHEMA = "scheduler"
 
 
+# The words of meetings.status to act on (for tables with their own statuses): -x name=word, or
+# the environment variable; passed to the SQL as settings of the migration's transaction.
+STATUS_OPTIONS = {
+    "pending_status": "SCHEDULER_PENDING_STATUS",
+    "done_status": "SCHEDULER_DONE_STATUS",
+    "cancelled_status": "SCHEDULER_CANCELLED_STATUS",
+}
+
+
+def status_words() -> dict[str, str]:
+    x_args = context.get_x_argument(as_dictionary=True)
+    words = {}
+    for name, variable in STATUS_OPTIONS.items():
+        word = x_args.get(name) or os.environ.get(variable, "")
+        if word.strip():
+            words[name] = word.strip()
+    return words
+
+
 def prepare_postgres(connection: Connection) -> None:
     """Before the revisions run: the schema for the version table (moved there from public by
-    earlier releases, refused when another role made it), and whether public.meetings exists."""
+    earlier releases, refused when another role made it), whether public.meetings exists, and
+    the status words this run was given (after_revisions.sql stores them)."""
     execute_script(
         connection, "postgres", read_sql("postgres", "migration_env/before_revisions.sql")
     )
+    driver = connection.connection.driver_connection
+    for name, word in status_words().items():
+        driver.execute("select pg_catalog.set_config(%s, %s, true)", (f"scheduler.{name}", word))
+    # the report of configure_statuses() (the statuses left alone) reaches alembic's log; other
+    # notices ("already exists, skipping") do not
+    driver.add_notice_handler(report_statuses)
+
+
+def report_statuses(diag: Any) -> None:
+    message = diag.message_primary or ""
+    if message.startswith("meeting statuses:"):
+        log.info("%s", message)
 
 
 def secure_version_table(connection: Connection) -> None:

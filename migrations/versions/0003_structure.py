@@ -1,4 +1,6 @@
-"""Structure: one parser of our job commands (scheduler.command_job), history strictly newest
+"""Structure and existing tables: statuses other than the configured pending, done and cancelled
+words are left alone (scheduler.settings, scheduler.configure_statuses), updated_at set when a
+meeting is completed; one parser of our job commands (scheduler.command_job), history strictly newest
 first with run messages that say what the run left behind, teardown parsing job names through
 scheduler.job_meetings; on SQLite the views scheduler_upcoming_jobs and scheduler_orphan_jobs
 (the set logic of recovery).
@@ -25,7 +27,9 @@ UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [
         # as the owner of public.meetings, like 0002 (05_owner.sql switches, 90 switches back)
         ("0002", "05_owner.sql"),
+        ("0003", "10_schema.sql"),
         ("0003", "20_functions.sql"),
+        ("0003", "30_triggers.sql"),
         ("0003", "40_admin.sql"),
         ("0002", "50_grants.sql"),
         ("0002", "90_reset_role.sql"),
@@ -35,7 +39,9 @@ UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
 DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [
         ("0002", "05_owner.sql"),
+        ("0002", "10_schema.sql"),
         ("0002", "20_functions.sql"),
+        ("0002", "30_triggers.sql"),
         ("0002", "40_admin.sql"),
         ("0003", "downgrade.sql"),
         ("0002", "90_reset_role.sql"),

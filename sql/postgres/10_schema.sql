@@ -21,8 +21,24 @@ create table if not exists scheduler.settings (
 );
 comment on table scheduler.settings is
     'One row. enabled = false pauses the scheduler (triggers register no job, jobs and the '
-    'reconcile job change nothing); history_retention bounds our rows in cron.job_run_details.';
+    'reconcile job change nothing); history_retention bounds our rows in cron.job_run_details; '
+    'pending_status, done_status and cancelled_status are the words of meetings.status we act on.';
 insert into scheduler.settings (singleton) values (true) on conflict do nothing;
+-- The words of public.meetings.status the scheduler acts on, for tables that use their own
+-- (scheduled/completed, ...): a pending meeting gets a job and becomes done at its end_time,
+-- cancel_meeting sets cancelled, any other status is left alone. Set with
+-- scheduler.configure_statuses() (the migration calls it when it is given other words).
+alter table scheduler.settings
+    add column if not exists pending_status pg_catalog.text not null default 'upcoming',
+    add column if not exists done_status pg_catalog.text not null default 'done',
+    add column if not exists cancelled_status pg_catalog.text not null default 'cancelled';
+alter table scheduler.settings drop constraint if exists settings_statuses_check;
+alter table scheduler.settings add constraint settings_statuses_check check (
+    pending_status operator(pg_catalog.<>) '' and done_status operator(pg_catalog.<>) ''
+    and cancelled_status operator(pg_catalog.<>) ''
+    and pending_status operator(pg_catalog.<>) done_status
+    and pending_status operator(pg_catalog.<>) cancelled_status
+    and done_status operator(pg_catalog.<>) cancelled_status);
 -- Row-level security with no policy: only the owner (and roles that bypass RLS) see the row, so
 -- a schema exposed through an API (Supabase's Data API) shows nothing of it by accident.
 alter table scheduler.settings enable row level security;
@@ -36,18 +52,22 @@ declare
     v_expected text[];
 begin
     if pg_catalog.to_regclass('public.meetings') is null then
-        create table public.meetings (
-            id uuid primary key default gen_random_uuid(),
-            title text,
-            start_time timestamptz,
-            end_time timestamptz not null,
-            status text not null default 'upcoming'
-                constraint meetings_status_check check (status in ('upcoming', 'done', 'cancelled')),
-            created_at timestamptz not null default now(),
-            updated_at timestamptz not null default now()
-        );
-        create index meetings_upcoming_end_time_idx on public.meetings (end_time)
-            where status = 'upcoming';
+        -- with the configured words (settings, one row: format %L quotes them)
+        execute (select pg_catalog.format($create$
+            create table public.meetings (
+                id uuid primary key default gen_random_uuid(),
+                title text,
+                start_time timestamptz,
+                end_time timestamptz not null,
+                status text not null default %1$L
+                    constraint meetings_status_check check (status in (%1$L, %2$L, %3$L)),
+                created_at timestamptz not null default now(),
+                updated_at timestamptz not null default now()
+            );
+            create index meetings_upcoming_end_time_idx on public.meetings (end_time)
+                where status = %1$L;
+            $create$, s.pending_status, s.done_status, s.cancelled_status)
+            from scheduler.settings s);
         -- No policy: only the owner sees the rows until the application adds its own policies
         -- (README, "Security model"). On Supabase this keeps anon and authenticated out.
         alter table public.meetings enable row level security;

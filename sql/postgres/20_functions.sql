@@ -67,23 +67,52 @@ $$;
 comment on function scheduler.job_meetings(pg_catalog.text[]) is
     'Meeting id in each job name of ours, null for any other name (the reconcile job included).';
 
+-- The words of public.meetings.status the scheduler acts on (scheduler.settings, set at
+-- migration: 10_schema.sql and configure_statuses() in 40_admin.sql). Pending meetings get a job
+-- and become done at end_time; cancel_meeting sets cancelled; any other status is left alone.
+create or replace function scheduler.pending_status()
+returns pg_catalog.text
+language sql stable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select s.pending_status from scheduler.settings s
+$$;
+comment on function scheduler.pending_status() is
+    'The status of meetings that get a job and become done at end_time (default upcoming).';
+
+create or replace function scheduler.done_status()
+returns pg_catalog.text
+language sql stable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select s.done_status from scheduler.settings s
+$$;
+comment on function scheduler.done_status() is
+    'The status a pending meeting gets at its end_time (default done).';
+
 -- The jobs every upcoming meeting should have: what recovery, reconciliation, list_jobs and
--- health compare cron.job with.
+-- health compare cron.job with. PL/pgSQL with the pending status in a variable: each call plans
+-- with its value, so a partial index on (end_time) where status = <pending> serves it.
 create or replace function scheduler.upcoming_jobs()
 returns table (meeting_id pg_catalog.uuid, end_time pg_catalog.timestamptz,
                job_name pg_catalog.name, schedule pg_catalog.text, command pg_catalog.text,
                fires_at pg_catalog.timestamptz)
-language sql stable parallel safe
+language plpgsql stable parallel safe
 rows 10000
 set search_path = pg_catalog, pg_temp
 as $$
-select s.meeting_id, s.end_time, s.job_name, s.schedule, s.command, s.fires_at
-from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
-      from public.meetings m where m.status operator(pg_catalog.=) 'upcoming') a
-cross join lateral scheduler.job_specs(a.ids, a.ends) s
+declare
+    v_pending pg_catalog.text := scheduler.pending_status();
+begin
+    return query
+    select s.meeting_id, s.end_time, s.job_name, s.schedule, s.command, s.fires_at
+    from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
+          from public.meetings m where m.status operator(pg_catalog.=) v_pending) a
+    cross join lateral scheduler.job_specs(a.ids, a.ends) s;
+end
 $$;
 comment on function scheduler.upcoming_jobs() is
-    'The job (name, schedule, command, firing time) of every upcoming meeting.';
+    'The job (name, schedule, command, firing time) of every pending (upcoming) meeting.';
 
 -- One-meeting forms of the two functions above, for callers that handle one meeting.
 create or replace function scheduler.job_name(p_meeting_id pg_catalog.uuid)
@@ -298,10 +327,13 @@ comment on function scheduler.unregister_jobs(pg_catalog.uuid[]) is
     'may, else cron.unschedule per job.';
 
 
--- Marks done every upcoming meeting whose end time has passed, skipping rows that another
--- transaction holds (it completes or moves them itself; the reconcile job catches any left).
--- Completing a meeting unschedules its job through the update trigger.
-create or replace function scheduler.complete_due_meetings()
+-- Marks done every pending meeting whose end time has passed, and sets its updated_at when the
+-- table has that column (applications sync on it). p_skip_locked: skip rows that another
+-- transaction holds (it completes or moves them itself; the reconcile job catches any left),
+-- else wait for them (up to the caller's lock_timeout). Completing a meeting unschedules its job
+-- through the update trigger. Dynamic SQL only for the optional column; the statuses are
+-- parameters.
+create or replace function scheduler.complete_due(p_skip_locked boolean)
 returns integer
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -309,20 +341,40 @@ as $$
 declare
     v_completed integer;
 begin
-    with due as (
-        select m.id from public.meetings m
-        where m.status operator(pg_catalog.=) 'upcoming'
-          and m.end_time operator(pg_catalog.<=) pg_catalog.now()
-        for update skip locked
-    )
-    update public.meetings m set status = 'done'
-    from due where m.id operator(pg_catalog.=) due.id;
+    execute pg_catalog.format(
+        'with due as ('
+        '    select m.id from public.meetings m'
+        '    where m.status operator(pg_catalog.=) $1'
+        '      and m.end_time operator(pg_catalog.<=) pg_catalog.now()'
+        '    for update %s'
+        ') '
+        'update public.meetings m set status = $2%s '
+        'from due where m.id operator(pg_catalog.=) due.id',
+        case when p_skip_locked then 'skip locked' else '' end,
+        case when exists (
+                 select 1 from pg_catalog.pg_attribute a
+                 where a.attrelid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
+                   and a.attname operator(pg_catalog.=) 'updated_at'
+                   and a.attnum operator(pg_catalog.>) 0 and not a.attisdropped)
+             then ', updated_at = pg_catalog.now()' else '' end)
+    using scheduler.pending_status(), scheduler.done_status();
     get diagnostics v_completed = row_count;
     return v_completed;
 end
 $$;
+comment on function scheduler.complete_due(boolean) is
+    'Marks done the pending meetings whose end_time has passed (and sets updated_at where the '
+    'table has it), skipping or waiting for locked rows.';
+
+create or replace function scheduler.complete_due_meetings()
+returns integer
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+select scheduler.complete_due(true)
+$$;
 comment on function scheduler.complete_due_meetings() is
-    'Marks done the upcoming meetings whose end_time has passed, skipping locked rows.';
+    'Marks done the pending meetings whose end_time has passed, skipping locked rows.';
 
 -- What a meeting's job runs. Completes every upcoming meeting whose end time has passed (the
 -- given one included), skipping rows another transaction holds, so that the jobs of one busy
@@ -348,7 +400,7 @@ begin
 
     if not exists (select 1 from public.meetings m
                    where m.id operator(pg_catalog.=) p_meeting_id
-                     and m.status operator(pg_catalog.=) 'upcoming') then
+                     and m.status operator(pg_catalog.=) scheduler.pending_status()) then
         perform scheduler.unregister_jobs(array[p_meeting_id]);
     end if;
     return v_completed;

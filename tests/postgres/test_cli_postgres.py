@@ -98,7 +98,7 @@ def test_schedule_and_cancel(
         (("schedule", "{id}", "tomorrow at noon"), "cannot parse end time 'tomorrow at noon'"),
         (
             ("schedule", "{id}", "2031-01-01T10:00:00"),
-            "end time '2031-01-01T10:00:00' has no time zone",
+            "end time 2031-01-01T10:00:00 has no time zone",
         ),
         (
             ("schedule", str(uuid.UUID(int=1)), "2031-01-01T00:00:00Z"),

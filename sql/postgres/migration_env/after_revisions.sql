@@ -17,3 +17,23 @@ begin
     end loop;
 end
 $secure$;
+
+-- The words of meetings.status to act on, when this run was given them (migrations/env.py sets
+-- scheduler.pending_status, scheduler.done_status and scheduler.cancelled_status for its
+-- transaction from -x pending_status=... or SCHEDULER_PENDING_STATUS, ...): checked against the
+-- table and stored by scheduler.configure_statuses(), which reports the statuses left alone.
+do $statuses$
+begin
+    if pg_catalog.to_regprocedure('scheduler.configure_statuses(pg_catalog.text, pg_catalog.text, pg_catalog.text)') is null
+       or pg_catalog.concat(pg_catalog.current_setting('scheduler.pending_status', true),
+                            pg_catalog.current_setting('scheduler.done_status', true),
+                            pg_catalog.current_setting('scheduler.cancelled_status', true))
+          operator(pg_catalog.=) '' then
+        return;
+    end if;
+    perform scheduler.configure_statuses(
+        nullif(pg_catalog.current_setting('scheduler.pending_status', true), ''),
+        nullif(pg_catalog.current_setting('scheduler.done_status', true), ''),
+        nullif(pg_catalog.current_setting('scheduler.cancelled_status', true), ''));
+end
+$statuses$;

@@ -89,7 +89,7 @@ select u.meeting_id, o.jobid, o.jobname, o.schedule,
                  and u.fires_at operator(pg_catalog.<) (pg_catalog.now() operator(pg_catalog.+) interval '1 year')
             then u.fires_at
             else scheduler.next_run(o.schedule, pg_catalog.now()) end,
-       u.end_time, 'upcoming'::pg_catalog.text, o.active
+       u.end_time, scheduler.pending_status(), o.active
 from ours o join upcoming u on u.job_name operator(pg_catalog.=) o.jobname
 union all
 select p.meeting_id, l.jobid, l.jobname, l.schedule, scheduler.next_run(l.schedule, pg_catalog.now()),
@@ -128,9 +128,10 @@ declare
     v_errors pg_catalog.jsonb;
     v_scheduled integer;
     v_message pg_catalog.text;
+    v_pending pg_catalog.text := scheduler.pending_status();
 begin
     select pg_catalog.count(*) into v_total
-    from public.meetings m where m.status operator(pg_catalog.=) 'upcoming';
+    from public.meetings m where m.status operator(pg_catalog.=) v_pending;
 
     select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                'meeting_id', m.id,
@@ -140,7 +141,7 @@ begin
                         end)), '[]')
     into v_errors
     from public.meetings m
-    where m.status operator(pg_catalog.=) 'upcoming'
+    where m.status operator(pg_catalog.=) v_pending
       and (m.end_time is null or not pg_catalog.isfinite(m.end_time)
            or m.end_time operator(pg_catalog.>=) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz);
 
@@ -148,15 +149,10 @@ begin
     -- complete them. The update trigger removes their jobs.
     if p_dry_run then
         select pg_catalog.count(*) into v_overdue from public.meetings m
-        where m.status operator(pg_catalog.=) 'upcoming'
+        where m.status operator(pg_catalog.=) v_pending
           and m.end_time operator(pg_catalog.<=) pg_catalog.now();
-    elsif p_skip_locked then
-        v_overdue := scheduler.complete_due_meetings();
     else
-        update public.meetings m set status = 'done'
-        where m.status operator(pg_catalog.=) 'upcoming'
-          and m.end_time operator(pg_catalog.<=) pg_catalog.now();
-        get diagnostics v_overdue = row_count;
+        v_overdue := scheduler.complete_due(p_skip_locked);
     end if;
 
     -- Jobs that exist and are right, upcoming meetings whose job is missing or wrong, and jobs of
@@ -293,6 +289,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_status pg_catalog.text;
+    v_pending pg_catalog.text := scheduler.pending_status();
 begin
     if p_end_time is null then
         raise exception 'end_time is required' using errcode = 'invalid_parameter_value';
@@ -302,15 +299,16 @@ begin
     if not found then
         raise exception 'no meeting with id %', p_meeting_id using errcode = 'no_data_found';
     end if;
-    if v_status operator(pg_catalog.<>) 'upcoming' then
-        raise exception 'meeting % is %, not upcoming: nothing to schedule', p_meeting_id, v_status
+    if v_status is distinct from v_pending then
+        raise exception 'meeting % is %, not %: nothing to schedule', p_meeting_id, v_status,
+                        v_pending
             using errcode = 'invalid_parameter_value',
-                  hint = 'Set its status back to upcoming first.';
+                  hint = pg_catalog.format('Set its status back to %s first.', v_pending);
     end if;
     update public.meetings m set end_time = p_end_time
     where m.id operator(pg_catalog.=) p_meeting_id
     returning m.status into v_status;
-    if v_status operator(pg_catalog.=) 'upcoming' and scheduler.is_enabled() then
+    if v_status operator(pg_catalog.=) v_pending and scheduler.is_enabled() then
         -- the trigger registered it if end_time moved; make sure it exists if it did not.
         perform scheduler.register_jobs(array[p_meeting_id], array[p_end_time]);
     end if;
@@ -342,8 +340,9 @@ begin
     select pg_catalog.count(*) into v_removed from cron.job j
     where j.jobname operator(pg_catalog.=) scheduler.job_name(p_meeting_id)::pg_catalog.name
       and j.username operator(pg_catalog.=) current_user;
-    if v_status operator(pg_catalog.=) 'upcoming' then
-        update public.meetings m set status = 'cancelled'
+    if v_status operator(pg_catalog.=) scheduler.pending_status() then
+        update public.meetings m
+        set status = (select s.cancelled_status from scheduler.settings s)
         where m.id operator(pg_catalog.=) p_meeting_id returning m.status into v_status;
     else
         perform scheduler.unregister_jobs(array[p_meeting_id]);
@@ -353,8 +352,114 @@ begin
 end
 $$;
 comment on function scheduler.cancel_meeting(pg_catalog.uuid) is
-    'Cancels an upcoming meeting (status cancelled) and so removes its job (the original '
-    'service''s cancel_meeting_status_update).';
+    'Cancels an upcoming meeting (the cancelled status of scheduler.settings, default '
+    'cancelled) and so removes its job (the original service''s cancel_meeting_status_update).';
+
+-- The words of public.meetings.status the scheduler acts on, for an application whose table uses
+-- its own (scheduled/completed, ...). A null argument keeps that word. Each word must satisfy
+-- every CHECK constraint of meetings that reads only its status column (evaluated here on the
+-- word, as the owner: the constraints are the owner's); the rows whose status is none of the
+-- three are reported (left alone: no job, never completed). Then, unless paused, it repairs as
+-- recover does, so meetings with the new pending word get their jobs at once.
+create or replace function scheduler.configure_statuses(p_pending pg_catalog.text default null,
+                                                        p_done pg_catalog.text default null,
+                                                        p_cancelled pg_catalog.text default null)
+returns pg_catalog.jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '5s'
+as $$
+declare
+    v_pending pg_catalog.text;
+    v_done pg_catalog.text;
+    v_cancelled pg_catalog.text;
+    v_type pg_catalog.text;
+    v_conname pg_catalog.text;
+    v_expr pg_catalog.text;
+    v_def pg_catalog.text;
+    v_word pg_catalog.text;
+    v_allowed boolean;
+    v_left_alone pg_catalog.jsonb;
+    v_repair pg_catalog.jsonb;
+begin
+    select coalesce(p_pending, s.pending_status), coalesce(p_done, s.done_status),
+           coalesce(p_cancelled, s.cancelled_status)
+    into v_pending, v_done, v_cancelled
+    from scheduler.settings s;
+    if v_pending operator(pg_catalog.=) '' or v_done operator(pg_catalog.=) ''
+       or v_cancelled operator(pg_catalog.=) ''
+       or v_pending operator(pg_catalog.=) v_done or v_pending operator(pg_catalog.=) v_cancelled
+       or v_done operator(pg_catalog.=) v_cancelled then
+        raise exception 'the pending, done and cancelled statuses must be three different words, got %, %, %',
+                        pg_catalog.quote_literal(v_pending), pg_catalog.quote_literal(v_done),
+                        pg_catalog.quote_literal(v_cancelled)
+            using errcode = 'invalid_parameter_value';
+    end if;
+    select pg_catalog.format_type(a.atttypid, a.atttypmod) into v_type
+    from pg_catalog.pg_attribute a
+    where a.attrelid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
+      and a.attname operator(pg_catalog.=) 'status';
+    for v_conname, v_expr, v_def in
+        select c.conname::pg_catalog.text, pg_catalog.pg_get_expr(c.conbin, c.conrelid),
+               pg_catalog.pg_get_constraintdef(c.oid)
+        from pg_catalog.pg_constraint c
+        join pg_catalog.pg_attribute a on a.attrelid operator(pg_catalog.=) c.conrelid
+                                      and a.attname operator(pg_catalog.=) 'status'
+        where c.conrelid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
+          and c.contype operator(pg_catalog.=) 'c'
+          and c.conkey operator(pg_catalog.=) array[a.attnum]
+    loop
+        foreach v_word in array array[v_pending, v_done, v_cancelled] loop
+            -- the constraint's own expression, on a one-row relation whose column status holds
+            -- the word (passed as a parameter, never spliced in); a check passes unless false
+            execute pg_catalog.format(
+                'select (%s) is not false from (select $1::%s as status) as meetings',
+                v_expr, v_type)
+            into v_allowed using v_word;
+            if not v_allowed then
+                raise exception 'status % is not allowed by the constraint % of public.meetings (%)',
+                                pg_catalog.quote_literal(v_word), v_conname, v_def
+                    using errcode = 'check_violation',
+                          hint = 'Give the words the table uses (alembic -x pending_status=... '
+                                 '-x done_status=... -x cancelled_status=..., or the variables '
+                                 'SCHEDULER_PENDING_STATUS, SCHEDULER_DONE_STATUS, '
+                                 'SCHEDULER_CANCELLED_STATUS), or change the constraint.';
+            end if;
+        end loop;
+    end loop;
+    select coalesce(pg_catalog.jsonb_object_agg(t.status, t.n), '{}') into v_left_alone
+    from (select coalesce(m.status::pg_catalog.text, 'null') as status, pg_catalog.count(*) as n
+          from public.meetings m
+          where m.status is null
+             or m.status::pg_catalog.text operator(pg_catalog.<>) all (array[v_pending, v_done, v_cancelled])
+          group by 1) t;
+    update scheduler.settings s
+    set pending_status = v_pending, done_status = v_done, cancelled_status = v_cancelled,
+        updated_at = pg_catalog.now()
+    where s.pending_status operator(pg_catalog.<>) v_pending
+       or s.done_status operator(pg_catalog.<>) v_done
+       or s.cancelled_status operator(pg_catalog.<>) v_cancelled;
+    if found then
+        perform scheduler.create_before_write_trigger();
+        if scheduler.is_enabled() then
+            perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('scheduler.repair'));
+            v_repair := scheduler.repair(false, false);
+        end if;
+    end if;
+    raise notice 'meeting statuses: pending %, done %, cancelled %; left alone: %',
+                 pg_catalog.quote_literal(v_pending), pg_catalog.quote_literal(v_done),
+                 pg_catalog.quote_literal(v_cancelled),
+                 case when v_left_alone operator(pg_catalog.=) '{}'::pg_catalog.jsonb then 'none'
+                      else v_left_alone::pg_catalog.text end;
+    return pg_catalog.jsonb_build_object(
+        'pending_status', v_pending, 'done_status', v_done, 'cancelled_status', v_cancelled,
+        'left_alone', v_left_alone, 'repair', v_repair);
+end
+$$;
+comment on function scheduler.configure_statuses(pg_catalog.text, pg_catalog.text, pg_catalog.text) is
+    'Sets the words of meetings.status the scheduler acts on (pending, done, cancelled), checked '
+    'against the status CHECK constraints; reports the statuses left alone; repairs unless paused.';
 
 create or replace function scheduler.pause()
 returns pg_catalog.jsonb

@@ -1,2 +1,13 @@
--- Downgrade of 0003 to 0002: after 0002's functions are applied again, drop the one 0003 added.
+-- Downgrade of 0003 to 0002, after 0002's functions and triggers are applied again: drop what
+-- 0003 added (functions, the status words of scheduler.settings).
 drop function if exists scheduler.command_job(pg_catalog.text);
+drop function if exists scheduler.configure_statuses(pg_catalog.text, pg_catalog.text, pg_catalog.text);
+drop function if exists scheduler.complete_due(boolean);
+drop function if exists scheduler.pending_status();
+drop function if exists scheduler.done_status();
+drop function if exists scheduler.create_before_write_trigger();
+alter table scheduler.settings drop constraint if exists settings_statuses_check;
+alter table scheduler.settings
+    drop column if exists pending_status,
+    drop column if exists done_status,
+    drop column if exists cancelled_status;
