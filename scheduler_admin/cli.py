@@ -366,7 +366,32 @@ def migrate(state: State, revision: str) -> None:
     help="The revision to reach (default: head; with --downgrade: base).",
 )
 @click.option("--downgrade", is_flag=True, help="Print the downgrade instead of the upgrade.")
-def sql_script(start: str | None, end: str | None, downgrade: bool) -> None:
+@click.option(
+    "--pending-status",
+    envvar="SCHEDULER_PENDING_STATUS",
+    metavar="WORD",
+    help="The status of meetings that get a job (default: upcoming, or what the database has).",
+)
+@click.option(
+    "--done-status",
+    envvar="SCHEDULER_DONE_STATUS",
+    metavar="WORD",
+    help="The status a meeting gets at its end time (default: done).",
+)
+@click.option(
+    "--cancelled-status",
+    envvar="SCHEDULER_CANCELLED_STATUS",
+    metavar="WORD",
+    help="The status `cancel` sets (default: cancelled).",
+)
+def sql_script(
+    start: str | None,
+    end: str | None,
+    downgrade: bool,
+    pending_status: str | None,
+    done_status: str | None,
+    cancelled_status: str | None,
+) -> None:
     """Print the migration as one plain SQL script on stdout, for `supabase db push` or psql.
 
     The script does what `alembic upgrade` does on PostgreSQL, in one transaction, and records
@@ -378,7 +403,12 @@ def sql_script(start: str | None, end: str | None, downgrade: bool) -> None:
     if downgrade:
         script = migration_sql(start=start or "head", end=end or "base", downgrade=True)
     else:
-        script = migration_sql(start=start, end=end or "head", downgrade=False)
+        statuses = {
+            "pending_status": pending_status or "",
+            "done_status": done_status or "",
+            "cancelled_status": cancelled_status or "",
+        }
+        script = migration_sql(start=start, end=end or "head", downgrade=False, statuses=statuses)
     # the files' bytes as they are, whatever the platform's newline or the terminal's encoding
     stdout = click.get_binary_stream("stdout")
     stdout.write(script.encode("utf-8"))

@@ -19,7 +19,7 @@ revision; a script cannot, so it refuses a database at another one).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -273,14 +273,35 @@ def _command(start: str | None, end: str, downgrade: bool) -> str:
     return " ".join(parts)
 
 
-def migration_sql(*, start: str | None, end: str, downgrade: bool) -> str:
+def _status_settings(statuses: Mapping[str, str]) -> str:
+    """The status words for after_revisions.sql, as migrations/env.py passes them: settings of
+    the script's transaction (quoted as SQL literals)."""
+    lines = [
+        f"select pg_catalog.set_config('scheduler.{name}', {_literal(word)}, true);\n"
+        for name, word in statuses.items()
+    ]
+    return "".join(lines)
+
+
+def migration_sql(
+    *,
+    start: str | None,
+    end: str,
+    downgrade: bool,
+    statuses: Mapping[str, str] | None = None,
+) -> str:
     """The migration from revision ``start`` (None or ``"base"``: an unmigrated database) to
     ``end`` (``"head"``, ``"base"``, a revision) as one SQL script; downgrade when ``downgrade``.
+    ``statuses`` (``pending_status``, ``done_status``, ``cancelled_status``) are the words of
+    meetings.status to act on, as alembic's ``-x`` options give them.
     Raises InvalidInput for an unknown revision or one on the wrong side of the other."""
     migration = plan(start=start, end=end, downgrade=downgrade)
     first, last, done = migration.first, migration.last, migration.steps
     command = _command(start, end, downgrade)
     parts = [_header(first, last, done, downgrade, command), "\nbegin;\n"]
+    words = {name: word for name, word in (statuses or {}).items() if word}
+    if words:
+        parts += [_section("the words of meetings.status to act on"), _status_settings(words)]
     parts += [
         _section("migration_env/before_revisions.sql"),
         read_sql(BACKEND, "migration_env/before_revisions.sql"),

@@ -282,3 +282,28 @@ def test_cli_unknown_revision_prints_error_and_hint(capsys: pytest.CaptureFixtur
         "Error: --from nope: Can't locate revision identified by 'nope'",
         "Hint: Revisions: " + ", ".join(["base", *(r.revision for r in revisions()), "head"]) + ".",
     ]
+
+
+def test_status_words_are_passed_to_the_script_as_alembic_passes_them() -> None:
+    """--pending-status and friends become the settings migrations/env.py would set, quoted,
+    right after begin (after_revisions.sql reads them)."""
+    script = migration_sql(
+        start=None,
+        end="head",
+        downgrade=False,
+        statuses={
+            "pending_status": "scheduled",
+            "done_status": "it's done",
+            "cancelled_status": "",
+        },
+    )
+    begin = script.index("\nbegin;\n")
+    settings = script.index(
+        "select pg_catalog.set_config('scheduler.pending_status', 'scheduled', true);"
+    )
+    assert begin < settings < script.index("==== migration_env/before_revisions.sql ====")
+    assert "select pg_catalog.set_config('scheduler.done_status', 'it''s done', true);" in script
+    assert "set_config('scheduler.cancelled_status'" not in script  # not given: kept as it is
+    plain = migration_sql(start=None, end="head", downgrade=False)
+    assert "==== the words of meetings.status to act on ====" not in plain
+    assert "set_config('scheduler.pending_status'" not in plain
