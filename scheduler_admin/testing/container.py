@@ -85,6 +85,15 @@ def _require_image(client: Any, image: str) -> None:
         ) from exc
 
 
+def container_lane_available() -> bool:
+    """Whether a Docker daemon answers and has the test image (the fallback lane)."""
+    try:
+        _require_image(_docker_client(), image_name())
+    except ClusterError:
+        return False
+    return True
+
+
 def image_versions(image: str | None = None) -> str:
     """``PostgreSQL <version>, pg_cron <version>`` of the image's packages (for the report
     header), or why they could not be read."""

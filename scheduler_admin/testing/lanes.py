@@ -1,14 +1,20 @@
 """Which PostgreSQL the tests start: the lane chosen by ``SCHEDULER_TEST_SERVER``.
 
-* ``local`` (default): a throwaway cluster from the local PostgreSQL binaries
-  (:mod:`.cluster`); the test suite prefers ``SCHEDULER_TEST_DSN`` when it is set.
+* ``local``: a throwaway cluster from the local PostgreSQL binaries (:mod:`.cluster`); the test
+  suite prefers ``SCHEDULER_TEST_DSN`` when it is set.
 * ``container``: a server in the image ``SCHEDULER_TEST_IMAGE`` (default
   ``scheduler-test-pg17-cron:latest``) through testcontainers (:mod:`.container`).
+
+Without ``SCHEDULER_TEST_SERVER`` the order is ``SCHEDULER_TEST_DSN``, the local binaries (with
+pg_cron), then the container when a Docker daemon answers and has the image; with none of them
+the local lane is chosen, and its PostgreSQL tests skip (or fail under
+``SCHEDULER_REQUIRE_POSTGRES``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -44,11 +50,28 @@ class ThrowawayServer(Protocol):
 
 
 def server_lane() -> str:
-    """``local`` or ``container`` from ``SCHEDULER_TEST_SERVER``; anything else is an error."""
-    lane = (os.environ.get("SCHEDULER_TEST_SERVER") or "local").strip().lower()
-    if lane not in LANES:
-        raise ClusterError(f"SCHEDULER_TEST_SERVER={lane!r}: expected one of {', '.join(LANES)}")
-    return lane
+    """``local`` or ``container`` from ``SCHEDULER_TEST_SERVER`` (anything else is an error);
+    unset, the first that is there of the DSN, the local binaries and the container."""
+    chosen = (os.environ.get("SCHEDULER_TEST_SERVER") or "").strip().lower()
+    if chosen:
+        if chosen not in LANES:
+            raise ClusterError(
+                f"SCHEDULER_TEST_SERVER={chosen!r}: expected one of {', '.join(LANES)}"
+            )
+        return chosen
+    return _default_lane()
+
+
+@functools.cache
+def _default_lane() -> str:
+    if os.environ.get("SCHEDULER_TEST_DSN"):
+        return "local"
+    bindir = find_bindir()
+    if bindir is not None and pg_cron_available(bindir):
+        return "local"
+    from scheduler_admin.testing.container import container_lane_available
+
+    return "container" if container_lane_available() else "local"
 
 
 def _local_bindir() -> Path:
