@@ -1,16 +1,31 @@
-# The two commands of README.md: `make demo` and `make test`.
+# The two commands of README.md: `make demo` and `make test`. Both run in a virtual environment
+# of their own (.venv), so they work with a distribution's Python (PEP 668: Debian's
+# /usr/bin/python3 refuses `pip install` outside one), with pyenv, and in CI.
 PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
 # The tests that need PostgreSQL: the second lane (the pg17 container) runs only these.
 PG_TESTS ?= tests/postgres tests/supabase tests/scenarios
 
-.PHONY: install demo test test-local test-container test-image test-fast lint bench
+.PHONY: venv install demo test test-local test-container test-image test-fast lint bench
 
-install:
+venv: $(PY)
+
+$(PY):
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "Error: cannot create a virtual environment with $(PYTHON)."; \
+	  echo "Hint: on Debian or Ubuntu: apt-get install python3-venv (or set PYTHON=python3.11)."; \
+	  exit 1; }
+	@$(PIP) install -q --upgrade pip
+
+install: $(PY)
 	$(PIP) install -q -e '.[test]'
 
-demo: install
-	$(PYTHON) -m scheduler_admin.demo
+# only what the demo needs: the package itself (SQLite is in the standard library)
+demo: $(PY)
+	$(PIP) install -q -e .
+	$(PY) -m scheduler_admin.demo
 
 # Both lanes, each timed: the whole suite on the local binaries (Debian's PostgreSQL + pg_cron),
 # then the PostgreSQL tests on PostgreSQL 17 + pg_cron 1.6 in a container (SCHEDULER_TEST_SERVER).
@@ -20,11 +35,11 @@ test: install test-image
 	$(MAKE) --no-print-directory test-container
 
 test-local:
-	@t0=$$(date +%s); status=0; $(PYTHON) -m pytest || status=$$?; \
+	@t0=$$(date +%s); status=0; $(PY) -m pytest || status=$$?; \
 	echo "local lane: $$(( $$(date +%s) - t0 )) s (exit $$status)"; exit $$status
 
 test-container:
-	@t0=$$(date +%s); status=0; SCHEDULER_TEST_SERVER=container $(PYTHON) -m pytest $(PG_TESTS) || status=$$?; \
+	@t0=$$(date +%s); status=0; SCHEDULER_TEST_SERVER=container $(PY) -m pytest $(PG_TESTS) || status=$$?; \
 	echo "container lane: $$(( $$(date +%s) - t0 )) s (exit $$status)"; exit $$status
 
 # The container lane's image (skipped when it exists); starts dockerd when none answers.
@@ -32,13 +47,13 @@ test-image:
 	bash scripts/build-pg17-image.sh
 
 test-fast: install
-	$(PYTHON) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow"
 
-lint:
+lint: $(PY)
 	$(PIP) install -q -e '.[test,lint]'
-	$(PYTHON) -m ruff check scheduler_admin tests migrations benchmarks
-	$(PYTHON) -m ruff format --check scheduler_admin tests migrations benchmarks
-	$(PYTHON) -m mypy
+	$(PY) -m ruff check scheduler_admin tests migrations benchmarks
+	$(PY) -m ruff format --check scheduler_admin tests migrations benchmarks
+	$(PY) -m mypy
 
 bench: install
-	$(PYTHON) -m benchmarks
+	$(PY) -m benchmarks
