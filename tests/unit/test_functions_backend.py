@@ -224,7 +224,9 @@ def test_a_naive_end_time_is_refused_before_any_call() -> None:
 
 
 def test_recover_resume_and_reconcile_log_one_summary(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="scheduler_admin")
+    """One line each; recover's at DEBUG (its caller reports the outcome: the CLI prints it, the
+    service logs it once at start-up)."""
+    caplog.set_level(logging.DEBUG, logger="scheduler_admin")
     transport = FakeTransport(
         {"recover": REPORT, "resume": REPORT, "reconcile": {**REPORT, "history_deleted": 1}}
     )
@@ -234,6 +236,7 @@ def test_recover_resume_and_reconcile_log_one_summary(caplog: pytest.LogCaptureF
     assert backend.reconcile() == {**REPORT, "history_deleted": 1}
     assert transport.calls[0] == ("recover", {"p_dry_run": True})
     lines = [r.getMessage() for r in caplog.records]
+    assert caplog.records[0].levelno == logging.DEBUG
     assert lines[0] == (
         "recover (dry run) on fake://db: 1 upcoming meeting: 1 scheduled, 0 already there, "
         "0 overdue completed, 0 orphans removed, 0 errors"
