@@ -98,6 +98,33 @@ def secure_version_table(connection: Connection) -> None:
     )
 
 
+def configure_sqlite_statuses(connection: Connection) -> None:
+    """After the revisions, on SQLite: the status words this run was given, checked against the
+    meetings table and stored by configure_statuses() (the twin of after_revisions.sql), on the
+    driver connection, in the migration's transaction. It logs the statuses left alone."""
+    words = status_words()
+    if not words:
+        return
+    import sqlite3
+
+    from scheduler_admin.sqlite.admin import configure_statuses
+
+    driver = connection.connection.driver_connection
+    if not driver.in_transaction:  # as execute_sqlite_script: the migration's owner commits
+        driver.execute("BEGIN")
+    row_factory = driver.row_factory
+    driver.row_factory = sqlite3.Row  # what scheduler_admin.sqlite reads rows with
+    try:
+        configure_statuses(
+            driver,
+            words.get("pending_status"),
+            words.get("done_status"),
+            words.get("cancelled_status"),
+        )
+    finally:
+        driver.row_factory = row_factory
+
+
 def run(connection: Connection) -> None:
     postgres = connection.dialect.name == "postgresql"
     context.configure(
@@ -111,6 +138,8 @@ def run(connection: Connection) -> None:
         context.run_migrations()
         if postgres:
             secure_version_table(connection)
+        elif connection.dialect.name == "sqlite":
+            configure_sqlite_statuses(connection)
 
 
 def run_migrations_offline() -> None:
