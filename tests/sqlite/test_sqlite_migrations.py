@@ -246,6 +246,45 @@ def test_alembic_cli_with_x_url(tmp_path: Path) -> None:
     assert set(objects(path)) == {("table", "meetings")}
 
 
+def test_alembic_cli_with_status_words(tmp_path: Path) -> None:
+    """-x pending_status=... (and the others) on the command line, as on PostgreSQL."""
+    path = tmp_path / "words.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE meetings (id TEXT PRIMARY KEY, status TEXT NOT NULL "
+            "CHECK (status IN ('scheduled', 'completed', 'canceled')), end_time TEXT)"
+        )
+    words = ["pending_status=scheduled", "done_status=completed", "cancelled_status=canceled"]
+    result = alembic_cli(
+        tmp_path,
+        "-x",
+        f"url={url(path)}",
+        *(arg for word in words for arg in ("-x", word)),
+        "upgrade",
+        "head",
+    )
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute(
+            "SELECT pending_status, done_status, cancelled_status FROM scheduler_statuses"
+        ).fetchall() == [("scheduled", "completed", "canceled")]
+    # a word the table refuses: the command fails with the constraint named, nothing migrated
+    refused = tmp_path / "refused.db"
+    with sqlite3.connect(refused) as conn:
+        conn.execute(
+            "CREATE TABLE meetings (id TEXT PRIMARY KEY, status TEXT NOT NULL "
+            "CHECK (status IN ('scheduled', 'completed', 'canceled')), end_time TEXT)"
+        )
+    result = alembic_cli(
+        tmp_path, "-x", f"url={url(refused)}", "upgrade", "head", SCHEDULER_DONE_STATUS="completed"
+    )
+    assert result.returncode != 0
+    assert (
+        "status 'upcoming' is not allowed by the constraint (unnamed) of meetings" in result.stderr
+    )
+    assert set(objects(refused)) == {("table", "meetings")} and revision(refused) is None
+
+
 def test_alembic_cli_with_scheduler_jobstore_url(tmp_path: Path) -> None:
     path = tmp_path / "jobstore.db"
     result = alembic_cli(tmp_path, "upgrade", "head", SCHEDULER_JOBSTORE_URL=url(path))
