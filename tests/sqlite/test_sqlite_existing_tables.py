@@ -179,6 +179,10 @@ def test_configured_words_are_used_and_reported(
     assert status_words(conn) == ("scheduled", "completed", "canceled")
     # the row that existed before the migration got its job from the migration's repair
     assert set(jobs(conn)) == {f"meeting-status-{kept}"}
+    checks = {check["name"]: check for check in backend.doctor()}
+    assert checks["every upcoming meeting has a job"]["detail"] == (
+        "1 scheduled, 0 without a job, 0 with a wrong job"
+    )
 
     due = insert(conn, minute(10, second=30), meeting_id="due")
     conn.execute("UPDATE meetings SET updated_at = ? WHERE id = ?", (LONG_AGO, due))
