@@ -98,19 +98,63 @@ def secure_version_table(connection: Connection) -> None:
     )
 
 
+def begin_sqlite(connection: Connection) -> None:
+    """The driver's transaction, begun before alembic creates its version table (Python's
+    sqlite3 would run that CREATE TABLE outside of any transaction); whoever owns the connection
+    commits or rolls it back, as execute_sqlite_script() assumes."""
+    driver = connection.connection.driver_connection
+    if not driver.in_transaction:
+        driver.execute("BEGIN")
+
+
+def configure_sqlite_statuses(connection: Connection) -> None:
+    """After the revisions, on SQLite: the status words this run was given, checked against the
+    meetings table and stored by configure_statuses() (the twin of after_revisions.sql), on the
+    driver connection, in the migration's transaction. It logs the statuses left alone."""
+    words = status_words()
+    if not words:
+        return
+    import sqlite3
+
+    from scheduler_admin.sqlite.admin import configure_statuses
+
+    driver = connection.connection.driver_connection
+    begin_sqlite(connection)  # still open unless a caller's code committed it
+    row_factory = driver.row_factory
+    driver.row_factory = sqlite3.Row  # what scheduler_admin.sqlite reads rows with
+    try:
+        configure_statuses(
+            driver,
+            words.get("pending_status"),
+            words.get("done_status"),
+            words.get("cancelled_status"),
+        )
+    finally:
+        driver.row_factory = row_factory
+
+
 def run(connection: Connection) -> None:
     postgres = connection.dialect.name == "postgresql"
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         version_table_schema=VERSION_TABLE_SCHEMA if postgres else None,
+        # SQLite's DDL is transactional too (alembic assumes it is not, and would commit each
+        # revision on its own): one transaction for the revisions and configure_statuses(), so
+        # that a refused status word leaves the database as it was, as on PostgreSQL
+        transactional_ddl=True,
     )
+    sqlite = connection.dialect.name == "sqlite"
     with context.begin_transaction():
         if postgres:
             prepare_postgres(connection)
+        elif sqlite:
+            begin_sqlite(connection)
         context.run_migrations()
         if postgres:
             secure_version_table(connection)
+        elif sqlite:
+            configure_sqlite_statuses(connection)
 
 
 def run_migrations_offline() -> None:

@@ -44,7 +44,7 @@ def completion_message(done: Completion) -> str:
     if done.this_one:
         return f"completed {plural(done.completed, 'meeting')} (this one included)"
     others = f"completed {plural(done.completed, 'other meeting')}"
-    if done.status == "upcoming":
+    if done.pending:
         return "meeting not due yet: " + (others if done.completed else "nothing done")
     state = "meeting gone" if done.status is None else f"meeting already {done.status}"
     text = state + ("; job removed" if done.job_removed else "; no job left to remove")

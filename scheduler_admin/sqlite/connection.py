@@ -31,6 +31,7 @@ REQUIRED = {
     "cron_job": "table",
     "cron_job_run_details": "table",
     "scheduler_settings": "table",
+    "scheduler_statuses": "table",
     "scheduler_worker": "table",
     "scheduler_meeting_jobs": "view",
     "scheduler_upcoming_jobs": "view",

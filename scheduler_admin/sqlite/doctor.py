@@ -21,6 +21,7 @@ from scheduler_admin.sqlite.connection import (
     iso,
     missing_objects,
 )
+from scheduler_admin.sqlite.functions import statuses
 
 # The worker records a heartbeat every minute; older than this means it is not running.
 WORKER_STALE_AFTER = timedelta(minutes=3)
@@ -57,6 +58,7 @@ def doctor(db: Database, now: datetime) -> list[Check]:
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'meetings'"
             )
         }
+        pending = statuses(conn).pending
         plan = admin.repair_plan(conn, now)
         health = admin.health(conn, now, plan)
         _, reconcile_detail = admin.reconcile_job_ok(conn)
@@ -73,7 +75,7 @@ def doctor(db: Database, now: datetime) -> list[Check]:
         "`scheduler-admin recover`.",
     )
     wrong = len(plan.to_schedule) - plan.missing
-    detail = f"{plan.total} upcoming, {plan.missing} without a job, {wrong} with a wrong job"
+    detail = f"{plan.total} {pending}, {plan.missing} without a job, {wrong} with a wrong job"
     if plan.errors:
         detail += f", {len(plan.errors)} with an unreadable end_time"
     # a wrong job or an unreadable end time fails the check here too

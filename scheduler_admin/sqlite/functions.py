@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from scheduler_admin.backends.base import JOB_PREFIX, RECONCILE_JOB, job_name, meeting_id
+from scheduler_admin.exceptions import NotMigrated
 from scheduler_admin.sqlite.connection import to_db_time
 
 __all__ = [
@@ -24,8 +25,11 @@ __all__ = [
     "RECONCILE_JOB",
     "RECONCILE_SCHEDULE",
     "Completion",
+    "Statuses",
     "complete_due_meetings",
     "complete_meeting",
+    "complete_meetings",
+    "has_column",
     "is_enabled",
     "job_command",
     "job_name",
@@ -34,6 +38,7 @@ __all__ = [
     "parse_complete_command",
     "reconcile_command",
     "register_jobs",
+    "statuses",
     "unregister_jobs",
     "upcoming_jobs",
 ]
@@ -77,6 +82,41 @@ def upcoming_jobs(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM scheduler_upcoming_jobs ORDER BY meeting_id").fetchall()
 
 
+class Statuses(NamedTuple):
+    """The words of ``meetings.status`` the scheduler acts on (the row of scheduler_statuses)."""
+
+    pending: str  # gets a job, becomes done at its end time (default upcoming)
+    done: str  # what a pending meeting becomes at its end time (default done)
+    cancelled: str  # what cancel_meeting sets (default cancelled)
+
+
+def statuses(conn: sqlite3.Connection) -> Statuses:
+    """Twin of scheduler.pending_status() and scheduler.done_status() in
+    sql/postgres/20_functions.sql (and of the cancelled word of scheduler.settings): the one row
+    of ``scheduler_statuses`` (sql/sqlite/10_schema.sql). A meeting with any other status is left
+    alone."""
+    row = conn.execute(
+        "SELECT pending_status, done_status, cancelled_status FROM scheduler_statuses "
+        "WHERE singleton = 1"
+    ).fetchone()
+    if row is None:
+        # the triggers and views then treat no meeting as pending; say so rather than guess
+        raise NotMigrated(
+            "scheduler_statuses has no row: the words of meetings.status are unknown",
+            hint="Re-create it: sqlite3 <database> < sql/sqlite/10_schema.sql (the defaults), "
+            "then set the words again if the table uses its own.",
+        )
+    return Statuses(str(row[0]), str(row[1]), str(row[2]))
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether ``table`` has ``column`` (PRAGMA table_info), e.g. meetings.updated_at."""
+    row = conn.execute(
+        "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)
+    ).fetchone()
+    return row is not None
+
+
 def is_enabled(conn: sqlite3.Connection) -> bool:
     """Twin of scheduler.is_enabled() in sql/postgres/20_functions.sql."""
     row = conn.execute("SELECT enabled FROM scheduler_settings WHERE singleton = 1").fetchone()
@@ -90,20 +130,21 @@ def _ids(meeting_ids: Iterable[str]) -> list[str]:
 def register_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int:
     """Twin of scheduler.register_jobs() in sql/postgres/20_functions.sql.
 
-    (Re)registers the jobs of upcoming meetings from ``scheduler_meeting_jobs``, keeping the id
+    (Re)registers the jobs of pending meetings from ``scheduler_meeting_jobs``, keeping the id
     and the active flag of an existing job; returns how many jobs were created or changed.
     """
     count = 0
+    pending = statuses(conn).pending
     for meeting in _ids(meeting_ids):
         count += conn.execute(
             """INSERT INTO cron_job (schedule, command, jobname)
                SELECT schedule, command, jobname FROM scheduler_meeting_jobs
-                WHERE meeting_id = ? AND status = 'upcoming'
+                WHERE meeting_id = ? AND status = ?
                ON CONFLICT (jobname) DO UPDATE
                   SET schedule = excluded.schedule, command = excluded.command
                 WHERE cron_job.schedule IS NOT excluded.schedule
                    OR cron_job.command IS NOT excluded.command""",
-            (meeting,),
+            (meeting, pending),
         ).rowcount
     return count
 
@@ -118,17 +159,35 @@ def unregister_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int
     return count
 
 
+def complete_meetings(
+    conn: sqlite3.Connection, now: datetime, meeting_ids: Iterable[str] | None = None
+) -> int:
+    """Twin of scheduler.complete_due() in sql/postgres/20_functions.sql.
+
+    Marks done the pending meetings whose end time is at or before ``now`` (all of them, or
+    those of ``meeting_ids``), and sets their ``updated_at`` to ``now`` when the table has that
+    column (applications sync on it); the update trigger removes their jobs.
+    """
+    words = statuses(conn)
+    stamp = ", updated_at = :now" if has_column(conn, "meetings", "updated_at") else ""
+    sql = f"""UPDATE meetings SET status = :done{stamp}
+               WHERE status = :pending AND julianday(end_time) <= julianday(:now)"""
+    params = {"done": words.done, "pending": words.pending, "now": to_db_time(now)}
+    if meeting_ids is None:
+        return conn.execute(sql, params).rowcount
+    return sum(
+        conn.execute(sql + " AND id = :id", {**params, "id": meeting}).rowcount
+        for meeting in _ids(meeting_ids)
+    )
+
+
 def complete_due_meetings(conn: sqlite3.Connection, now: datetime) -> int:
     """Twin of scheduler.complete_due_meetings() in sql/postgres/20_functions.sql.
 
-    Marks done every upcoming meeting whose end time is at or before ``now``; the update trigger
-    removes their jobs.
+    Marks done every pending meeting whose end time is at or before ``now`` (see
+    :func:`complete_meetings`).
     """
-    return conn.execute(
-        """UPDATE meetings SET status = 'done'
-            WHERE status = 'upcoming' AND julianday(end_time) <= julianday(?)""",
-        (to_db_time(now),),
-    ).rowcount
+    return complete_meetings(conn, now)
 
 
 class Completion(NamedTuple):
@@ -137,25 +196,29 @@ class Completion(NamedTuple):
     completed: int  # meetings marked done (every due one, not only the job's)
     this_one: bool  # the job's own meeting was among them
     status: str | None  # the job's meeting's status afterwards (None: no such meeting)
-    job_removed: bool  # the job's meeting was not upcoming: its job was removed
+    job_removed: bool  # the job's meeting was not pending: its job was removed
+    pending: bool  # the job's meeting is still pending (not due yet)
 
 
 def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -> Completion:
     """Twin of scheduler.complete_meeting() in sql/postgres/20_functions.sql.
 
-    Completes every upcoming meeting whose end time has passed (so that the jobs of a busy
+    Completes every pending meeting whose end time has passed (so that the jobs of a busy
     minute finish together), leaves a meeting that is not due alone, and removes the job of a
-    meeting that is gone or no longer upcoming. Paused: changes nothing.
+    meeting that is gone or no longer pending. Paused: changes nothing.
     """
 
     def status() -> str | None:
         row = conn.execute("SELECT status FROM meetings WHERE id = ?", (meeting_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    words = statuses(conn)
     before = status()
     if not is_enabled(conn):
-        return Completion(0, False, before, False)
+        return Completion(0, False, before, False, before == words.pending)
     completed = complete_due_meetings(conn, now)
     after = status()
-    removed = after != "upcoming" and unregister_jobs(conn, [meeting_id]) > 0
-    return Completion(completed, before == "upcoming" and after == "done", after, removed)
+    still_pending = after == words.pending
+    removed = not still_pending and unregister_jobs(conn, [meeting_id]) > 0
+    this_one = before == words.pending and after == words.done
+    return Completion(completed, this_one, after, removed, still_pending)

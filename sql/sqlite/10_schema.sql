@@ -12,6 +12,27 @@ CREATE TABLE IF NOT EXISTS scheduler_settings (
 );
 INSERT OR IGNORE INTO scheduler_settings (singleton) VALUES (1);
 
+-- The words of meetings.status the scheduler acts on, for tables that use their own
+-- (scheduled/completed, ...): a pending meeting gets a job and becomes done at its end_time,
+-- cancel_meeting sets cancelled, any other status is left alone. One row, the twin of the columns
+-- pending_status, done_status and cancelled_status of scheduler.settings on PostgreSQL: a table
+-- of its own because SQLite cannot add a column only when it is missing, and every file here
+-- runs again on a migrated database. Set with configure_statuses()
+-- (scheduler_admin/sqlite/admin.py; the migration calls it when it is given other words).
+CREATE TABLE IF NOT EXISTS scheduler_statuses (
+    singleton INTEGER PRIMARY KEY NOT NULL DEFAULT 1 CHECK (singleton = 1),
+    pending_status TEXT NOT NULL DEFAULT 'upcoming',
+    done_status TEXT NOT NULL DEFAULT 'done',
+    cancelled_status TEXT NOT NULL DEFAULT 'cancelled',
+    CONSTRAINT scheduler_statuses_check CHECK (
+        typeof(pending_status) = 'text' AND typeof(done_status) = 'text'
+        AND typeof(cancelled_status) = 'text'
+        AND pending_status <> '' AND done_status <> '' AND cancelled_status <> ''
+        AND pending_status <> done_status AND pending_status <> cancelled_status
+        AND done_status <> cancelled_status)
+);
+INSERT OR IGNORE INTO scheduler_statuses (singleton) VALUES (1);
+
 -- Shaped like pg_cron's cron.job (the columns that make sense in SQLite).
 CREATE TABLE IF NOT EXISTS cron_job (
     jobid INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,7 +72,8 @@ CREATE TABLE IF NOT EXISTS scheduler_worker (
 );
 INSERT OR IGNORE INTO scheduler_worker (singleton) VALUES (1);
 
--- The application's table: created when it is missing (id defaults to a random UUID v4 string).
+-- The application's table: created when it is missing (id defaults to a random UUID v4 string),
+-- with the default words in its status constraint (a CHECK cannot read scheduler_statuses).
 CREATE TABLE IF NOT EXISTS meetings (
     id TEXT PRIMARY KEY NOT NULL DEFAULT (
         lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'

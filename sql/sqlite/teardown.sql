@@ -14,3 +14,4 @@ DROP TABLE IF EXISTS cron_job_run_details;
 DROP TABLE IF EXISTS cron_job;
 DROP TABLE IF EXISTS scheduler_worker;
 DROP TABLE IF EXISTS scheduler_settings;
+DROP TABLE IF EXISTS scheduler_statuses;

@@ -360,8 +360,9 @@ def test_schedule_errors(conn: sqlite3.Connection, backend: SqliteBackend) -> No
     with pytest.raises(MeetingNotFound):
         backend.schedule("no-such-meeting", future(60))
     done = insert(conn, future(60), status="done")
-    with pytest.raises(InvalidInput, match=r"is done: only an upcoming meeting"):
+    with pytest.raises(InvalidInput, match=r"is done, not upcoming: nothing to schedule") as error:
         backend.schedule(done, future(60))
+    assert error.value.hint == "Set its status back to upcoming first."
     upcoming = insert(conn, future(60))
     with pytest.raises(InvalidInput, match="time zone"):
         backend.schedule(upcoming, future(60).replace(tzinfo=None))

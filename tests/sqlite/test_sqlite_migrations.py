@@ -20,6 +20,7 @@ OURS = {
     ("table", "cron_job"),
     ("table", "cron_job_run_details"),
     ("table", "scheduler_settings"),
+    ("table", "scheduler_statuses"),
     ("table", "scheduler_worker"),
     ("view", "scheduler_meeting_jobs"),
     ("view", "scheduler_upcoming_jobs"),
@@ -86,6 +87,24 @@ def test_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
     upgrade(url=url(path))
     assert set(objects(path)) >= OURS
     assert revision(path) == HEAD
+
+
+def test_downgrading_0003_gives_back_the_0002_schema(tmp_path: Path) -> None:
+    """0003's downgrade drops scheduler_statuses and restores the views and triggers of 0001,
+    whatever words were configured; upgrading again starts from the default words."""
+    at_0002 = tmp_path / "at_0002.db"
+    upgrade("0002", url=url(at_0002))
+    path = tmp_path / "down.db"
+    upgrade(url=url(path))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE scheduler_statuses SET cancelled_status = 'dropped'")
+    downgrade("0002", url=url(path))
+    assert objects(path) == objects(at_0002)
+    upgrade(url=url(path))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute(
+            "SELECT pending_status, done_status, cancelled_status FROM scheduler_statuses"
+        ).fetchall() == [("upcoming", "done", "cancelled")]
 
 
 def test_upgrade_twice_is_harmless(tmp_path: Path) -> None:
@@ -225,6 +244,45 @@ def test_alembic_cli_with_x_url(tmp_path: Path) -> None:
     result = alembic_cli(tmp_path, "-x", f"url={url(path)}", "downgrade", "base")
     assert result.returncode == 0, result.stderr
     assert set(objects(path)) == {("table", "meetings")}
+
+
+def test_alembic_cli_with_status_words(tmp_path: Path) -> None:
+    """-x pending_status=... (and the others) on the command line, as on PostgreSQL."""
+    path = tmp_path / "words.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE meetings (id TEXT PRIMARY KEY, status TEXT NOT NULL "
+            "CHECK (status IN ('scheduled', 'completed', 'canceled')), end_time TEXT)"
+        )
+    words = ["pending_status=scheduled", "done_status=completed", "cancelled_status=canceled"]
+    result = alembic_cli(
+        tmp_path,
+        "-x",
+        f"url={url(path)}",
+        *(arg for word in words for arg in ("-x", word)),
+        "upgrade",
+        "head",
+    )
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute(
+            "SELECT pending_status, done_status, cancelled_status FROM scheduler_statuses"
+        ).fetchall() == [("scheduled", "completed", "canceled")]
+    # a word the table refuses: the command fails with the constraint named, nothing migrated
+    refused = tmp_path / "refused.db"
+    with sqlite3.connect(refused) as conn:
+        conn.execute(
+            "CREATE TABLE meetings (id TEXT PRIMARY KEY, status TEXT NOT NULL "
+            "CHECK (status IN ('scheduled', 'completed', 'canceled')), end_time TEXT)"
+        )
+    result = alembic_cli(
+        tmp_path, "-x", f"url={url(refused)}", "upgrade", "head", SCHEDULER_DONE_STATUS="completed"
+    )
+    assert result.returncode != 0
+    assert (
+        "status 'upcoming' is not allowed by the constraint (unnamed) of meetings" in result.stderr
+    )
+    assert set(objects(refused)) == {("table", "meetings")} and revision(refused) is None
 
 
 def test_alembic_cli_with_scheduler_jobstore_url(tmp_path: Path) -> None:

@@ -36,20 +36,26 @@ def test_reconcile_command_names_the_reconcile_job() -> None:
 @pytest.mark.parametrize(
     ("done", "message"),
     [
-        (Completion(1, True, "done", False), "completed 1 meeting (this one included)"),
-        (Completion(3, True, "done", False), "completed 3 meetings (this one included)"),
-        (Completion(0, False, "upcoming", False), "meeting not due yet: nothing done"),
+        (Completion(1, True, "done", False, False), "completed 1 meeting (this one included)"),
+        (Completion(3, True, "done", False, False), "completed 3 meetings (this one included)"),
+        (Completion(0, False, "upcoming", False, True), "meeting not due yet: nothing done"),
         (
-            Completion(2, False, "upcoming", False),
+            Completion(2, False, "upcoming", False, True),
             "meeting not due yet: completed 2 other meetings",
         ),
-        (Completion(0, False, "done", True), "meeting already done; job removed"),
-        (Completion(0, False, "cancelled", True), "meeting already cancelled; job removed"),
+        (Completion(0, False, "done", True, False), "meeting already done; job removed"),
+        (Completion(0, False, "cancelled", True, False), "meeting already cancelled; job removed"),
         (
-            Completion(1, False, None, True),
+            Completion(1, False, None, True, False),
             "meeting gone; job removed; completed 1 other meeting",
         ),
-        (Completion(0, False, "done", False), "meeting already done; no job left to remove"),
+        (Completion(0, False, "done", False, False), "meeting already done; no job left to remove"),
+        # a table with its own words: pending is whatever scheduler_statuses says
+        (Completion(0, False, "scheduled", False, True), "meeting not due yet: nothing done"),
+        (
+            Completion(0, False, "in_progress", True, False),
+            "meeting already in_progress; job removed",
+        ),
     ],
 )
 def test_completion_messages(done: Completion, message: str) -> None:
