@@ -91,6 +91,15 @@ def catalog(conn: Conn) -> dict[str, object]:
     }
 
 
+def sweep_supported(conn: Conn) -> bool:
+    """Whether the server's pg_cron takes schedules in seconds (1.5+): the sweep job exists."""
+    row = conn.execute(
+        "select (regexp_match(extversion, '^([0-9]+)\\.([0-9]+)'))::int[] >= array[1, 5] "
+        "from pg_extension where extname = 'pg_cron'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def meeting_jobs(conn: Conn) -> dict[str, tuple[str, str]]:
     """Every meeting job of ours: job name -> (schedule, command)."""
     rows = conn.execute(

@@ -43,7 +43,8 @@ class RecoverReport(TypedDict):
 
 
 class ReconcileReport(RecoverReport):
-    """``reconcile``: the recover report plus the run-history rows deleted."""
+    """``reconcile``: the recover report plus the run-history rows deleted (PostgreSQL adds
+    ``sweep``: the seconds sweep's schedule, ``off`` or ``unsupported``)."""
 
     history_deleted: int
 

@@ -78,10 +78,38 @@ def health_checks(
             "= on).",
         ),
     ]
+    sweep = health.get("sweep")
+    if isinstance(sweep, dict):
+        rows.append(sweep_check(sweep, health.get("pg_cron_version")))
     return [
         check(name, ok, details.get(name, detail), fixes.get(name, fix))
         for name, ok, detail, fix in rows
     ]
+
+
+def sweep_check(sweep: dict[str, Any], version: object) -> tuple[str, bool, str, str]:
+    """The seconds sweep (PostgreSQL): there where pg_cron takes seconds and it is on."""
+    name = "seconds sweep"
+    if not sweep.get("supported"):
+        return (
+            name,
+            True,
+            f"absent: pg_cron {version or '?'} has no schedules in seconds (1.5 and later do), "
+            "so meetings become done at the start of the minute after their end",
+            "",
+        )
+    seconds = int(sweep.get("seconds") or 0)
+    if seconds == 0:
+        return (name, True, "turned off (scheduler.settings.sweep_seconds = 0)", "")
+    return (
+        name,
+        bool(sweep.get("job")),
+        f"meeting-status-sweep every {plural(seconds, 'second')}"
+        if sweep.get("job")
+        else "meeting-status-sweep missing",
+        "Run `scheduler-admin reconcile` (or wait a minute for the reconcile job), or "
+        "`scheduler-admin migrate`.",
+    )
 
 
 def security_checks(security: dict[str, Any] | None) -> list[Check]:

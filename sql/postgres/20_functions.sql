@@ -195,6 +195,8 @@ as $$
 select case
     when p_command operator(pg_catalog.~~) '%select scheduler.reconcile()'
         then 'meeting-status-reconcile'
+    when p_command operator(pg_catalog.~~) '%select scheduler.sweep()'
+        then 'meeting-status-sweep'
     when pg_catalog.strpos(p_command, 'select scheduler.complete_meeting(''')
          operator(pg_catalog.>) 0
         then (select j.job_name
@@ -206,8 +208,102 @@ select case
 end
 $$;
 comment on function scheduler.command_job(pg_catalog.text) is
-    'Name of the job of ours that runs a command (a meeting''s job or the reconcile job), null '
-    'for any other command.';
+    'Name of the job of ours that runs a command (a meeting''s job, the reconcile or the sweep '
+    'job), null for any other command.';
+
+-- The seconds sweep (pg_cron 1.5+, which accepts interval schedules of 1 to 59 seconds): one job,
+-- meeting-status-sweep, completes what is due every scheduler.settings.sweep_seconds (default
+-- 1; 0 turns it off), so a meeting is done within about a second of its end_time instead of at
+-- the next minute. The per-meeting jobs stay as they are: they are the contract and the
+-- backstop (and all there is on pg_cron 1.4).
+create or replace function scheduler.sweep_command()
+returns pg_catalog.text
+language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+select 'set statement_timeout = ''10s''; select scheduler.sweep()'::pg_catalog.text
+$$;
+comment on function scheduler.sweep_command() is
+    'SQL command of the job meeting-status-sweep.';
+
+create or replace function scheduler.sweep_supported()
+returns boolean
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+-- extversion is 1.4-1, 1.6, ...: compare major and minor
+select coalesce((select pg_catalog.regexp_match(e.extversion, '^([0-9]+)\.([0-9]+)')::integer[]
+                        operator(pg_catalog.>=) array[1, 5]
+                 from pg_catalog.pg_extension e
+                 where e.extname operator(pg_catalog.=) 'pg_cron'), false)
+$$;
+comment on function scheduler.sweep_supported() is
+    'Whether the installed pg_cron takes schedules in seconds (1.5 and later).';
+
+-- What the sweep job runs, every second: cheap when nothing is due (one probe of the meetings
+-- due, which the partial index on end_time where status is pending serves; no write, no
+-- transaction id), else what a meeting's job does. lock_timeout 1s: a held lock fails this run,
+-- the next second's run (or the meeting's own job) completes the meeting.
+create or replace function scheduler.sweep()
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '1s'
+as $$
+declare
+    v_pending pg_catalog.text := scheduler.pending_status();
+begin
+    if not scheduler.is_enabled() then
+        return 0;
+    end if;
+    if not exists (select 1 from public.meetings m
+                   where m.status operator(pg_catalog.=) v_pending
+                     and m.end_time operator(pg_catalog.<=) pg_catalog.now()) then
+        return 0;
+    end if;
+    return scheduler.complete_due(true);
+end
+$$;
+comment on function scheduler.sweep() is
+    'Run by the job meeting-status-sweep (pg_cron 1.5+): marks done the pending meetings whose '
+    'end_time has passed; a probe and no write when none is due.';
+
+-- Makes the sweep job match the settings: registered with the configured interval where pg_cron
+-- takes seconds and sweep_seconds > 0, removed otherwise. Called by the migration (60_jobs.sql)
+-- and by the reconcile job, so a change of sweep_seconds takes effect within a minute.
+create or replace function scheduler.sync_sweep()
+returns pg_catalog.text
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_seconds integer := (select s.sweep_seconds from scheduler.settings s);
+    v_schedule pg_catalog.text;
+    v_jobid bigint;
+begin
+    select j.jobid into v_jobid from cron.job j
+    where j.jobname operator(pg_catalog.=) 'meeting-status-sweep'
+      and j.username operator(pg_catalog.=) current_user;
+    if not scheduler.sweep_supported() or v_seconds operator(pg_catalog.=) 0 then
+        if v_jobid is not null then
+            perform cron.unschedule(v_jobid);
+        end if;
+        return case when scheduler.sweep_supported() then 'off' else 'unsupported' end;
+    end if;
+    v_schedule := pg_catalog.format('%s seconds', v_seconds);
+    if v_jobid is null or not exists (
+            select 1 from cron.job j
+            where j.jobid operator(pg_catalog.=) v_jobid
+              and j.schedule operator(pg_catalog.=) v_schedule
+              and j.command operator(pg_catalog.=) scheduler.sweep_command()) then
+        perform cron.schedule('meeting-status-sweep', v_schedule, scheduler.sweep_command());
+    end if;
+    return v_schedule;
+end
+$$;
+comment on function scheduler.sync_sweep() is
+    'Registers or removes the job meeting-status-sweep to match scheduler.settings.sweep_seconds '
+    'and the installed pg_cron; returns its schedule, off or unsupported.';
 
 create or replace function scheduler.is_enabled()
 returns boolean

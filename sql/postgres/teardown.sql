@@ -27,7 +27,8 @@ begin
             join scheduler.job_meetings(array(select c.jobname::pg_catalog.text from cron.job c)) n
               on n.job_name operator(pg_catalog.=) j.jobname
             where (n.meeting_id is not null
-                   or j.jobname operator(pg_catalog.=) 'meeting-status-reconcile')
+                   or j.jobname operator(pg_catalog.=) any (array['meeting-status-reconcile',
+                                                                 'meeting-status-sweep']))
               and (j.username operator(pg_catalog.=) current_user
                    or j.username operator(pg_catalog.=) v_owner);
         else

@@ -22,7 +22,8 @@ create table if not exists scheduler.settings (
 comment on table scheduler.settings is
     'One row. enabled = false pauses the scheduler (triggers register no job, jobs and the '
     'reconcile job change nothing); history_retention bounds our rows in cron.job_run_details; '
-    'pending_status, done_status and cancelled_status are the words of meetings.status we act on.';
+    'pending_status, done_status and cancelled_status are the words of meetings.status we act on; '
+    'sweep_seconds is the interval of the seconds sweep (pg_cron 1.5+; 0 turns it off).';
 insert into scheduler.settings (singleton) values (true) on conflict do nothing;
 -- The words of public.meetings.status the scheduler acts on, for tables that use their own
 -- (scheduled/completed, ...): a pending meeting gets a job and becomes done at its end_time,
@@ -32,6 +33,10 @@ alter table scheduler.settings
     add column if not exists pending_status pg_catalog.text not null default 'upcoming',
     add column if not exists done_status pg_catalog.text not null default 'done',
     add column if not exists cancelled_status pg_catalog.text not null default 'cancelled';
+-- The seconds sweep (pg_cron 1.5+): its interval in seconds, 0 = off (20_functions.sql).
+alter table scheduler.settings
+    add column if not exists sweep_seconds integer not null default 1
+        constraint settings_sweep_seconds_check check (sweep_seconds between 0 and 59);
 alter table scheduler.settings drop constraint if exists settings_statuses_check;
 alter table scheduler.settings add constraint settings_statuses_check check (
     pending_status operator(pg_catalog.<>) '' and done_status operator(pg_catalog.<>) ''

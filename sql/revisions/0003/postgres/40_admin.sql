@@ -97,7 +97,8 @@ select p.meeting_id, l.jobid, l.jobname, l.schedule, scheduler.next_run(l.schedu
 from leftover l
 join parsed p on p.job_name operator(pg_catalog.=) l.jobname
 left join public.meetings m on m.id operator(pg_catalog.=) p.meeting_id
-where p.meeting_id is not null or l.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
+where p.meeting_id is not null
+   or l.jobname operator(pg_catalog.=) any (array['meeting-status-reconcile', 'meeting-status-sweep'])
 order by 5, 3
 $query$, v_active);
 end
@@ -257,6 +258,7 @@ as $$
 declare
     v_report pg_catalog.jsonb;
     v_history integer;
+    v_sweep pg_catalog.text;
 begin
     if not scheduler.is_enabled() then
         return pg_catalog.jsonb_build_object('paused', true);
@@ -265,20 +267,29 @@ begin
         return pg_catalog.jsonb_build_object('skipped', 'another recovery is running');
     end if;
     v_report := scheduler.repair(false, true);
+    v_sweep := scheduler.sync_sweep();
     delete from cron.job_run_details d
     where d.username operator(pg_catalog.=) current_user
-      and d.end_time operator(pg_catalog.<) (pg_catalog.now() operator(pg_catalog.-)
-          (select s.history_retention from scheduler.settings s))
+      and (d.end_time operator(pg_catalog.<) (pg_catalog.now() operator(pg_catalog.-)
+               (select s.history_retention from scheduler.settings s))
+           -- the sweep runs every second: its successful runs are kept ten minutes only
+           or d.command operator(pg_catalog.=) scheduler.sweep_command()
+              and d.status operator(pg_catalog.=) 'succeeded'
+              and d.end_time operator(pg_catalog.<) (pg_catalog.now() operator(pg_catalog.-)
+                                                     interval '10 minutes'))
       -- commands of ours, with or without the statement timeout that precedes them since 0002
       and (d.command operator(pg_catalog.~~) '%select scheduler.complete_meeting(%'
-           or d.command operator(pg_catalog.~~) '%select scheduler.reconcile()');
+           or d.command operator(pg_catalog.~~) '%select scheduler.reconcile()'
+           or d.command operator(pg_catalog.=) scheduler.sweep_command());
     get diagnostics v_history = row_count;
-    return v_report operator(pg_catalog.||) pg_catalog.jsonb_build_object('history_deleted', v_history);
+    return v_report operator(pg_catalog.||) pg_catalog.jsonb_build_object(
+        'history_deleted', v_history, 'sweep', v_sweep);
 end
 $$;
 comment on function scheduler.reconcile() is
     'Run every minute by the job meeting-status-reconcile: repairs like recover (skipping rows '
-    'other transactions hold) and deletes our cron.job_run_details rows older than the retention.';
+    'other transactions hold), makes the sweep job match its setting, and deletes our '
+    'cron.job_run_details rows older than the retention (successful sweep runs after 10 minutes).';
 
 create or replace function scheduler.schedule_meeting(p_meeting_id pg_catalog.uuid,
                                                       p_end_time pg_catalog.timestamptz)
@@ -528,7 +539,10 @@ from (
       -- commands of ours (a cheap filter before command_job), with or without the statement
       -- timeout that precedes them since 0002
       and (d.command operator(pg_catalog.~~) '%select scheduler.complete_meeting(%'
-           or d.command operator(pg_catalog.~~) '%select scheduler.reconcile()')
+           or d.command operator(pg_catalog.~~) '%select scheduler.reconcile()'
+           -- the sweep's runs that did not succeed (it succeeds every second)
+           or d.command operator(pg_catalog.=) scheduler.sweep_command()
+              and d.status operator(pg_catalog.<>) 'succeeded')
       and j.job_name is not null
 ) r
 where not p_failed_only or r.status operator(pg_catalog.=) 'failed'
@@ -572,7 +586,8 @@ begin
               and p.proowner operator(pg_catalog.<>) v_owner),
         'jobs_not_owned', (
             select pg_catalog.count(*) from cron.job j
-            where (j.jobname operator(pg_catalog.=) 'meeting-status-reconcile'
+            where (j.jobname operator(pg_catalog.=) any (array['meeting-status-reconcile',
+                                                              'meeting-status-sweep'])
                    or j.jobname operator(pg_catalog.~~) 'meeting-status-%-%-%-%-%')
               and j.username operator(pg_catalog.<>)
                   (select r.rolname from pg_catalog.pg_roles r where r.oid operator(pg_catalog.=) v_owner)),
@@ -665,6 +680,11 @@ with upcoming as (
         (select pg_catalog.count(*) from scheduler.history(true, 2147483647) h
          where h.start_time operator(pg_catalog.>) (pg_catalog.now() operator(pg_catalog.-) interval '24 hours')) as failed_runs_24h,
         exists (select 1 from ours o where o.jobname operator(pg_catalog.=) 'meeting-status-reconcile') as reconcile_job,
+        pg_catalog.jsonb_build_object(
+            'supported', scheduler.sweep_supported(),
+            'seconds', (select s.sweep_seconds from scheduler.settings s),
+            'job', exists (select 1 from ours o
+                           where o.jobname operator(pg_catalog.=) 'meeting-status-sweep')) as sweep,
         (select e.extversion from pg_catalog.pg_extension e where e.extname operator(pg_catalog.=) 'pg_cron') as pg_cron_version,
         scheduler.security_report() as security
 )
@@ -680,11 +700,16 @@ select pg_catalog.jsonb_build_object(
     'reconcile_job', f.reconcile_job,
     'pg_cron_version', f.pg_cron_version,
     'security', f.security,
+    'sweep', f.sweep,
     'ok', f.enabled and (f.missing_jobs operator(pg_catalog.=) 0)
           and (f.orphan_jobs operator(pg_catalog.=) 0) and (f.overdue_meetings operator(pg_catalog.=) 0)
-          and (f.failed_runs_24h operator(pg_catalog.=) 0) and f.reconcile_job)
+          and (f.failed_runs_24h operator(pg_catalog.=) 0) and f.reconcile_job
+          and (f.sweep operator(pg_catalog.->>) 'job')::boolean
+              operator(pg_catalog.=) ((f.sweep operator(pg_catalog.->>) 'supported')::boolean
+                                      and (f.sweep operator(pg_catalog.->>) 'seconds')::integer
+                                          operator(pg_catalog.>) 0))
 from facts f
 $$;
 comment on function scheduler.health() is
     'Counts that tell whether the scheduler is healthy: missing and orphan jobs, overdue '
-    'meetings, failed runs in the last 24 hours, the reconcile job.';
+    'meetings, failed runs in the last 24 hours, the reconcile job, the seconds sweep.';

@@ -1,5 +1,13 @@
 -- Downgrade of 0003 to 0002, after 0002's functions and triggers are applied again: drop what
--- 0003 added (functions, the status words of scheduler.settings).
+-- 0003 added (functions, the status words and sweep interval of scheduler.settings, the sweep
+-- job).
+select cron.unschedule(j.jobid) from cron.job j
+where j.jobname operator(pg_catalog.=) 'meeting-status-sweep'
+  and j.username operator(pg_catalog.=) current_user;
+drop function if exists scheduler.sweep();
+drop function if exists scheduler.sync_sweep();
+drop function if exists scheduler.sweep_command();
+drop function if exists scheduler.sweep_supported();
 drop function if exists scheduler.command_job(pg_catalog.text);
 drop function if exists scheduler.configure_statuses(pg_catalog.text, pg_catalog.text, pg_catalog.text);
 drop function if exists scheduler.complete_due(boolean);
@@ -10,4 +18,5 @@ alter table scheduler.settings drop constraint if exists settings_statuses_check
 alter table scheduler.settings
     drop column if exists pending_status,
     drop column if exists done_status,
-    drop column if exists cancelled_status;
+    drop column if exists cancelled_status,
+    drop column if exists sweep_seconds;
