@@ -100,6 +100,14 @@ def sweep_supported(conn: Conn) -> bool:
     return bool(row and row[0])
 
 
+def sweep_off(conn: Conn) -> None:
+    """sweep_seconds = 0 and no sweep job (as the reconcile job would make it)."""
+    conn.execute("update scheduler.settings set sweep_seconds = 0")
+    conn.execute(
+        "select cron.unschedule(jobid) from cron.job where jobname = 'meeting-status-sweep'"
+    )
+
+
 def meeting_jobs(conn: Conn) -> dict[str, tuple[str, str]]:
     """Every meeting job of ours: job name -> (schedule, command)."""
     rows = conn.execute(
@@ -212,7 +220,10 @@ def migrate(server: Server, revision: str = "head", *, down: bool = False) -> No
 
 
 def reset(conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    """Delete every meeting (the triggers unschedule their jobs) and any job of ours left."""
+    """Delete every meeting (the triggers unschedule their jobs) and any job of ours left. The
+    seconds sweep (pg_cron 1.5+) is off: these tests are about the meetings' own jobs, and
+    tests/postgres/test_sweep.py turns it on."""
+    sweep_off(conn)
     conn.execute("update scheduler.settings set enabled = true")
     conn.execute("delete from public.meetings")
     conn.execute(

@@ -5,13 +5,24 @@ the local one has pg_cron 1.4.2, the container lane 1.6.5."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-from pg_helpers import Conn, Server, poll, run_command, sweep_supported
+import pytest
+from pg_helpers import Conn, Server, poll, run_command, sweep_off, sweep_supported
 
 from scheduler_admin.backends.postgres import PostgresBackend
 
 SWEEP = "meeting-status-sweep"
+
+
+@pytest.fixture(autouse=True)
+def sweep_on(db: Conn) -> Iterator[None]:
+    """The product's default, which the shared reset turns off for the other tests."""
+    db.execute("update scheduler.settings set sweep_seconds = 1")
+    run_command(db, "select scheduler.sync_sweep()")
+    yield
+    sweep_off(db)
 
 
 def sweep_job(db: Conn) -> tuple[str, str] | None:

@@ -199,7 +199,11 @@ def build(cluster: ThrowawayServer, variant: str = "platform") -> SupabaseShape:
 def reset(shape: SupabaseShape) -> None:
     """No meeting, no job of ours but the reconcile job, no run history, scheduler enabled."""
     with shape.superuser() as conn:
-        conn.execute("update scheduler.settings set enabled = true")
+        # the seconds sweep (pg_cron 1.5+) off, as in tests/postgres: tests turn it on
+        conn.execute("update scheduler.settings set enabled = true, sweep_seconds = 0")
+        conn.execute(
+            "select cron.unschedule(jobid) from cron.job where jobname = 'meeting-status-sweep'"
+        )
         conn.execute("delete from public.meetings")
         conn.execute(
             "select cron.unschedule(jobid) from cron.job "

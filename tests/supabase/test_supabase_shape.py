@@ -281,7 +281,17 @@ def test_our_sql_needs_nothing_beyond_pg_cron_1_4() -> None:
     assert re.findall(r"[^\n]*cron\.timezone[^\n]*", code) == [
         "        v_timezone := pg_catalog.current_setting('cron.timezone', true);"
     ]
-    assert "seconds'" not in re.sub(r"interval '59\.999999 seconds'", "", text)
+    # seconds (1.5+) only in the sweep's schedule, built after checking the installed version
+    rest = re.sub(r"interval '59\.999999 seconds'", "", text)
+    assert re.findall(r"[^\n]*seconds'[^\n]*", rest) == [
+        "    v_schedule := pg_catalog.format('%s seconds', v_seconds);"
+    ]
+    sync = text[
+        text.index("function scheduler.sync_sweep()") : text.index(
+            "v_schedule := pg_catalog.format"
+        )
+    ]
+    assert "if not scheduler.sweep_supported()" in sync
     assert "schedule_in_database" not in text
     writes = list(re.finditer(r"(insert into|update|delete from) cron\.job\b", text))
     assert {w.group(1) for w in writes} == {"insert into", "delete from"}
@@ -325,3 +335,22 @@ def test_jobs_of_meetings_are_stored_as_cron_schedule_stores_them(supa: Supabase
             "select count(*) from cron.job where jobname = any(%s)",
             ([f"meeting-status-{i}" for i in ids],),
         ).fetchone() == (0,)
+
+
+def test_the_seconds_sweep_is_the_migration_roles_where_pg_cron_has_seconds(
+    supa: SupabaseShape,
+) -> None:
+    """On pg_cron 1.5+ (Supabase's 1.6) the sweep job is registered with cron.schedule as the
+    migration role, like every job of ours; on 1.4 it is absent."""
+    with psycopg.connect(supa.dsn(MIGRATOR), autocommit=True) as conn:
+        conn.execute("update scheduler.settings set sweep_seconds = 1")
+        (state,) = conn.execute("select scheduler.sync_sweep()").fetchone()  # type: ignore[misc]
+        (supported,) = conn.execute("select scheduler.sweep_supported()").fetchone()  # type: ignore[misc]
+    with supa.superuser() as su:
+        sweep = su.execute(
+            "select schedule, username from cron.job where jobname = 'meeting-status-sweep'"
+        ).fetchall()
+    if supported:
+        assert state == "1 seconds" and sweep == [("1 seconds", MIGRATOR)]
+    else:
+        assert state == "unsupported" and sweep == []
