@@ -32,6 +32,7 @@ from pg_helpers import (
     poll,
     reset,
     status_of,
+    sweep_supported,
 )
 
 UTC = timezone.utc
@@ -350,15 +351,18 @@ def test_recover_while_paused_is_refused_with_a_hint_to_resume(db: Conn) -> None
 
 def test_reconcile_repairs_like_recover(db: Conn) -> None:
     """reconcile() makes the same repairs as recover() and reports the same counts, plus
-    history_deleted."""
+    history_deleted and the state of the seconds sweep (off here: the tests' reset turns it
+    off where pg_cron has seconds)."""
+    sweep = "off" if sweep_supported(db) else "unsupported"
     with exclusive(db):
         ids = build_broken_state(db)
         result = value(db, "select scheduler.reconcile()")
-        assert result == {**report(8, 3, 3, 2, 2), "history_deleted": 0}
+        assert result == {**report(8, 3, 3, 2, 2), "history_deleted": 0, "sweep": sweep}
         assert_repaired(db, ids)
         assert value(db, "select scheduler.reconcile()") == {
             **report(6, 0, 6, 0, 0),
             "history_deleted": 0,
+            "sweep": sweep,
         }
 
 

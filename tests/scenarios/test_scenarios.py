@@ -297,13 +297,16 @@ def test_reconcile_removes_orphans_and_completes_overdue_meetings(adapter: Adapt
             ids["healthy"][0], "succeeded", "old", datetime.now(UTC) - timedelta(days=8)
         )
         adapter.add_run(ids["healthy"][1], "succeeded", "recent", datetime.now(UTC))
-        result = adapter.backend.reconcile()
+        result = dict(adapter.backend.reconcile())
+        result.pop("sweep", None)  # PostgreSQL also says how its seconds sweep stands
         assert result == {**report(8, 3, 3, 2, 2), "history_deleted": 1}
         assert_repaired(adapter, ids)
         assert [r["return_message"] for r in adapter.backend.history() if r["meeting_id"]] == [
             "recent"
         ]
-        assert adapter.backend.reconcile() == {**report(6, 0, 6, 0, 0), "history_deleted": 0}
+        again = dict(adapter.backend.reconcile())
+        again.pop("sweep", None)
+        assert again == {**report(6, 0, 6, 0, 0), "history_deleted": 0}
 
 
 def test_paused_registers_nothing_and_resume_recovers(adapter: Adapter) -> None:
