@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pg_helpers import Conn, catalog, head_revision
+from pg_helpers import Conn, catalog, head_revision, sweep_supported
 from supabase_shape import MIGRATOR, SupabaseShape
 
 from scheduler_admin.migration_sql import migration_sql
@@ -119,9 +119,14 @@ def version(conn: Conn) -> list[tuple[object, ...]]:
 @pytest.fixture
 def db(supa: SupabaseShape) -> Iterator[Conn]:
     """The superuser's connection to the migrated database, with two upcoming meetings (and
-    their jobs); back at head with no meeting afterwards."""
+    their jobs); back at head with no meeting afterwards. The settings are a fresh migration's
+    (the shared reset turns the seconds sweep off; a migration turns it on where pg_cron has
+    seconds), so that alembic's catalog compares with the printed script's."""
     with psycopg.connect(supa.dsn(), autocommit=True) as conn:
+        conn.execute("update scheduler.settings set sweep_seconds = 1")
         conn.execute(MEETINGS)
+        with psycopg.connect(supa.dsn(MIGRATOR), autocommit=True) as owner:
+            owner.execute("select scheduler.sync_sweep()")
         try:
             yield conn
         finally:
@@ -132,7 +137,8 @@ def test_printed_upgrade_applied_with_psql_equals_alembic_upgrade_head(
     supa: SupabaseShape, db: Conn
 ) -> None:
     at_head = catalog(db)
-    assert len(at_head["jobs"]) == 3  # reconcile + the two upcoming meetings
+    # reconcile + the two upcoming meetings (+ the seconds sweep where pg_cron has seconds)
+    assert len(at_head["jobs"]) == 3 + sweep_supported(db)  # type: ignore[arg-type]
     alembic_made = version_table(db)
     alembic(supa, "downgrade", "base")
     assert leftovers(db)["functions"] == [(0,)]

@@ -283,7 +283,7 @@ def test_our_sql_needs_nothing_beyond_pg_cron_1_4() -> None:
     ]
     # seconds (1.5+) only in the sweep's schedule, built after checking the installed version
     rest = re.sub(r"interval '59\.999999 seconds'", "", text)
-    assert re.findall(r"[^\n]*seconds'[^\n]*", rest) == [
+    assert re.findall(r"[^\n]* seconds'[^\n]*", rest) == [
         "    v_schedule := pg_catalog.format('%s seconds', v_seconds);"
     ]
     sync = text[
