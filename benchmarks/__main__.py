@@ -26,8 +26,10 @@ from benchmarks.common import (
     connect,
     function_exists,
     log,
+    log_offset,
     machine_description,
     median,
+    scan_log,
     server_settings,
     shape_cluster,
     utcnow,
@@ -390,14 +392,21 @@ def run_all(args: argparse.Namespace, target: Target, res: Results) -> None:
             fillers.remove(fit)
             run_task(fit)
         log(f"burst {i + 1}/{len(bursts)}: {size} meetings")
+        offset = log_offset(target.logfile)
         try:
             out = sc.burst_once(
                 target.dsn, size, rate, admin_dsn=target.admin_dsn, logfile=target.logfile,
                 min_spread=args.min_spread, timeout=args.burst_timeout,
             )  # fmt: skip
         except Exception as exc:
-            res.errors[f"burst-{size}"] = f"{type(exc).__name__}: {exc}"
+            # a crash: say what the server log says (the server restarts after a crash)
+            scan = scan_log(target.logfile, offset)
+            res.errors[f"burst-{size}"] = (
+                f"{type(exc).__name__}: {exc}; server log: {scan['stack_depth']} stack depth, "
+                f"{scan['crash']} crash lines: {' / '.join(scan['samples'][:2])}"
+            )
             log(f"burst {size} failed:\n{traceback.format_exc()}")
+            time.sleep(10)
             continue
         res.bursts.setdefault(size, []).append(out)
         log(f"burst {size} ({target.shape}): done {out['done_s']} s after the tick, "
@@ -499,6 +508,9 @@ def shape_rows(args: argparse.Namespace, res: Results, shape: str) -> list[Row]:
                     "burst", case, f"error: {res.errors.get(f'burst-{size}', 'no run')[:80]}", "n/a"
                 )
                 continue
+            if f"burst-{size}" in res.errors:
+                add("burst", case, "a run failed (last error)",
+                    res.errors[f"burst-{size}"][:300], "", "none", "**NO**")  # fmt: skip
             done = [r["done_s"] for r in runs]
             m = None if any(d is None for d in done) else median(done)
             limit = 10.0 if size <= 20000 else 30.0 if size <= 100000 else None
@@ -547,6 +559,10 @@ def shape_rows(args: argparse.Namespace, res: Results, shape: str) -> list[Row]:
             logs = [f"{r.get('log_stack_depth')}/{r.get('log_crash')}" for r in runs]
             add("burst", case, "server log: stack depth / crash lines", logs[-1] if len(set(logs)) == 1 else "varies",
                 ", ".join(logs), "0 / 0", _met(all(x == "0/0" for x in logs)))  # fmt: skip
+            vac = [r.get("log_stack_depth_autovacuum", 0) for r in runs]
+            if any(vac):
+                add("burst", case, "of the stack depth lines: autovacuum of cron.job (no job run)",
+                    str(sum(vac)), _runs(vac, 0), "", "")  # fmt: skip
             add("burst", case, "job runs at once, max (polled every 0.1 s / from run start and end times)",
                 f"{_fmt(median([r.get('max_running_polled') for r in runs]), 0)} / "
                 f"{_fmt(median([r.get('max_running_overlap') for r in runs]), 0)}",

@@ -4,26 +4,32 @@ On the Supabase shape the owner of public.meetings may not write cron.job, so th
 removes jobs with one ``cron.unschedule`` call per job, and each call makes pg_cron's statement
 trigger on cron.job queue one cache invalidation. Two experiments, each on a fresh tick:
 
-* ``--unschedule K``: ``--bystanders`` jobs of a bench command (``select pg_sleep(0.2); select
-  count(*) from public.meetings``) fire at the tick M; at M + 0.3 s the migration role removes K
-  other jobs of its own with ``cron.unschedule`` in one transaction. Counted afterwards: failed
-  runs by message, and the server log (stack depth errors, crashes, errors) written meanwhile.
+* ``--unschedule K``: ``--bystanders`` jobs fire at the tick M (``--bystander-kinds``: ``plain``
+  runs touch no cron table, ``job`` runs call scheduler.complete_meeting 50 times, which reads
+  cron.job, as a meeting's job does); at M + 0.3 s the migration role removes K other jobs of
+  its own with ``cron.unschedule`` in one transaction. Counted afterwards: failed runs by
+  message, and the server log (stack depth errors, crashes, errors) written meanwhile.
 * ``--bursts N``: the burst scenario of ``python -m benchmarks`` (N meetings through the
   triggers, ending before M) on the same cluster: whatever the checkout's SQL does per run.
 
 Prints one markdown table::
 
-    python -m benchmarks.burst_threshold --unschedule 500,1000,2000,5000,10000 --bursts 2000,5000,20000
+    python -m benchmarks.burst_threshold --unschedule 500,1000,2000,5000,10000 \
+        --bystander-kinds plain,job --bursts 2000,5000,20000
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from benchmarks import scenarios as sc
 from benchmarks.common import (
@@ -39,7 +45,14 @@ from benchmarks.common import (
     utcnow,
 )
 
-BYSTANDER_COMMAND = "select pg_sleep(0.2); select count(*) from public.meetings"
+# What the bystander runs do: ``plain`` touches no cron table; ``job`` runs what a meeting's job
+# runs (scheduler.complete_meeting, which reads cron.job in unregister_jobs), 50 times, for ids of
+# no meeting (nothing to complete, no job to remove).
+BYSTANDER_COMMANDS = {
+    "plain": "select pg_sleep(0.2); select count(*) from public.meetings",
+    "job": "select pg_sleep(0.1); set statement_timeout = '2min'; "
+    "select count(scheduler.complete_meeting(gen_random_uuid())) from generate_series(1, 50)",
+}
 
 
 def _sizes(text: str) -> list[int]:
@@ -69,7 +82,7 @@ def _drop_bench_jobs(admin: Any) -> None:
 
 
 def unschedule_once(
-    target: Target, k: int, bystanders: int, timeout: float = 90.0
+    target: Target, k: int, bystanders: int, kind: str = "plain", timeout: float = 90.0
 ) -> dict[str, Any]:
     with connect(target.admin_dsn) as admin, connect(target.dsn) as conn:
         clean(admin)
@@ -77,8 +90,8 @@ def unschedule_once(
         tick = _next_tick(12.0)
         schedule = f"{tick.minute} {tick.hour} {tick.day} {tick.month} *"
         _insert_jobs(admin, "bench-victim-", k, "0 0 1 1 *", "select 1")
-        _insert_jobs(admin, "bench-bystander-", bystanders, schedule, BYSTANDER_COMMAND)
-        log(f"unschedule {k}: {bystanders} bystanders fire at {tick:%H:%M:%S}")
+        _insert_jobs(admin, "bench-bystander-", bystanders, schedule, BYSTANDER_COMMANDS[kind])
+        log(f"unschedule {k}: {bystanders} {kind} bystanders fire at {tick:%H:%M:%S}")
         sleep_until(tick - dt.timedelta(seconds=2))
         offset = log_offset(target.logfile)
         sleep_until(tick + dt.timedelta(seconds=0.3))
@@ -116,7 +129,7 @@ def unschedule_once(
         _drop_bench_jobs(admin)
         clean(admin)
     return {
-        "experiment": f"unschedule {k}",
+        "experiment": f"unschedule {k}, {kind} bystanders",
         "k": k,
         "removed": removed,
         "unschedule_s": took,
@@ -126,6 +139,7 @@ def unschedule_once(
         "max_running_polled": max_running,
         "max_running_overlap": overlap,
         "log_stack_depth": server_log["stack_depth"],
+        "log_stack_depth_autovacuum": server_log["stack_depth_autovacuum"],
         "log_crash": server_log["crash"],
         "log_errors": server_log["error"],
         "log_samples": server_log["samples"],
@@ -133,7 +147,26 @@ def unschedule_once(
 
 
 def burst(target: Target, size: int, rate: sc.InsertRate) -> dict[str, Any]:
-    out = sc.burst_once(target.dsn, size, rate, admin_dsn=target.admin_dsn, logfile=target.logfile)
+    offset = log_offset(target.logfile)
+    try:
+        out = sc.burst_once(
+            target.dsn, size, rate, admin_dsn=target.admin_dsn, logfile=target.logfile
+        )
+    except psycopg.Error as exc:  # the server crashed (it restarts): count what the log says
+        server_log = scan_log(target.logfile, offset)
+        log(f"burst {size} failed: {type(exc).__name__}: {exc}")
+        time.sleep(10)  # crash recovery
+        return {
+            "experiment": f"burst {size} (the server crashed: {type(exc).__name__})",
+            "failed": [],
+            "max_running_polled": "?",
+            "max_running_overlap": "?",
+            "log_stack_depth": server_log["stack_depth"],
+            "log_stack_depth_autovacuum": server_log["stack_depth_autovacuum"],
+            "log_crash": server_log["crash"],
+            "log_errors": server_log["error"],
+            "log_samples": server_log["samples"],
+        }
     out["experiment"] = f"burst {size}"
     return out
 
@@ -141,8 +174,8 @@ def burst(target: Target, size: int, rate: sc.InsertRate) -> dict[str, Any]:
 def table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| experiment | done / unschedule (s) | runs | failed runs other than `job canceled` "
-        "| `job canceled` | max running (polled / from run times) | server log: stack depth / "
-        "crash lines / ERROR+FATAL |",
+        "| `job canceled` | max running (polled / from run times) | server log: stack depth (of "
+        "which autovacuum) / crash lines / ERROR+FATAL |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -154,7 +187,8 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {r['experiment']} | {secs if secs is None else f'{secs:.2f}'} | {runs} | {real} "
             f"| {canceled} | {r['max_running_polled']} / {r['max_running_overlap']} "
-            f"| {r['log_stack_depth']} / {r['log_crash']} / {r['log_errors']} |"
+            f"| {r['log_stack_depth']} ({r.get('log_stack_depth_autovacuum', '?')}) "
+            f"/ {r['log_crash']} / {r['log_errors']} |"
         )
     return lines
 
@@ -165,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bursts", type=_sizes, default=[2000, 5000, 20000])
     p.add_argument("--bystanders", type=int, default=1000)
     p.add_argument(
+        "--bystander-kinds",
+        default="plain",
+        help="plain (touch no cron table) and/or job (run complete_meeting, which reads cron.job)",
+    )
+    p.add_argument(
         "--json-output", type=Path, default=REPO_ROOT / "benchmarks" / "out" / "threshold.json"
     )
     args = p.parse_args(argv)
@@ -172,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     rate = sc.InsertRate()
     with shape_cluster("supabase") as (target, _settings):
         log(f"supabase-shaped cluster on port {target.cluster.port}, log {target.logfile}")
-        for k in args.unschedule:
-            results.append(unschedule_once(target, k, args.bystanders))
-            log(json.dumps({k: v for k, v in results[-1].items() if k != "log_samples"}))
-            for line in results[-1]["log_samples"]:
-                log(f"  log: {line}")
+        for kind in [x.strip() for x in args.bystander_kinds.split(",") if x.strip()]:
+            for k in args.unschedule:
+                results.append(unschedule_once(target, k, args.bystanders, kind))
+                log(json.dumps({x: v for x, v in results[-1].items() if x != "log_samples"}))
+                for line in results[-1]["log_samples"]:
+                    log(f"  log: {line}")
         for size in args.bursts:
             results.append(burst(target, size, rate))
             log(
@@ -186,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             for line in results[-1]["log_samples"]:
                 log(f"  log: {line}")
+        # keep the server log (the cluster is removed on exit)
+        args.json_output.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            shutil.copyfile(target.logfile, args.json_output.with_suffix(".postgresql.log"))
     print("\n".join(table(results)))
     args.json_output.parent.mkdir(parents=True, exist_ok=True)
     args.json_output.write_text(json.dumps(results, indent=1, default=str))

@@ -158,12 +158,19 @@ def scan_log(logfile: Path | None, offset: int) -> dict[str, Any]:
     except OSError:
         return out
     samples: list[str] = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    # stack depth errors of autovacuum workers (retried later; no job run fails) apart
+    out["stack_depth_autovacuum"] = 0
+    for i, line in enumerate(lines):
         for key, pattern in LOG_PATTERNS.items():
             if pattern.search(line):
                 out[key] += 1
                 if key != "error" and len(samples) < 5:
                     samples.append(line[:300])
+                if key == "stack_depth" and any(
+                    "CONTEXT:  automatic vacuum" in nxt for nxt in lines[i + 1 : i + 4]
+                ):
+                    out["stack_depth_autovacuum"] += 1
     if not samples:
         samples = [ln[:300] for ln in text.splitlines() if LOG_PATTERNS["error"].search(ln)][:3]
     out["samples"] = samples

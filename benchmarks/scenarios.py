@@ -520,6 +520,7 @@ def burst_once(
                 "max_running_polled": max_running,
                 "max_running_overlap": int(max_overlap),
                 "log_stack_depth": server_log["stack_depth"],
+                "log_stack_depth_autovacuum": server_log["stack_depth_autovacuum"],
                 "log_crash": server_log["crash"],
                 "log_errors": server_log["error"],
                 "log_samples": server_log["samples"],
