@@ -465,7 +465,7 @@ def shape_rows(args: argparse.Namespace, res: Results, shape: str) -> list[Row]:
             add(scn, case, "not available yet", "n/a", "", "", "n/a")
             return True
         if key in res.errors and not getattr(res, key if key != "anchor" else "anchor"):
-            add(scn, case, f"error: {res.errors[key][:80]}", "n/a", "", "", "n/a")
+            add(scn, case, f"error: {' '.join(res.errors[key].split())[:80]}", "n/a", "", "", "n/a")
             return True
         return False
 
@@ -510,7 +510,7 @@ def shape_rows(args: argparse.Namespace, res: Results, shape: str) -> list[Row]:
                 continue
             if f"burst-{size}" in res.errors:
                 add("burst", case, "a run failed (last error)",
-                    res.errors[f"burst-{size}"][:300], "", "none", "**NO**")  # fmt: skip
+                    " ".join(res.errors[f"burst-{size}"].split())[:300], "", "none", "**NO**")  # fmt: skip
             done = [r["done_s"] for r in runs]
             m = None if any(d is None for d in done) else median(done)
             limit = 10.0 if size <= 20000 else 30.0 if size <= 100000 else None
@@ -689,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("\n".join(head + table))
     if errors:
-        print("\nErrors: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        print("\nErrors: " + "; ".join(f"{k}: {' '.join(v.split())}" for k, v in errors.items()))
     raw = {
         "started": started.isoformat(), "elapsed_s": elapsed, "command": command,
         "loadavg_start": load_start, "loadavg_end": load_end,
@@ -730,7 +730,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
         md += ["", "## Table", "", *head[:1], "", *table, ""]
         if errors:
-            md += ["Errors: " + "; ".join(f"{k}: {v}" for k, v in errors.items()), ""]
+            md += [
+                "Errors: " + "; ".join(f"{k}: {' '.join(v.split())}" for k, v in errors.items()),
+                "",
+            ]
         args.output.write_text("\n".join(md))
         log(f"wrote {args.output}")
     return 0

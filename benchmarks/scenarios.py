@@ -556,7 +556,10 @@ def recovery_once(dsn: str, size: int, admin_dsn: str | None = None) -> dict[str
         if not function_exists(conn, "scheduler.recover(boolean)"):
             raise NotAvailable("scheduler.recover(boolean) does not exist in this checkout")
         clean(admin)
+        # not the reconcile job meanwhile (it would register the jobs recover() is timed on)
+        admin.execute("select pg_advisory_lock(hashtext('scheduler.repair'))")
         _insert_without_triggers(admin, size)
+        admin.execute("select pg_advisory_unlock(hashtext('scheduler.repair'))")
         jobs_before = count_our_jobs(conn)
         start = time.perf_counter()
         report = conn.execute("select scheduler.recover()").fetchone()[0]
@@ -587,6 +590,9 @@ def setup_jobs_directly(dsn: str, size: int, owner_dsn: str | None = None) -> fl
     (benchmark-only setup for the inspection scenario; ``dsn`` must be a superuser's)."""
     with connect(dsn) as conn, connect(owner_dsn or dsn) as owner:
         clean(conn)
+        # the reconcile job would register the missing jobs meanwhile (and deadlock with the
+        # insert below on the job names): hold the lock it skips on
+        conn.execute("select pg_advisory_lock(hashtext('scheduler.repair'))")
         _insert_without_triggers(conn, size)
         probe = f"meeting-status-{uuid.uuid4()}"
         owner.execute("select cron.schedule(%s, '0 0 1 1 *', 'select 1')", (probe,))
@@ -601,6 +607,7 @@ def setup_jobs_directly(dsn: str, size: int, owner_dsn: str | None = None) -> fl
             (probe,),
         )
         owner.execute("select cron.unschedule(%s)", (probe,))
+        conn.execute("select pg_advisory_unlock(hashtext('scheduler.repair'))")
         conn.execute("vacuum analyze cron.job")
         return float(count_our_jobs(conn))
 
