@@ -21,15 +21,17 @@ from typing import Any
 from benchmarks import scenarios as sc
 from benchmarks.common import (
     REPO_ROOT,
-    benchmark_cluster,
+    SHAPES,
+    Target,
     connect,
     function_exists,
     log,
+    log_offset,
     machine_description,
     median,
-    migrate,
-    prepare_benchmark_objects,
+    scan_log,
     server_settings,
+    shape_cluster,
     utcnow,
 )
 
@@ -42,7 +44,10 @@ def _words(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-SCENARIOS = ["write", "breakdown", "burst", "recovery", "inspection", "anchor"]
+SCENARIOS = ["write", "writecost", "breakdown", "burst", "recovery", "inspection", "anchor"]
+# Scenarios that run on every shape; the others need the superuser as the owner (they disable
+# pg_cron's trigger on cron.job, or do not depend on the owner at all: the anchor).
+SHAPE_SCENARIOS = {"writecost", "burst", "recovery", "inspection"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -144,6 +149,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="smoke run: bursts 200,2000, sizes 10000, one repetition",
     )
+    p.add_argument(
+        "--shapes",
+        type=_words,
+        default=list(SHAPES),
+        help="owners of public.meetings to benchmark, one throwaway cluster each, one after the "
+        "other: superuser (self-hosted, set-based path) and/or supabase (migration role with "
+        "Supabase's pg_cron grants, per-call path); default both. Write overhead, breakdown and "
+        "anchor run on the superuser shape only",
+    )
+    p.add_argument(
+        "--writecost-rows",
+        type=int,
+        default=10000,
+        help="meetings per write-cost measurement, in 2,000-row statements (default 10000)",
+    )
+    p.add_argument(
+        "--writecost-single-rows",
+        type=int,
+        default=500,
+        help="single-row transactions per write-cost measurement (default 500)",
+    )
     p.add_argument("--profile", action="store_true", help="also preload pg_stat_statements")
     p.add_argument(
         "--output", type=Path, help="write the table, machine and command (markdown) here"
@@ -165,6 +191,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.write_rows = min(args.write_rows, 2000)
         args.breakdown_rows = min(args.breakdown_rows, 2000)
         args.breakdown_single_rows = min(args.breakdown_single_rows, 300)
+        args.writecost_rows = min(args.writecost_rows, 4000)
+        args.writecost_single_rows = min(args.writecost_single_rows, 200)
         args.recovery_size = min(args.recovery_size, 10000)
         args.inspection_size = min(args.inspection_size, 10000)
         args.anchor_sizes = [min(s, 500) for s in args.anchor_sizes]
@@ -176,6 +204,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
         p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    unknown = set(args.shapes) - set(SHAPES)
+    if unknown or not args.shapes:
+        p.error(f"--shapes: expected some of {', '.join(SHAPES)}")
     return args
 
 
@@ -204,6 +235,7 @@ def estimate(task: Task) -> float:
 @dataclass
 class Results:
     write: list[dict[str, float]] = field(default_factory=list)
+    writecost: list[dict[str, float]] = field(default_factory=list)
     breakdown: list[dict[str, float]] = field(default_factory=list)
     bursts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     recovery: list[dict[str, Any]] = field(default_factory=list)
@@ -214,9 +246,13 @@ class Results:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> list[Task]:
+def build_tasks(args: argparse.Namespace, target: Target, res: Results) -> list[Task]:
     tasks: list[Task] = []
     only = set(args.only)
+    if target.shape != "superuser":
+        only &= SHAPE_SCENARIOS
+    # dsn: the owner of public.meetings (every measured statement); admin: the superuser
+    dsn, admin, url = target.dsn, target.admin_dsn, target.url
 
     def guarded(key: str, fn: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -246,6 +282,21 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
                     f"statement {out['statement_ratio']:.3f}")  # fmt: skip
 
             tasks.append(Task(f"write-{rep}", per_rep, guarded("write", write), "write"))
+    if "writecost" in only:
+        for rep in range(args.repeat):
+
+            def writecost(rep: int = rep) -> None:
+                out = sc.write_cost_once(
+                    dsn, args.writecost_rows, args.writecost_single_rows, rep, admin_dsn=admin
+                )
+                res.writecost.append(out)
+                log(f"write cost rep {rep + 1} ({target.shape}): "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in out.items()))  # fmt: skip
+
+            est = args.writecost_rows * 0.0004 + args.writecost_single_rows * 0.004 + 3
+            tasks.append(
+                Task(f"writecost-{rep}", est, guarded("writecost", writecost), "writecost")
+            )
     if "breakdown" in only:
 
         def breakdown() -> None:
@@ -269,7 +320,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
         for rep in range(args.repeat):
 
             def recovery(rep: int = rep) -> None:
-                out = sc.recovery_once(dsn, args.recovery_size)
+                out = sc.recovery_once(dsn, args.recovery_size, admin_dsn=admin)
                 res.recovery.append(out)
                 log(f"recovery rep {rep + 1}: {out['seconds']:.2f} s, report {out['report']}")
 
@@ -279,7 +330,7 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
 
         def inspection() -> None:
             order, _ = sc.inspection_probe(url)  # raises NotAvailable before the costly setup
-            jobs = sc.setup_jobs_directly(dsn, args.inspection_size)
+            jobs = sc.setup_jobs_directly(admin, args.inspection_size, owner_dsn=dsn)
             res.inspection_extra["jobs_present"] = jobs
             res.inspection_extra["python_startup_s"] = sc.python_startup(order)
             res.inspection_extra["sql_floor_s"] = sc.list_jobs_sql_time(dsn)
@@ -310,8 +361,8 @@ def build_tasks(args: argparse.Namespace, dsn: str, url: str, res: Results) -> l
     return tasks
 
 
-def run_all(args: argparse.Namespace, dsn: str, url: str, res: Results) -> None:
-    fillers = build_tasks(args, dsn, url, res)
+def run_all(args: argparse.Namespace, target: Target, res: Results) -> None:
+    fillers = build_tasks(args, target, res)
     rate = sc.InsertRate()
     bursts = []
     if "burst" in args.only:
@@ -341,17 +392,30 @@ def run_all(args: argparse.Namespace, dsn: str, url: str, res: Results) -> None:
             fillers.remove(fit)
             run_task(fit)
         log(f"burst {i + 1}/{len(bursts)}: {size} meetings")
+        offset = log_offset(target.logfile)
         try:
             out = sc.burst_once(
-                dsn, size, rate, min_spread=args.min_spread, timeout=args.burst_timeout
-            )
+                target.dsn, size, rate, admin_dsn=target.admin_dsn, logfile=target.logfile,
+                min_spread=args.min_spread, timeout=args.burst_timeout,
+            )  # fmt: skip
         except Exception as exc:
-            res.errors[f"burst-{size}"] = f"{type(exc).__name__}: {exc}"
+            # a crash: say what the server log says (the server restarts after a crash)
+            scan = scan_log(target.logfile, offset)
+            res.errors[f"burst-{size}"] = (
+                f"{type(exc).__name__}: {exc}; server log: {scan['stack_depth']} stack depth, "
+                f"{scan['crash']} crash lines: {' / '.join(scan['samples'][:2])}"
+            )
             log(f"burst {size} failed:\n{traceback.format_exc()}")
+            time.sleep(10)
             continue
         res.bursts.setdefault(size, []).append(out)
-        log(f"burst {size}: done {out['done_s']} s after the tick, {out['run_details_added']} run rows, "
-            f"{out['early']} early, max lag {out['max_lag_from_end_s']}")  # fmt: skip
+        log(f"burst {size} ({target.shape}): done {out['done_s']} s after the tick, "
+            f"{out['run_details_added']} run rows, {out['early']} early, max lag "
+            f"{out['max_lag_from_end_s']}, failures {out['failures']}, max running "
+            f"{out['max_running_polled']}/{out['max_running_overlap']}, log stack depth "
+            f"{out['log_stack_depth']} crash {out['log_crash']}")  # fmt: skip
+        for line in out["log_samples"]:
+            log(f"  server log: {line}")
     for task in fillers:
         run_task(task)
 
@@ -377,8 +441,13 @@ def _met(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "**NO**")
 
 
-def build_table(args: argparse.Namespace, res: Results) -> list[str]:
-    rows: list[tuple[str, str, str, str, str, str, str]] = []
+Row = tuple[str, str, str, str, str, str, str]
+
+
+def shape_rows(args: argparse.Namespace, res: Results, shape: str) -> list[Row]:
+    """The rows of one shape: (scenario, case, metric, median, runs, target, met)."""
+    rows: list[Row] = []
+    only = set(args.only) if shape == "superuser" else set(args.only) & SHAPE_SCENARIOS
 
     def add(
         scn: str,
@@ -396,11 +465,11 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
             add(scn, case, "not available yet", "n/a", "", "", "n/a")
             return True
         if key in res.errors and not getattr(res, key if key != "anchor" else "anchor"):
-            add(scn, case, f"error: {res.errors[key][:80]}", "n/a", "", "", "n/a")
+            add(scn, case, f"error: {' '.join(res.errors[key].split())[:80]}", "n/a", "", "", "n/a")
             return True
         return False
 
-    if "write" in args.only and not unavailable("write", "write overhead", ""):
+    if "write" in only and not unavailable("write", "write overhead", ""):
         w = res.write
         for kind, label in (("single", f"single-row txns, {args.write_clients} clients"),
                             ("statement", f"one {args.write_rows:,}-row statement")):  # fmt: skip
@@ -410,7 +479,16 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                 f"{_fmt(m, 3)} ({_fmt(median([r[f'{kind}_triggers'] for r in w]), 0)}/s vs "
                 f"{_fmt(median([r[f'{kind}_plain'] for r in w]), 0)}/s)",
                 _runs(ratios, 3), ">= 0.5", _met(None if m is None else m >= 0.5))  # fmt: skip
-    if "breakdown" in args.only and res.breakdown:
+    if "writecost" in only and not unavailable("writecost", "write cost", ""):
+        wc = res.writecost
+        for kind, label in (("batch", f"{args.writecost_rows:,} meetings in 2,000-row statements"),
+                            ("single", f"{args.writecost_single_rows:,} single-row txns, 1 client")):  # fmt: skip
+            trig = [r[f"{kind}_triggers_us"] for r in wc]
+            plain = [r[f"{kind}_plain_us"] for r in wc]
+            add("write cost", label, "us per meeting with our triggers (without)",
+                f"{_fmt(median(trig), 1)} ({_fmt(median(plain), 1)})",
+                _runs(trig, 1) + " (" + _runs(plain, 1) + ")", "", "")  # fmt: skip
+    if "breakdown" in only and res.breakdown:
         b = res.breakdown[0]
         text = "; ".join(
             f"{label} {_fmt(b.get(key), 1)}" for key, label in sc.BREAKDOWN_LABELS if key in b
@@ -421,7 +499,7 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                          if "single_" + key in b)  # fmt: skip
         add("write cost breakdown", f"{args.breakdown_single_rows:,} single-row txns, 1 client, each",
             f"us per transaction (median of {args.repeat})", text, "", "(why)", "")  # fmt: skip
-    if "burst" in args.only:
+    if "burst" in only:
         for size in args.burst_sizes:
             runs = res.bursts.get(size, [])
             case = f"{size:,} meetings, one minute"
@@ -430,6 +508,9 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                     "burst", case, f"error: {res.errors.get(f'burst-{size}', 'no run')[:80]}", "n/a"
                 )
                 continue
+            if f"burst-{size}" in res.errors:
+                add("burst", case, "a run failed (last error)",
+                    " ".join(res.errors[f"burst-{size}"].split())[:300], "", "none", "**NO**")  # fmt: skip
             done = [r["done_s"] for r in runs]
             m = None if any(d is None for d in done) else median(done)
             limit = 10.0 if size <= 20000 else 30.0 if size <= 100000 else None
@@ -463,7 +544,30 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
             add("burst", case, "insert through triggers (us/row)", _fmt(median([r["insert_us_per_row"] for r in runs]), 0),
                 _runs([r["insert_us_per_row"] for r in runs], 0), "", "")  # fmt: skip
             failed = [r["runs_failed"] for r in runs]
-            add("burst", case, "failed job runs", str(sum(failed)), _runs(failed, 0), "", "")
+            add(
+                "burst",
+                case,
+                "failed job runs (all messages)",
+                str(sum(failed)),
+                _runs(failed, 0),
+                "",
+                "",
+            )
+            real = [r.get("runs_failed_real") for r in runs]
+            add("burst", case, "failed job runs other than `job canceled`", str(sum(x or 0 for x in real)),
+                _runs(real, 0), "0", _met(all(x == 0 for x in real)))  # fmt: skip
+            logs = [f"{r.get('log_stack_depth')}/{r.get('log_crash')}" for r in runs]
+            add("burst", case, "server log: stack depth / crash lines", logs[-1] if len(set(logs)) == 1 else "varies",
+                ", ".join(logs), "0 / 0", _met(all(x == "0/0" for x in logs)))  # fmt: skip
+            vac = [r.get("log_stack_depth_autovacuum", 0) for r in runs]
+            if any(vac):
+                add("burst", case, "of the stack depth lines: autovacuum of cron.job (no job run)",
+                    str(sum(vac)), _runs(vac, 0), "", "")  # fmt: skip
+            add("burst", case, "job runs at once, max (polled every 0.1 s / from run start and end times)",
+                f"{_fmt(median([r.get('max_running_polled') for r in runs]), 0)} / "
+                f"{_fmt(median([r.get('max_running_overlap') for r in runs]), 0)}",
+                _runs([f"{r.get('max_running_polled')}/{r.get('max_running_overlap')}" for r in runs]),
+                "", "")  # fmt: skip
             messages: dict[str, int] = {}
             for r in runs:
                 for msg, count in r.get("failures", []):
@@ -473,7 +577,7 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                 add("burst", case, "failure messages (count, all runs)",
                     "; ".join(f"{c} x `{m}`" for m, c in sorted(messages.items(), key=lambda x: -x[1])),
                     "", "", "")  # fmt: skip
-    if "recovery" in args.only and not unavailable(
+    if "recovery" in only and not unavailable(
         "recovery", "recovery", f"{args.recovery_size:,} upcoming, triggers were off"
     ):
         secs = [r["seconds"] for r in res.recovery]
@@ -484,7 +588,7 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
             _fmt(m), _runs(secs), "<= 10 s", _met(m is not None and m <= 10))  # fmt: skip
         add("recovery", f"{args.recovery_size:,} upcoming, triggers were off", "report / every meeting has its job",
             json.dumps(rep, separators=(",", ":")), "", "all", _met(ok and bool(res.recovery)))  # fmt: skip
-    if "inspection" in args.only and not unavailable(
+    if "inspection" in only and not unavailable(
         "inspection", "inspection", f"{args.inspection_size:,} jobs"
     ):
         secs = [r["seconds"] for r in res.inspection]
@@ -496,7 +600,7 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
         add("inspection", f"{args.inspection_size:,} jobs", "jobs listed; python start-up (s); select * from scheduler.list_jobs() (s)",
             f"{listed[-1] if listed else 'n/a'}; {_fmt(ex.get('python_startup_s'))}; {_fmt(ex.get('sql_floor_s'))}",
             "", "", "")  # fmt: skip
-    if "anchor" in args.only:
+    if "anchor" in only:
         if "anchor" in res.unavailable:
             add("anchor: APScheduler 3.11", "", "not available (apscheduler not installed)", "n/a")
         for (size, mode, spread), runs in sorted(res.anchor.items()):
@@ -515,9 +619,30 @@ def build_table(args: argparse.Namespace, res: Results) -> list[str]:
                 add(label, case, "updates lost", f"{_fmt(median(lost), 0)}", _runs(lost, 0), "", "")
             add(label, case, "add_job into the SQLite store (us/job)",
                 _fmt(median([r["add_us_per_job"] for r in runs]), 0), "", "", "")  # fmt: skip
-    header = ("Scenario", "Case", "Metric", "Median", "Runs", "Target", "Met")
+    return rows
+
+
+def build_table(args: argparse.Namespace, results: dict[str, Results]) -> list[str]:
+    """One table for every shape: a shape's row right after the other shape's row of the same
+    scenario, case and metric (paired rows), rows only one shape has in their place."""
+    per_shape = {shape: shape_rows(args, res, shape) for shape, res in results.items()}
+    order: list[tuple[str, str, str]] = []
+    by_key: dict[tuple[str, str, str], list[tuple[str, Row]]] = {}
+    for shape, rows in per_shape.items():
+        last = -1
+        for row in rows:
+            key = row[:3]
+            if key not in by_key:
+                by_key[key] = []
+                order.insert(last + 1, key)
+            last = order.index(key)
+            by_key[key].append((shape, row))
+    header = ("Scenario", "Case", "Shape", "Metric", "Median", "Runs", "Target", "Met")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    for key in order:
+        for shape, r in by_key[key]:
+            cells = (r[0], r[1], shape, *r[2:])
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return lines
 
 
@@ -526,26 +651,35 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
-    res = Results()
+    results: dict[str, Results] = {}
     load_start = os.getloadavg()
     started = utcnow()
     t0 = time.perf_counter()
-    with benchmark_cluster(profile=args.profile) as (cluster, _settings):
-        dsn, url = cluster.dsn(), cluster.url()
-        log(f"throwaway cluster on port {cluster.port} ({cluster.root}); migrating")
-        migrate(dsn)
-        with connect(dsn) as conn:
-            if args.profile:
-                conn.execute("create extension if not exists pg_stat_statements")
-            prepare_benchmark_objects(conn)
-            machine = machine_description(conn)
-            pg_settings = server_settings(conn)
-            has_recover = function_exists(conn, "scheduler.recover(boolean)")
-        log(f"scheduler.recover available: {has_recover}")
-        run_all(args, dsn, url, res)
+    machine: dict[str, str] = {}
+    pg_settings: dict[str, str] = {}
+    # One cluster per shape, one after the other (never two bursts at once on 2 shared cores).
+    for shape in args.shapes:
+        log(f"shape {shape}: starting a throwaway cluster, migrating as the owner of meetings")
+        with shape_cluster(shape, profile=args.profile) as (target, _settings):
+            log(f"shape {shape}: port {target.cluster.port} ({target.cluster.root})")
+            with connect(target.admin_dsn) as conn:
+                if args.profile:
+                    conn.execute("create extension if not exists pg_stat_statements")
+                machine = machine or machine_description(conn)
+                pg_settings = pg_settings or server_settings(conn)
+                has_recover = function_exists(conn, "scheduler.recover(boolean)")
+                owner = conn.execute(
+                    "select relowner::regrole::text, (select rolsuper from pg_roles "
+                    "where oid = relowner) from pg_class where oid = 'public.meetings'::regclass"
+                ).fetchone()
+            log(f"shape {shape}: meetings owned by {owner}; scheduler.recover: {has_recover}")
+            results[shape] = Results()
+            _TOOK.clear()
+            run_all(args, target, results[shape])
     elapsed = time.perf_counter() - t0
     load_end = os.getloadavg()
-    table = build_table(args, res)
+    table = build_table(args, results)
+    errors = {f"{shape}/{k}": v for shape, res in results.items() for k, v in res.errors.items()}
     head = [
         f"Run {started:%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min; command: `{command}`; "
         f"load average (1/5/15 min) at start {'/'.join(f'{x:.2f}' for x in load_start)}, "
@@ -554,16 +688,22 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     print("\n".join(head + table))
-    if res.errors:
-        print("\nErrors: " + "; ".join(f"{k}: {v}" for k, v in res.errors.items()))
+    if errors:
+        print("\nErrors: " + "; ".join(f"{k}: {' '.join(v.split())}" for k, v in errors.items()))
     raw = {
         "started": started.isoformat(), "elapsed_s": elapsed, "command": command,
         "loadavg_start": load_start, "loadavg_end": load_end,
         "machine": machine, "settings": pg_settings, "args": {k: str(v) for k, v in vars(args).items()},
-        "write": res.write, "breakdown": res.breakdown, "bursts": res.bursts, "recovery": res.recovery,
-        "inspection": res.inspection, "inspection_extra": res.inspection_extra,
-        "anchor": {"|".join(map(str, k)): v for k, v in res.anchor.items()},
-        "unavailable": res.unavailable, "errors": res.errors,
+        "shapes": {
+            shape: {
+                "write": res.write, "writecost": res.writecost, "breakdown": res.breakdown,
+                "bursts": res.bursts, "recovery": res.recovery, "inspection": res.inspection,
+                "inspection_extra": res.inspection_extra,
+                "anchor": {"|".join(map(str, k)): v for k, v in res.anchor.items()},
+                "unavailable": res.unavailable, "errors": res.errors,
+            }
+            for shape, res in results.items()
+        },
     }  # fmt: skip
     if args.json_output:
         args.json_output.parent.mkdir(parents=True, exist_ok=True)
@@ -589,8 +729,11 @@ def main(argv: list[str] | None = None) -> int:
             ", ".join(f"`{k}={v}`" for k, v in pg_settings.items()),
         ]
         md += ["", "## Table", "", *head[:1], "", *table, ""]
-        if res.errors:
-            md += ["Errors: " + "; ".join(f"{k}: {v}" for k, v in res.errors.items()), ""]
+        if errors:
+            md += [
+                "Errors: " + "; ".join(f"{k}: {' '.join(v.split())}" for k, v in errors.items()),
+                "",
+            ]
         args.output.write_text("\n".join(md))
         log(f"wrote {args.output}")
     return 0

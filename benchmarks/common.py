@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from scheduler_admin.testing.cluster import Cluster, find_bindir, throwaway_cluster
+from scheduler_admin.testing import supabase
+from scheduler_admin.testing.cluster import (
+    DEFAULT_DATABASE,
+    Cluster,
+    find_bindir,
+    throwaway_cluster,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UTC = dt.timezone.utc
@@ -59,7 +67,10 @@ def connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
 
 @contextlib.contextmanager
 def benchmark_cluster(
-    extra_settings: dict[str, str] | None = None, *, profile: bool = False
+    extra_settings: dict[str, str] | None = None,
+    *,
+    profile: bool = False,
+    database: str = DEFAULT_DATABASE,
 ) -> Iterator[tuple[Cluster, dict[str, str]]]:
     """A throwaway cluster with pg_cron and durable settings; yields it and the settings used."""
     settings = dict(DURABLE_SETTINGS)
@@ -67,8 +78,103 @@ def benchmark_cluster(
         settings["shared_preload_libraries"] = "'pg_cron,pg_stat_statements'"
         settings["pg_stat_statements.track"] = "all"
     settings.update(extra_settings or {})
-    with throwaway_cluster(settings=settings) as cluster:
+    with throwaway_cluster(settings=settings, database=database) as cluster:
         yield cluster, settings
+
+
+# Who owns public.meetings (and so every function and job of ours) in a benchmarked database.
+#   superuser: the superuser migrates and owns it (self-hosted): the set-based path, one
+#              INSERT ... ON CONFLICT / one DELETE on cron.job per statement.
+#   supabase:  the Supabase shape (scheduler_admin.testing.supabase, platform grants): a migration
+#              role that is not a superuser owns it and may only SELECT cron.job, so the
+#              scheduler calls cron.schedule / cron.unschedule once per job.
+SHAPES = ("superuser", "supabase")
+
+
+@dataclass
+class Target:
+    """A migrated benchmark database: ``dsn`` logs in as the owner of public.meetings (the role
+    every measured statement runs as), ``admin_dsn`` as the superuser (set-up and cleaning)."""
+
+    shape: str
+    cluster: Cluster
+    dsn: str
+    admin_dsn: str
+    url: str
+
+    @property
+    def logfile(self) -> Path:
+        return self.cluster.logfile
+
+
+@contextlib.contextmanager
+def shape_cluster(shape: str, *, profile: bool = False) -> Iterator[tuple[Target, dict[str, str]]]:
+    """A throwaway cluster of one shape, migrated with alembic as the owner of public.meetings,
+    with the benchmark-only objects created by that owner."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}: expected one of {', '.join(SHAPES)}")
+    database = supabase.DATABASE if shape == "supabase" else DEFAULT_DATABASE
+    with benchmark_cluster(profile=profile, database=database) as (cluster, settings):
+        admin_dsn = cluster.dsn()
+        if shape == "supabase":
+            dsn = cluster.dsn(user=supabase.MIGRATOR)
+            url = cluster.url(user=supabase.MIGRATOR)
+            supabase.apply_shape(admin_dsn, dsn, "platform")
+        else:
+            dsn, url = admin_dsn, cluster.url()
+        migrate(dsn)
+        with connect(dsn) as conn:
+            prepare_benchmark_objects(conn)
+        yield Target(shape, cluster, dsn, admin_dsn, url), settings
+
+
+# Lines of the server log that mean a backend failed badly (what the burst scenario counts).
+LOG_PATTERNS = {
+    "stack_depth": re.compile(r"stack depth limit exceeded"),
+    "crash": re.compile(r"terminated by signal|was terminated|server process .* exited|"
+                        r"terminating any other active server processes|PANIC"),
+    "error": re.compile(r"\b(ERROR|FATAL):"),
+}  # fmt: skip
+
+
+def log_offset(logfile: Path | None) -> int:
+    try:
+        return logfile.stat().st_size if logfile else 0
+    except OSError:
+        return 0
+
+
+def scan_log(logfile: Path | None, offset: int) -> dict[str, Any]:
+    """Counts of LOG_PATTERNS in the server log written since ``offset``, with a few samples of
+    the worst lines (stack depth and crash lines first)."""
+    out: dict[str, Any] = {key: 0 for key in LOG_PATTERNS}
+    out["samples"] = []
+    if logfile is None:
+        return out
+    try:
+        with logfile.open("rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return out
+    samples: list[str] = []
+    lines = text.splitlines()
+    # stack depth errors of autovacuum workers (retried later; no job run fails) apart
+    out["stack_depth_autovacuum"] = 0
+    for i, line in enumerate(lines):
+        for key, pattern in LOG_PATTERNS.items():
+            if pattern.search(line):
+                out[key] += 1
+                if key != "error" and len(samples) < 5:
+                    samples.append(line[:300])
+                if key == "stack_depth" and any(
+                    "CONTEXT:  automatic vacuum" in nxt for nxt in lines[i + 1 : i + 4]
+                ):
+                    out["stack_depth_autovacuum"] += 1
+    if not samples:
+        samples = [ln[:300] for ln in text.splitlines() if LOG_PATTERNS["error"].search(ln)][:3]
+    out["samples"] = samples
+    return out
 
 
 def migrate(dsn: str, revision: str = "head", *, down: bool = False) -> None:

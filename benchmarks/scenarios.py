@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -27,6 +28,8 @@ from benchmarks.common import (
     count_our_jobs,
     function_exists,
     log,
+    log_offset,
+    scan_log,
     sleep_until,
     utcnow,
 )
@@ -127,6 +130,44 @@ def _single_row_us(conn: psycopg.Connection[Any], table: str, n: int) -> float:
     for i in range(n):
         conn.execute(sql, (i,), prepare=True)
     return (time.perf_counter() - start) / n * 1e6
+
+
+def write_cost_once(
+    dsn: str,
+    rows: int,
+    single_rows: int,
+    rep: int = 0,
+    admin_dsn: str | None = None,
+    batch: int = 2000,
+) -> dict[str, float]:
+    """Microseconds per meeting written as the role of ``dsn`` (the owner of public.meetings),
+    through our triggers and into bench.meetings_plain (no triggers), in alternating order:
+    ``rows`` meetings in ``batch``-row ``insert … select`` statements (autocommit each), and
+    ``single_rows`` single-row autocommit inserts from one client. End times are days ahead."""
+    tables = ["public.meetings", "bench.meetings_plain"]
+    if rep % 2:
+        tables.reverse()
+    out: dict[str, float] = {}
+    with connect(admin_dsn or dsn) as admin, connect(dsn) as conn:
+        for table in tables:
+            key = "triggers" if table == "public.meetings" else "plain"
+            clean(admin)
+            start = time.perf_counter()
+            for offset in range(0, rows, batch):
+                conn.execute(
+                    f"insert into {table} (title, start_time, end_time) "
+                    "select 'bench', e - interval '1 hour', e from ("
+                    f"  select now() + {FAR_AHEAD} + i * interval '37 seconds' as e "
+                    "  from generate_series(%s::int, %s::int) i) s",
+                    (offset, min(rows, offset + batch) - 1),
+                )
+            out[f"batch_{key}_us"] = (time.perf_counter() - start) / rows * 1e6
+        for table in tables:
+            key = "triggers" if table == "public.meetings" else "plain"
+            clean(admin)
+            out[f"single_{key}_us"] = _single_row_us(conn, table, single_rows)
+        clean(admin)
+    return out
 
 
 BREAKDOWN_LABELS = [
@@ -310,11 +351,30 @@ def plan_burst(size: int, rate: InsertRate, min_spread: float, margin: float = 5
     return BurstPlan(size, minute, min_spread, insert_start, est)
 
 
+# Job runs that hold or want one of pg_cron's connections (cron.max_running_jobs bounds them).
+ACTIVE_RUN = "status in ('starting', 'connecting', 'sending', 'running')"
+
+# Most runs at once, from the start and end times pg_cron recorded (ends sort before starts at
+# the same instant).
+MAX_OVERLAP_SQL = """
+with ev as (
+    select start_time as t, 1 as d from cron.job_run_details where start_time is not null
+    union all
+    select end_time, -1 from cron.job_run_details
+    where start_time is not null and end_time is not null
+)
+select coalesce(max(c), 0)
+from (select sum(d) over (order by t, d rows unbounded preceding) as c from ev) x
+"""
+
+
 def burst_once(
     dsn: str,
     size: int,
     rate: InsertRate,
     *,
+    admin_dsn: str | None = None,
+    logfile: Path | None = None,
     min_spread: float = 15.0,
     batch: int = 2000,
     margin: float = 5.0,
@@ -323,9 +383,14 @@ def burst_once(
 ) -> dict[str, Any]:
     """Insert ``size`` meetings through the triggers at once, ending in (M - spread, M] where M
     is the first usable minute tick; wait for the real pg_cron tick and measure until every
-    meeting is done."""
-    with connect(dsn) as conn:
-        clean(conn)
+    meeting is done.
+
+    The meetings are inserted as the role of ``dsn`` (the owner of public.meetings); cleaning
+    and the counts run as ``admin_dsn`` (the superuser; ``dsn`` when not given). ``logfile``
+    (the server's) is scanned for stack depth errors and crashes written during the burst."""
+    with connect(admin_dsn or dsn) as admin, connect(dsn) as conn:
+        clean(admin)
+        log_start = log_offset(logfile)
         plan = plan_burst(size, rate, min_spread, margin)
         minute = plan.minute
         # Start now: the spread takes whatever time is left after the (estimated) insert, at
@@ -372,10 +437,13 @@ def burst_once(
         sleep_until(minute - dt.timedelta(seconds=1))
         done_at = None
         deadline = minute + dt.timedelta(seconds=timeout)
+        max_running = 0
         while utcnow() < deadline:
-            left_upcoming = conn.execute(
-                "select count(*) from public.meetings where status = 'upcoming'"
-            ).fetchone()[0]
+            left_upcoming, running = admin.execute(
+                "select (select count(*) from public.meetings where status = 'upcoming'), "
+                f"(select count(*) from cron.job_run_details where {ACTIVE_RUN})"
+            ).fetchone()
+            max_running = max(max_running, running)
             if left_upcoming == 0:
                 done_at = utcnow()
                 break
@@ -388,10 +456,10 @@ def burst_once(
         last = None
         settle_deadline = time.perf_counter() + 120
         while time.perf_counter() < settle_deadline:
-            total, active = conn.execute(
-                "select count(*), count(*) filter (where status in ('starting', 'running')) "
-                "from cron.job_run_details"
+            total, active = admin.execute(
+                f"select count(*), count(*) filter (where {ACTIVE_RUN}) from cron.job_run_details"
             ).fetchone()
+            max_running = max(max_running, active)
             if (total, active) != last:
                 last = (total, active)
                 stable_since = time.perf_counter()
@@ -421,10 +489,12 @@ def burst_once(
             """,
             {"m": minute},
         ).fetchone()
-        failures = conn.execute(
+        failures = admin.execute(
             "select left(return_message, 1000), count(*) from cron.job_run_details "
-            "where status = 'failed' group by 1 order by 2 desc limit 3"
+            "where status = 'failed' group by 1 order by 2 desc limit 10"
         ).fetchall()
+        max_overlap = admin.execute(MAX_OVERLAP_SQL).fetchone()[0]
+        server_log = scan_log(logfile, log_start)
         # Transactions that completed something: distinct completion transactions.
         txns = conn.execute(
             "select count(distinct xmin::text) from public.meetings where bench_completed_at is not null"
@@ -445,11 +515,20 @@ def burst_once(
                 "completing_transactions": txns,
                 "jobs_left": count_our_jobs(conn),
                 "failures": [[m, c] for m, c in failures],
+                # failed runs other than the pending runs pg_cron drops when their job is removed
+                "runs_failed_real": sum(c for m, c in failures if m != "job canceled"),
+                "max_running_polled": max_running,
+                "max_running_overlap": int(max_overlap),
+                "log_stack_depth": server_log["stack_depth"],
+                "log_stack_depth_autovacuum": server_log["stack_depth_autovacuum"],
+                "log_crash": server_log["crash"],
+                "log_errors": server_log["error"],
+                "log_samples": server_log["samples"],
             }
         )
         if result["runs_span_s"]:
             result["runs_per_s"] = result["run_details_added"] / result["runs_span_s"]
-        clean(conn)
+        clean(admin)
     return result
 
 
@@ -469,12 +548,18 @@ def _insert_without_triggers(conn: psycopg.Connection[Any], size: int) -> None:
     conn.execute("vacuum analyze public.meetings")
 
 
-def recovery_once(dsn: str, size: int) -> dict[str, Any]:
-    with connect(dsn) as conn:
+def recovery_once(dsn: str, size: int, admin_dsn: str | None = None) -> dict[str, Any]:
+    """``scheduler.recover()`` as the role of ``dsn`` (the owner of public.meetings) after
+    ``size`` meetings were inserted with the triggers off (as ``admin_dsn``, the superuser:
+    session_replication_role needs one)."""
+    with connect(admin_dsn or dsn) as admin, connect(dsn) as conn:
         if not function_exists(conn, "scheduler.recover(boolean)"):
             raise NotAvailable("scheduler.recover(boolean) does not exist in this checkout")
-        clean(conn)
-        _insert_without_triggers(conn, size)
+        clean(admin)
+        # not the reconcile job meanwhile (it would register the jobs recover() is timed on)
+        admin.execute("select pg_advisory_lock(hashtext('scheduler.repair'))")
+        _insert_without_triggers(admin, size)
+        admin.execute("select pg_advisory_unlock(hashtext('scheduler.repair'))")
         jobs_before = count_our_jobs(conn)
         start = time.perf_counter()
         report = conn.execute("select scheduler.recover()").fetchone()[0]
@@ -498,15 +583,19 @@ def recovery_once(dsn: str, size: int) -> dict[str, Any]:
     }
 
 
-def setup_jobs_directly(dsn: str, size: int) -> float:
+def setup_jobs_directly(dsn: str, size: int, owner_dsn: str | None = None) -> float:
     """``size`` upcoming meetings with their jobs, made fast: meetings inserted with triggers off,
     then the jobs inserted into cron.job in one statement, copying the connection columns of a
-    job made by cron.schedule (benchmark-only setup for the inspection scenario)."""
-    with connect(dsn) as conn:
+    job made by cron.schedule as the owner of public.meetings (``owner_dsn``, else ``dsn``)
+    (benchmark-only setup for the inspection scenario; ``dsn`` must be a superuser's)."""
+    with connect(dsn) as conn, connect(owner_dsn or dsn) as owner:
         clean(conn)
+        # the reconcile job would register the missing jobs meanwhile (and deadlock with the
+        # insert below on the job names): hold the lock it skips on
+        conn.execute("select pg_advisory_lock(hashtext('scheduler.repair'))")
         _insert_without_triggers(conn, size)
         probe = f"meeting-status-{uuid.uuid4()}"
-        conn.execute("select cron.schedule(%s, '0 0 1 1 *', 'select 1')", (probe,))
+        owner.execute("select cron.schedule(%s, '0 0 1 1 *', 'select 1')", (probe,))
         conn.execute(
             """
             insert into cron.job (schedule, command, nodename, nodeport, database, username, active, jobname)
@@ -517,7 +606,8 @@ def setup_jobs_directly(dsn: str, size: int) -> float:
             """,
             (probe,),
         )
-        conn.execute("select cron.unschedule(%s)", (probe,))
+        owner.execute("select cron.unschedule(%s)", (probe,))
+        conn.execute("select pg_advisory_unlock(hashtext('scheduler.repair'))")
         conn.execute("vacuum analyze cron.job")
         return float(count_our_jobs(conn))
 

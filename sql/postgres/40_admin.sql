@@ -128,6 +128,8 @@ declare
     v_orphans pg_catalog.uuid[];
     v_errors pg_catalog.jsonb;
     v_scheduled integer;
+    -- orphan jobs removed (null in a dry run: the orphans found are reported)
+    v_removed integer;
     v_message pg_catalog.text;
     v_pending pg_catalog.text := scheduler.pending_status();
 begin
@@ -205,7 +207,8 @@ begin
                 end;
             end loop;
         end;
-        perform scheduler.unregister_jobs(v_orphans);
+        -- on the per-call path (Supabase) at most 1000 per transaction: the next run removes more
+        v_removed := scheduler.unregister_jobs(v_orphans);
     end if;
 
     return pg_catalog.jsonb_build_object(
@@ -213,15 +216,16 @@ begin
         'jobs_scheduled', v_scheduled,
         'jobs_already_exist', coalesce(v_exist, 0),
         'overdue_completed', v_overdue,
-        'orphans_removed', coalesce(pg_catalog.cardinality(v_orphans), 0),
+        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0),
         'errors', v_errors,
         'success', pg_catalog.jsonb_array_length(v_errors) operator(pg_catalog.=) 0,
         'dry_run', p_dry_run);
 end
 $$;
 comment on function scheduler.repair(boolean, boolean) is
-    'Completes overdue upcoming meetings, registers missing or wrong jobs, removes orphan jobs; '
-    'reports counts. Internal: called by recover() and reconcile().';
+    'Completes overdue upcoming meetings, registers missing or wrong jobs, removes orphan jobs '
+    '(through unregister_jobs, bounded per transaction where it calls cron.unschedule); reports '
+    'counts. Internal: called by recover() and reconcile().';
 
 create or replace function scheduler.recover(p_dry_run boolean default false)
 returns pg_catalog.jsonb

@@ -387,7 +387,23 @@ comment on function scheduler.register_jobs(pg_catalog.uuid[], pg_catalog.timest
 -- sends one invalidation each; tens of thousands of those in one transaction (a busy minute
 -- completing together) overflowed the invalidation queue, left pg_cron running removed jobs for
 -- minutes and ended in "stack depth limit exceeded". Elsewhere (Supabase) it calls
--- cron.unschedule per job.
+-- cron.unschedule per job, and three things keep those invalidations from failing other job
+-- runs (measured on the Supabase shape with python -m benchmarks.burst_threshold and the burst
+-- benchmark; benchmarks/RESULTS.md). Before, bursts of 5,000 and 20,000 meetings failed runs
+-- with "stack depth limit exceeded" (3 and 7 such errors in the server log), every one inside
+-- this function while it read cron.job, as other runs committed their removals:
+--   * cron.job is only read by statements that call nothing while it is open (see below);
+--   * one such transaction at a time (an advisory lock held until it ends): with a bound per
+--     transaction alone, runs removing their shares at once still failed 6 runs of a 20,000
+--     burst, and one of 100,000 crashed the server;
+--   * at most 1000 calls per transaction, counted across calls in the transaction-local setting
+--     scheduler.unscheduled_in_transaction: what one commit sends the sessions reading cron.job
+--     (1,000 runs reading it while one transaction removed 1,000, 2,000 or 5,000 jobs never
+--     failed), and how long the runs queued behind it wait.
+-- The jobs left over belong to meetings that are no longer upcoming: the run of such a job
+-- removes itself, and the reconcile job removes them as orphans, again at most 1000 per run.
+-- complete_due_meetings completes at most 1000 meetings per call on this path, so that a burst
+-- is shared by several runs, each removing the jobs of the meetings it completed.
 create or replace function scheduler.unregister_jobs(p_meeting_ids pg_catalog.uuid[])
 returns integer
 language plpgsql
@@ -395,9 +411,20 @@ set search_path = pg_catalog, pg_temp
 -- row estimates of set-returning functions are guesses; compiling the plan (JIT) cost more
 -- than running it
 set jit = off
+-- the runs of a busy minute queue here one behind the other (per-call path): the wait is their
+-- own work (at most 31 transactions of at most 1000 cron.unschedule calls ahead), longer than
+-- the 5 s lock_timeout of complete_meeting under load; still well within the runs' 2 min
+-- statement timeout
+set lock_timeout = '1min'
 as $$
 declare
     v_count integer;
+    -- cron.unschedule calls of this transaction so far, and how many more it may make
+    v_used integer;
+    v_left integer;
+    v_names pg_catalog.name[];
+    v_jobs bigint[];
+    v_job bigint;
 begin
     if pg_catalog.cardinality(p_meeting_ids) is null then
         return 0;
@@ -409,26 +436,62 @@ begin
           and j.username operator(pg_catalog.=) current_user;
         get diagnostics v_count = row_count;
     else
-        select pg_catalog.count(cron.unschedule(j.jobid))::integer into v_count
-        from cron.job j
-        where j.jobname operator(pg_catalog.=) any (
-                array(select s.job_name from scheduler.job_specs(p_meeting_ids, null) s))
-          and j.username operator(pg_catalog.=) current_user;
+        -- a count this function keeps; anything else found there counts as none
+        v_used := coalesce(pg_catalog.substring(
+            pg_catalog.current_setting('scheduler.unscheduled_in_transaction', true),
+            '^[0-9]{1,9}$')::integer, 0);
+        v_left := 1000 operator(pg_catalog.-) v_used;
+        if v_left operator(pg_catalog.<=) 0 then
+            return 0;
+        end if;
+        -- cron.job is read by statements that call nothing while it is open: a function called
+        -- during a scan of cron.job (job_specs, cron.unschedule) takes the invalidations other
+        -- sessions committed with cron.job open, and PostgreSQL rebuilds the open relation once
+        -- per invalidation, recursively: "stack depth limit exceeded" after a few thousand.
+        v_names := array(select s.job_name from scheduler.job_specs(p_meeting_ids, null) s);
+        v_jobs := array(select j.jobid from cron.job j
+                        where j.jobname operator(pg_catalog.=) any (v_names)
+                          and j.username operator(pg_catalog.=) current_user
+                        limit v_left);
+        if pg_catalog.cardinality(v_jobs) operator(pg_catalog.=) 0 then
+            return 0;
+        end if;
+        -- One such transaction at a time (until it ends): the runs of a busy minute queue here
+        -- with cron.job closed, and take the invalidations of the one before at once. Those of
+        -- the jobs still there are removed (a new snapshot: one removed meanwhile is skipped).
+        perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('scheduler.unschedule'));
+        v_jobs := array(select j.jobid from cron.job j
+                        where j.jobid operator(pg_catalog.=) any (v_jobs)
+                          and j.username operator(pg_catalog.=) current_user);
+        v_count := 0;
+        foreach v_job in array v_jobs loop
+            perform cron.unschedule(v_job);
+            v_count := v_count operator(pg_catalog.+) 1;
+        end loop;
+        perform pg_catalog.set_config('scheduler.unscheduled_in_transaction',
+                                      (v_used operator(pg_catalog.+) v_count)::pg_catalog.text,
+                                      true);
     end if;
     return v_count;
 end
 $$;
 comment on function scheduler.unregister_jobs(pg_catalog.uuid[]) is
     'Unschedules the pg_cron jobs of a set of meetings: one DELETE from cron.job when the owner '
-    'may, else cron.unschedule per job.';
+    'may, else cron.unschedule per job, at most 1000 per transaction and one such transaction at '
+    'a time (concurrent ones made job runs fail); the jobs left over are removed by their own '
+    'runs and the reconcile job.';
 
 
 -- Marks done every pending meeting whose end time has passed, and sets its updated_at when the
 -- table has that column (applications sync on it). p_skip_locked: skip rows that another
 -- transaction holds (it completes or moves them itself; the reconcile job catches any left),
 -- else wait for them (up to the caller's lock_timeout). Completing a meeting unschedules its job
--- through the update trigger. Dynamic SQL only for the optional column; the statuses are
--- parameters.
+-- through the update trigger. Where the owner may not delete from cron.job (Supabase:
+-- unregister_jobs calls cron.unschedule per job, at most 1000 per transaction) the skip-locked
+-- form marks at most 1000 meetings per call, so that the update trigger can unschedule the job
+-- of every meeting it completed: the concurrent runs of a busy minute share the burst, and the
+-- next runs, or the reconcile job, complete the rest. Dynamic SQL only for the optional column
+-- and the limit (both constants of ours); the statuses are parameters.
 create or replace function scheduler.complete_due(p_skip_locked boolean)
 returns integer
 language plpgsql
@@ -442,10 +505,12 @@ begin
         '    select m.id from public.meetings m'
         '    where m.status operator(pg_catalog.=) $1'
         '      and m.end_time operator(pg_catalog.<=) pg_catalog.now()'
-        '    for update %s'
+        '    %s for update %s'
         ') '
         'update public.meetings m set status = $2%s '
         'from due where m.id operator(pg_catalog.=) due.id',
+        case when p_skip_locked and not pg_catalog.has_table_privilege('cron.job', 'DELETE')
+             then 'limit 1000' else '' end,
         case when p_skip_locked then 'skip locked' else '' end,
         case when exists (
                  select 1 from pg_catalog.pg_attribute a
@@ -460,7 +525,8 @@ end
 $$;
 comment on function scheduler.complete_due(boolean) is
     'Marks done the pending meetings whose end_time has passed (and sets updated_at where the '
-    'table has it), skipping or waiting for locked rows.';
+    'table has it), skipping or waiting for locked rows; skipping, at most 1000 per call where '
+    'the owner may not delete from cron.job (unregister_jobs'' bound).';
 
 create or replace function scheduler.complete_due_meetings()
 returns integer
@@ -470,7 +536,8 @@ as $$
 select scheduler.complete_due(true)
 $$;
 comment on function scheduler.complete_due_meetings() is
-    'Marks done the pending meetings whose end_time has passed, skipping locked rows.';
+    'Marks done the pending meetings whose end_time has passed, skipping locked rows (at most '
+    '1000 per call where the owner may not delete from cron.job).';
 
 -- What a meeting's job runs. Completes every upcoming meeting whose end time has passed (the
 -- given one included), skipping rows another transaction holds, so that the jobs of one busy
