@@ -479,7 +479,9 @@ def worker(state: State, once: bool) -> None:
 
 
 @cli.command("waker")
-@click.option("--once", is_flag=True, help="Complete what is due now, print the next end time, exit.")
+@click.option(
+    "--once", is_flag=True, help="Complete what is due now, print the next end time, exit."
+)
 @click.pass_obj
 def waker_command(state: State, once: bool) -> None:
     """Run the waker in the foreground until Ctrl-C or SIGTERM: each meeting becomes done within

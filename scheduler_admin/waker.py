@@ -73,6 +73,12 @@ class WakeSource(Protocol):
     @property
     def target(self) -> str: ...
 
+    @property
+    def poll_interval(self) -> float | None:
+        """The longest sleep between calls where nothing is announced; None where the database
+        announces new meetings (LISTEN)."""
+        ...
+
     def wake(self) -> Wake:
         """Complete what is due; the next end time and the database's clock."""
         ...
@@ -95,14 +101,14 @@ class PollingSource:
 
     def __init__(self, backend: Backend, poll_interval: float, target: str) -> None:
         self.backend = backend
-        self.poll_interval = poll_interval
+        self.poll_interval: float | None = poll_interval
         self.target = target
 
     def wake(self) -> Wake:
         return self.backend.wake()
 
     def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
-        stop.wait(min(timeout, self.poll_interval))
+        stop.wait(timeout)
         return []
 
     def reset(self) -> None:
@@ -123,6 +129,7 @@ class ListeningSource:
 
         self.backend = PostgresBackend(url, connect_timeout=connect_timeout)
         self.target = self.backend.target
+        self.poll_interval: float | None = None
         self._listening = False
 
     def _session(self) -> Any:
@@ -237,7 +244,10 @@ class Waker:
         return self._received + (end_time - self._db_now).total_seconds()
 
     def _sleep(self, seconds: float) -> None:
-        """Sleep ``seconds``, cut short by an earlier announced end time or by stop()."""
+        """Sleep ``seconds`` (at most the source's poll interval), cut short by an earlier
+        announced end time or by stop()."""
+        if self.source.poll_interval is not None:
+            seconds = min(seconds, self.source.poll_interval)
         deadline = time.monotonic() + seconds
         while not self._stop.is_set():
             remaining = deadline - time.monotonic()
@@ -272,7 +282,9 @@ class Waker:
                     self.backoff_cap,
                 )
             else:
-                log.debug("waker: failure %d (%s); next try in %g s", self.failures, message, backoff)
+                log.debug(
+                    "waker: failure %d (%s); next try in %g s", self.failures, message, backoff
+                )
             self._stop.wait(backoff)
 
     def run_forever(self, stop_event: threading.Event | None = None) -> None:

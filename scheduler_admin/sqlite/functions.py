@@ -230,8 +230,7 @@ def next_end_time(conn: sqlite3.Connection) -> str | None:
     """Twin of scheduler.next_end_time() in sql/postgres/20_functions.sql: the earliest end time
     of a pending meeting (ISO, UTC), None when there is none."""
     row = conn.execute(
-        "SELECT end_time FROM meetings WHERE status = ? "
-        "ORDER BY julianday(end_time) LIMIT 1",
+        "SELECT end_time FROM meetings WHERE status = ? ORDER BY julianday(end_time) LIMIT 1",
         (statuses(conn).pending,),
     ).fetchone()
     return None if row is None else iso_text(row[0])
