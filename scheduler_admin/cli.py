@@ -478,6 +478,44 @@ def worker(state: State, once: bool) -> None:
     click.echo("worker stopped", err=True)
 
 
+@cli.command("waker")
+@click.option(
+    "--once", is_flag=True, help="Complete what is due now, print the next end time, exit."
+)
+@click.pass_obj
+def waker_command(state: State, once: bool) -> None:
+    """Run the waker in the foreground until Ctrl-C or SIGTERM: each meeting becomes done within
+    a second of its end (PostgreSQL: LISTEN; Supabase REST and SQLite: a short re-poll)."""
+    settings = state.settings()
+    if not settings.enabled:
+        click.echo("ENABLE_MEETING_STATUS_UPDATES=false: the waker does not run", err=True)
+        return
+    from scheduler_admin.waker import Waker
+
+    waker = Waker.from_settings(settings)
+    if once:
+        try:
+            result = waker.run_once()
+        finally:
+            waker.source.close()
+        emit(
+            state,
+            dict(result),
+            lambda: (
+                f"{plural(result['completed'], 'meeting')} completed; "
+                + (
+                    "the scheduler is paused"
+                    if result["paused"]
+                    else f"next end time {result['next_end_time'] or 'none'}"
+                )
+            ),
+        )
+        return
+    click.echo(f"waker running on {settings.display}; Ctrl-C to stop", err=True)
+    waker.run_forever()
+    click.echo(f"waker stopped ({plural(waker.completed, 'meeting')} completed)", err=True)
+
+
 def _url_options(args: Sequence[str]) -> list[str]:
     """The values given to ``--database-url`` in ``args`` (secrets even if the run fails early)."""
     urls = []

@@ -46,6 +46,7 @@ class SchedulerService:
     def __init__(self, settings: config.Settings | None = None) -> None:
         self._settings = settings
         self._worker: Any = None
+        self._waker: Any = None
 
     @property
     def settings(self) -> config.Settings:
@@ -69,13 +70,18 @@ class SchedulerService:
         return await asyncio.to_thread(run)
 
     async def start(self) -> RecoverReport | None:
-        """Start-up: recover (and, on SQLite, start the emulated cron worker in a thread).
+        """Start-up: start the waker (a thread that completes each meeting within a second of
+        its end, :mod:`scheduler_admin.waker`; ``SCHEDULER_WAKER=false`` leaves it off), recover,
+        and on SQLite start the emulated cron worker in a thread.
 
         Returns the recovery report, or None when ENABLE_MEETING_STATUS_UPDATES=false.
         """
         if not self.enabled:
             log.warning("ENABLE_MEETING_STATUS_UPDATES=false: meeting status updates are off")
             return None
+        # first: it outlives a database that is down at start-up (it backs off and resumes),
+        # where recovery then fails
+        self.start_waker()
         report = await self.ensure_scheduled_jobs_for_existing_meetings()
         if self.settings.backend == "sqlite" and self._worker is None:
             from scheduler_admin.worker import CronWorker
@@ -86,8 +92,26 @@ class SchedulerService:
             log.info("emulated cron worker started on %s", self.settings.display)
         return report
 
+    def start_waker(self) -> bool:
+        """Start the waker thread unless it runs already or ``SCHEDULER_WAKER=false``; whether
+        it runs."""
+        from scheduler_admin.waker import Waker, waker_enabled
+
+        if self._waker is not None:
+            return True
+        if not self.enabled or not waker_enabled():
+            log.info("SCHEDULER_WAKER=false: the waker does not run")
+            return False
+        self._waker = Waker.from_settings(self.settings)
+        self._waker.start_thread()
+        log.info("waker started on %s", self.settings.display)
+        return True
+
     async def shutdown(self) -> None:
-        """Stop the SQLite worker thread, if this service started one."""
+        """Stop the waker and the SQLite worker thread, if this service started them."""
+        if self._waker is not None:
+            waker, self._waker = self._waker, None
+            await asyncio.to_thread(waker.stop)
         if self._worker is not None:
             worker, self._worker = self._worker, None
             await asyncio.to_thread(worker.stop)

@@ -4,7 +4,8 @@ scheduler_statuses), updated_at set when a meeting is completed; the seconds swe
 1.5+, job meeting-status-sweep); one parser of our job commands (scheduler.command_job), history
 strictly newest first with run messages that say what the run left behind, teardown parsing job
 names through scheduler.job_meetings; on SQLite the views scheduler_upcoming_jobs and
-scheduler_orphan_jobs (the set logic of recovery).
+scheduler_orphan_jobs (the set logic of recovery); the application's waker (scheduler.wake,
+scheduler.next_end_time, granted to service_role; the triggers NOTIFY scheduler_meetings).
 
 Revision ID: 0003
 Revises: 0002
@@ -32,7 +33,7 @@ UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0003", "20_functions.sql"),
         ("0003", "30_triggers.sql"),
         ("0003", "40_admin.sql"),
-        ("0002", "50_grants.sql"),
+        ("0003", "50_grants.sql"),
         ("0003", "60_jobs.sql"),
         ("0002", "90_reset_role.sql"),
     ],

@@ -86,6 +86,15 @@ class Check(TypedDict):
     fix: str | None
 
 
+class Wake(TypedDict):
+    """What ``scheduler.wake()`` (and its SQLite twin) did and what comes next, for the waker."""
+
+    completed: int  # meetings marked done by this call
+    next_end_time: str | None  # earliest end_time still pending (ISO, UTC); None: none or paused
+    now: str  # the database's clock when it answered (ISO, UTC): it decides what is due
+    paused: bool  # the scheduler is paused: nothing completed, nothing to wait for
+
+
 class Backend(Protocol):
     def list_jobs(self) -> list[Job]: ...
 
@@ -106,6 +115,8 @@ class Backend(Protocol):
     def resume(self) -> RecoverReport: ...
 
     def health(self) -> dict[str, Any]: ...
+
+    def wake(self) -> Wake: ...
 
     def close(self) -> None: ...
 

@@ -14,6 +14,7 @@ from scheduler_admin.backends.base import (
     Reconciled,
     RecoverReport,
     Run,
+    Wake,
     plural,
     recover_summary,
     require_aware,
@@ -24,6 +25,7 @@ from scheduler_admin.backends.transport import (
     SqlTransport,
     Transport,
     normalise_times,
+    parse_time,
 )
 from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
 
@@ -175,6 +177,19 @@ class FunctionsBackend:
 
     def health(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.transport.call("health"))
+
+    def wake(self) -> Wake:
+        """``scheduler.wake()``: complete what is due, then the next end time and the
+        database's clock (the waker's one call, :mod:`scheduler_admin.waker`)."""
+        result = cast(dict[str, Any], self.transport.call("wake"))
+        now = parse_time(result.get("now"))
+        assert now is not None, "scheduler.wake() returned no time"
+        return Wake(
+            completed=int(result.get("completed") or 0),
+            next_end_time=parse_time(result.get("next_end_time")),
+            now=now,
+            paused=bool(result.get("paused")),
+        )
 
     def doctor(self) -> list[Check]:
         """pg_cron's settings, the schema and the triggers (when the transport can read the

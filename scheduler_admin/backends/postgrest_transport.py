@@ -2,7 +2,8 @@
 
 The functions live in schema ``scheduler``, which must be listed in the project's exposed schemas
 (Project Settings → API). ``service_role`` may execute ``list_jobs``, ``recover``, ``history``,
-``health``, ``schedule_meeting`` and ``cancel_meeting`` (``sql/postgres/50_grants.sql``);
+``health``, ``schedule_meeting``, ``cancel_meeting`` and the waker's ``wake`` and
+``next_end_time`` (``sql/postgres/50_grants.sql``);
 everything else (migrations, pause, resume, reconcile, the pg_cron settings) needs the direct
 connection, ``SUPABASE_DB_URL``. PostgREST runs no SQL but these calls: this transport has no
 ``facts()``.
@@ -45,7 +46,16 @@ MISSING_EXTRA_HINT = (
 )
 # What 50_grants.sql lets service_role execute.
 SERVICE_ROLE_FUNCTIONS = frozenset(
-    {"list_jobs", "recover", "history", "health", "schedule_meeting", "cancel_meeting"}
+    {
+        "list_jobs",
+        "recover",
+        "history",
+        "health",
+        "schedule_meeting",
+        "cancel_meeting",
+        "wake",
+        "next_end_time",
+    }
 )
 _DIRECT_ONLY_NOTES = {
     "reconcile": "reconcile (the job meeting-status-reconcile runs it every minute)",

@@ -13,8 +13,8 @@ import os
 from datetime import datetime
 from typing import Any
 
-from scheduler_admin.backends.base import Check, Job, Reconciled, RecoverReport, Run
-from scheduler_admin.sqlite import admin
+from scheduler_admin.backends.base import Check, Job, Reconciled, RecoverReport, Run, Wake
+from scheduler_admin.sqlite import admin, functions
 from scheduler_admin.sqlite.connection import UTC, Clock, Database, utcnow
 from scheduler_admin.sqlite.doctor import doctor
 
@@ -101,3 +101,10 @@ class SqliteBackend(Database):
         now = self.now()
         with self.transaction() as conn:
             return admin.resume(conn, now)
+
+    def wake(self) -> Wake:
+        """Complete what is due at the backend's clock, then the next end time (the twin of
+        scheduler.wake(), for the waker)."""
+        now = self.now()
+        with self.transaction() as conn:
+            return functions.wake(conn, now)

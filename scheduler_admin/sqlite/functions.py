@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from scheduler_admin.backends.base import JOB_PREFIX, RECONCILE_JOB, job_name, meeting_id
+from scheduler_admin.backends.base import JOB_PREFIX, RECONCILE_JOB, Wake, job_name, meeting_id
 from scheduler_admin.exceptions import NotMigrated
-from scheduler_admin.sqlite.connection import to_db_time
+from scheduler_admin.sqlite.connection import iso, iso_text, to_db_time
 
 __all__ = [
     "JOB_PREFIX",
@@ -35,12 +35,14 @@ __all__ = [
     "job_name",
     "job_name_of_command",
     "meeting_id",
+    "next_end_time",
     "parse_complete_command",
     "reconcile_command",
     "register_jobs",
     "statuses",
     "unregister_jobs",
     "upcoming_jobs",
+    "wake",
 ]
 
 RECONCILE_SCHEDULE = "* * * * *"
@@ -222,3 +224,28 @@ def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -
     removed = not still_pending and unregister_jobs(conn, [meeting_id]) > 0
     this_one = before == words.pending and after == words.done
     return Completion(completed, this_one, after, removed, still_pending)
+
+
+def next_end_time(conn: sqlite3.Connection) -> str | None:
+    """Twin of scheduler.next_end_time() in sql/postgres/20_functions.sql: the earliest end time
+    of a pending meeting (ISO, UTC), None when there is none."""
+    row = conn.execute(
+        "SELECT end_time FROM meetings WHERE status = ? ORDER BY julianday(end_time) LIMIT 1",
+        (statuses(conn).pending,),
+    ).fetchone()
+    return None if row is None else iso_text(row[0])
+
+
+def wake(conn: sqlite3.Connection, now: datetime) -> Wake:
+    """Twin of scheduler.wake() in sql/postgres/20_functions.sql: marks done the pending meetings
+    due at ``now`` (the backend's clock), then the next end time. Paused: nothing."""
+    enabled = is_enabled(conn)
+    completed = complete_due_meetings(conn, now) if enabled else 0
+    stamp = iso(now)
+    assert stamp is not None
+    return Wake(
+        completed=completed,
+        next_end_time=next_end_time(conn) if enabled else None,
+        now=stamp,
+        paused=not enabled,
+    )

@@ -268,6 +268,63 @@ comment on function scheduler.sweep() is
     'Run by the job meeting-status-sweep (pg_cron 1.5+): marks done the pending meetings whose '
     'end_time has passed; a probe and no write when none is due.';
 
+-- The application's waker (scheduler_admin/waker.py) sleeps until the earliest end_time of a
+-- pending meeting and then completes what is due, so a meeting is done within a second of its
+-- end while the application runs, whatever pg_cron the server has. next_end_time() is that
+-- earliest end_time (null when no meeting is pending): one probe of the partial index on
+-- end_time where status is pending (the statement carries the pending word as a literal, so the
+-- planner matches the index's predicate). security definer, like the admin functions:
+-- service_role calls these over REST and may not read meetings or scheduler.settings.
+create or replace function scheduler.next_end_time()
+returns pg_catalog.timestamptz
+language plpgsql stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_next pg_catalog.timestamptz;
+begin
+    execute pg_catalog.format(
+        'select pg_catalog.min(m.end_time) from public.meetings m '
+        'where m.status operator(pg_catalog.=) %L', scheduler.pending_status())
+    into v_next;
+    return v_next;
+end
+$$;
+comment on function scheduler.next_end_time() is
+    'The earliest end_time of a pending (upcoming) meeting, null when there is none: what the '
+    'application''s waker sleeps until.';
+
+-- What the waker calls when it wakes: the sweep (complete what is due, skipping locked rows),
+-- then the next end_time and the database's clock in one round trip. The waker sleeps for
+-- next_end_time - now, both read here, so the application's clock never decides when a meeting
+-- is due. Paused: completes nothing and reports no next end_time (the waker then sleeps its
+-- longest wait).
+create or replace function scheduler.wake()
+returns pg_catalog.jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '1s'
+as $$
+declare
+    v_enabled boolean := scheduler.is_enabled();
+    v_completed integer := 0;
+begin
+    if v_enabled then
+        v_completed := scheduler.sweep();
+    end if;
+    return pg_catalog.jsonb_build_object(
+        'completed', v_completed,
+        'next_end_time', case when v_enabled then scheduler.next_end_time() end,
+        'now', pg_catalog.now(),
+        'paused', not v_enabled);
+end
+$$;
+comment on function scheduler.wake() is
+    'Called by the application''s waker: marks done the pending meetings whose end_time has '
+    'passed (skipping locked rows), then returns {completed, next_end_time, now, paused}.';
+
 -- Makes the sweep job match the settings: registered with the configured interval where pg_cron
 -- takes seconds and sweep_seconds > 0, removed otherwise. Called by the migration (60_jobs.sql)
 -- and by the reconcile job, so a change of sweep_seconds takes effect within a minute.

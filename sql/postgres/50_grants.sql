@@ -38,7 +38,9 @@ begin
             scheduler.list_jobs(), scheduler.recover(boolean), scheduler.history(boolean, integer),
             scheduler.health(),
             scheduler.schedule_meeting(pg_catalog.uuid, pg_catalog.timestamptz),
-            scheduler.cancel_meeting(pg_catalog.uuid)
+            scheduler.cancel_meeting(pg_catalog.uuid),
+            -- the application's waker over REST (scheduler_admin/waker.py)
+            scheduler.wake(), scheduler.next_end_time()
         to service_role;
     end if;
 end

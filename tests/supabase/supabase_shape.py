@@ -59,6 +59,8 @@ ADMIN_FUNCTIONS = (
     "scheduler.health()",
     "scheduler.schedule_meeting(uuid, timestamp with time zone)",
     "scheduler.cancel_meeting(uuid)",
+    "scheduler.wake()",
+    "scheduler.next_end_time()",
 )
 
 Conn = psycopg.Connection[Any]

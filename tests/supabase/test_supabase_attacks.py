@@ -113,6 +113,8 @@ def admin_calls(meeting_id: object) -> dict[str, list[tuple[str, tuple[object, .
             ("select scheduler.schedule_meeting(%s, %s)", (meeting_id, LATER))
         ],
         "scheduler.cancel_meeting(uuid)": [("select scheduler.cancel_meeting(%s)", (meeting_id,))],
+        "scheduler.wake()": [("select scheduler.wake()", ())],
+        "scheduler.next_end_time()": [("select scheduler.next_end_time()", ())],
     }
 
 

@@ -52,18 +52,32 @@ language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_ids pg_catalog.uuid[];
+    v_ends pg_catalog.timestamptz[];
+    v_next pg_catalog.timestamptz;
 begin
     if scheduler.is_enabled() then
-        perform scheduler.register_jobs(pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.end_time))
+        select pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.end_time),
+               pg_catalog.min(n.end_time)
+        into v_ids, v_ends, v_next
         from new_meetings n
         where n.status operator(pg_catalog.=) scheduler.pending_status();
+        perform scheduler.register_jobs(v_ids, v_ends);
+        -- Tell the application's waker (scheduler_admin/waker.py), which may sleep until a
+        -- later meeting: one notification per statement, delivered at commit.
+        if v_next is not null then
+            perform pg_catalog.pg_notify('scheduler_meetings', pg_catalog.to_char(
+                v_next at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'));
+        end if;
     end if;
     return null;
 end
 $$;
 comment on function scheduler.meetings_after_insert() is
-    'Registers a job per inserted upcoming meeting. security definer: the writing role has no '
-    'rights on the cron schema; jobs belong to the owner of this function.';
+    'Registers a job per inserted upcoming meeting and announces the earliest end_time on channel '
+    'scheduler_meetings (NOTIFY, for the application''s waker). security definer: the writing '
+    'role has no rights on the cron schema; jobs belong to the owner of this function.';
 
 create or replace function scheduler.meetings_after_update()
 returns pg_catalog.trigger
@@ -73,6 +87,9 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_pending pg_catalog.text := scheduler.pending_status();
+    v_ids pg_catalog.uuid[];
+    v_ends pg_catalog.timestamptz[];
+    v_next pg_catalog.timestamptz;
 begin
     -- A meeting that left upcoming (or whose id changed) loses its job.
     perform scheduler.unregister_jobs(pg_catalog.array_agg(o.id))
@@ -82,19 +99,29 @@ begin
       and (n.id is null or n.status is distinct from o.status);
     -- A meeting that became upcoming, or whose end time moved, gets its job (re)registered.
     if scheduler.is_enabled() then
-        perform scheduler.register_jobs(pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.end_time))
+        select pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.end_time),
+               pg_catalog.min(n.end_time)
+        into v_ids, v_ends, v_next
         from new_meetings n
         left join old_meetings o on o.id operator(pg_catalog.=) n.id
         where n.status operator(pg_catalog.=) v_pending
           and (o.id is null or o.status is distinct from n.status
                or o.end_time operator(pg_catalog.<>) n.end_time);
+        perform scheduler.register_jobs(v_ids, v_ends);
+        -- Tell the application's waker, as meetings_after_insert does.
+        if v_next is not null then
+            perform pg_catalog.pg_notify('scheduler_meetings', pg_catalog.to_char(
+                v_next at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'));
+        end if;
     end if;
     return null;
 end
 $$;
 comment on function scheduler.meetings_after_update() is
     'Unschedules the job of a meeting that is no longer upcoming and (re)registers it when the '
-    'meeting becomes upcoming or its end_time moves. security definer: see meetings_after_insert.';
+    'meeting becomes upcoming or its end_time moves, announcing the earliest such end_time on '
+    'channel scheduler_meetings (NOTIFY, for the application''s waker). security definer: see '
+    'meetings_after_insert.';
 
 create or replace function scheduler.meetings_after_delete()
 returns pg_catalog.trigger

@@ -1,9 +1,11 @@
 -- Downgrade of 0003 to 0002, after 0002's functions and triggers are applied again: drop what
 -- 0003 added (functions, the status words and sweep interval of scheduler.settings, the sweep
--- job).
+-- job). 0002's trigger functions, applied again, send no notification.
 select cron.unschedule(j.jobid) from cron.job j
 where j.jobname operator(pg_catalog.=) 'meeting-status-sweep'
   and j.username operator(pg_catalog.=) current_user;
+drop function if exists scheduler.wake();
+drop function if exists scheduler.next_end_time();
 drop function if exists scheduler.sweep();
 drop function if exists scheduler.sync_sweep();
 drop function if exists scheduler.sweep_command();

@@ -1,0 +1,328 @@
+"""The application's waker: a meeting becomes done within a second of its end while the
+application runs, on every backend.
+
+pg_cron's per-meeting jobs fire at the first minute after a meeting's end (the seconds sweep
+needs pg_cron 1.5+, and the SQLite worker runs by the minute). The waker closes that gap from the
+application: it asks the database for the earliest end time of a pending meeting, sleeps until
+then (at most ``max_wait`` seconds, so a missed announcement costs at most that), and calls the
+one completion function, ``scheduler.wake()`` (``sql/postgres/20_functions.sql``; on SQLite its
+twin in :mod:`scheduler_admin.sqlite.functions`), which completes what is due and answers the
+next end time and the database's clock in the same round trip.
+
+* **PostgreSQL (direct)**: a dedicated autocommit session that ``LISTEN``\\s on
+  ``scheduler_meetings``. The triggers on meetings ``NOTIFY`` the earliest end time a statement
+  registered (at commit), so an earlier meeting inserted while the waker sleeps wakes it.
+* **Supabase REST**: no LISTEN over REST; the waker re-polls through RPC every
+  ``poll_interval`` seconds (default 2), sleeping less when the next end time is nearer.
+* **SQLite**: in-process, a re-poll every second through the twin of ``scheduler.wake()``.
+
+The database's clock decides what is due: the waker sleeps for ``next_end_time - now`` as the
+database answered them, never by the application's clock alone, and the SQL only completes
+``end_time <= now()``; woken early, it finds nothing due and sleeps the rest. Several
+application instances may run it: ``complete_due`` skips rows another transaction holds, and a
+random delay (``jitter``, 0-100 ms) keeps instances from waking in lockstep. A database that goes
+away is logged once; the waker backs off exponentially (capped) and resumes by itself. Nothing
+here raises into the application.
+
+``SCHEDULER_WAKER=false`` turns it off (as does ``ENABLE_MEETING_STATUS_UPDATES=false``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from types import FrameType
+from typing import Any, Protocol
+
+from scheduler_admin import config
+from scheduler_admin.backends.base import Backend, Wake
+
+log = logging.getLogger("scheduler_admin.waker")
+
+CHANNEL = "scheduler_meetings"
+MAX_WAIT = 60.0  # seconds: the longest sleep, what a missed notification can cost
+JITTER = 0.1  # seconds: the largest random delay added before each call
+DUE_RETRY = 0.5  # seconds: re-poll when a due meeting was left (locked by another transaction)
+BACKOFF_START = 1.0  # seconds: the first wait after a failure, doubled each time
+BACKOFF_CAP = 30.0  # seconds: the longest wait between retries
+REST_POLL = 2.0  # seconds: the re-poll over Supabase's REST API
+SQLITE_POLL = 1.0  # seconds: the re-poll on SQLite
+_LISTEN_SLICE = 0.5  # seconds: how often a LISTENing waker looks at its stop flag
+
+
+def waker_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """``SCHEDULER_WAKER`` (default true)."""
+    value = (env if env is not None else os.environ).get("SCHEDULER_WAKER")
+    return config.parse_bool(value, name="SCHEDULER_WAKER", default=True)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class WakeSource(Protocol):
+    """How a waker reaches its database: the completion call and the wait between calls."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def poll_interval(self) -> float | None:
+        """The longest sleep between calls where nothing is announced; None where the database
+        announces new meetings (LISTEN)."""
+        ...
+
+    def wake(self) -> Wake:
+        """Complete what is due; the next end time and the database's clock."""
+        ...
+
+    def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
+        """Wait up to ``timeout`` seconds (less when ``stop`` is set); the end times announced
+        meanwhile (always empty where nothing is announced)."""
+        ...
+
+    def reset(self) -> None:
+        """Drop the connection after a failure: the next call connects again."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class PollingSource:
+    """A backend without notifications (Supabase REST, SQLite): the waker re-polls every
+    ``poll_interval`` seconds, or sooner when the next end time is nearer."""
+
+    def __init__(self, backend: Backend, poll_interval: float, target: str) -> None:
+        self.backend = backend
+        self.poll_interval: float | None = poll_interval
+        self.target = target
+
+    def wake(self) -> Wake:
+        return self.backend.wake()
+
+    def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
+        stop.wait(timeout)
+        return []
+
+    def reset(self) -> None:
+        # the REST transport's HTTP client and SQLite's connections are made again on next use
+        with contextlib.suppress(Exception):
+            self.backend.close()
+
+    def close(self) -> None:
+        self.reset()
+
+
+class ListeningSource:
+    """Direct PostgreSQL: a dedicated autocommit session with ``LISTEN scheduler_meetings``; the
+    triggers announce the earliest end time of the meetings a statement registered."""
+
+    def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
+        from scheduler_admin.backends.postgres import PostgresBackend
+
+        self.backend = PostgresBackend(url, connect_timeout=connect_timeout)
+        self.target = self.backend.target
+        self.poll_interval: float | None = None
+        self._listening = False
+
+    def _session(self) -> Any:
+        conn = self.backend.connect()
+        if not self._listening:
+            # a statement that hangs (a lock, a server in trouble) must not stall the waker
+            conn.execute("set statement_timeout = '10s'")
+            conn.execute(f"listen {CHANNEL}")
+            self._listening = True
+        return conn
+
+    def wake(self) -> Wake:
+        self._session()
+        return self.backend.wake()
+
+    def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
+        conn = self._session()
+        announced: list[datetime] = []
+        deadline = time.monotonic() + timeout
+        while not announced and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            for notify in conn.notifies(timeout=min(remaining, _LISTEN_SLICE), stop_after=1):
+                try:
+                    announced.append(_time(notify.payload))
+                except ValueError:
+                    log.debug("ignored an announcement on %s: %r", CHANNEL, notify.payload)
+        return announced
+
+    def reset(self) -> None:
+        self._listening = False
+        with contextlib.suppress(Exception):
+            self.backend.close()
+
+    def close(self) -> None:
+        self.reset()
+
+
+def source_for(settings: config.Settings) -> WakeSource:
+    """The waker's way to the configured database."""
+    if settings.backend == "postgres":
+        assert settings.url is not None
+        return ListeningSource(settings.url)
+    from scheduler_admin.backends import open_backend
+
+    poll = SQLITE_POLL if settings.backend == "sqlite" else REST_POLL
+    return PollingSource(open_backend(settings), poll, settings.display)
+
+
+class Waker:
+    """Sleeps until the next meeting ends and completes it. :meth:`run_once` for one cycle,
+    :meth:`run_forever` in the foreground, :meth:`start_thread` inside an application."""
+
+    def __init__(
+        self,
+        source: WakeSource,
+        *,
+        max_wait: float = MAX_WAIT,
+        jitter: float = JITTER,
+        backoff_start: float = BACKOFF_START,
+        backoff_cap: float = BACKOFF_CAP,
+    ) -> None:
+        self.source = source
+        self.max_wait = max_wait
+        self.jitter = jitter
+        self.backoff_start = backoff_start
+        self.backoff_cap = backoff_cap
+        self.completed = 0  # meetings this waker completed
+        self.failures = 0  # consecutive failed cycles (0: the database answers)
+        self.cycles = 0  # successful calls of wake()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # the last answer: the database's clock and the monotonic time it was received, to turn
+        # an announced end time into a deadline without trusting the application's clock
+        self._db_now: datetime | None = None
+        self._received = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: config.Settings, **options: Any) -> Waker:
+        return cls(source_for(settings), **options)
+
+    @property
+    def target(self) -> str:
+        return self.source.target
+
+    # -- one cycle ------------------------------------------------------------------------------
+
+    def run_once(self) -> Wake:
+        """Complete what is due now and return the database's answer (errors propagate)."""
+        result = self.source.wake()
+        self._db_now = _time(result["now"])
+        self._received = time.monotonic()
+        self.cycles += 1
+        if result["completed"]:
+            self.completed += result["completed"]
+            log.info("waker completed %d meeting(s) on %s", result["completed"], self.target)
+        return result
+
+    def _delay(self, result: Wake) -> float:
+        """Seconds to sleep after ``result``, by the database's clock."""
+        if result["paused"] or result["next_end_time"] is None:
+            return self.max_wait
+        remaining = (_time(result["next_end_time"]) - _time(result["now"])).total_seconds()
+        if remaining <= 0:
+            return DUE_RETRY  # due, but held by another transaction: look again shortly
+        return min(remaining, self.max_wait)
+
+    def _deadline_of(self, end_time: datetime) -> float:
+        """The monotonic time at which ``end_time`` is due by the database's clock."""
+        assert self._db_now is not None
+        return self._received + (end_time - self._db_now).total_seconds()
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` (at most the source's poll interval), cut short by an earlier
+        announced end time or by stop()."""
+        if self.source.poll_interval is not None:
+            seconds = min(seconds, self.source.poll_interval)
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            for end_time in self.source.wait(remaining, self._stop):
+                if self._db_now is not None:
+                    deadline = min(deadline, self._deadline_of(end_time))
+        if self.jitter > 0:
+            self._stop.wait(random.uniform(0, self.jitter))
+
+    # -- loops ----------------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        try:
+            result = self.run_once()
+            delay = self._delay(result)
+            if self.failures:
+                log.info("waker: %s answers again after %d failure(s)", self.target, self.failures)
+                self.failures = 0
+            self._sleep(delay)
+        except Exception as exc:  # never into the application: log once, back off, resume
+            self.failures += 1
+            self.source.reset()
+            backoff = min(self.backoff_cap, self.backoff_start * 2 ** (self.failures - 1))
+            message = getattr(exc, "message", None) or str(exc).strip() or type(exc).__name__
+            if self.failures == 1:
+                log.warning(
+                    "waker: %s failed (%s); retrying with backoff up to %g s",
+                    self.target,
+                    message.splitlines()[0],
+                    self.backoff_cap,
+                )
+            else:
+                log.debug(
+                    "waker: failure %d (%s); next try in %g s", self.failures, message, backoff
+                )
+            self._stop.wait(backoff)
+
+    def run_forever(self, stop_event: threading.Event | None = None) -> None:
+        """Cycle until ``stop_event`` (or stop(), or SIGTERM/SIGINT in the foreground main
+        thread)."""
+        if stop_event is not None:
+            self._stop = stop_event
+        previous: dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+
+            def handle(signum: int, frame: FrameType | None) -> None:
+                log.info("signal %s: stopping the waker", signum)
+                self._stop.set()
+
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, handle)
+        try:
+            while not self._stop.is_set():
+                self._step()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.source.close()
+
+    def start_thread(self) -> threading.Thread:
+        """Run the waker in a daemon thread; stop it with stop()."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self.run_forever, args=(self._stop,), name="scheduler-waker", daemon=True
+        )
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop the thread started by start_thread()."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

@@ -1,0 +1,224 @@
+"""The application's waker on a real server: a meeting is done within half a second of its end
+while the waker runs (LISTEN scheduler_meetings wakes it for an earlier meeting), two wakers
+complete everything exactly once, and a restart of the server is survived.
+
+The shared reset turns the seconds sweep off, so the waker is what completes meetings within
+seconds here; pg_cron's per-meeting jobs fire at the first minute after an end, and the end
+times are chosen away from minute boundaries so that they do not race the waker.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import psycopg
+import pytest
+from pg_helpers import Conn, Server, connect, poll, reset
+
+from scheduler_admin.waker import CHANNEL, ListeningSource, Waker
+
+BOUND = 0.5  # seconds after its end_time by which a meeting must be done
+
+
+def db_now(conn: Conn) -> datetime:
+    (now,) = conn.execute("select clock_timestamp()").fetchone()  # type: ignore[misc]
+    assert isinstance(now, datetime)
+    return now
+
+
+def end_in(conn: Conn, seconds: float) -> datetime:
+    """An end time ``seconds`` ahead by the database's clock, moved later while it falls within
+    3 s of a minute boundary (where pg_cron's minute tick could complete it first)."""
+    end = db_now(conn) + timedelta(seconds=seconds)
+    while end.second < 3 or end.second >= 57:
+        end += timedelta(seconds=1)
+    return end
+
+
+def insert(conn: Conn, *ends: datetime) -> list[object]:
+    rows = conn.execute(
+        "insert into meetings (title, end_time) select 'w', e from unnest(%s::timestamptz[]) e "
+        "returning id",
+        (list(ends),),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def lateness(conn: Conn, ids: list[object], timeout: float) -> list[float]:
+    """Seconds between each meeting's end_time and its completion (updated_at, set by the
+    completing transaction), once all are done."""
+    assert poll(
+        lambda: conn.execute(
+            "select bool_and(status = 'done') from meetings where id = any(%s)", (ids,)
+        ).fetchone()[0],  # type: ignore[index]
+        timeout=timeout,
+        interval=0.05,
+    ), "the meetings were not completed in time"
+    rows = conn.execute(
+        "select extract(epoch from updated_at - end_time)::float8 from meetings where id = any(%s)",
+        (ids,),
+    ).fetchall()
+    return [float(row[0]) for row in rows]
+
+
+def report(name: str, late: list[float]) -> None:
+    print(
+        f"\n[waker latency] {name}: n={len(late)} p50={statistics.median(late):.3f}s "
+        f"max={max(late):.3f}s min={min(late):.3f}s"
+    )
+
+
+def started(server: Server, **options: float) -> Waker:
+    waker = Waker(ListeningSource(server.url), **options)
+    waker.start_thread()
+    assert poll(lambda: waker.cycles >= 1, timeout=10, interval=0.05), "the waker never answered"
+    return waker
+
+
+@pytest.fixture
+def waker(migrated: Server, db: Conn) -> Iterator[Waker]:
+    instance = started(migrated)
+    yield instance
+    instance.stop()
+
+
+def test_meetings_are_done_within_half_a_second_of_their_end(db: Conn, waker: Waker) -> None:
+    first = end_in(db, 1.5)
+    ids = insert(db, first, first + timedelta(seconds=0.4), first + timedelta(seconds=1.1))
+    late = lateness(db, ids, timeout=10)
+    report("direct PostgreSQL", late)
+    assert all(0 <= s <= BOUND for s in late), late  # never early, never later than the bound
+    assert waker.completed == 3
+    assert waker.failures == 0
+
+
+def test_an_earlier_meeting_wakes_a_sleeping_waker(db: Conn, waker: Waker) -> None:
+    """The waker sleeps until a meeting 40 s ahead; an earlier one announced by NOTIFY wakes it."""
+    insert(db, end_in(db, 40))
+    cycles = waker.cycles
+    (later_id,) = insert(db, end_in(db, 2))
+    late = lateness(db, [later_id], timeout=10)
+    report("direct PostgreSQL, woken by NOTIFY", late)
+    assert 0 <= late[0] <= BOUND
+    assert waker.completed == 1
+    # it slept through both inserts: one call for the earlier meeting's end, none in between
+    assert waker.cycles - cycles <= 2
+
+
+def test_the_triggers_announce_the_earliest_end_time_at_commit(db: Conn, migrated: Server) -> None:
+    with connect(migrated.dsn) as listener:
+        listener.execute(f"listen {CHANNEL}")
+        ends = [end_in(db, 30), end_in(db, 20)]
+        with db.transaction():
+            insert(db, *ends)
+            assert list(listener.notifies(timeout=0.3)) == []  # nothing before commit
+        payloads = [n.payload for n in listener.notifies(timeout=2, stop_after=1)]
+        assert [datetime.fromisoformat(p) for p in payloads] == [min(ends)]
+        # a meeting inserted as done is not announced; moving an end time is
+        insert_done = "insert into meetings (title, end_time, status) values ('d', %s, 'done')"
+        db.execute(insert_done, (ends[0],))
+        assert list(listener.notifies(timeout=0.3)) == []
+        moved = end_in(db, 10)
+        db.execute("update meetings set end_time = %s where end_time = %s", (moved, ends[0]))
+        payloads = [n.payload for n in listener.notifies(timeout=2, stop_after=1)]
+        assert [datetime.fromisoformat(p) for p in payloads] == [moved]
+
+
+def test_two_wakers_complete_every_meeting_once(db: Conn, migrated: Server) -> None:
+    wakers = [started(migrated), started(migrated)]
+    try:
+        first = end_in(db, 1.5)
+        ends = [first + timedelta(milliseconds=50 * i) for i in range(40)]
+        ids = insert(db, *ends)
+        late = lateness(db, ids, timeout=10)
+        report("two wakers", late)
+        assert all(0 <= s <= BOUND for s in late), late
+        assert sum(w.completed for w in wakers) == len(ids)
+        assert [w.failures for w in wakers] == [0, 0]
+    finally:
+        for w in wakers:
+            w.stop()
+
+
+def test_the_waker_survives_a_restart_of_the_server(migrated: Server) -> None:
+    cluster = migrated.cluster
+    if cluster is None:
+        pytest.skip("the server under test is not a throwaway one (SCHEDULER_TEST_DSN)")
+    with connect(migrated.dsn) as conn:
+        reset(conn)
+    waker = started(migrated, backoff_start=0.2, backoff_cap=1.0)
+    try:
+        cluster.stop()
+        try:
+            assert poll(lambda: waker.failures >= 2, timeout=15, interval=0.05), (
+                "the waker did not notice the server going away"
+            )
+        finally:
+            cluster.start()
+        with connect(migrated.dsn) as conn:
+            (meeting_id,) = insert(conn, end_in(conn, 2))
+            late = lateness(conn, [meeting_id], timeout=10)
+            report("after a restart", late)
+            # the first try after the restart comes within the backoff cap (1 s)
+            assert 0 <= late[0] <= BOUND + 1.0
+            assert waker.failures == 0
+            assert waker.completed == 1
+            reset(conn)
+    finally:
+        waker.stop()
+
+
+def test_stop_is_prompt_and_closes_the_session(migrated: Server, db: Conn) -> None:
+    waker = started(migrated)
+    stopped = threading.Event()
+
+    def stop() -> None:
+        waker.stop()
+        stopped.set()
+
+    threading.Thread(target=stop).start()
+    assert stopped.wait(3), "stop() took longer than 3 s"
+    assert poll(
+        lambda: (
+            not db.execute(
+                "select count(*) from pg_stat_activity where query ilike %s",
+                (f"listen {CHANNEL}%",),
+            ).fetchone()[0]
+        ),  # type: ignore[index]
+        timeout=5,
+        interval=0.05,
+    )
+
+
+def test_run_once_never_completes_early(db: Conn, migrated: Server) -> None:
+    (meeting_id,) = insert(db, db_now(db) + timedelta(seconds=30))
+    waker = Waker(ListeningSource(migrated.url))
+    try:
+        result = waker.run_once()
+    finally:
+        waker.source.close()
+    assert result["completed"] == 0
+    assert result["paused"] is False
+    assert result["next_end_time"] is not None
+    assert (
+        29
+        < (
+            datetime.fromisoformat(result["next_end_time"]) - datetime.fromisoformat(result["now"])
+        ).total_seconds()
+        <= 30
+    )
+    (status,) = db.execute("select status from meetings where id = %s", (meeting_id,)).fetchone()  # type: ignore[misc]
+    assert status == "upcoming"
+
+
+def test_wake_when_paused_reports_nothing_to_wait_for(db: Conn, migrated: Server) -> None:
+    insert(db, db_now(db) + timedelta(seconds=30))
+    db.execute("update scheduler.settings set enabled = false")
+    with psycopg.connect(migrated.dsn, autocommit=True) as conn:
+        (result,) = conn.execute("select scheduler.wake()").fetchone()  # type: ignore[misc]
+    assert result["paused"] is True
+    assert result["completed"] == 0
+    assert result["next_end_time"] is None
