@@ -37,16 +37,26 @@ RELEASED = {
     "0002/postgres/60_jobs.sql": "c3897682711e88bb2841e4471dec65b988486ea294b7fad82772a00e4b192ad6",
     "0002/postgres/90_reset_role.sql": "66c83052fcb07d385733fa3adcb7500ebea728deaef64edfe688d4a799846574",
     "0002/postgres/downgrade.sql": "b422725d0b62bb56785f4895cebd58d8d48b8e4c21c28e20aa6c9b9c77a64941",
+    "0003/postgres/10_schema.sql": "e8a8587f5aae60eff759a96d530e5ad9840ff127661071d8612f06292284df19",
+    "0003/postgres/20_functions.sql": "8c1986608cdac5a185ca113c18cc9d08622b98075ce2d586b99885b1bc666704",
+    "0003/postgres/30_triggers.sql": "d69bcf5cdcb04a11e67832b11c5c874a995072b78bdca68f6ee66f0acb4c993a",
+    "0003/postgres/40_admin.sql": "2a6ff376759a384b44a09adbafd7a9b9b4a6c79bfe37699c4480a3496c67d313",
+    "0003/postgres/50_grants.sql": "c9434847f7b2599001af1653034e421cb40fbf95dd14bc82c9aae695a23016e9",
+    "0003/postgres/60_jobs.sql": "d58d3c15a7f1bda5f88abf308b27f6b64db346247f714e85c99817c32d5a813b",
+    "0003/postgres/downgrade.sql": "144afe35a05f6512d1a7b5798dbe1121329f08a1831559c4cae0a28976e0f0f3",
+    "0003/sqlite/10_schema.sql": "4f0d108ab4283919ddbb8448fa8a550d129403e1a38ff290e10ee01bf9f8b4bf",
+    "0003/sqlite/20_views.sql": "1718d730caa2b056f546c897ab98df615079b7ed0665d6cebddfe341376caacd",
+    "0003/sqlite/30_triggers.sql": "bdb06e4dfb171c62ad8843eef4ea7d91e16eaf299c27891df8a6e6f47a08ad72",
+    "0003/sqlite/downgrade.sql": "a459ec923a719b25b46df5663b86d90fd6883d9f857dd6c732a64ec2687d0bb3",
 }
 
 
 def files() -> dict[str, str]:
-    """Every file of the released revisions (the next revision, until released, is not pinned)."""
-    released = {name.split("/")[0] for name in RELEASED}
+    """Every file of every revision: a revision is released when it lands, so a new one is
+    pinned in the same change that adds it."""
     return {
         str(p.relative_to(REVISIONS)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(REVISIONS.rglob("*.sql"))
-        if p.relative_to(REVISIONS).parts[0] in released
     }
 
 
