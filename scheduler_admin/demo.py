@@ -17,7 +17,8 @@ from scheduler_admin import config
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.cli import jobs_table
 from scheduler_admin.migrate import upgrade
-from scheduler_admin.sqlite.connection import database_path
+from scheduler_admin.sqlite.connection import database_path, from_db_time
+from scheduler_admin.waker import Waker
 from scheduler_admin.worker import CronWorker
 
 UTC = timezone.utc
@@ -60,31 +61,57 @@ def main() -> int:
     say("3. scheduler-admin list-jobs")
     say(jobs_table(backend.list_jobs()))
 
-    say("4. running the emulated cron worker (as pg_cron would, once a minute)")
+    say(
+        "4. running the emulated cron worker (as pg_cron would, once a minute) and the "
+        "application's waker (at each end time)"
+    )
     worker = CronWorker(backend)
     worker.start_thread()
+    waker = Waker.from_settings(settings)
+    waker.start_thread()
     ids = [m for m, _, _ in meetings]
+    ends = {m: e for m, _, e in meetings}
+    titles = {m: t for m, t, _ in meetings}
+    reported: set[str] = set()
     deadline = time.monotonic() + TIMEOUT
+    last_line = 0.0
     try:
         while True:
             with sqlite3.connect(path, timeout=10) as conn:
-                rows = dict(
-                    conn.execute(
-                        f"select id, status from meetings where id in ({','.join('?' * len(ids))})",
+                rows = {
+                    m: (status, updated)
+                    for m, status, updated in conn.execute(
+                        "select id, status, updated_at from meetings "
+                        f"where id in ({','.join('?' * len(ids))})",
                         ids,
                     ).fetchall()
-                )
-            done = sum(1 for m in ids if rows.get(m) == "done")
-            clock = datetime.now(UTC)
-            statuses = ", ".join(f"{t.split()[-1]}={rows.get(m)}" for m, t, _ in meetings)
-            say(f"   {clock:%H:%M:%S} UTC  {done}/{len(ids)} done  ({statuses})")
-            if done == len(ids):
+                }
+            for m in ids:
+                status, updated = rows.get(m, (None, None))
+                if status == "done" and m not in reported:
+                    reported.add(m)
+                    when = from_db_time(updated)  # completion sets updated_at
+                    if when is None:
+                        say(f"   {titles[m]}: done")
+                    else:
+                        late = (when - ends[m]).total_seconds()
+                        stamp = when.strftime("%H:%M:%S.%f")[:-3]
+                        say(f"   {titles[m]}: done at {stamp} UTC, {late:.2f} s after its end")
+            if len(reported) == len(ids):
                 break
+            if time.monotonic() - last_line >= 5:
+                last_line = time.monotonic()
+                clock = datetime.now(UTC)
+                statuses = ", ".join(
+                    f"{t.split()[-1]}={rows.get(m, (None,))[0]}" for m, t, _ in meetings
+                )
+                say(f"   {clock:%H:%M:%S} UTC  {len(reported)}/{len(ids)} done  ({statuses})")
             if time.monotonic() > deadline:
                 print("Error: the demo meetings did not finish in time", file=sys.stderr)
                 return 1
-            time.sleep(5)
+            time.sleep(0.1)
     finally:
+        waker.stop()
         worker.stop()
     say("5. every demo meeting is done. Recent runs (scheduler-admin history):")
     for run in backend.history(limit=5):
