@@ -410,9 +410,9 @@ def sql_script(
         }
         script = migration_sql(start=start, end=end or "head", downgrade=False, statuses=statuses)
     # the files' bytes as they are, whatever the platform's newline or the terminal's encoding
-    stdout = click.get_binary_stream("stdout")
-    stdout.write(script.encode("utf-8"))
-    stdout.flush()
+    sys.stdout.flush()
+    sys.stdout.buffer.write(script.encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 def migration_error(
