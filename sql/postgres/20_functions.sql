@@ -543,7 +543,7 @@ comment on function scheduler.unregister_jobs(pg_catalog.uuid[]) is
 -- table has that column (applications sync on it). p_skip_locked: skip rows that another
 -- transaction holds (it completes or moves them itself; the reconcile job catches any left),
 -- else wait for them (up to the caller's lock_timeout). Completing a meeting unschedules its job
--- through the update trigger. Where the owner may not delete from cron.job (Supabase:
+-- through the update trigger. Where the owner lacks DELETE on cron.job (Supabase:
 -- unregister_jobs calls cron.unschedule per job, at most 1000 per transaction) the skip-locked
 -- form marks at most 1000 meetings per call, so that the update trigger can unschedule the job
 -- of every meeting it completed: the concurrent runs of a busy minute share the burst, and the
@@ -583,7 +583,7 @@ $$;
 comment on function scheduler.complete_due(boolean) is
     'Marks done the pending meetings whose end_time has passed (and sets updated_at where the '
     'table has it), skipping or waiting for locked rows; skipping, at most 1000 per call where '
-    'the owner may not delete from cron.job (unregister_jobs'' bound).';
+    'the owner lacks DELETE on cron.job (unregister_jobs'' bound).';
 
 create or replace function scheduler.complete_due_meetings()
 returns integer
@@ -594,7 +594,7 @@ select scheduler.complete_due(true)
 $$;
 comment on function scheduler.complete_due_meetings() is
     'Marks done the pending meetings whose end_time has passed, skipping locked rows (at most '
-    '1000 per call where the owner may not delete from cron.job).';
+    '1000 per call where the owner lacks DELETE on cron.job).';
 
 -- What a meeting's job runs. Completes every upcoming meeting whose end time has passed (the
 -- given one included), skipping rows another transaction holds, so that the jobs of one busy

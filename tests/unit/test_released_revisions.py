@@ -38,7 +38,7 @@ RELEASED = {
     "0002/postgres/90_reset_role.sql": "66c83052fcb07d385733fa3adcb7500ebea728deaef64edfe688d4a799846574",
     "0002/postgres/downgrade.sql": "b422725d0b62bb56785f4895cebd58d8d48b8e4c21c28e20aa6c9b9c77a64941",
     "0003/postgres/10_schema.sql": "e8a8587f5aae60eff759a96d530e5ad9840ff127661071d8612f06292284df19",
-    "0003/postgres/20_functions.sql": "8c1986608cdac5a185ca113c18cc9d08622b98075ce2d586b99885b1bc666704",
+    "0003/postgres/20_functions.sql": "d1aba500de81bdf8393f3d59a12657c0ddcac7cc5ae85a9dc7e3ecdded778399",
     "0003/postgres/30_triggers.sql": "d69bcf5cdcb04a11e67832b11c5c874a995072b78bdca68f6ee66f0acb4c993a",
     "0003/postgres/40_admin.sql": "2a6ff376759a384b44a09adbafd7a9b9b4a6c79bfe37699c4480a3496c67d313",
     "0003/postgres/50_grants.sql": "c9434847f7b2599001af1653034e421cb40fbf95dd14bc82c9aae695a23016e9",
