@@ -10,9 +10,11 @@ endpoint, as the original service had.
     include_scheduler(app)
 
 * Start-up: ``SCHEDULER_STARTUP_DELAY`` seconds (default 1) after the application has started,
-  recovery runs in a background task (``scheduler_service.start()``: recover, and on SQLite the
-  emulated cron worker) and logs its summary. Start-up never waits for it, and no failure of it
-  (database down, bad configuration) reaches the application: it is logged and that is all.
+  recovery runs in a background task (``scheduler_service.start()``: on SQLite migrate the
+  development store and start the emulated cron worker, then recover) and logs its summary;
+  recovery that fails is retried with back-off in the background until shutdown. Start-up
+  never waits for it, and no failure of it (database down, bad configuration) reaches the
+  application: it is logged and that is all.
   ``ENABLE_MEETING_STATUS_UPDATES=false`` skips it and says so.
 * ``GET /debug/scheduler`` returns the jobs and the scheduler's health as JSON. It is mounted only
   when the operator asked for development: ``ENVIRONMENT`` set to ``dev`` or ``development``
@@ -98,7 +100,14 @@ async def run_startup_recovery(service: SchedulerService, delay: float) -> dict[
         raise
     except Exception as exc:
         redactor = _redactor(service)
-        log.error("meeting status start-up recovery failed: %s", _describe(exc, redactor))
+        retrying = (
+            f"; retrying in {service.RECOVERY_RETRY_FIRST:g} s, backing off"
+            if service.recovery_retrying
+            else ""
+        )
+        log.error(
+            "meeting status start-up recovery failed: %s%s", _describe(exc, redactor), retrying
+        )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("start-up recovery failure:\n%s", redactor(traceback.format_exc()))
         return None

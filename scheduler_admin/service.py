@@ -12,6 +12,7 @@ scheduling; these methods only inspect and repair.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Generator
 from datetime import datetime
@@ -43,10 +44,16 @@ class ScheduledJobs(list[Job]):
 class SchedulerService:
     """Admin operations on the configured database, as coroutines."""
 
+    # Recovery that fails retries in the background: 1 s, doubling, at most 60 s apart.
+    RECOVERY_RETRY_FIRST = 1.0
+    RECOVERY_RETRY_MAX = 60.0
+    RECOVERY_ATTEMPTS = 8
+
     def __init__(self, settings: config.Settings | None = None) -> None:
         self._settings = settings
         self._worker: Any = None
         self._waker: Any = None
+        self._retry: asyncio.Task[RecoverReport | None] | None = None
 
     @property
     def settings(self) -> config.Settings:
@@ -71,8 +78,14 @@ class SchedulerService:
 
     async def start(self) -> RecoverReport | None:
         """Start-up: start the waker (a thread that completes each meeting within a second of
-        its end, :mod:`scheduler_admin.waker`; ``SCHEDULER_WAKER=false`` leaves it off), recover,
-        and on SQLite start the emulated cron worker in a thread.
+        its end, :mod:`scheduler_admin.waker`; ``SCHEDULER_WAKER=false`` leaves it off), on
+        SQLite migrate the development store to head and start the emulated cron worker in a
+        thread, then recover.
+
+        The worker starts whatever recovery does. Recovery that fails is logged and retried in
+        the background with exponential back-off (1 s doubling to 60 s, a few attempts) until
+        it succeeds or :meth:`shutdown`; the first failure is still raised to the caller, which
+        logs it (:mod:`scheduler_admin.fastapi` does).
 
         Returns the recovery report, or None when ENABLE_MEETING_STATUS_UPDATES=false.
         """
@@ -82,15 +95,95 @@ class SchedulerService:
         # first: it outlives a database that is down at start-up (it backs off and resumes),
         # where recovery then fails
         self.start_waker()
-        report = await self.ensure_scheduled_jobs_for_existing_meetings()
-        if self.settings.backend == "sqlite" and self._worker is None:
-            from scheduler_admin.worker import CronWorker
+        if self.settings.backend == "sqlite":
+            # only the development store: PostgreSQL and Supabase are never migrated here
+            await asyncio.to_thread(self._migrate_sqlite)
+            self._start_worker()
+        try:
+            return await self.ensure_scheduled_jobs_for_existing_meetings()
+        except Exception:
+            self._schedule_recovery_retry()
+            raise
 
-            assert self.settings.url is not None
-            self._worker = CronWorker(self.settings.url)
-            self._worker.start_thread()
-            log.info("emulated cron worker started on %s", self.settings.display)
-        return report
+    def _migrate_sqlite(self) -> None:
+        """Upgrade the SQLite store to head (idempotent); one INFO line when it changed it."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+        from sqlalchemy import create_engine
+
+        from scheduler_admin.migrate import alembic_config, upgrade
+
+        url = self.settings.url
+        assert url is not None
+        head = ScriptDirectory.from_config(alembic_config(url=url)).get_current_head()
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+        finally:
+            engine.dispose()
+        if current == head:
+            return
+        upgrade(url=url)
+        log.info(
+            "migrated the SQLite development store %s from %s to %s",
+            self.settings.display,
+            current or "empty",
+            head,
+        )
+
+    def _start_worker(self) -> None:
+        if self._worker is not None:
+            return
+        from scheduler_admin.worker import CronWorker
+
+        assert self.settings.url is not None
+        self._worker = CronWorker(self.settings.url)
+        self._worker.start_thread()
+        log.info("emulated cron worker started on %s", self.settings.display)
+
+    def _schedule_recovery_retry(self) -> None:
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.get_running_loop().create_task(
+                self._retry_recovery(), name="scheduler-recovery-retry"
+            )
+
+    @property
+    def recovery_retrying(self) -> bool:
+        """Whether recovery that failed is being retried in the background."""
+        return self._retry is not None and not self._retry.done()
+
+    async def _retry_recovery(self) -> RecoverReport | None:
+        """Retry recovery with exponential back-off, logging each failure once with the next
+        wait (the caller of :meth:`start` logs the first). Never raises (except cancellation,
+        which :meth:`shutdown` does)."""
+        delay = self.RECOVERY_RETRY_FIRST
+        for attempt in range(1, self.RECOVERY_ATTEMPTS + 1):
+            await asyncio.sleep(delay)
+            try:
+                return await self.ensure_scheduled_jobs_for_existing_meetings()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = self.settings.redactor()(
+                    getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                )
+                delay = min(delay * 2, self.RECOVERY_RETRY_MAX)
+                if attempt == self.RECOVERY_ATTEMPTS:
+                    log.error(
+                        "meeting status recovery retry %d failed: %s; giving up "
+                        "(run `scheduler-admin recover`)",
+                        attempt,
+                        error,
+                    )
+                else:
+                    log.warning(
+                        "meeting status recovery retry %d failed: %s; retrying in %g s",
+                        attempt,
+                        error,
+                        delay,
+                    )
+        return None
 
     def start_waker(self) -> bool:
         """Start the waker thread unless it runs already or ``SCHEDULER_WAKER=false``; whether
@@ -108,7 +201,13 @@ class SchedulerService:
         return True
 
     async def shutdown(self) -> None:
-        """Stop the waker and the SQLite worker thread, if this service started them."""
+        """Stop the recovery retries, the waker and the SQLite worker thread, if this service
+        started them."""
+        if self._retry is not None:
+            retry, self._retry = self._retry, None
+            retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retry
         if self._waker is not None:
             waker, self._waker = self._waker, None
             await asyncio.to_thread(waker.stop)

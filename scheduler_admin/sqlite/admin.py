@@ -583,6 +583,20 @@ def reconcile_job_ok(conn: sqlite3.Connection) -> tuple[bool, str]:
     return True, f"job {row['jobid']} runs {RECONCILE_COMMAND} every minute"
 
 
+# The worker records a heartbeat every minute; older than this means it is not running.
+WORKER_STALE_AFTER = timedelta(minutes=3)
+
+
+def worker_status(conn: sqlite3.Connection, now: datetime) -> dict[str, Any]:
+    """The emulated worker from its heartbeat: ``{"running": bool, "heartbeat_at": iso|None}``."""
+    row = conn.execute("SELECT heartbeat_at FROM scheduler_worker WHERE singleton = 1").fetchone()
+    heartbeat = None if row is None else from_db_time(row[0])
+    return {
+        "running": heartbeat is not None and now - heartbeat <= WORKER_STALE_AFTER,
+        "heartbeat_at": None if heartbeat is None else iso(heartbeat),
+    }
+
+
 def health(
     conn: sqlite3.Connection, now: datetime, plan: RepairPlan | None = None
 ) -> dict[str, Any]:
@@ -590,7 +604,9 @@ def health(
 
     ``overdue_meetings`` counts upcoming meetings that ended more than two minutes ago (a job
     fires at the start of the minute after the end time); ``missing_jobs`` counts upcoming
-    meetings in the future without a job. ``plan``: :func:`repair_plan` if already read.
+    meetings in the future without a job. ``worker`` is the emulated cron worker: running when
+    its heartbeat is at most :data:`WORKER_STALE_AFTER` old; on SQLite nothing else runs the
+    jobs, so ``ok`` is false without it. ``plan``: :func:`repair_plan` if already read.
     """
     plan = plan or repair_plan(conn, now)
     jobs = conn.execute(
@@ -600,6 +616,7 @@ def health(
     enabled = is_enabled(conn)
     failed = failed_runs_since(conn, now - timedelta(hours=24))
     reconcile_ok, _ = reconcile_job_ok(conn)
+    worker = worker_status(conn, now)
     return {
         "backend": "sqlite",
         "enabled": enabled,
@@ -610,7 +627,9 @@ def health(
         "overdue_meetings": plan.overdue_beyond_grace,
         "failed_runs_24h": failed,
         "reconcile_job": reconcile_ok,
+        "worker": worker,
         "ok": enabled
+        and worker["running"]
         and plan.missing == 0
         and not plan.orphans
         and plan.overdue_beyond_grace == 0

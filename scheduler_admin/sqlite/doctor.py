@@ -8,7 +8,7 @@ and those a ``health()`` result answers are the same function on both
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from scheduler_admin.backends.base import Check
 from scheduler_admin.backends.checks import health_checks
@@ -23,8 +23,7 @@ from scheduler_admin.sqlite.connection import (
 )
 from scheduler_admin.sqlite.functions import statuses
 
-# The worker records a heartbeat every minute; older than this means it is not running.
-WORKER_STALE_AFTER = timedelta(minutes=3)
+WORKER_STALE_AFTER = admin.WORKER_STALE_AFTER
 
 
 def doctor(db: Database, now: datetime) -> list[Check]:

@@ -403,6 +403,10 @@ def test_pause_and_resume(conn: sqlite3.Connection, backend: SqliteBackend) -> N
 
 def test_health(conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock) -> None:
     health = backend.health()
+    assert health["worker"] == {"running": False, "heartbeat_at": None}
+    assert health["ok"] is False  # on SQLite nothing but the worker runs the jobs
+    CronWorker(backend, clock=clock).tick()
+    health = backend.health()
     assert health == {
         "backend": "sqlite",
         "enabled": True,
@@ -413,6 +417,7 @@ def test_health(conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClo
         "overdue_meetings": 0,
         "failed_runs_24h": 0,
         "reconcile_job": True,
+        "worker": {"running": True, "heartbeat_at": clock().isoformat()},
         "ok": True,
     }
     make_a_mess(conn, clock)
