@@ -33,16 +33,15 @@ import contextlib
 import logging
 import os
 import random
-import signal
 import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from types import FrameType
 from typing import Any, Protocol
 
 from scheduler_admin import config
 from scheduler_admin.backends.base import Backend, Wake
+from scheduler_admin.loop import ThreadedLoop, stop_on_signals
 
 log = logging.getLogger("scheduler_admin.waker")
 
@@ -180,9 +179,11 @@ def source_for(settings: config.Settings) -> WakeSource:
     return PollingSource(open_backend(settings), poll, settings.display)
 
 
-class Waker:
+class Waker(ThreadedLoop):
     """Sleeps until the next meeting ends and completes it. :meth:`run_once` for one cycle,
     :meth:`run_forever` in the foreground, :meth:`start_thread` inside an application."""
+
+    thread_name = "scheduler-waker"
 
     def __init__(
         self,
@@ -292,37 +293,9 @@ class Waker:
         thread)."""
         if stop_event is not None:
             self._stop = stop_event
-        previous: dict[signal.Signals, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-
-            def handle(signum: int, frame: FrameType | None) -> None:
-                log.info("signal %s: stopping the waker", signum)
-                self._stop.set()
-
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                previous[signum] = signal.signal(signum, handle)
         try:
-            while not self._stop.is_set():
-                self._step()
+            with stop_on_signals(self._stop, "stopping the waker"):
+                while not self._stop.is_set():
+                    self._step()
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
             self.source.close()
-
-    def start_thread(self) -> threading.Thread:
-        """Run the waker in a daemon thread; stop it with stop()."""
-        if self._thread is not None and self._thread.is_alive():
-            return self._thread
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self.run_forever, args=(self._stop,), name="scheduler-waker", daemon=True
-        )
-        self._thread.start()
-        return self._thread
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Stop the thread started by start_thread()."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None

@@ -18,19 +18,17 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import FrameType
-from typing import Any
 
 from scheduler_admin import cron
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.exceptions import SchedulerError
+from scheduler_admin.loop import ThreadedLoop, stop_on_signals
 from scheduler_admin.sqlite import commands
 from scheduler_admin.sqlite.connection import UTC, Clock, from_db_time, to_db_time
 from scheduler_admin.sqlite.functions import RECONCILE_JOB
@@ -69,10 +67,12 @@ def floor_minute(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-class CronWorker:
+class CronWorker(ThreadedLoop):
     """Runs the jobs of ``cron_job`` like pg_cron. Use :meth:`tick` directly (tests, ``--once``),
     :meth:`run_forever` in the foreground, :meth:`start_thread` in an application, or
     :meth:`run_async` in an event loop."""
+
+    thread_name = "scheduler-cron-worker"
 
     def __init__(
         self,
@@ -245,16 +245,7 @@ class CronWorker:
         """Tick once per minute until ``stop_event`` is set (or SIGTERM/SIGINT in the
         foreground main thread)."""
         stop = stop_event or self._stop
-        previous: dict[signal.Signals, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-
-            def handle(signum: int, frame: FrameType | None) -> None:
-                log.info("signal %s: stopping after the current tick", signum)
-                stop.set()
-
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                previous[signum] = signal.signal(signum, handle)
-        try:
+        with stop_on_signals(stop, "stopping after the current tick"):
             try:
                 self.mark_stale_runs()
             except Exception:
@@ -262,27 +253,6 @@ class CronWorker:
             while not stop.is_set():
                 self._safe_tick()
                 stop.wait(self.seconds_to_next_minute())
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
-    def start_thread(self) -> threading.Thread:
-        """Run the worker in a daemon thread (inside an application); stop it with stop()."""
-        if self._thread is not None and self._thread.is_alive():
-            return self._thread
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self.run_forever, args=(self._stop,), name="scheduler-cron-worker", daemon=True
-        )
-        self._thread.start()
-        return self._thread
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Stop the thread started by start_thread() (after its current tick)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     async def run_async(self, stop: asyncio.Event) -> None:
         """The same loop in an event loop; ticks run in a thread so the loop never blocks."""
