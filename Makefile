@@ -35,11 +35,11 @@ test: install test-image
 	$(MAKE) --no-print-directory test-container
 
 test-local:
-	@t0=$$(date +%s); status=0; $(PY) -m pytest || status=$$?; \
+	@t0=$$(date +%s); status=0; $(PY) -m pytest --durations=10 || status=$$?; \
 	echo "local lane: $$(( $$(date +%s) - t0 )) s (exit $$status)"; exit $$status
 
 test-container:
-	@t0=$$(date +%s); status=0; SCHEDULER_TEST_SERVER=container $(PY) -m pytest $(PG_TESTS) || status=$$?; \
+	@t0=$$(date +%s); status=0; SCHEDULER_TEST_SERVER=container $(PY) -m pytest --durations=10 $(PG_TESTS) || status=$$?; \
 	echo "container lane: $$(( $$(date +%s) - t0 )) s (exit $$status)"; exit $$status
 
 # The container lane's image (skipped when it exists); starts dockerd when none answers.
