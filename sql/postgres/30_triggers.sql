@@ -62,7 +62,8 @@ begin
                pg_catalog.min(n.end_time)
         into v_ids, v_ends, v_next
         from new_meetings n
-        where n.status operator(pg_catalog.=) scheduler.pending_status();
+        -- (select ...): the pending word is read once per statement, not once per row
+        where n.status operator(pg_catalog.=) (select scheduler.pending_status());
         perform scheduler.register_jobs(v_ids, v_ends);
         -- Tell the application's waker (scheduler_admin/waker.py), which may sleep until a
         -- later meeting: one notification per statement, delivered at commit.
@@ -132,7 +133,7 @@ as $$
 begin
     perform scheduler.unregister_jobs(pg_catalog.array_agg(o.id))
     from old_meetings o
-    where o.status operator(pg_catalog.=) scheduler.pending_status();
+    where o.status operator(pg_catalog.=) (select scheduler.pending_status());
     return null;
 end
 $$;

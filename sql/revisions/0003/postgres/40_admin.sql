@@ -89,7 +89,7 @@ select u.meeting_id, o.jobid, o.jobname, o.schedule,
                  and u.fires_at operator(pg_catalog.<) (pg_catalog.now() operator(pg_catalog.+) interval '1 year')
             then u.fires_at
             else scheduler.next_run(o.schedule, pg_catalog.now()) end,
-       u.end_time, scheduler.pending_status(), o.active
+       u.end_time, (select scheduler.pending_status()), o.active
 from ours o join upcoming u on u.job_name operator(pg_catalog.=) o.jobname
 union all
 select p.meeting_id, l.jobid, l.jobname, l.schedule, scheduler.next_run(l.schedule, pg_catalog.now()),
