@@ -95,6 +95,28 @@ class Wake(TypedDict):
     paused: bool  # the scheduler is paused: nothing completed, nothing to wait for
 
 
+# How a completion happened (the path column of the completion events): a meeting's job run, the
+# seconds sweep job, the application's waker (wake), the reconcile job, recover/resume/migration,
+# or a write to meetings with an end time already past (the BEFORE trigger completed it).
+PATHS = ("job", "sweep", "waker", "reconcile", "recover", "write")
+Outcome = Literal["delivered", "retry", "failed"]
+
+
+class Event(TypedDict):
+    """One completion event (``events``; what the webhook dispatcher delivers)."""
+
+    event_id: int
+    event_key: str  # a UUID: the webhook's idempotency key
+    meeting_id: str
+    end_time: str  # the meeting's end_time when it was completed (ISO, UTC)
+    completed_at: str  # when the completing statement ran (ISO, UTC)
+    lateness_seconds: float  # completed_at - end_time
+    path: str  # one of PATHS
+    delivery: str | None  # None: webhooks were off; pending, delivered, failed
+    attempts: int  # delivery attempts so far (counted when claimed)
+    last_error: str | None
+
+
 class Backend(Protocol):
     def list_jobs(self) -> list[Job]: ...
 
@@ -117,6 +139,24 @@ class Backend(Protocol):
     def health(self) -> dict[str, Any]: ...
 
     def wake(self) -> Wake: ...
+
+    def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]: ...
+
+    def set_webhooks(self, enabled: bool) -> dict[str, Any]: ...
+
+    def claim_events(self, *, limit: int, lease_seconds: float) -> list[Event]: ...
+
+    def record_attempt(
+        self,
+        event_id: int,
+        *,
+        outcome: Outcome,
+        status_code: int | None = None,
+        error: str | None = None,
+        retry_in_seconds: float | None = None,
+    ) -> bool: ...
+
+    def metrics(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 

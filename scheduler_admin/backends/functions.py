@@ -9,8 +9,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from scheduler_admin.backends.base import (
+    PATHS,
     Check,
+    Event,
     Job,
+    Outcome,
     Reconciled,
     RecoverReport,
     Run,
@@ -51,6 +54,18 @@ RUN_COLUMNS: tuple[Column, ...] = (
     ("return_message", "text"),
     ("start_time", "time"),
     ("end_time", "time"),
+)
+EVENT_COLUMNS: tuple[Column, ...] = (
+    ("event_id", "value"),
+    ("event_key", "text"),
+    ("meeting_id", "text"),
+    ("end_time", "time"),
+    ("completed_at", "time"),
+    ("lateness_seconds", "value"),
+    ("path", "text"),
+    ("delivery", "text"),
+    ("attempts", "value"),
+    ("last_error", "text"),
 )
 
 # What only a direct connection can read: pg_cron's settings (cron.database_name is readable by
@@ -190,6 +205,49 @@ class FunctionsBackend:
             now=now,
             paused=bool(result.get("paused")),
         )
+
+    def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]:
+        if limit < 1:
+            raise InvalidInput(f"--limit must be at least 1, got {limit}")
+        if path is not None and path not in PATHS:
+            raise InvalidInput(
+                f"unknown completion path {path!r}", hint=f"Give one of: {', '.join(PATHS)}."
+            )
+        return self._events("events", {"p_limit": limit, "p_path": path})
+
+    def set_webhooks(self, enabled: bool) -> dict[str, Any]:
+        return cast(dict[str, Any], self.transport.call("set_webhooks", {"p_enabled": enabled}))
+
+    def claim_events(self, *, limit: int, lease_seconds: float) -> list[Event]:
+        params = {"p_limit": limit, "p_lease_seconds": lease_seconds}
+        return self._events("claim_events", params)
+
+    def record_attempt(
+        self,
+        event_id: int,
+        *,
+        outcome: Outcome,
+        status_code: int | None = None,
+        error: str | None = None,
+        retry_in_seconds: float | None = None,
+    ) -> bool:
+        params = {
+            "p_event_id": event_id,
+            "p_outcome": outcome,
+            "p_status_code": status_code,
+            "p_error": error,
+            "p_retry_in_seconds": retry_in_seconds,
+        }
+        result = cast(dict[str, Any], self.transport.call("record_attempt", params))
+        return bool(result.get("recorded"))
+
+    def metrics(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.transport.call("metrics"))
+
+    def _events(self, function: str, params: dict[str, Any]) -> list[Event]:
+        names = [name for name, _ in EVENT_COLUMNS]
+        rows = self.transport.rows(function, params, EVENT_COLUMNS)
+        return [cast(Event, dict(zip(names, row, strict=True))) for row in rows]
 
     def doctor(self) -> list[Check]:
         """pg_cron's settings, the schema and the triggers (when the transport can read the
