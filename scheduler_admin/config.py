@@ -208,7 +208,6 @@ def webhook_display(url: str) -> str:
     return f"{parts.scheme.lower()}://{shown}" + ("/***" if rest else "")
 
 
-
 def _positive_number(env: Mapping[str, str], name: str, default: float, *, integer: bool) -> float:
     value = (env.get(name) or "").strip()
     if not value:
