@@ -277,6 +277,7 @@ class Dispatcher(ThreadedLoop):
         self.db_backoff_cap = db_backoff_cap
         self.target = target
         self.totals = Counts()
+        self.batches = 0  # claims made (idle polls included)
         self.failures = 0  # consecutive failures of the database (0: it answers)
         self._client = client
         self._own_client = client is None
@@ -429,6 +430,7 @@ class Dispatcher(ThreadedLoop):
         self._record(counts)
         self._enable()
         events = self.store.claim_events(limit=self.concurrency, lease_seconds=self.lease_seconds)
+        self.batches += 1
         counts.claimed = len(events)
         if not events:
             return
