@@ -316,6 +316,7 @@ class Dispatcher(ThreadedLoop):
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
+            _url_filter.add(self.url, self.display)
             self._client = httpx.Client(
                 timeout=httpx.Timeout(self.timeout),
                 follow_redirects=False,
@@ -329,13 +330,16 @@ class Dispatcher(ThreadedLoop):
     def deliver(self, event: Event) -> Attempt:
         """POST ``event`` once and say what to record (never raises; records nothing). Attempt
         number ``event["attempts"]`` (claims count attempts) past the maximum is failed."""
+        return self._post(self.client, event)
+
+    def _post(self, client: httpx.Client, event: Event) -> Attempt:
         body = encode(event)
         headers = request_headers(event, body, self.secret)
         status: int | None = None
         wait_at_least: float | None = None
         try:
             # the status is all that counts: the body is not read (a slow one cannot hold us)
-            with self.client.stream("POST", self.url, content=body, headers=headers) as response:
+            with client.stream("POST", self.url, content=body, headers=headers) as response:
                 status = response.status_code
                 outcome = classify(status)
                 error = None if outcome == "delivered" else f"HTTP {status}"
@@ -429,6 +433,7 @@ class Dispatcher(ThreadedLoop):
         the database fails half-way."""
         self._record(counts)
         self._enable()
+        client = self.client  # made here, once: the POSTs start as soon as events are claimed
         events = self.store.claim_events(limit=self.concurrency, lease_seconds=self.lease_seconds)
         self.batches += 1
         counts.claimed = len(events)
@@ -440,7 +445,7 @@ class Dispatcher(ThreadedLoop):
                 max_workers=self.concurrency, thread_name_prefix="scheduler-webhook-post"
             )
         futures: dict[Future[Attempt], Event] = {
-            self._pool.submit(self.deliver, event): event for event in events
+            self._pool.submit(self._post, client, event): event for event in events
         }
         failure: Exception | None = None
         for future in as_completed(futures):
@@ -543,8 +548,58 @@ class Dispatcher(ThreadedLoop):
         if self._client is not None and self._own_client:
             self._client.close()
             self._client = None
+            _url_filter.discard(self.url)
         with contextlib.suppress(Exception):
             self.store.close()
+
+
+class _UrlFilter(logging.Filter):
+    """On httpx's logger: its INFO line of each request (``HTTP Request: POST <url> ...``) shows
+    a webhook URL as :func:`~scheduler_admin.config.webhook_display` does, without its
+    credentials, path or query."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._urls: dict[str, tuple[str, int]] = {}  # URL spelling -> (display, users)
+        self._lock = threading.Lock()
+
+    def add(self, url: str, display: str) -> None:
+        with self._lock:
+            if not self._urls:
+                logging.getLogger("httpx").addFilter(self)
+            for spelling in {url, str(httpx.URL(url))}:
+                shown, users = self._urls.get(spelling, (display, 0))
+                self._urls[spelling] = (shown, users + 1)
+
+    def discard(self, url: str) -> None:
+        with self._lock:
+            for spelling in {url, str(httpx.URL(url))}:
+                shown, users = self._urls.get(spelling, ("", 1))
+                if users > 1:
+                    self._urls[spelling] = (shown, users - 1)
+                else:
+                    self._urls.pop(spelling, None)
+            if not self._urls:
+                logging.getLogger("httpx").removeFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            urls = sorted(self._urls.items(), key=lambda item: len(item[0]), reverse=True)
+        if not urls:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        changed = message
+        for spelling, (shown, _) in urls:
+            changed = changed.replace(spelling, shown)
+        if changed != message:
+            record.msg, record.args = changed, None
+        return True
+
+
+_url_filter = _UrlFilter()
 
 
 def _timeout_kind(exc: httpx.TimeoutException) -> str:
