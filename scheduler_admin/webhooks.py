@@ -434,12 +434,12 @@ class Dispatcher(ThreadedLoop):
         self._record(counts)
         self._enable()
         client = self.client  # made here, once: the POSTs start as soon as events are claimed
+        claimed_at = time.monotonic()  # at the latest, the leases started now
         events = self.store.claim_events(limit=self.concurrency, lease_seconds=self.lease_seconds)
         self.batches += 1
         counts.claimed = len(events)
         if not events:
             return
-        claimed_at = time.monotonic()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
                 max_workers=self.concurrency, thread_name_prefix="scheduler-webhook-post"
