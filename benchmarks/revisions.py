@@ -7,6 +7,9 @@ in alternating order, repetition after repetition; each time the same operations
 * recover: ``scheduler.recover()`` with every job in place (the comparison work);
 * list_jobs: ``select count(*) from scheduler.list_jobs()``;
 * health: ``select scheduler.health()``;
+* complete: one ``update`` moving the N meetings' end time into the past: the BEFORE trigger
+  completes them, the AFTER trigger unschedules their jobs (and, from 0004 on, records their
+  completion events): a burst's bulk completion, without waiting for a minute;
 * delete: one ``delete`` of the N meetings (the triggers unschedule their jobs).
 
 Prints the medians per revision and the ratio head / previous (below 1: head is faster)::
@@ -35,6 +38,7 @@ OPERATIONS: dict[str, str] = {
     "recover": "select scheduler.recover()",
     "list_jobs": "select count(*) from scheduler.list_jobs()",
     "health": "select scheduler.health()",
+    "complete": "update public.meetings set end_time = now() - interval '1 minute'",
     "delete": "delete from public.meetings",
 }
 

@@ -231,6 +231,10 @@ def reset(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         "where jobname ~ '^meeting-status-[0-9a-f-]{36}$'"
     )
     conn.execute("delete from cron.job_run_details")
+    if conn.execute("select to_regclass('scheduler.completion_events') is not null").fetchone()[0]:  # type: ignore[index]
+        conn.execute("update scheduler.settings set webhooks = false")
+        conn.execute("delete from scheduler.completion_events")
+        conn.execute("delete from scheduler.metric_totals")
 
 
 def upgrade_error(server: Server) -> psycopg.Error:

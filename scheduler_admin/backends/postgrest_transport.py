@@ -55,6 +55,12 @@ SERVICE_ROLE_FUNCTIONS = frozenset(
         "cancel_meeting",
         "wake",
         "next_end_time",
+        # completion events, the webhook dispatcher and the metrics (revision 0004)
+        "events",
+        "set_webhooks",
+        "claim_events",
+        "record_attempt",
+        "metrics",
     }
 )
 _DIRECT_ONLY_NOTES = {
@@ -66,7 +72,8 @@ def direct_only(function: str) -> InvalidInput:
     """The error for a function service_role may not execute."""
     return InvalidInput(
         f"{_DIRECT_ONLY_NOTES.get(function, function)} is not available over the Supabase REST "
-        "API (service_role may only list, recover, read history and health, schedule and cancel)",
+        "API (service_role may only list, recover, read history, health, events and metrics, "
+        "schedule, cancel and deliver webhooks)",
         hint=DIRECT_ONLY_HINT,
     )
 

@@ -89,7 +89,7 @@ def doctor(db: Database, now: datetime) -> list[Check]:
             "end_time of the meetings it reports).",
             "no overdue meetings": "Start the worker (`scheduler-admin worker`), or run "
             "`scheduler-admin recover`.",
-            "no failed runs in 24 h": "See `scheduler-admin history --failed`.",
+            "failed runs retried (24 h)": "See `scheduler-admin history --failed`.",
         },
     )
     heartbeat = None if worker is None else from_db_time(worker["heartbeat_at"])

@@ -126,3 +126,77 @@ begin
     end if;
 end
 $meetings$;
+
+-- Completion events (0004): one row per meeting our paths completed, written by the completing
+-- statement itself (same transaction, set-based: complete_due() in 20_functions.sql and the
+-- AFTER triggers for the BEFORE trigger's completions). What the webhook dispatcher delivers,
+-- what `scheduler-admin events` shows and what the metrics count. The reconcile job deletes rows
+-- older than history_retention, adding their counts to scheduler.metric_totals first.
+-- settings.webhooks: while true (the dispatcher turns it on), new events wait for delivery.
+alter table scheduler.settings
+    add column if not exists webhooks boolean not null default false;
+
+create table if not exists scheduler.completion_events (
+    event_id bigint generated always as identity primary key,
+    -- the webhook's idempotency key
+    event_key pg_catalog.uuid not null default pg_catalog.gen_random_uuid(),
+    meeting_id pg_catalog.uuid not null,
+    end_time pg_catalog.timestamptz not null,
+    completed_at pg_catalog.timestamptz not null,
+    lateness pg_catalog.interval generated always as (completed_at operator(pg_catalog.-) end_time) stored,
+    -- job: a meeting's job run; sweep: the seconds sweep job; waker: the application's waker;
+    -- reconcile: the reconcile job; recover: recover, resume or the migration; write: a write to
+    -- meetings with an end time already past (the BEFORE trigger completed it)
+    path pg_catalog.text not null constraint completion_events_path_check
+        check (path in ('job', 'sweep', 'waker', 'reconcile', 'recover', 'write')),
+    -- null: webhooks were off when it completed
+    delivery pg_catalog.text constraint completion_events_delivery_check
+        check (delivery in ('pending', 'delivered', 'failed')),
+    -- delivery attempts, counted when a dispatcher claims the event
+    attempts integer not null default 0,
+    next_attempt_at pg_catalog.timestamptz,
+    -- a dispatcher's lease: until then no other dispatcher claims it
+    claimed_until pg_catalog.timestamptz,
+    delivered_at pg_catalog.timestamptz,
+    last_error pg_catalog.text
+);
+comment on table scheduler.completion_events is
+    'One row per meeting completed by the scheduler (path: job, sweep, waker, reconcile, recover, '
+    'write), written in the completing transaction; webhook delivery state. Kept for '
+    'settings.history_retention.';
+create index if not exists completion_events_pending_idx
+    on scheduler.completion_events (next_attempt_at) where delivery = 'pending';
+create index if not exists completion_events_completed_at_idx
+    on scheduler.completion_events (completed_at);
+alter table scheduler.completion_events enable row level security;
+
+create table if not exists scheduler.webhook_attempts (
+    attempt_id bigint generated always as identity primary key,
+    event_id bigint not null
+        references scheduler.completion_events (event_id) on delete cascade,
+    attempt integer not null,
+    attempted_at pg_catalog.timestamptz not null default pg_catalog.now(),
+    -- delivered (2xx), retry (will be tried again), failed (given up)
+    outcome pg_catalog.text not null constraint webhook_attempts_outcome_check
+        check (outcome in ('delivered', 'retry', 'failed')),
+    status_code integer,
+    error pg_catalog.text
+);
+comment on table scheduler.webhook_attempts is
+    'Every webhook delivery attempt of a completion event: outcome, HTTP status, error.';
+create index if not exists webhook_attempts_event_idx on scheduler.webhook_attempts (event_id);
+alter table scheduler.webhook_attempts enable row level security;
+
+-- The counts of the events the retention deleted, so that the metrics' counters never go down:
+-- (completions, <path>), (lateness_le, <bucket>), (lateness_count, ''), (lateness_sum, ''),
+-- (webhook_delivered, ''), (webhook_failed, ''), (webhook_attempt_failures, '').
+create table if not exists scheduler.metric_totals (
+    name pg_catalog.text not null,
+    label pg_catalog.text not null default '',
+    value double precision not null default 0,
+    primary key (name, label)
+);
+comment on table scheduler.metric_totals is
+    'Counts of completion events and webhook attempts deleted by the retention (metrics() adds '
+    'them to the rows kept).';
+alter table scheduler.metric_totals enable row level security;

@@ -32,6 +32,9 @@ begin
     end if;
     if new.end_time operator(pg_catalog.<=) pg_catalog.now() then
         new.status := tg_argv[1];
+        -- the AFTER trigger of this statement records the completion events (path write): it
+        -- runs as the owner, this trigger as whoever writes
+        perform pg_catalog.set_config('scheduler.completed_on_write', 'on', true);
         -- completing a meeting sets updated_at where the table has it, as complete_due() does
         if pg_catalog.to_jsonb(new) operator(pg_catalog.?) 'updated_at' then
             new := pg_catalog.jsonb_populate_record(
@@ -46,6 +49,37 @@ comment on function scheduler.meetings_before_write() is
     'error, and marks it done when its end_time has already passed (so it never gets a job). '
     'Rows with any other status are left alone.';
 
+-- Completion events of the meetings the BEFORE trigger completed (path write): the AFTER
+-- triggers below call this when the BEFORE trigger raised the transaction-local flag
+-- scheduler.completed_on_write in this statement, then lower it. The rows are those of the
+-- statement that became done (the BEFORE trigger cannot tell the AFTER trigger which rows it
+-- changed; a statement that also sets other rows done itself records those too).
+create or replace function scheduler.record_write_completions(p_meeting_ids pg_catalog.uuid[],
+                                                              p_end_times pg_catalog.timestamptz[])
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_count integer;
+begin
+    perform pg_catalog.set_config('scheduler.completed_on_write', '', true);
+    insert into scheduler.completion_events
+        (meeting_id, end_time, completed_at, path, delivery, next_attempt_at)
+    select r.id, r.end_time, t.at, 'write', case when t.webhooks then 'pending' end, t.at
+    from (select pg_catalog.clock_timestamp() as at,
+                 (select s.webhooks from scheduler.settings s) as webhooks) t
+    cross join rows from (pg_catalog.unnest(p_meeting_ids), pg_catalog.unnest(p_end_times))
+         as r(id, end_time)
+    where r.id is not null;
+    get diagnostics v_count = row_count;
+    return v_count;
+end
+$$;
+comment on function scheduler.record_write_completions(pg_catalog.uuid[], pg_catalog.timestamptz[]) is
+    'Records completion events (path write) for the meetings a write completed because their '
+    'end_time had passed. Internal: called by the AFTER triggers on meetings.';
+
 create or replace function scheduler.meetings_after_insert()
 returns pg_catalog.trigger
 language plpgsql
@@ -57,6 +91,13 @@ declare
     v_ends pg_catalog.timestamptz[];
     v_next pg_catalog.timestamptz;
 begin
+    -- meetings inserted with an end time already past, completed by the BEFORE trigger
+    if pg_catalog.current_setting('scheduler.completed_on_write', true) operator(pg_catalog.=) 'on' then
+        perform scheduler.record_write_completions(pg_catalog.array_agg(n.id),
+                                                   pg_catalog.array_agg(n.end_time))
+        from new_meetings n
+        where n.status operator(pg_catalog.=) (select scheduler.done_status());
+    end if;
     if scheduler.is_enabled() then
         select pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.end_time),
                pg_catalog.min(n.end_time)
@@ -92,6 +133,15 @@ declare
     v_ends pg_catalog.timestamptz[];
     v_next pg_catalog.timestamptz;
 begin
+    -- meetings whose end time moved into the past, completed by the BEFORE trigger
+    if pg_catalog.current_setting('scheduler.completed_on_write', true) operator(pg_catalog.=) 'on' then
+        perform scheduler.record_write_completions(pg_catalog.array_agg(n.id),
+                                                   pg_catalog.array_agg(n.end_time))
+        from new_meetings n
+        join old_meetings o on o.id operator(pg_catalog.=) n.id
+        where n.status operator(pg_catalog.=) (select scheduler.done_status())
+          and o.status is distinct from n.status;
+    end if;
     -- A meeting that left upcoming (or whose id changed) loses its job.
     perform scheduler.unregister_jobs(pg_catalog.array_agg(o.id))
     from old_meetings o

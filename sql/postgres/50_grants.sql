@@ -40,7 +40,13 @@ begin
             scheduler.schedule_meeting(pg_catalog.uuid, pg_catalog.timestamptz),
             scheduler.cancel_meeting(pg_catalog.uuid),
             -- the application's waker over REST (scheduler_admin/waker.py)
-            scheduler.wake(), scheduler.next_end_time()
+            scheduler.wake(), scheduler.next_end_time(),
+            -- completion events, the webhook dispatcher and the metrics (0004)
+            scheduler.events(integer, pg_catalog.text), scheduler.set_webhooks(boolean),
+            scheduler.claim_events(integer, double precision),
+            scheduler.record_attempt(bigint, pg_catalog.text, integer, pg_catalog.text,
+                                     double precision),
+            scheduler.metrics()
         to service_role;
     end if;
 end

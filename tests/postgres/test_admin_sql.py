@@ -357,11 +357,17 @@ def test_reconcile_repairs_like_recover(db: Conn) -> None:
     with exclusive(db):
         ids = build_broken_state(db)
         result = value(db, "select scheduler.reconcile()")
-        assert result == {**report(8, 3, 3, 2, 2), "history_deleted": 0, "sweep": sweep}
+        assert result == {
+            **report(8, 3, 3, 2, 2),
+            "history_deleted": 0,
+            "events_deleted": 0,
+            "sweep": sweep,
+        }
         assert_repaired(db, ids)
         assert value(db, "select scheduler.reconcile()") == {
             **report(6, 0, 6, 0, 0),
             "history_deleted": 0,
+            "events_deleted": 0,
             "sweep": sweep,
         }
 

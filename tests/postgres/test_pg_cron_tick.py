@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 from pg_helpers import (
     Conn,
+    Server,
     insert_meeting,
+    job_command,
     job_name,
     meeting_jobs,
     poll,
     reconcile_job_inactive,
+    run_command,
     status_of,
 )
+
+from scheduler_admin.backends.postgres import PostgresBackend
 
 
 @pytest.fixture
@@ -48,3 +54,49 @@ def test_pg_cron_tick_completes_the_meeting_and_records_success(
     )
     # succeeded, and started at or after the meeting's end time (never before it)
     assert run == [("succeeded", "1 row", True)]
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_retried_by_the_next_run_and_counted(
+    db: Conn, migrated: Server, reconcile_job_out: None
+) -> None:
+    """A meeting's run fails (a lock held on meetings past its 5 s lock_timeout); the next run
+    of our command completes the meeting, and health, doctor and the metrics count the failed
+    run as retried."""
+    meeting_id, _ = insert_meeting(db, datetime.now(timezone.utc) + timedelta(seconds=2))
+    (job_id,) = db.execute(
+        "select jobid from cron.job where jobname = %s", (job_name(meeting_id),)
+    ).fetchone()  # type: ignore[misc]
+    with psycopg.connect(migrated.dsn) as locker:
+        locker.execute("lock table public.meetings in exclusive mode")
+        failed = poll(
+            lambda: db.execute(
+                "select return_message from cron.job_run_details "
+                "where jobid = %s and status = 'failed'",
+                (job_id,),
+            ).fetchall(),
+            timeout=150,
+        )
+        locker.rollback()
+    assert len(failed) == 1 and "lock timeout" in str(failed[0][0])
+    assert status_of(db, meeting_id) == "upcoming"
+    health = run_command(db, "select scheduler.health()")
+    assert (health["failed_runs_24h"], health["retried_runs_24h"], health["ok"]) == (1, 0, False)
+
+    # the next run: the command every job of ours runs completes what is due
+    run_command(db, job_command(meeting_id))
+    assert status_of(db, meeting_id) == "done"
+    assert db.execute("select meeting_id, path from scheduler.completion_events").fetchall() == [
+        (meeting_id, "job")
+    ]
+    health = run_command(db, "select scheduler.health()")
+    assert (health["failed_runs_24h"], health["retried_runs_24h"]) == (1, 1)
+    metrics = run_command(db, "select scheduler.metrics()")
+    assert (metrics["failed_runs"], metrics["retried_runs"]) == (1, 1)
+    backend = PostgresBackend(migrated.url)
+    try:
+        check = {c["name"]: c for c in backend.doctor()}["failed runs retried (24 h)"]
+    finally:
+        backend.close()
+    assert check["ok"] is True
+    assert check["detail"].startswith("1 failed run, 1 retried by a later run")

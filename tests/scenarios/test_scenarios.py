@@ -299,14 +299,14 @@ def test_reconcile_removes_orphans_and_completes_overdue_meetings(adapter: Adapt
         adapter.add_run(ids["healthy"][1], "succeeded", "recent", datetime.now(UTC))
         result = dict(adapter.backend.reconcile())
         result.pop("sweep", None)  # PostgreSQL also says how its seconds sweep stands
-        assert result == {**report(8, 3, 3, 2, 2), "history_deleted": 1}
+        assert result == {**report(8, 3, 3, 2, 2), "history_deleted": 1, "events_deleted": 0}
         assert_repaired(adapter, ids)
         assert [r["return_message"] for r in adapter.backend.history() if r["meeting_id"]] == [
             "recent"
         ]
         again = dict(adapter.backend.reconcile())
         again.pop("sweep", None)
-        assert again == {**report(6, 0, 6, 0, 0), "history_deleted": 0}
+        assert again == {**report(6, 0, 6, 0, 0), "history_deleted": 0, "events_deleted": 0}
 
 
 def test_paused_registers_nothing_and_resume_recovers(adapter: Adapter) -> None:

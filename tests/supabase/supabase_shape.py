@@ -136,3 +136,6 @@ def reset(shape: SupabaseShape) -> None:
             (MIGRATOR,),
         )
         conn.execute("delete from cron.job_run_details")
+        conn.execute("update scheduler.settings set webhooks = false")
+        conn.execute("delete from scheduler.completion_events")
+        conn.execute("delete from scheduler.metric_totals")

@@ -164,7 +164,7 @@ def test_doctor_over_rpc_uses_health_and_history(
         "every upcoming meeting has a job",
         "no orphan jobs",
         "no overdue meetings",
-        "no failed runs in 24 h",
+        "failed runs retried (24 h)",
     }
     for c in shared:
         if c["name"] == "pg_cron installed":
