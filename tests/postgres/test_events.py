@@ -107,8 +107,19 @@ def test_a_write_with_an_end_time_already_past_records_a_write_event(db: Conn) -
     by_app, _ = insert_meeting(db, datetime.now(UTC) + timedelta(hours=1))
     db.execute("update meetings set status = 'done' where id = %s", (by_app,))
     insert_meeting(db, past, status="done")
+    # one statement: a pending meeting already ended and one the application inserts done
+    # with a later end time (it did not end: not a completion)
+    (mixed,) = db.execute(
+        "insert into meetings (title, end_time, status) values ('a', %s, 'upcoming'), "
+        "('b', now() + interval '1 day', 'done') returning id",
+        (past,),
+    ).fetchall()[:1]
     rows = events(db)
-    assert [(r[0], r[1]) for r in rows] == [(inserted, "write"), (moved, "write")]
+    assert [(r[0], r[1]) for r in rows] == [
+        (inserted, "write"),
+        (moved, "write"),
+        (mixed[0], "write"),
+    ]
     assert all(r[2] == past for r in rows)
 
 

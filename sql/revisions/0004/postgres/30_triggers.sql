@@ -96,7 +96,10 @@ begin
         perform scheduler.record_write_completions(pg_catalog.array_agg(n.id),
                                                    pg_catalog.array_agg(n.end_time))
         from new_meetings n
-        where n.status operator(pg_catalog.=) (select scheduler.done_status());
+        where n.status operator(pg_catalog.=) (select scheduler.done_status())
+          -- as the BEFORE trigger decides (rows inserted done by the same statement may have
+          -- no end time: any status but the pending one may)
+          and n.end_time operator(pg_catalog.<=) pg_catalog.now();
     end if;
     if scheduler.is_enabled() then
         select pg_catalog.array_agg(n.id), pg_catalog.array_agg(n.end_time),
@@ -140,7 +143,8 @@ begin
         from new_meetings n
         join old_meetings o on o.id operator(pg_catalog.=) n.id
         where n.status operator(pg_catalog.=) (select scheduler.done_status())
-          and o.status is distinct from n.status;
+          and o.status is distinct from n.status
+          and n.end_time operator(pg_catalog.<=) pg_catalog.now();
     end if;
     -- A meeting that left upcoming (or whose id changed) loses its job.
     perform scheduler.unregister_jobs(pg_catalog.array_agg(o.id))
