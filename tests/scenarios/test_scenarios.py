@@ -592,3 +592,94 @@ def test_a_deactivated_job_stays_inactive(adapter: Adapter) -> None:
         assert job["active"] is False
         assert adapter.backend.recover() == report(1, 0, 1, 0, 0)
         assert adapter.job_active(meeting_id) is False
+
+
+# -- completion events, webhook delivery state, metrics ------------------------------------------
+
+
+def test_each_completion_records_one_event_with_its_path_and_lateness(adapter: Adapter) -> None:
+    """A meeting's job run, recover and a write with an end time already past each record one
+    event; an application setting a meeting done itself records none."""
+    by_job, by_recover, by_app = (adapter.insert(FUTURE) for _ in range(3))
+    with adapter.held():
+        with adapter.without_triggers():
+            adapter.update(by_job, end_time=datetime.now(UTC) - timedelta(seconds=2))
+        assert adapter.run_job(by_job) == 1
+        with adapter.without_triggers():
+            adapter.update(by_recover, end_time=datetime.now(UTC) - timedelta(seconds=3))
+        assert adapter.backend.recover()["overdue_completed"] == 1
+        by_write = adapter.insert(datetime.now(UTC) - timedelta(seconds=30))
+        adapter.update(by_app, status="done")
+    events = adapter.backend.events()
+    assert [(e["meeting_id"], e["path"]) for e in events] == [
+        (by_write, "write"),
+        (by_recover, "recover"),
+        (by_job, "job"),
+    ]
+    for event in events:
+        completed = datetime.fromisoformat(event["completed_at"])
+        ended = datetime.fromisoformat(event["end_time"])
+        assert event["end_time"] == adapter.end_time(event["meeting_id"]).isoformat()
+        assert event["lateness_seconds"] == pytest.approx((completed - ended).total_seconds())
+        assert event["lateness_seconds"] >= 0
+        assert (event["delivery"], event["attempts"], event["last_error"]) == (None, 0, None)
+        assert str(uuid.UUID(event["event_key"])) == event["event_key"]
+    assert [e["path"] for e in adapter.backend.events(limit=1)] == ["write"]
+    assert [e["meeting_id"] for e in adapter.backend.events(path="job")] == [by_job]
+    with pytest.raises(InvalidInput, match="unknown completion path"):
+        adapter.backend.events(path="cron")
+
+
+def test_webhook_delivery_state_on_both_backends(adapter: Adapter) -> None:
+    """Claimed once until the lease lapses, retried later, delivered once and for all."""
+    assert adapter.backend.set_webhooks(True) == {"webhooks": True}
+    first, second = adapter.insert(FUTURE), adapter.insert(FUTURE)
+    with adapter.held():
+        with adapter.without_triggers():
+            for meeting_id in (first, second):
+                adapter.update(meeting_id, end_time=datetime.now(UTC) - timedelta(seconds=1))
+        assert adapter.run_job(first) == 2
+    claimed = adapter.backend.claim_events(limit=10, lease_seconds=60)
+    assert sorted(e["meeting_id"] for e in claimed) == sorted([first, second])
+    assert {(e["delivery"], e["attempts"]) for e in claimed} == {("pending", 1)}
+    assert adapter.backend.claim_events(limit=10, lease_seconds=60) == []  # leased
+    a, b = (e["event_id"] for e in claimed)
+    assert adapter.backend.record_attempt(a, outcome="delivered", status_code=200)
+    assert adapter.backend.record_attempt(b, outcome="retry", status_code=500, retry_in_seconds=0)
+    assert not adapter.backend.record_attempt(a, outcome="retry", retry_in_seconds=0)
+    again = adapter.backend.claim_events(limit=10, lease_seconds=60)
+    assert [(e["event_id"], e["attempts"]) for e in again] == [(b, 2)]
+    assert adapter.backend.record_attempt(b, outcome="failed", status_code=410, error="gone")
+    state = {e["event_id"]: (e["delivery"], e["last_error"]) for e in adapter.backend.events()}
+    assert state == {a: ("delivered", None), b: ("failed", "gone")}
+    webhooks = adapter.backend.metrics()["webhooks"]
+    assert {k: webhooks[k] for k in ("enabled", "delivered", "failed", "attempt_failures")} == {
+        "enabled": True,
+        "delivered": 1,
+        "failed": 1,
+        "attempt_failures": 3,
+    }
+    assert webhooks["backlog"] == 0
+
+
+def test_metrics_json_shape(adapter: Adapter) -> None:
+    adapter.insert(FUTURE)
+    adapter.insert(datetime.now(UTC) - timedelta(seconds=5))
+    metrics = adapter.backend.metrics()
+    assert set(metrics) == {
+        "backend", "enabled", "upcoming_meetings", "jobs", "missing_jobs", "orphan_jobs",
+        "overdue_meetings", "completions", "lateness", "failed_runs", "retried_runs", "webhooks",
+    }  # fmt: skip
+    assert metrics["backend"] == adapter.name
+    assert (metrics["upcoming_meetings"], metrics["jobs"], metrics["overdue_meetings"]) == (1, 1, 0)
+    assert metrics["completions"] == {
+        "job": 0, "sweep": 0, "waker": 0, "reconcile": 0, "recover": 0, "write": 1,
+    }  # fmt: skip
+    bounds = [le for le, _ in metrics["lateness"]["buckets"]]
+    assert bounds == [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 3600]
+    counts = dict(metrics["lateness"]["buckets"])
+    assert (counts[2], counts[5], counts[10], metrics["lateness"]["count"]) == (0, 0, 1, 1)
+    assert set(metrics["webhooks"]) == {
+        "enabled", "delivered", "failed", "attempt_failures", "backlog", "oldest_pending_seconds",
+    }  # fmt: skip
+    assert json.loads(json.dumps(metrics)) == metrics
