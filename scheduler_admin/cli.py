@@ -26,8 +26,10 @@ import click
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend
 from scheduler_admin.backends.base import (
+    PATHS,
     Backend,
     Check,
+    Event,
     Job,
     RecoverReport,
     Run,
@@ -164,6 +166,41 @@ def runs_table(runs: list[Run]) -> str:
     return table(("RUN", "JOB", "STATUS", "START (UTC)", "END (UTC)", "MESSAGE"), rows)
 
 
+def duration(seconds: float | None) -> str | None:
+    """``0.42 s``, ``12.3 s``, ``2m 05s``, ``3h 20m``: how late a completion was."""
+    if seconds is None:
+        return None
+    if abs(seconds) < 10:
+        return f"{seconds:.2f} s"
+    if abs(seconds) < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    sign, whole = ("-" if whole < 0 else ""), abs(whole)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m"
+    return f"{sign}{minutes}m {secs:02d}s"
+
+
+def events_table(events: list[Event]) -> str:
+    if not events:
+        return "no completion events"
+    rows = [
+        (
+            short_time(e["completed_at"]),
+            e["meeting_id"],
+            e["path"],
+            duration(e["lateness_seconds"]),
+            e["delivery"] or "off",
+            e["attempts"],
+        )
+        for e in events
+    ]
+    head = ("COMPLETED AT (UTC)", "MEETING", "PATH", "LATENESS", "DELIVERY", "ATTEMPTS")
+    return table(head, rows) + f"\n{plural(len(events), 'event')}"
+
+
 def checks_text(checks: list[Check]) -> str:
     lines = []
     for c in checks:
@@ -258,6 +295,18 @@ def history(state: State, failed: bool, limit: int) -> None:
     with state.backend() as backend:
         runs = backend.history(failed_only=failed, limit=limit)
     emit(state, runs, lambda: runs_table(runs))
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--path", type=click.Choice(PATHS), help="Only completions by this path.")
+@click.pass_obj
+def events(state: State, limit: int, path: str | None) -> None:
+    """Recent completion events, newest first: when and how each meeting was completed, how
+    late, and its webhook delivery (off: webhooks were off when it completed)."""
+    with state.backend() as backend:
+        rows = backend.events(limit=limit, path=path)
+    emit(state, rows, lambda: events_table(rows))
 
 
 @cli.command()
@@ -529,6 +578,55 @@ def waker_command(state: State, once: bool) -> None:
     click.echo(f"waker running on {settings.display}; Ctrl-C to stop", err=True)
     waker.run_forever()
     click.echo(f"waker stopped ({plural(waker.completed, 'meeting')} completed)", err=True)
+
+
+@cli.command("webhooks")
+@click.option("--once", is_flag=True, help="Deliver the events due now, print the counts, exit.")
+@click.pass_obj
+def webhooks_command(state: State, once: bool) -> None:
+    """Run the webhook dispatcher in the foreground until Ctrl-C or SIGTERM: each completion
+    event is POSTed to SCHEDULER_WEBHOOK_URL, retried with back-off (needs SCHEDULER_WEBHOOK_URL;
+    starting it turns webhooks on: new events are queued for delivery)."""
+    settings = state.settings()
+    if settings.webhook is None:
+        raise ConfigurationError(
+            "SCHEDULER_WEBHOOK_URL is not set: there is nowhere to deliver the events",
+            hint="Set SCHEDULER_WEBHOOK_URL to the https:// URL that receives them (and "
+            "SCHEDULER_WEBHOOK_SECRET to sign them); see README, Webhooks.",
+        )
+    if not settings.enabled:
+        click.echo(
+            "ENABLE_MEETING_STATUS_UPDATES=false: the webhook dispatcher does not run", err=True
+        )
+        return
+    from scheduler_admin.webhooks import Dispatcher
+
+    state.redactor.update(settings.redactor())
+    dispatcher = Dispatcher.from_settings(settings)
+    if once:
+        try:
+            counts = dispatcher.run_once()
+        finally:
+            dispatcher.close()
+        emit(state, counts.as_dict(), lambda: counts_text(counts.as_dict()))
+        return
+    click.echo(
+        f"webhook dispatcher delivering to {dispatcher.display} from {settings.display}; "
+        "Ctrl-C to stop",
+        err=True,
+    )
+    dispatcher.run_forever()
+    click.echo(f"webhook dispatcher stopped ({counts_text(dispatcher.totals.as_dict())})", err=True)
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    text = (
+        f"{plural(counts['claimed'], 'event')} claimed: {counts['delivered']} delivered, "
+        f"{counts['retried']} to retry, {counts['failed']} failed"
+    )
+    if counts["superseded"]:
+        text += f", {counts['superseded']} already settled"
+    return text
 
 
 def _url_options(args: Sequence[str]) -> list[str]:

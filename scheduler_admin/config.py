@@ -12,16 +12,22 @@ Resolution order (compatible with the original service's variables):
 ``ENABLE_MEETING_STATUS_UPDATES=false`` turns off the Python side (start-up recovery, worker).
 ``SCHEDULER_METRICS_ROUTE=true`` mounts ``GET /metrics`` in the FastAPI integration
 (:func:`metrics_route_enabled`; off by default).
+
+Webhooks (opt-in, :mod:`scheduler_admin.webhooks`): ``SCHEDULER_WEBHOOK_URL`` (an http(s) URL),
+``SCHEDULER_WEBHOOK_SECRET`` (signs each body with HMAC-SHA256), ``SCHEDULER_WEBHOOK_MAX_ATTEMPTS``
+(default 8) and ``SCHEDULER_WEBHOOK_TIMEOUT`` (seconds, default 10); see :func:`webhook_settings`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from scheduler_admin.exceptions import ConfigurationError
 from scheduler_admin.redact import Redactor, mask_secret, mask_url
@@ -30,6 +36,7 @@ __all__ = [
     "DEFAULT_SQLITE_URL",
     "ConfigurationError",
     "Settings",
+    "WebhookSettings",
     "backend_of",
     "check_postgres_url",
     "mask_secret",
@@ -39,6 +46,8 @@ __all__ = [
     "psycopg_conninfo",
     "resolve",
     "sqlalchemy_url",
+    "webhook_display",
+    "webhook_settings",
 ]
 
 DEFAULT_SQLITE_URL = "sqlite:///scheduler_jobs.db"
@@ -47,6 +56,33 @@ BackendName = Literal["postgres", "sqlite", "supabase"]
 
 _FALSE = frozenset({"0", "false", "no", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
+
+MASKED_URL = "***"
+DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
+DEFAULT_WEBHOOK_TIMEOUT = 10.0  # seconds
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Where completion events are POSTed (``SCHEDULER_WEBHOOK_*``)."""
+
+    url: str
+    secret: str | None = None
+    max_attempts: int = DEFAULT_WEBHOOK_MAX_ATTEMPTS
+    timeout: float = DEFAULT_WEBHOOK_TIMEOUT
+
+    @property
+    def display(self) -> str:
+        """The URL for messages and logs: scheme, host and port only (see
+        :func:`webhook_display`)."""
+        return webhook_display(self.url)
+
+    def __repr__(self) -> str:
+        secret = "set" if self.secret else "unset"
+        return (
+            f"WebhookSettings(url={self.display!r}, secret={secret}, "
+            f"max_attempts={self.max_attempts}, timeout={self.timeout:g})"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +96,7 @@ class Settings:
     supabase_key: str | None = None
     environment: str = "dev"
     enabled: bool = True
+    webhook: WebhookSettings | None = None  # None: SCHEDULER_WEBHOOK_URL is unset
 
     @property
     def display(self) -> str:
@@ -77,6 +114,10 @@ class Settings:
                 redactor.add_url(url)
         if self.supabase_key:
             redactor.add_secret(self.supabase_key)
+        if self.webhook is not None:
+            redactor.add_url(self.webhook.url)
+            if self.webhook.secret:
+                redactor.add_secret(self.webhook.secret)
         return redactor
 
 
@@ -161,6 +202,81 @@ def metrics_route_enabled(env: Mapping[str, str] | None = None) -> bool:
     )
 
 
+def webhook_display(url: str) -> str:
+    """A webhook URL as logs show it: ``scheme://host[:port]``, then ``/***`` when it has a path
+    or query. Receivers often carry a token in the path (``/hooks/T0/B0/XXXX``) or the query,
+    and the user and password go with the rest."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return MASKED_URL
+    if not parts.scheme or not host:
+        return MASKED_URL
+    shown = f"[{host}]" if ":" in host else host
+    if port is not None:
+        shown += f":{port}"
+    rest = parts.path not in ("", "/") or parts.query or parts.fragment
+    return f"{parts.scheme.lower()}://{shown}" + ("/***" if rest else "")
+
+
+def _positive_number(env: Mapping[str, str], name: str, default: float, *, integer: bool) -> float:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    what = "a whole number" if integer else "a number of seconds"
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        raise ConfigurationError(f"{name}={value!r} is not {what}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigurationError(
+            f"{name}={value!r} is not above 0", hint=f"Give {what} above 0, or unset it."
+        )
+    return number
+
+
+def webhook_settings(env: Mapping[str, str] | None = None) -> WebhookSettings | None:
+    """The webhook settings of ``env``; None when ``SCHEDULER_WEBHOOK_URL`` is unset.
+
+    ``SCHEDULER_WEBHOOK_MAX_ATTEMPTS`` and ``SCHEDULER_WEBHOOK_TIMEOUT`` are checked even then,
+    so that a typo shows before webhooks are turned on.
+    """
+    env = os.environ if env is None else env
+    max_attempts = int(
+        _positive_number(
+            env, "SCHEDULER_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS, integer=True
+        )
+    )
+    timeout = _positive_number(
+        env, "SCHEDULER_WEBHOOK_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT, integer=False
+    )
+    url = (env.get("SCHEDULER_WEBHOOK_URL") or "").strip()
+    if not url:
+        return None
+    hint = (
+        "Use the http:// or https:// URL that receives the events, "
+        "e.g. https://app.example.com/hooks/meetings."
+    )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise ConfigurationError(
+            f"SCHEDULER_WEBHOOK_URL={webhook_display(url)} is not a valid URL", hint=hint
+        ) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        said = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise ConfigurationError(
+            f"SCHEDULER_WEBHOOK_URL has {said}: only http:// and https:// URLs are supported",
+            hint=hint,
+        )
+    if not parts.hostname:
+        raise ConfigurationError("SCHEDULER_WEBHOOK_URL has no host", hint=hint)
+    secret = env.get("SCHEDULER_WEBHOOK_SECRET") or None
+    return WebhookSettings(url, secret, max_attempts, timeout)
+
+
 def backend_of(url: str) -> BackendName:
     """The backend a URL (or a libpq ``key=value`` conninfo) points at."""
     if not re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*:", url) and "=" in url:
@@ -183,13 +299,21 @@ def resolve(explicit_url: str | None = None, env: Mapping[str, str] | None = Non
     enabled = parse_bool(
         env.get("ENABLE_MEETING_STATUS_UPDATES"), name="ENABLE_MEETING_STATUS_UPDATES", default=True
     )
+    webhook = webhook_settings(env)
 
     def direct(url: str, source: str) -> Settings:
         url = url.strip()
         backend = backend_of(url)
         if backend == "postgres":
             check_postgres_url(url, source)
-        return Settings(backend, source, url=url, environment=environment, enabled=enabled)
+        return Settings(
+            backend,
+            source,
+            url=url,
+            environment=environment,
+            enabled=enabled,
+            webhook=webhook,
+        )
 
     if explicit_url:
         return direct(explicit_url, "--database-url")
@@ -208,6 +332,7 @@ def resolve(explicit_url: str | None = None, env: Mapping[str, str] | None = Non
                 supabase_key=key,
                 environment=environment,
                 enabled=enabled,
+                webhook=webhook,
             )
         raise ConfigurationError(
             f"ENVIRONMENT={environment} but no production database is configured",

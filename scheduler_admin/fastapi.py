@@ -11,7 +11,8 @@ endpoint, as the original service had.
 
 * Start-up: ``SCHEDULER_STARTUP_DELAY`` seconds (default 1) after the application has started,
   recovery runs in a background task (``scheduler_service.start()``: on SQLite migrate the
-  development store and start the emulated cron worker, then recover) and logs its summary;
+  development store and start the emulated cron worker; with ``SCHEDULER_WEBHOOK_URL`` set,
+  start the webhook dispatcher; then recover) and logs its summary;
   recovery that fails is retried with back-off in the background until shutdown. Start-up
   never waits for it, and no failure of it (database down, bad configuration) reaches the
   application: it is logged and that is all.

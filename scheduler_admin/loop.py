@@ -1,5 +1,6 @@
-"""What the emulated cron worker and the waker share: a loop that runs in the foreground until
-SIGTERM/SIGINT, or in a daemon thread inside an application until ``stop()``."""
+"""What the emulated cron worker, the waker and the webhook dispatcher share: a loop that runs
+in the foreground until SIGTERM/SIGINT, or in a daemon thread inside an application until
+``stop()``."""
 
 from __future__ import annotations
 

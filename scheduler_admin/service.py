@@ -53,6 +53,7 @@ class SchedulerService:
         self._settings = settings
         self._worker: Any = None
         self._waker: Any = None
+        self._webhooks: Any = None
         self._retry: asyncio.Task[RecoverReport | None] | None = None
 
     @property
@@ -87,6 +88,9 @@ class SchedulerService:
         it succeeds or :meth:`shutdown`; the first failure is still raised to the caller, which
         logs it (:mod:`scheduler_admin.fastapi` does).
 
+        With ``SCHEDULER_WEBHOOK_URL`` set it also starts the webhook dispatcher in a thread
+        (:mod:`scheduler_admin.webhooks`), which POSTs each completion event there.
+
         Returns the recovery report, or None when ENABLE_MEETING_STATUS_UPDATES=false.
         """
         if not self.enabled:
@@ -99,6 +103,9 @@ class SchedulerService:
             # only the development store: PostgreSQL and Supabase are never migrated here
             await asyncio.to_thread(self._migrate_sqlite)
             self._start_worker()
+        # after the SQLite migration (the events table must exist); like the waker it outlives a
+        # database that is down
+        self.start_webhooks()
         try:
             return await self.ensure_scheduled_jobs_for_existing_meetings()
         except Exception:
@@ -200,9 +207,31 @@ class SchedulerService:
         log.info("waker started on %s", self.settings.display)
         return True
 
+    def start_webhooks(self) -> bool:
+        """Start the webhook dispatcher thread when ``SCHEDULER_WEBHOOK_URL`` is set (unless it
+        runs already); whether it runs."""
+        from scheduler_admin.webhooks import Dispatcher
+
+        if self._webhooks is not None:
+            return True
+        webhook = self.settings.webhook
+        if not self.enabled or webhook is None:
+            return False
+        self._webhooks = Dispatcher.from_settings(self.settings)
+        self._webhooks.start_thread()
+        log.info(
+            "webhooks on: completion events are POSTed to %s (signed: %s, at most %d attempts, "
+            "timeout %g s)",
+            webhook.display,
+            "yes" if webhook.secret else "no",
+            webhook.max_attempts,
+            webhook.timeout,
+        )
+        return True
+
     async def shutdown(self) -> None:
-        """Stop the recovery retries, the waker and the SQLite worker thread, if this service
-        started them."""
+        """Stop the recovery retries, the waker, the webhook dispatcher and the SQLite worker
+        thread, if this service started them."""
         if self._retry is not None:
             retry, self._retry = self._retry, None
             retry.cancel()
@@ -211,6 +240,9 @@ class SchedulerService:
         if self._waker is not None:
             waker, self._waker = self._waker, None
             await asyncio.to_thread(waker.stop)
+        if self._webhooks is not None:
+            dispatcher, self._webhooks = self._webhooks, None
+            await asyncio.to_thread(dispatcher.stop)
         if self._worker is not None:
             worker, self._worker = self._worker, None
             await asyncio.to_thread(worker.stop)
