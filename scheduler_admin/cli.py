@@ -377,6 +377,21 @@ def resume(state: State) -> None:
     emit(state, report, lambda: "resumed\n" + report_text(report))
 
 
+@cli.command("metrics")
+@click.pass_obj
+def metrics_command(state: State) -> None:
+    """Print the scheduler's metrics in Prometheus text format (--json: backend.metrics())."""
+    with state.backend() as backend:
+        data = backend.metrics()
+    if state.as_json:
+        emit(state, data, lambda: "")
+        return
+    from scheduler_admin.metrics import render_data
+
+    # the text format as prometheus_client writes it (its last line ends with a newline)
+    click.echo(render_data(data).decode("utf-8"), nl=False)
+
+
 @cli.command()
 @click.argument("revision", default="head")
 @click.pass_obj

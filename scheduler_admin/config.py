@@ -10,6 +10,8 @@ Resolution order (compatible with the original service's variables):
 5. development: ``SCHEDULER_JOBSTORE_URL``, default ``sqlite:///scheduler_jobs.db``.
 
 ``ENABLE_MEETING_STATUS_UPDATES=false`` turns off the Python side (start-up recovery, worker).
+``SCHEDULER_METRICS_ROUTE=true`` mounts ``GET /metrics`` in the FastAPI integration
+(:func:`metrics_route_enabled`; off by default).
 
 Webhooks (opt-in, :mod:`scheduler_admin.webhooks`): ``SCHEDULER_WEBHOOK_URL`` (an http(s) URL),
 ``SCHEDULER_WEBHOOK_SECRET`` (signs each body with HMAC-SHA256), ``SCHEDULER_WEBHOOK_MAX_ATTEMPTS``
@@ -39,6 +41,7 @@ __all__ = [
     "check_postgres_url",
     "mask_secret",
     "mask_url",
+    "metrics_route_enabled",
     "parse_bool",
     "psycopg_conninfo",
     "resolve",
@@ -188,6 +191,15 @@ def parse_bool(value: str | None, *, name: str, default: bool) -> bool:
     if lowered in _FALSE:
         return False
     raise ConfigurationError(f"{name}={value!r} is not a boolean", hint="Use true or false.")
+
+
+def metrics_route_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """``SCHEDULER_METRICS_ROUTE``: whether the FastAPI integration mounts ``GET /metrics``
+    (default false: the route shows the scheduler's state to whoever can reach it)."""
+    env = os.environ if env is None else env
+    return parse_bool(
+        env.get("SCHEDULER_METRICS_ROUTE"), name="SCHEDULER_METRICS_ROUTE", default=False
+    )
 
 
 def webhook_display(url: str) -> str:

@@ -23,6 +23,11 @@ endpoint, as the original service had.
   ``prod``/``production``). Elsewhere the path does not exist (404), and one INFO line says why
   when the application is built. An unset ``ENVIRONMENT`` with PostgreSQL or Supabase is not
   development: the endpoint shows the database's host and user and every meeting.
+* ``GET /metrics`` (opt-in: ``include_scheduler(app, metrics=True)`` or
+  ``SCHEDULER_METRICS_ROUTE=true``) returns the Prometheus text format of
+  :mod:`scheduler_admin.metrics`: one ``backend.metrics()`` call per scrape, in a worker thread;
+  a failed call is ``scheduler_up 0`` (status 200, as exporters do). Keep it private: it is not
+  authenticated, so serve it on the internal network or behind the application's own auth.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from scheduler_admin.config import PRODUCTION_NAMES
+from scheduler_admin.config import PRODUCTION_NAMES, metrics_route_enabled
 from scheduler_admin.exceptions import ConfigurationError, SchedulerError
+from scheduler_admin.metrics import CONTENT_TYPE_LATEST, ConfiguredSource, render
 from scheduler_admin.redact import Redactor
 from scheduler_admin.service import SchedulerService
 
@@ -185,6 +191,27 @@ def debug_router(service: SchedulerService | None = None) -> APIRouter:
     return router
 
 
+def metrics_router(service: SchedulerService | None = None, path: str = "/metrics") -> APIRouter:
+    """``GET /metrics``: the Prometheus text format (see :mod:`scheduler_admin.metrics`).
+
+    Each scrape opens the configured backend, calls ``metrics()`` once and closes it, in a
+    worker thread (the event loop never waits on the database). A failure is logged (masked)
+    and answered with ``scheduler_up 0``.
+    """
+    router = APIRouter()
+
+    @router.get(path, include_in_schema=False)
+    async def scheduler_metrics() -> Response:
+        svc = service or _default_service()
+        source = ConfiguredSource(lambda: svc.settings)
+        body = await asyncio.to_thread(
+            render, source, describe=lambda exc: _describe(exc, _redactor(svc))
+        )
+        return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
 def is_development(env: Mapping[str, str] | None = None) -> bool:
     """True when ``ENVIRONMENT`` is explicitly ``dev`` or ``development`` (any case)."""
     environment = (env if env is not None else os.environ).get("ENVIRONMENT") or ""
@@ -216,10 +243,16 @@ def debug_route_refusal(
 
 
 def include_scheduler(
-    app: FastAPI, service: SchedulerService | None = None, *, delay: float | None = None
+    app: FastAPI,
+    service: SchedulerService | None = None,
+    *,
+    delay: float | None = None,
+    metrics: bool | None = None,
 ) -> None:
-    """Add background start-up recovery to ``app``'s lifespan (keeping its own) and, in
-    development only (see :func:`debug_route_refusal`), ``GET /debug/scheduler``."""
+    """Add background start-up recovery to ``app``'s lifespan (keeping its own); in
+    development only (see :func:`debug_route_refusal`), ``GET /debug/scheduler``; and
+    ``GET /metrics`` when ``metrics`` is true, or, when it is None (the default), when
+    ``SCHEDULER_METRICS_ROUTE`` is true (see :func:`metrics_router`)."""
     ours = scheduler_lifespan(service, delay=delay)
     theirs = app.router.lifespan_context
 
@@ -237,3 +270,11 @@ def include_scheduler(
             "GET /debug/scheduler is not mounted: %s; set ENVIRONMENT=dev to mount it",
             refusal,
         )
+    if metrics is None:
+        try:
+            metrics = metrics_route_enabled()
+        except ConfigurationError as exc:  # building the application must not fail on it
+            log.error("%s; GET /metrics is not mounted", exc.message)
+            metrics = False
+    if metrics:
+        app.include_router(metrics_router(service))

@@ -1,0 +1,268 @@
+"""scheduler_admin.metrics: the Prometheus families built from backend.metrics(), and
+``scheduler-admin metrics`` (a fake backend of the contract's shape; no database)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import run
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from scheduler_admin import cli
+from scheduler_admin.backends.base import PATHS
+from scheduler_admin.exceptions import ConnectionFailed
+from scheduler_admin.metrics import HELP, SchedulerCollector, render, render_data
+
+BOUNDS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 3600]
+
+CONTRACT: dict[str, Any] = {
+    "backend": "postgres",
+    "enabled": True,
+    "upcoming_meetings": 120,
+    "jobs": 118,
+    "missing_jobs": 2,
+    "orphan_jobs": 1,
+    "overdue_meetings": 3,
+    "completions": {"job": 40, "sweep": 7, "waker": 900, "reconcile": 2, "recover": 5, "write": 11},
+    "lateness": {
+        # cumulative: le -> completions at most that late
+        "buckets": [
+            [b, n]
+            for b, n in zip(
+                BOUNDS, [700, 850, 900, 910, 930, 940, 960, 962, 963, 964, 964], strict=True
+            )
+        ],
+        "count": 965,
+        "sum": 5432.25,
+    },
+    "failed_runs": 6,
+    "retried_runs": 4,
+    "webhooks": {
+        "enabled": True,
+        "delivered": 950,
+        "failed": 3,
+        "attempt_failures": 17,
+        "backlog": 12,
+        "oldest_pending_seconds": 42.5,
+    },
+}
+
+GAUGES = {
+    "scheduler_up": 1,
+    "scheduler_enabled": 1,
+    "scheduler_upcoming_meetings": 120,
+    "scheduler_jobs": 118,
+    "scheduler_missing_jobs": 2,
+    "scheduler_orphan_jobs": 1,
+    "scheduler_overdue_meetings": 3,
+    "scheduler_failed_runs": 6,
+    "scheduler_retried_runs": 4,
+    "scheduler_webhook_backlog": 12,
+    "scheduler_webhook_oldest_pending_seconds": 42.5,
+    "scheduler_webhooks_enabled": 1,
+}
+COUNTERS = {  # family name (the parser drops _total) -> value
+    "scheduler_webhook_deliveries": 950,
+    "scheduler_webhook_failures": 3,
+    "scheduler_webhook_attempt_failures": 17,
+}
+
+
+class FakeBackend:
+    def __init__(self, data: dict[str, Any] | Exception) -> None:
+        self.data = data
+        self.calls = 0
+        self.closed = 0
+
+    def metrics(self) -> dict[str, Any]:
+        self.calls += 1
+        if isinstance(self.data, Exception):
+            raise self.data
+        return copy.deepcopy(self.data)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def parse(text: str) -> dict[str, Any]:
+    """{family name: (type, help, {(sample name, labels as a sorted tuple): value})}"""
+    out: dict[str, Any] = {}
+    for family in text_string_to_metric_families(text):
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples}
+        out[family.name] = (family.type, family.documentation, samples)
+    return out
+
+
+def collect_text(backend: FakeBackend) -> str:
+    registry = CollectorRegistry()
+    registry.register(SchedulerCollector(backend))
+    return generate_latest(registry).decode()
+
+
+def test_every_family_with_its_exact_name_type_and_value() -> None:
+    backend = FakeBackend(CONTRACT)
+    families = parse(collect_text(backend))
+    assert backend.calls == 1  # one call per collection (registering called nothing)
+    expected = (
+        set(GAUGES)
+        | set(COUNTERS)
+        | {"scheduler_completions", "scheduler_completion_lateness_seconds"}
+    )
+    assert set(families) == expected
+    for name, value in GAUGES.items():
+        kind, _, samples = families[name]
+        assert kind == "gauge" and samples == {(name, ()): value}, name
+    for name, value in COUNTERS.items():
+        kind, _, samples = families[name]
+        assert kind == "counter" and samples == {(name + "_total", ()): value}, name
+
+
+def test_completions_counter_has_every_path_label() -> None:
+    data = copy.deepcopy(CONTRACT)
+    del data["completions"]["sweep"]  # a path the backend left out is still reported, as 0
+    kind, _, samples = parse(collect_text(FakeBackend(data)))["scheduler_completions"]
+    assert kind == "counter"
+    assert samples == {
+        ("scheduler_completions_total", (("path", path),)): (
+            0 if path == "sweep" else CONTRACT["completions"][path]
+        )
+        for path in PATHS
+    }
+    assert set(PATHS) == {"job", "sweep", "waker", "reconcile", "recover", "write"}
+
+
+def test_lateness_histogram_is_cumulative_with_inf_equal_to_count() -> None:
+    kind, _, samples = parse(collect_text(FakeBackend(CONTRACT)))[
+        "scheduler_completion_lateness_seconds"
+    ]
+    assert kind == "histogram"
+    name = "scheduler_completion_lateness_seconds"
+    buckets = {
+        float(dict(labels)["le"]): v for (n, labels), v in samples.items() if n == name + "_bucket"
+    }
+    assert list(buckets) == [*map(float, BOUNDS), math.inf]
+    values = list(buckets.values())
+    assert values == sorted(values)  # cumulative
+    assert buckets[math.inf] == samples[(name + "_count", ())] == 965
+    assert buckets[0.5] == 700 and buckets[3600] == 964
+    assert samples[(name + "_sum", ())] == 5432.25
+
+
+def test_text_format_spelling() -> None:
+    text = render_data(CONTRACT).decode()
+    assert 'scheduler_completion_lateness_seconds_bucket{le="1.0"} 850.0' in text
+    assert 'scheduler_completion_lateness_seconds_bucket{le="+Inf"} 965.0' in text
+    assert 'scheduler_completions_total{path="waker"} 900.0' in text
+    assert "# TYPE scheduler_webhook_deliveries_total counter" in text
+    assert "scheduler_up 1.0" in text
+
+
+def test_every_family_has_a_help_line_saying_what_it_is() -> None:
+    families = parse(render_data(CONTRACT).decode())
+    for name, (_, documentation, _) in families.items():
+        assert documentation == HELP[name] and len(documentation) > 20, name
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [ConnectionFailed("cannot connect to db.example:5432"), RuntimeError("boom"), None],
+    ids=["connection", "unexpected", "malformed"],
+)
+def test_up_is_zero_and_alone_when_the_backend_fails(
+    failure: Exception | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    data: dict[str, Any] | Exception
+    if failure is None:
+        data = copy.deepcopy(CONTRACT)
+        del data["webhooks"]  # not the contract's shape: not a half-filled scrape either
+    else:
+        data = failure
+    caplog.set_level(logging.WARNING, logger="scheduler_admin")
+    families = parse(render(FakeBackend(data)).decode())
+    assert families == {"scheduler_up": ("gauge", HELP["scheduler_up"], {("scheduler_up", ()): 0})}
+    assert "scheduler metrics unavailable" in caplog.text
+
+
+def test_a_foreign_exception_is_logged_by_type_only(caplog: pytest.LogCaptureFixture) -> None:
+    # a driver's message may quote a password; ours are masked where they are made
+    caplog.set_level(logging.WARNING, logger="scheduler_admin")
+    render(FakeBackend(RuntimeError("password=hunter2 refused")))
+    assert "RuntimeError" in caplog.text and "hunter2" not in caplog.text
+
+
+def test_null_oldest_pending_is_zero_and_false_flags_are_zero() -> None:
+    data = copy.deepcopy(CONTRACT)
+    data["webhooks"].update(enabled=False, backlog=0, oldest_pending_seconds=None)
+    data["enabled"] = False
+    families = parse(render_data(data).decode())
+    assert families["scheduler_webhook_oldest_pending_seconds"][2] == {
+        ("scheduler_webhook_oldest_pending_seconds", ()): 0
+    }
+    assert families["scheduler_webhooks_enabled"][2] == {("scheduler_webhooks_enabled", ()): 0}
+    assert families["scheduler_enabled"][2] == {("scheduler_enabled", ()): 0}
+
+
+def test_buckets_that_are_not_cumulative_are_refused() -> None:
+    data = copy.deepcopy(CONTRACT)
+    data["lateness"]["buckets"][1][1] = 10  # below the bucket before it
+    with pytest.raises(ValueError, match="not cumulative"):
+        render_data(data)
+
+
+def test_each_collection_calls_the_backend_again() -> None:
+    backend = FakeBackend(CONTRACT)
+    collector = SchedulerCollector(backend)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    assert backend.calls == 0
+    generate_latest(registry)
+    generate_latest(registry)
+    assert backend.calls == 2
+
+
+# -- scheduler-admin metrics ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_cli_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeBackend:
+    for name in ("SCHEDULER_DATABASE_URL", "DATABASE_URL", "ENVIRONMENT", "SCHEDULER_JOBSTORE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    backend = FakeBackend(CONTRACT)
+    monkeypatch.setattr(cli, "open_backend", lambda settings: backend)
+    return backend
+
+
+def test_cli_metrics_prints_the_text_format(
+    fake_cli_backend: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "metrics")
+    assert code == 0, err
+    assert out == render_data(CONTRACT).decode()
+    families = parse(out)
+    assert families["scheduler_upcoming_meetings"][2] == {("scheduler_upcoming_meetings", ()): 120}
+    assert fake_cli_backend.calls == 1 and fake_cli_backend.closed == 1
+
+
+def test_cli_metrics_json_is_the_raw_backend_result(
+    fake_cli_backend: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--json", "metrics")
+    assert code == 0, err
+    assert json.loads(out) == CONTRACT
+
+
+def test_cli_metrics_failure_is_an_error_line(
+    fake_cli_backend: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_cli_backend.data = ConnectionFailed("cannot connect to db.example:5432", hint="Start it.")
+    code, out, err = run(capsys, "metrics")
+    assert code == 1 and out == ""
+    assert "Error: cannot connect to db.example:5432" in err and "Traceback" not in err
