@@ -129,6 +129,12 @@ returns pg_catalog.trigger
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+-- Its statements join the two transition tables, and PL/pgSQL keeps their plans for the session:
+-- planned when a statement changed no row (recover's completion, an update of no meeting), a
+-- nested loop over both tables was reused for the next update of 20,000 meetings in that session
+-- and took 54 s (400 million comparisons; benchmarks.revisions "complete"). A hash join costs
+-- nothing at one row and stays linear at any size.
+set enable_nestloop = off
 as $$
 declare
     v_pending pg_catalog.text := scheduler.pending_status();

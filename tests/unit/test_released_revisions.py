@@ -50,8 +50,8 @@ RELEASED = {
     "0003/sqlite/downgrade.sql": "a459ec923a719b25b46df5663b86d90fd6883d9f857dd6c732a64ec2687d0bb3",
     "0004/postgres/10_schema.sql": "70d74d39440dd4899885578143c47030e32a960523ec60754d7a59d42a37e19c",
     "0004/postgres/20_functions.sql": "15e8be85549b97bfbbf7e11d02296276e70be5d0e577a8f9a06516221ec69c19",
-    "0004/postgres/30_triggers.sql": "ad799f36ff55bb91ac67b18ff2f9ef55eeeb84d6024976f30e91872b004bbd8d",
-    "0004/postgres/40_admin.sql": "bb1725ef3f5cd2299b86fa043f047f8ae88321a908b4ef93e0be148c1d7eafb2",
+    "0004/postgres/30_triggers.sql": "1eade64455a82787832813e68e33e6d619c2b09c73809a9080a44f7534b86e42",
+    "0004/postgres/40_admin.sql": "7999195e3187dbdf09f8d4e5cc375caad2c5ecb1b8284d59ac619445baee4e02",
     "0004/postgres/50_grants.sql": "62c0425cb96de8dac4e5f781599192fd66c7a885f11a5145255524e8b24c132a",
     "0004/postgres/downgrade.sql": "1ab11930d1ed776dd3aac7c72217ea3e62942455d95bf25cdfc8c57b48d08557",
 }

@@ -996,7 +996,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 set jit = off
 as $$
-with h as (
+-- materialized: health() once (inlined, each h.j -> '...' below called it again: six times)
+with h as materialized (
     select scheduler.health() as j
 ), counts as (
     select c.name, c.label, pg_catalog.sum(c.value) as value
