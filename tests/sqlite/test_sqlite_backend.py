@@ -416,6 +416,7 @@ def test_health(conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClo
         "orphan_jobs": 0,
         "overdue_meetings": 0,
         "failed_runs_24h": 0,
+        "retried_runs_24h": 0,
         "reconcile_job": True,
         "worker": {"running": True, "heartbeat_at": clock().isoformat()},
         "ok": True,
@@ -428,8 +429,10 @@ def test_health(conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClo
     health = backend.health()
     assert (health["upcoming_meetings"], health["jobs"]) == (4, 5)
     assert (health["missing_jobs"], health["orphan_jobs"], health["overdue_meetings"]) == (1, 2, 1)
-    assert health["failed_runs_24h"] == 1
+    assert (health["failed_runs_24h"], health["retried_runs_24h"]) == (1, 0)
     assert health["ok"] is False
+    add_run(conn, "reconcile()", "succeeded", "fine", clock() - timedelta(minutes=30))
+    assert backend.health()["retried_runs_24h"] == 1  # a later run of the job succeeded
 
 
 def test_doctor_all_green_after_a_worker_tick(backend: SqliteBackend, clock: FakeClock) -> None:
