@@ -38,7 +38,7 @@ from scheduler_admin.sqlite.connection import (
     to_db_time,
     utcnow,
 )
-from scheduler_admin.sqlite.events import prune_events
+from scheduler_admin.sqlite.events import purge_events
 from scheduler_admin.sqlite.functions import (
     RECONCILE_COMMAND,
     RECONCILE_JOB,
@@ -261,11 +261,14 @@ def delete_old_history(conn: sqlite3.Connection, now: datetime) -> int:
 
 def repair_and_prune(conn: sqlite3.Connection, now: datetime) -> ReconcileReport:
     """scheduler.reconcile() in sql/postgres/40_admin.sql once it knows it is not paused: repair
-    (events of path ``reconcile``), then the run history and the completion events older than
-    the retention (the events' counts kept in scheduler_event_totals)."""
+    (events of path ``reconcile``), then delete the run history and the completion events older
+    than the retention (the events' counts kept in scheduler_metric_totals)."""
     report = repair(conn, now, dry_run=False, path="reconcile")
-    prune_events(conn, now, retention_days(conn))
-    return ReconcileReport(**report, history_deleted=delete_old_history(conn, now))
+    return ReconcileReport(
+        **report,
+        history_deleted=delete_old_history(conn, now),
+        events_deleted=purge_events(conn, now, retention_days(conn)),
+    )
 
 
 def reconcile(conn: sqlite3.Connection, now: datetime) -> Reconciled:
@@ -565,20 +568,22 @@ _FAILED_RUNS_SQL = f"""
        AND (:since IS NULL OR julianday(r.start_time) >= julianday(:since))
        AND {_OUR_COMMANDS_SQL.format(col="r.command")}"""
 
-# A failed run was retried when a later run of the same job (the same command) succeeded, or,
-# for a meeting's job, when its meeting is no longer pending (a later run, the reconcile job or
-# the waker completed it, or it went away). The meeting id is the SQL literal in the command
-# complete_meeting('<id>') (scheduler_meeting_jobs), its quotes doubled.
+# As scheduler.failed_runs() in sql/postgres/40_admin.sql, a failed run was retried when, for a
+# meeting's job, its meeting is no longer pending (a later run, the reconcile job or the waker
+# completed it, or it went away), and for the reconcile job when a later run of it succeeded.
+# The meeting id is the SQL literal in the command complete_meeting('<id>')
+# (scheduler_meeting_jobs), its quotes doubled.
 _RETRIED_SQL = """
-       AND (EXISTS (SELECT 1 FROM cron_job_run_details later
-                     WHERE later.command = r.command AND later.runid > r.runid
-                       AND later.status = 'succeeded')
-            OR (substr(r.command, 1, 17) = 'complete_meeting('
-                AND NOT EXISTS (
+       AND CASE WHEN substr(r.command, 1, 17) = 'complete_meeting('
+                THEN NOT EXISTS (
                     SELECT 1 FROM meetings m
                      WHERE m.id = replace(substr(r.command, 19, length(r.command) - 20),
                                           '''''', '''')
-                       AND m.status = (SELECT s.pending_status FROM scheduler_statuses s))))"""
+                       AND m.status = (SELECT s.pending_status FROM scheduler_statuses s))
+                ELSE EXISTS (SELECT 1 FROM cron_job_run_details later
+                              WHERE later.command = r.command AND later.runid > r.runid
+                                AND later.status = 'succeeded')
+           END"""
 
 
 def failed_runs_since(conn: sqlite3.Connection, since: datetime | None) -> int:

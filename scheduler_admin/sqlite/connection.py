@@ -40,7 +40,7 @@ REQUIRED = {
     "scheduler_completion_events": "table",
     "scheduler_webhook_attempts": "table",
     "scheduler_webhooks": "table",
-    "scheduler_event_totals": "table",
+    "scheduler_metric_totals": "table",
     "scheduler_events": "view",
 }
 

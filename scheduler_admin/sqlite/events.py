@@ -4,7 +4,7 @@ and ``40_admin.sql``): recording completions, ``scheduler.events()``,
 the retention of ``scheduler.reconcile()`` that rolls deleted events into the totals.
 
 The tables are ``scheduler_completion_events``, ``scheduler_webhook_attempts``,
-``scheduler_webhooks`` and ``scheduler_event_totals`` (``sql/sqlite/10_schema.sql``); the view
+``scheduler_webhooks`` and ``scheduler_metric_totals`` (``sql/sqlite/10_schema.sql``); the view
 ``scheduler_events`` (``20_views.sql``) adds the lateness. Every function takes an open
 connection and runs inside the caller's transaction; the times are the backend's clock (``now``),
 stored with microseconds (:func:`~scheduler_admin.sqlite.connection.to_event_time`). The
@@ -20,10 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler_admin.backends.base import PATHS, Event, Outcome
-from scheduler_admin.exceptions import InvalidInput
+from scheduler_admin.exceptions import DatabaseError, InvalidInput
 from scheduler_admin.sqlite.connection import iso_text, to_event_time
 
 OUTCOMES = ("delivered", "retry", "failed")
+MAX_ERROR = 2000  # characters of an attempt's error kept (as PostgreSQL's left(p_error, 2000))
 # The upper bounds (seconds) of the cumulative lateness buckets of metrics().
 LATENESS_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 3600)
 
@@ -33,7 +34,8 @@ _DELIVERY_SQL = """(SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
 _EVENT_COLUMNS = """event_id, event_key, meeting_id, end_time, completed_at, lateness_seconds,
                     path, delivery, attempts, last_error"""
 
-Totals = dict[tuple[str, str], int]
+# (name, label) -> value, as scheduler_metric_totals holds them
+Totals = dict[tuple[str, str], float]
 
 
 def record_completions(
@@ -116,8 +118,9 @@ def claim_events(
     conn: sqlite3.Connection, now: datetime, *, limit: int, lease_seconds: float
 ) -> list[Event]:
     """Twin of scheduler.claim_events() in sql/postgres/40_admin.sql: up to ``limit`` pending
-    events due at ``now`` (next_attempt_at reached) without a live lease, oldest first; each
-    gets a lease until ``now + lease_seconds`` and one more attempt.
+    events due at ``now`` (next_attempt_at reached) without a live lease, oldest first (by
+    next_attempt_at, then event_id); each gets a lease until ``now + lease_seconds`` and one
+    more attempt.
 
     PostgreSQL's ``for update skip locked`` has no SQLite equivalent: the caller's write
     transaction (``BEGIN IMMEDIATE``) serialises claimers, so no event is claimed twice.
@@ -136,7 +139,7 @@ def claim_events(
                       SELECT event_id FROM scheduler_completion_events
                        WHERE delivery = 'pending' AND next_attempt_at <= :now
                          AND (claimed_until IS NULL OR claimed_until <= :now)
-                       ORDER BY event_id LIMIT :limit)
+                       ORDER BY next_attempt_at, event_id LIMIT :limit)
             RETURNING event_id""",
             {
                 "now": stamp,
@@ -172,29 +175,34 @@ def record_attempt(
 ) -> bool:
     """Twin of scheduler.record_attempt() in sql/postgres/40_admin.sql.
 
-    Keeps an attempt row (numbered by the event's attempts so far), then applies the outcome to
-    a pending event: ``delivered`` (delivered_at = now), ``retry`` (claimable again at
-    ``now + retry_in_seconds``, none: at once; the lease is released) or ``failed``. An event
-    already delivered or failed (or never to be delivered) is not changed: False. False too,
-    and no attempt row, when there is no such event.
+    Keeps an attempt row (numbered by the event's attempts so far; the error cut to
+    :data:`MAX_ERROR` characters), then applies the outcome to a pending event, releasing its
+    lease: ``delivered`` (delivered_at = now), ``retry`` (claimable again at
+    ``now + retry_in_seconds``; none or negative: at once) or ``failed``. An event already
+    delivered or failed (or never to be delivered) is not changed: False. An event that does
+    not exist (the retention may have deleted it) is an error, as on PostgreSQL.
     """
     if outcome not in OUTCOMES:
-        raise InvalidInput(f"unknown outcome {outcome!r}: expected one of {', '.join(OUTCOMES)}")
-    if retry_in_seconds is not None and retry_in_seconds < 0:
-        raise InvalidInput(f"retry_in_seconds must not be negative, not {retry_in_seconds}")
+        raise InvalidInput(
+            f"unknown delivery outcome {outcome}", hint="Give delivered, retry or failed."
+        )
     row = conn.execute(
         "SELECT attempts FROM scheduler_completion_events WHERE event_id = ?", (event_id,)
     ).fetchone()
     if row is None:
-        return False
+        raise DatabaseError(
+            f"no completion event {event_id}",
+            hint="It may have been deleted by the retention (history_retention_days).",
+        )
+    retry_in = max(retry_in_seconds or 0.0, 0.0)
     params = {
         "event_id": event_id,
         "attempt": int(row[0]),
         "now": to_event_time(now),
-        "next": to_event_time(now + timedelta(seconds=retry_in_seconds or 0)),
+        "next": to_event_time(now + timedelta(seconds=retry_in)),
         "outcome": outcome,
         "status_code": status_code,
-        "error": error,
+        "error": None if error is None else error[:MAX_ERROR],
     }
     conn.execute(
         """INSERT INTO scheduler_webhook_attempts
@@ -214,7 +222,8 @@ def record_attempt(
 
 
 def bucket_label(bound: float) -> str:
-    """The label of a lateness bucket in scheduler_event_totals: ``0.5``, ``1``, ``3600``."""
+    """The label of a lateness bucket in scheduler_metric_totals: ``0.5``, ``1``, ``3600`` (as
+    PostgreSQL prints the double precision bound)."""
     return format(bound, "g")
 
 
@@ -225,60 +234,65 @@ def _bucket_columns() -> str:
 
 
 def event_counts(conn: sqlite3.Connection, where: str, params: Mapping[str, object]) -> Totals:
-    """The counters of the events matching ``where`` (SQL on the view scheduler_events, written
-    by the caller), keyed as scheduler_event_totals is: (metric, label) -> count."""
+    """Twin of scheduler.event_counts() in sql/postgres/40_admin.sql: the counters of the events
+    matching ``where`` (SQL on the view scheduler_events, written by the caller), keyed as
+    scheduler_metric_totals is: (name, label) -> value."""
     counts: Totals = {}
     for path, count in conn.execute(
         f"SELECT path, count(*) FROM scheduler_events WHERE {where} GROUP BY path", params
     ):
-        counts["completions", str(path)] = int(count)
+        counts["completions", str(path)] = count
     row = conn.execute(
         f"""SELECT count(*), coalesce(sum(lateness_us), 0), {_bucket_columns()},
                    coalesce(sum(delivery = 'delivered'), 0), coalesce(sum(delivery = 'failed'), 0)
               FROM scheduler_events WHERE {where}""",
         params,
     ).fetchone()
-    counts["lateness", "count"], counts["lateness", "sum_us"] = int(row[0]), int(row[1])
+    counts["lateness_count", ""] = row[0]
+    counts["lateness_sum", ""] = row[1] / 1_000_000
     for index, bound in enumerate(LATENESS_BUCKETS, start=2):
-        counts["lateness_le", bucket_label(bound)] = int(row[index])
-    counts["webhooks", "delivered"] = int(row[-2])
-    counts["webhooks", "failed"] = int(row[-1])
+        counts["lateness_le", bucket_label(bound)] = row[index]
+    counts["webhook_delivered", ""] = row[-2]
+    counts["webhook_failed", ""] = row[-1]
     failures = conn.execute(
         f"""SELECT count(*) FROM scheduler_webhook_attempts a
              WHERE a.outcome <> 'delivered'
                AND a.event_id IN (SELECT event_id FROM scheduler_events WHERE {where})""",
         params,
     ).fetchone()
-    counts["webhooks", "attempt_failures"] = int(failures[0])
+    counts["webhook_attempt_failures", ""] = failures[0]
     return counts
 
 
 def totals(conn: sqlite3.Connection) -> Totals:
-    """The counters of the events the retention deleted (scheduler_event_totals)."""
+    """The counters of the events the retention deleted (scheduler_metric_totals)."""
     return {
-        (str(metric), str(label)): int(value)
-        for metric, label, value in conn.execute(
-            "SELECT metric, label, value FROM scheduler_event_totals"
+        (str(name), str(label)): value
+        for name, label, value in conn.execute(
+            "SELECT name, label, value FROM scheduler_metric_totals"
         )
     }
 
 
-def prune_events(conn: sqlite3.Connection, now: datetime, retention_days: int) -> int:
-    """The event retention of scheduler.reconcile() in sql/postgres/40_admin.sql: events
+def purge_events(conn: sqlite3.Connection, now: datetime, retention_days: int) -> int:
+    """Twin of scheduler.purge_events() in sql/postgres/40_admin.sql (the reconcile job): events
     completed more than ``retention_days`` before ``now`` (any delivery state) are added to
-    scheduler_event_totals, then deleted with their attempts; how many events."""
+    scheduler_metric_totals, then deleted with their attempts; how many events."""
     params = {"cutoff": to_event_time(now - timedelta(days=retention_days))}
     old = "completed_at < :cutoff"
-    if conn.execute(f"SELECT 1 FROM scheduler_completion_events WHERE {old}", params).fetchone():
-        conn.executemany(
-            """INSERT INTO scheduler_event_totals (metric, label, value) VALUES (?, ?, ?)
-               ON CONFLICT (metric, label) DO UPDATE SET value = value + excluded.value""",
-            [
-                (metric, label, value)
-                for (metric, label), value in event_counts(conn, old, params).items()
-                if value
-            ],
-        )
+    if not conn.execute(
+        f"SELECT 1 FROM scheduler_completion_events WHERE {old}", params
+    ).fetchone():
+        return 0
+    conn.executemany(
+        """INSERT INTO scheduler_metric_totals (name, label, value) VALUES (?, ?, ?)
+           ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value""",
+        [
+            (name, label, value)
+            for (name, label), value in event_counts(conn, old, params).items()
+            if value
+        ],
+    )
     conn.execute(
         f"""DELETE FROM scheduler_webhook_attempts WHERE event_id IN (
                 SELECT event_id FROM scheduler_completion_events WHERE {old})""",

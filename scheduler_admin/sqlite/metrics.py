@@ -2,8 +2,8 @@
 gauges ``scheduler-admin metrics`` prints, as the same JSON document.
 
 The counters (completions by path, the lateness histogram, webhook deliveries and failures) are
-cumulative: the events the retention deleted were added to ``scheduler_event_totals`` first
-(:func:`scheduler_admin.sqlite.events.prune_events`), and the events still kept are counted
+cumulative: the events the retention deleted were added to ``scheduler_metric_totals`` first
+(:func:`scheduler_admin.sqlite.events.purge_events`), and the events still kept are counted
 here, so that no counter ever decreases.
 """
 
@@ -41,11 +41,11 @@ def lateness(counts: events.Totals) -> dict[str, Any]:
     """The lateness histogram: cumulative buckets (upper bound in seconds, count), count, sum."""
     return {
         "buckets": [
-            [bound, counts.get(("lateness_le", events.bucket_label(bound)), 0)]
+            [bound, int(counts.get(("lateness_le", events.bucket_label(bound)), 0))]
             for bound in events.LATENESS_BUCKETS
         ],
-        "count": counts.get(("lateness", "count"), 0),
-        "sum": counts.get(("lateness", "sum_us"), 0) / 1_000_000,
+        "count": int(counts.get(("lateness_count", ""), 0)),
+        "sum": counts.get(("lateness_sum", ""), 0),
     }
 
 
@@ -55,9 +55,9 @@ def webhooks(conn: sqlite3.Connection, counts: events.Totals, now: datetime) -> 
     pending, oldest = backlog(conn, now)
     return {
         "enabled": events.webhooks_enabled(conn),
-        "delivered": counts.get(("webhooks", "delivered"), 0),
-        "failed": counts.get(("webhooks", "failed"), 0),
-        "attempt_failures": counts.get(("webhooks", "attempt_failures"), 0),
+        "delivered": int(counts.get(("webhook_delivered", ""), 0)),
+        "failed": int(counts.get(("webhook_failed", ""), 0)),
+        "attempt_failures": int(counts.get(("webhook_attempt_failures", ""), 0)),
         "backlog": pending,
         "oldest_pending_seconds": oldest,
     }
@@ -80,7 +80,7 @@ def metrics(conn: sqlite3.Connection, now: datetime) -> dict[str, Any]:
         "missing_jobs": plan.missing,
         "orphan_jobs": len(plan.orphans),
         "overdue_meetings": plan.overdue_beyond_grace,
-        "completions": {path: counts.get(("completions", path), 0) for path in PATHS},
+        "completions": {path: int(counts.get(("completions", path), 0)) for path in PATHS},
         "lateness": lateness(counts),
         "failed_runs": admin.failed_runs_since(conn, None),
         "retried_runs": admin.retried_runs_since(conn, None),

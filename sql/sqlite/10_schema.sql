@@ -168,13 +168,14 @@ CREATE TABLE IF NOT EXISTS scheduler_webhooks (
 );
 INSERT OR IGNORE INTO scheduler_webhooks (singleton) VALUES (1);
 
--- The counts of the events the retention deleted (reconcile), so that the counters of metrics()
--- never decrease: metric is completions (label: the path), lateness_le (label: the bucket's upper
--- bound in seconds, cumulative), lateness (labels count and sum_us: microseconds) or webhooks
--- (labels delivered, failed, attempt_failures).
-CREATE TABLE IF NOT EXISTS scheduler_event_totals (
-    metric TEXT NOT NULL,
-    label TEXT NOT NULL,
-    value INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (metric, label)
+-- The counts of the completion events the retention deleted (reconcile), so that the counters
+-- of metrics() never decrease; the twin of scheduler.metric_totals, with its names: completions
+-- (label: the path), lateness_le (label: the bucket's upper bound in seconds; cumulative),
+-- lateness_count, lateness_sum (seconds), webhook_delivered, webhook_failed,
+-- webhook_attempt_failures.
+CREATE TABLE IF NOT EXISTS scheduler_metric_totals (
+    name TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    value REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, label)
 );

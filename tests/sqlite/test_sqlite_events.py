@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlite_helpers import FakeClock, future, insert, meeting
 
-from scheduler_admin.backends.base import PATHS, Event
+from scheduler_admin.backends.base import PATHS, Event, Outcome
 from scheduler_admin.backends.sqlite import SqliteBackend
-from scheduler_admin.exceptions import InvalidInput
+from scheduler_admin.exceptions import DatabaseError, InvalidInput
 from scheduler_admin.sqlite import functions
 from scheduler_admin.sqlite.connection import from_db_time
 from scheduler_admin.worker import CronWorker
@@ -273,6 +272,28 @@ def test_record_attempt_delivered_retry_failed(
     assert delivery_of(backend, retried)["attempts"] == 2
 
 
+def test_retried_events_are_claimed_by_their_next_attempt(
+    conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock, pending: list[int]
+) -> None:
+    """Oldest first means the earliest next attempt first, then the oldest event; a negative
+    retry time means at once, and a long error is cut."""
+    first, second, third = pending
+    clock.advance(seconds=5)
+    claim(backend)
+    backend.record_attempt(first, outcome="retry", error="x" * 5000, retry_in_seconds=20)
+    backend.record_attempt(second, outcome="retry", retry_in_seconds=10)
+    backend.record_attempt(third, outcome="retry", retry_in_seconds=-5)
+    assert claim(backend) == [third]
+    clock.advance(seconds=20)  # both due: the one due earlier goes first
+    assert claim(backend, limit=1) == [second]
+    assert claim(backend, limit=1) == [first]
+    assert len(delivery_of(backend, first)["last_error"] or "") == 2000
+    kept = conn.execute(
+        "SELECT length(error) FROM scheduler_webhook_attempts WHERE event_id = ?", (first,)
+    ).fetchone()
+    assert kept[0] == 2000
+
+
 def test_a_delivered_or_failed_event_is_never_changed(
     conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock, pending: list[int]
 ) -> None:
@@ -281,26 +302,23 @@ def test_a_delivered_or_failed_event_is_never_changed(
     claim(backend)
     backend.record_attempt(delivered, outcome="delivered", status_code=200)
     backend.record_attempt(failed, outcome="failed", error="permanent")
+    outcomes: tuple[Outcome, ...] = ("delivered", "retry", "failed")
     for event_id in (delivered, failed):
-        for outcome in ("delivered", "retry", "failed"):
-            assert (
-                backend.record_attempt(event_id, outcome=outcome, error="late", retry_in_seconds=1)  # type: ignore[arg-type]
-                is False
+        for outcome in outcomes:
+            recorded = backend.record_attempt(
+                event_id, outcome=outcome, error="late", retry_in_seconds=1
             )
-    assert (
-        delivery_of(backend, delivered)["delivery"],
-        delivery_of(backend, failed)["delivery"],
-    ) == (
-        "delivered",
-        "failed",
-    )
+            assert recorded is False
+    assert delivery_of(backend, delivered)["delivery"] == "delivered"
+    assert delivery_of(backend, failed)["delivery"] == "failed"
     assert delivery_of(backend, delivered)["last_error"] is None
     attempts = conn.execute(
         "SELECT event_id, attempt, outcome FROM scheduler_webhook_attempts ORDER BY attempt_id"
     ).fetchall()
     assert len(attempts) == 2 + 2 * 3  # the attempt rows are kept
     assert {tuple(a) for a in attempts} >= {(delivered, 1, "delivered"), (failed, 1, "failed")}
-    assert backend.record_attempt(10_000, outcome="delivered") is False  # no such event
+    with pytest.raises(DatabaseError, match="no completion event 10000"):
+        backend.record_attempt(10_000, outcome="delivered")  # e.g. deleted by the retention
     with pytest.raises(InvalidInput):
         backend.record_attempt(delivered, outcome="lost")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
@@ -363,6 +381,7 @@ def test_retention_rolls_old_events_into_the_totals(
 ) -> None:
     backend.set_webhooks(True)
     start = clock()
+    assert backend.reconcile()["events_deleted"] == 0  # type: ignore[typeddict-item]
     for late in (0.25, 3.0, 700.0):
         complete_at(conn, backend, clock, late)
     clock.advance(seconds=1)
@@ -374,7 +393,7 @@ def test_retention_rolls_old_events_into_the_totals(
     recent = complete_at(conn, backend, clock, 0.75)
     before = backend.metrics()
     assert before["webhooks"]["backlog"] == 2
-    backend.reconcile()
+    assert backend.reconcile()["events_deleted"] == 3  # type: ignore[typeddict-item]
     assert [e["meeting_id"] for e in all_events(backend)] == [recent]
     assert conn.execute("SELECT count(*) FROM scheduler_webhook_attempts").fetchone()[0] == 0
     after = backend.metrics()
@@ -403,24 +422,25 @@ def test_retention_follows_the_setting(
     assert backend.metrics()["completions"]["waker"] == 1
 
 
-def add_run(conn: sqlite3.Connection, command: str, status: str, at: datetime) -> None:
+def add_run(
+    conn: sqlite3.Connection, command: str, status: str, at: datetime, *, message: str = "x"
+) -> None:
     conn.execute(
         "INSERT INTO cron_job_run_details (jobid, command, status, return_message, start_time, "
-        "end_time) VALUES (1, ?, ?, 'x', ?, ?)",
-        (command, status, at.isoformat(), at.isoformat()),
+        "end_time) VALUES (1, ?, ?, ?, ?, ?)",
+        (command, status, message, at.isoformat(), at.isoformat()),
     )
 
 
 @pytest.fixture
 def dataset(
     conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock
-) -> Iterator[dict[str, object]]:
-    """A small known dataset: completions of known lateness on known paths, delivery outcomes,
-    failed runs (two retried), and one upcoming meeting with its job."""
+) -> dict[str, list[float]]:
+    """A small known dataset: completions of known lateness (seconds) by path, delivery
+    outcomes, failed runs (three of them retried), and two upcoming meetings with their jobs."""
     backend.set_webhooks(True)
     lateness = {"waker": [0.25, 0.5, 1.5, 45.0], "recover": [7200.0]}
-    for late in lateness["waker"]:
-        complete_at(conn, backend, clock, late)
+    done = [complete_at(conn, backend, clock, late) for late in lateness["waker"]]
     end = soon(clock, 30)
     insert(conn, end)
     clock.set(end + timedelta(seconds=lateness["recover"][0]))
@@ -430,23 +450,23 @@ def dataset(
     backend.record_attempt(ids[0], outcome="delivered", status_code=200)
     backend.record_attempt(ids[1], outcome="retry", status_code=503, retry_in_seconds=10)
     backend.record_attempt(ids[2], outcome="failed", status_code=404, error="no")
-    upcoming = insert(conn, future(600))
-    gone, pending = "gone-meeting", upcoming
-    now = clock()
-    add_run(conn, f"complete_meeting('{gone}')", "failed", now - timedelta(hours=1))
-    add_run(conn, f"complete_meeting('{pending}')", "failed", now - timedelta(hours=1))
-    add_run(conn, "reconcile()", "failed", now - timedelta(hours=2))
-    add_run(conn, "reconcile()", "succeeded", now - timedelta(hours=1))
-    add_run(conn, "reconcile()", "failed", now - timedelta(minutes=30))
-    yield {"lateness": lateness, "now": now}
+    insert(conn, future(600))
+    insert(conn, future(600), meeting_id="it's")
+    hour_ago = clock() - timedelta(hours=1)
+    retried = [f"complete_meeting('{done[0]}')", "complete_meeting('gone')", "reconcile()"]
+    for command in retried:
+        add_run(conn, command, "failed", hour_ago)
+    add_run(conn, "reconcile()", "succeeded", hour_ago + timedelta(minutes=1))
+    add_run(conn, "complete_meeting('it''s')", "failed", hour_ago)  # still pending
+    add_run(conn, "reconcile()", "failed", hour_ago + timedelta(minutes=2))  # the last run
+    add_run(conn, "reconcile()", "failed", hour_ago, message="job canceled")  # not a failure
+    return lateness
 
 
 def test_metrics_of_a_known_dataset(
-    backend: SqliteBackend, clock: FakeClock, dataset: dict[str, object]
+    backend: SqliteBackend, clock: FakeClock, dataset: dict[str, list[float]]
 ) -> None:
-    lateness = dataset["lateness"]
-    assert isinstance(lateness, dict)
-    every = [late for lates in lateness.values() for late in lates]
+    every = [late for lates in dataset.values() for late in lates]
     metrics = backend.metrics()
     assert set(metrics) == {
         "backend",
@@ -463,16 +483,16 @@ def test_metrics_of_a_known_dataset(
         "webhooks",
     }
     assert metrics["backend"] == "sqlite" and metrics["enabled"] is True
-    assert (metrics["upcoming_meetings"], metrics["jobs"], metrics["missing_jobs"]) == (1, 1, 0)
+    assert (metrics["upcoming_meetings"], metrics["jobs"], metrics["missing_jobs"]) == (2, 2, 0)
     assert (metrics["orphan_jobs"], metrics["overdue_meetings"]) == (0, 0)
-    assert metrics["completions"] == {path: len(lateness.get(path, [])) for path in PATHS}
+    assert metrics["completions"] == {path: len(dataset.get(path, [])) for path in PATHS}
     assert metrics["lateness"]["buckets"] == [
         [bound, sum(late <= bound for late in every)] for bound in BUCKETS
     ]
     assert metrics["lateness"]["count"] == len(every)
     assert metrics["lateness"]["sum"] == pytest.approx(sum(every))
-    # the failed runs of ours: the gone meeting's and the reconcile job's first were retried
-    assert (metrics["failed_runs"], metrics["retried_runs"]) == (4, 2)
+    # the done meeting's, the gone meeting's and the reconcile job's first failure were retried
+    assert (metrics["failed_runs"], metrics["retried_runs"]) == (5, 3)
     oldest = min(
         when(e["completed_at"]) for e in backend.events(limit=100) if e["delivery"] == "pending"
     )
@@ -484,7 +504,7 @@ def test_metrics_of_a_known_dataset(
         "backlog": 3,
         "oldest_pending_seconds": pytest.approx((clock() - oldest).total_seconds()),
     }
-    assert backend.health()["retried_runs_24h"] == 2
+    assert backend.health()["retried_runs_24h"] == 3
 
 
 def test_metrics_of_an_empty_store(backend: SqliteBackend) -> None:

@@ -54,10 +54,10 @@ RELEASED = {
     "0004/postgres/40_admin.sql": "bb1725ef3f5cd2299b86fa043f047f8ae88321a908b4ef93e0be148c1d7eafb2",
     "0004/postgres/50_grants.sql": "62c0425cb96de8dac4e5f781599192fd66c7a885f11a5145255524e8b24c132a",
     "0004/postgres/downgrade.sql": "1ab11930d1ed776dd3aac7c72217ea3e62942455d95bf25cdfc8c57b48d08557",
-    "0004/sqlite/10_schema.sql": "168155b9721b56f38a8c4edeed23cd80e1333eb31e800d52ba5556b818c0aa89",
+    "0004/sqlite/10_schema.sql": "fde6dcf4ad62343e1201582a0305371916824af56482744beae112104d6d0651",
     "0004/sqlite/20_views.sql": "9d7628b3c4c2bfe3227b0cd16144945941c63d2749f103fd847faee23c447911",
     "0004/sqlite/30_triggers.sql": "2a53ea6331167fa512dab374eae6c1870f6a1159820dd8c359789096056c571b",
-    "0004/sqlite/downgrade.sql": "68d9c43ad30dc898707abe1e4a1368b082decdc8fc7b7c2e8fdd4f2a7a6ab26a",
+    "0004/sqlite/downgrade.sql": "488a6efd5702014e101c866d7010bf3b0631e9f843de2443e78d1e31de870658",
 }
 
 

@@ -8,5 +8,5 @@ DROP TABLE IF EXISTS scheduler_webhook_attempts;
 DROP INDEX IF EXISTS scheduler_completion_events_pending_idx;
 DROP INDEX IF EXISTS scheduler_completion_events_completed_at_idx;
 DROP TABLE IF EXISTS scheduler_completion_events;
-DROP TABLE IF EXISTS scheduler_event_totals;
+DROP TABLE IF EXISTS scheduler_metric_totals;
 DROP TABLE IF EXISTS scheduler_webhooks;
