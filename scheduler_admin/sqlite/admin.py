@@ -654,13 +654,14 @@ def health(
     meetings in the future without a job. ``worker`` is the emulated cron worker: running when
     its heartbeat is at most :data:`WORKER_STALE_AFTER` old; on SQLite nothing else runs the
     jobs, so ``ok`` is false without it. ``retried_runs_24h``: the failed runs of the last day
-    that were retried (:func:`retried_runs_since`). ``plan``: :func:`repair_plan` if already
-    read.
+    that were retried (:func:`retried_runs_since`); ``ok`` allows those, as the doctor check
+    does. ``plan``: :func:`repair_plan` if already read.
     """
     plan = plan or repair_plan(conn, now)
     enabled = is_enabled(conn)
     day_ago = now - timedelta(hours=24)
     failed = failed_runs_since(conn, day_ago)
+    retried = retried_runs_since(conn, day_ago)
     reconcile_ok, _ = reconcile_job_ok(conn)
     worker = worker_status(conn, now)
     return {
@@ -672,7 +673,7 @@ def health(
         "orphan_jobs": len(plan.orphans),
         "overdue_meetings": plan.overdue_beyond_grace,
         "failed_runs_24h": failed,
-        "retried_runs_24h": retried_runs_since(conn, day_ago),
+        "retried_runs_24h": retried,
         "reconcile_job": reconcile_ok,
         "worker": worker,
         "ok": enabled
@@ -680,6 +681,7 @@ def health(
         and plan.missing == 0
         and not plan.orphans
         and plan.overdue_beyond_grace == 0
-        and failed == 0
+        # a failed run is a problem until a later run has done its work
+        and failed == retried
         and reconcile_ok,
     }
