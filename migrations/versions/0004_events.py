@@ -3,7 +3,10 @@ meeting completed by a path of ours (job, sweep, waker, reconcile, recover, writ
 completing statement; webhook delivery state (scheduler.set_webhooks, claim_events,
 record_attempt, table webhook_attempts); scheduler.events; scheduler.metrics with
 scheduler.metric_totals (counts of the events the retention deleted); failed runs and how many
-were retried (scheduler.failed_runs, health's retried_runs_24h).
+were retried (scheduler.failed_runs, health's retried_runs_24h). On SQLite the tables
+scheduler_completion_events, scheduler_webhook_attempts, scheduler_webhooks and the totals of
+the deleted events, the view scheduler_events (lateness), and the after triggers recording the
+completions of path write.
 
 Revision ID: 0004
 Revises: 0003
@@ -34,7 +37,8 @@ UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0003", "60_jobs.sql"),
         ("0002", "90_reset_role.sql"),
     ],
-    "sqlite": [],
+    # the tables first, then the view that reads them, then the triggers that write them
+    "sqlite": [("0004", "10_schema.sql"), ("0004", "20_views.sql"), ("0004", "30_triggers.sql")],
 }
 DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [
@@ -46,7 +50,11 @@ DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0004", "downgrade.sql"),
         ("0002", "90_reset_role.sql"),
     ],
-    "sqlite": [],
+    "sqlite": [
+        # 0003's triggers first (they record no event), then the tables and the view go
+        ("0003", "30_triggers.sql"),
+        ("0004", "downgrade.sql"),
+    ],
 }
 
 

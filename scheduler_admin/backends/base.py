@@ -43,10 +43,12 @@ class RecoverReport(TypedDict):
 
 
 class ReconcileReport(RecoverReport):
-    """``reconcile``: the recover report plus the run-history rows deleted (PostgreSQL adds
-    ``sweep``: the seconds sweep's schedule, ``off`` or ``unsupported``)."""
+    """``reconcile``: the recover report plus the run-history rows and the completion events
+    deleted by the retention (PostgreSQL adds ``sweep``: the seconds sweep's schedule, ``off``
+    or ``unsupported``)."""
 
     history_deleted: int
+    events_deleted: int
 
 
 class Paused(TypedDict):

@@ -13,8 +13,17 @@ import os
 from datetime import datetime
 from typing import Any
 
-from scheduler_admin.backends.base import Check, Job, Reconciled, RecoverReport, Run, Wake
-from scheduler_admin.sqlite import admin, functions
+from scheduler_admin.backends.base import (
+    Check,
+    Event,
+    Job,
+    Outcome,
+    Reconciled,
+    RecoverReport,
+    Run,
+    Wake,
+)
+from scheduler_admin.sqlite import admin, events, functions, metrics
 from scheduler_admin.sqlite.connection import UTC, Clock, Database, utcnow
 from scheduler_admin.sqlite.doctor import doctor
 
@@ -108,3 +117,52 @@ class SqliteBackend(Database):
         now = self.now()
         with self.transaction() as conn:
             return functions.wake(conn, now)
+
+    def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]:
+        """Completion events, newest first (of one path, or all)."""
+        with self.transaction(write=False) as conn:
+            return events.events(conn, limit=limit, path=path)
+
+    def set_webhooks(self, enabled: bool) -> dict[str, Any]:
+        """Whether meetings completed from now on are to be delivered by webhook."""
+        with self.transaction() as conn:
+            return events.set_webhooks(conn, enabled)
+
+    def claim_events(self, *, limit: int, lease_seconds: float) -> list[Event]:
+        """Lease the oldest pending events due now to this dispatcher (one more attempt each).
+
+        SQLite has no ``skip locked``: the write transaction (``BEGIN IMMEDIATE``) serialises
+        claimers, so two dispatchers never claim one event.
+        """
+        now = self.now()
+        with self.transaction() as conn:
+            return events.claim_events(conn, now, limit=limit, lease_seconds=lease_seconds)
+
+    def record_attempt(
+        self,
+        event_id: int,
+        *,
+        outcome: Outcome,
+        status_code: int | None = None,
+        error: str | None = None,
+        retry_in_seconds: float | None = None,
+    ) -> bool:
+        """Record a delivery attempt; whether it changed the event (False once it is delivered
+        or failed)."""
+        now = self.now()
+        with self.transaction() as conn:
+            return events.record_attempt(
+                conn,
+                now,
+                event_id,
+                outcome=outcome,
+                status_code=status_code,
+                error=error,
+                retry_in_seconds=retry_in_seconds,
+            )
+
+    def metrics(self) -> dict[str, Any]:
+        """Gauges and cumulative counters, the JSON of scheduler.metrics()."""
+        now = self.now()
+        with self.transaction(write=False) as conn:
+            return metrics.metrics(conn, now)

@@ -38,6 +38,7 @@ from scheduler_admin.sqlite.connection import (
     to_db_time,
     utcnow,
 )
+from scheduler_admin.sqlite.events import purge_events
 from scheduler_admin.sqlite.functions import (
     RECONCILE_COMMAND,
     RECONCILE_JOB,
@@ -172,8 +173,13 @@ def repair_plan(conn: sqlite3.Connection, now: datetime) -> RepairPlan:
     return plan
 
 
-def repair(conn: sqlite3.Connection, now: datetime, *, dry_run: bool) -> RecoverReport:
-    """Twin of scheduler.repair() in sql/postgres/40_admin.sql (each item in its own savepoint)."""
+def repair(
+    conn: sqlite3.Connection, now: datetime, *, dry_run: bool, path: str = "recover"
+) -> RecoverReport:
+    """Twin of scheduler.repair() in sql/postgres/40_admin.sql (each item in its own savepoint).
+
+    ``path``: what the completion events of the overdue meetings say did it (``recover`` for
+    recover, resume and configure_statuses, ``reconcile`` for the reconcile job)."""
     plan = repair_plan(conn, now)
     errors = list(plan.errors)
     if dry_run:
@@ -202,7 +208,7 @@ def repair(conn: sqlite3.Connection, now: datetime, *, dry_run: bool) -> Recover
     for meeting in plan.overdue:
 
         def complete(meeting: str = meeting) -> int:
-            done = complete_meetings(conn, now, [meeting])
+            done = complete_meetings(conn, now, [meeting], path=path)
             unregister_jobs(conn, [meeting])
             return done
 
@@ -254,9 +260,15 @@ def delete_old_history(conn: sqlite3.Connection, now: datetime) -> int:
 
 
 def repair_and_prune(conn: sqlite3.Connection, now: datetime) -> ReconcileReport:
-    """scheduler.reconcile() in sql/postgres/40_admin.sql once it knows it is not paused."""
-    report = repair(conn, now, dry_run=False)
-    return ReconcileReport(**report, history_deleted=delete_old_history(conn, now))
+    """scheduler.reconcile() in sql/postgres/40_admin.sql once it knows it is not paused: repair
+    (events of path ``reconcile``), then delete the run history and the completion events older
+    than the retention (the events' counts kept in scheduler_metric_totals)."""
+    report = repair(conn, now, dry_run=False, path="reconcile")
+    return ReconcileReport(
+        **report,
+        history_deleted=delete_old_history(conn, now),
+        events_deleted=purge_events(conn, now, retention_days(conn)),
+    )
 
 
 def reconcile(conn: sqlite3.Connection, now: datetime) -> Reconciled:
@@ -550,16 +562,42 @@ def history(conn: sqlite3.Connection, *, failed_only: bool = False, limit: int =
     return runs
 
 
-def failed_runs_since(conn: sqlite3.Connection, since: datetime) -> int:
-    """Failed runs of ours since a time (health's failed_runs_24h)."""
-    row = conn.execute(
-        f"""SELECT count(*) FROM cron_job_run_details
-             WHERE status = 'failed' AND return_message IS NOT 'job canceled'
-               AND julianday(start_time) >= julianday(?)
-               AND {_OUR_COMMANDS_SQL.format(col="command")}""",
-        (to_db_time(since),),
-    ).fetchone()
-    return int(row[0])
+_FAILED_RUNS_SQL = f"""
+    SELECT count(*) FROM cron_job_run_details r
+     WHERE r.status = 'failed' AND r.return_message IS NOT 'job canceled'
+       AND (:since IS NULL OR julianday(r.start_time) >= julianday(:since))
+       AND {_OUR_COMMANDS_SQL.format(col="r.command")}"""
+
+# As scheduler.failed_runs() in sql/postgres/40_admin.sql, a failed run was retried when, for a
+# meeting's job, its meeting is no longer pending (a later run, the reconcile job or the waker
+# completed it, or it went away), and for the reconcile job when a later run of it succeeded.
+# The meeting id is the SQL literal in the command complete_meeting('<id>')
+# (scheduler_meeting_jobs), its quotes doubled.
+_RETRIED_SQL = """
+       AND CASE WHEN substr(r.command, 1, 17) = 'complete_meeting('
+                THEN NOT EXISTS (
+                    SELECT 1 FROM meetings m
+                     WHERE m.id = replace(substr(r.command, 19, length(r.command) - 20),
+                                          '''''', '''')
+                       AND m.status = (SELECT s.pending_status FROM scheduler_statuses s))
+                ELSE EXISTS (SELECT 1 FROM cron_job_run_details later
+                              WHERE later.command = r.command AND later.runid > r.runid
+                                AND later.status = 'succeeded')
+           END"""
+
+
+def failed_runs_since(conn: sqlite3.Connection, since: datetime | None) -> int:
+    """Failed runs of ours since a time (health's failed_runs_24h), or in the whole kept
+    history when ``since`` is None (metrics' failed_runs)."""
+    params = {"since": None if since is None else to_db_time(since)}
+    return int(conn.execute(_FAILED_RUNS_SQL, params).fetchone()[0])
+
+
+def retried_runs_since(conn: sqlite3.Connection, since: datetime | None) -> int:
+    """The failed runs of :func:`failed_runs_since` that were retried (health's
+    retried_runs_24h, metrics' retried_runs)."""
+    params = {"since": None if since is None else to_db_time(since)}
+    return int(conn.execute(_FAILED_RUNS_SQL + _RETRIED_SQL, params).fetchone()[0])
 
 
 def reconcile_job_ok(conn: sqlite3.Connection) -> tuple[bool, str]:
@@ -597,6 +635,15 @@ def worker_status(conn: sqlite3.Connection, now: datetime) -> dict[str, Any]:
     }
 
 
+def meeting_jobs_count(conn: sqlite3.Connection) -> int:
+    """How many meetings' jobs of ours there are (the reconcile job not counted)."""
+    row = conn.execute(
+        f"""SELECT count(*) FROM cron_job
+             WHERE {_OURS_SQL.format(col="jobname")} AND jobname <> '{RECONCILE_JOB}'"""
+    ).fetchone()
+    return int(row[0])
+
+
 def health(
     conn: sqlite3.Connection, now: datetime, plan: RepairPlan | None = None
 ) -> dict[str, Any]:
@@ -606,26 +653,27 @@ def health(
     fires at the start of the minute after the end time); ``missing_jobs`` counts upcoming
     meetings in the future without a job. ``worker`` is the emulated cron worker: running when
     its heartbeat is at most :data:`WORKER_STALE_AFTER` old; on SQLite nothing else runs the
-    jobs, so ``ok`` is false without it. ``plan``: :func:`repair_plan` if already read.
+    jobs, so ``ok`` is false without it. ``retried_runs_24h``: the failed runs of the last day
+    that were retried (:func:`retried_runs_since`); ``ok`` allows those, as the doctor check
+    does. ``plan``: :func:`repair_plan` if already read.
     """
     plan = plan or repair_plan(conn, now)
-    jobs = conn.execute(
-        f"""SELECT count(*) FROM cron_job
-             WHERE {_OURS_SQL.format(col="jobname")} AND jobname <> '{RECONCILE_JOB}'"""
-    ).fetchone()[0]
     enabled = is_enabled(conn)
-    failed = failed_runs_since(conn, now - timedelta(hours=24))
+    day_ago = now - timedelta(hours=24)
+    failed = failed_runs_since(conn, day_ago)
+    retried = retried_runs_since(conn, day_ago)
     reconcile_ok, _ = reconcile_job_ok(conn)
     worker = worker_status(conn, now)
     return {
         "backend": "sqlite",
         "enabled": enabled,
         "upcoming_meetings": plan.total,
-        "jobs": int(jobs),
+        "jobs": meeting_jobs_count(conn),
         "missing_jobs": plan.missing,
         "orphan_jobs": len(plan.orphans),
         "overdue_meetings": plan.overdue_beyond_grace,
         "failed_runs_24h": failed,
+        "retried_runs_24h": retried,
         "reconcile_job": reconcile_ok,
         "worker": worker,
         "ok": enabled
@@ -633,6 +681,7 @@ def health(
         and plan.missing == 0
         and not plan.orphans
         and plan.overdue_beyond_grace == 0
-        and failed == 0
+        # a failed run is a problem until a later run has done its work
+        and failed == retried
         and reconcile_ok,
     }

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 UTC = timezone.utc
 Clock = Callable[[], datetime]
 
-# The objects of ours every operation needs (sql/sqlite/10_schema.sql and 20_views.sql).
+# The objects of ours every operation needs (sql/sqlite/10_schema.sql and 20_views.sql; the
+# completion events and webhooks since revision 0004).
 REQUIRED = {
     "meetings": "table",
     "cron_job": "table",
@@ -36,6 +37,11 @@ REQUIRED = {
     "scheduler_meeting_jobs": "view",
     "scheduler_upcoming_jobs": "view",
     "scheduler_orphan_jobs": "view",
+    "scheduler_completion_events": "table",
+    "scheduler_webhook_attempts": "table",
+    "scheduler_webhooks": "table",
+    "scheduler_metric_totals": "table",
+    "scheduler_events": "view",
 }
 
 # The triggers on meetings (sql/sqlite/30_triggers.sql).
@@ -60,6 +66,13 @@ def to_db_time(when: datetime) -> str:
     if utc.microsecond // 1000:
         text += f".{utc.microsecond // 1000:03d}"
     return text + "+00:00"
+
+
+def to_event_time(when: datetime) -> str:
+    """A datetime as the completion events store it: ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00`` (UTC,
+    always six fraction digits, so that these times compare as text and lateness is exact)."""
+    utc = require_aware(when, "time").astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+00:00"
 
 
 def from_db_time(text: object) -> datetime | None:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from scheduler_admin.backends.base import JOB_PREFIX, RECONCILE_JOB, Wake, job_name, meeting_id
 from scheduler_admin.exceptions import NotMigrated
+from scheduler_admin.sqlite import events
 from scheduler_admin.sqlite.connection import iso, iso_text, to_db_time
 
 __all__ = [
@@ -162,34 +163,45 @@ def unregister_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int
 
 
 def complete_meetings(
-    conn: sqlite3.Connection, now: datetime, meeting_ids: Iterable[str] | None = None
+    conn: sqlite3.Connection,
+    now: datetime,
+    meeting_ids: Iterable[str] | None = None,
+    *,
+    path: str,
 ) -> int:
     """Twin of scheduler.complete_due() in sql/postgres/20_functions.sql.
 
     Marks done the pending meetings whose end time is at or before ``now`` (all of them, or
     those of ``meeting_ids``), and sets their ``updated_at`` to ``now`` when the table has that
-    column (applications sync on it); the update trigger removes their jobs.
+    column (applications sync on it); the update trigger removes their jobs. Each completed
+    meeting gets its completion event of ``path`` (``job``, ``waker``, ``reconcile``,
+    ``recover``) at ``now``, in the same transaction (:func:`events.record_completions`).
     """
     words = statuses(conn)
     stamp = ", updated_at = :now" if has_column(conn, "meetings", "updated_at") else ""
-    sql = f"""UPDATE meetings SET status = :done{stamp}
-               WHERE status = :pending AND julianday(end_time) <= julianday(:now)"""
+    due = "status = :pending AND julianday(end_time) <= julianday(:now)"
     params = {"done": words.done, "pending": words.pending, "now": to_db_time(now)}
+
+    def complete(where: str, values: dict[str, str]) -> int:
+        # the events first: afterwards the rows no longer match the condition
+        events.record_completions(conn, now, path=path, where=where, params=values)
+        update = f"UPDATE meetings SET status = :done{stamp} WHERE {where}"
+        return conn.execute(update, values).rowcount
+
     if meeting_ids is None:
-        return conn.execute(sql, params).rowcount
+        return complete(due, params)
     return sum(
-        conn.execute(sql + " AND id = :id", {**params, "id": meeting}).rowcount
-        for meeting in _ids(meeting_ids)
+        complete(due + " AND id = :id", {**params, "id": meeting}) for meeting in _ids(meeting_ids)
     )
 
 
-def complete_due_meetings(conn: sqlite3.Connection, now: datetime) -> int:
+def complete_due_meetings(conn: sqlite3.Connection, now: datetime, *, path: str) -> int:
     """Twin of scheduler.complete_due_meetings() in sql/postgres/20_functions.sql.
 
     Marks done every pending meeting whose end time is at or before ``now`` (see
-    :func:`complete_meetings`).
+    :func:`complete_meetings`), recording events of ``path``.
     """
-    return complete_meetings(conn, now)
+    return complete_meetings(conn, now, path=path)
 
 
 class Completion(NamedTuple):
@@ -206,8 +218,9 @@ def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -
     """Twin of scheduler.complete_meeting() in sql/postgres/20_functions.sql.
 
     Completes every pending meeting whose end time has passed (so that the jobs of a busy
-    minute finish together), leaves a meeting that is not due alone, and removes the job of a
-    meeting that is gone or no longer pending. Paused: changes nothing.
+    minute finish together; their events have path ``job``), leaves a meeting that is not due
+    alone, and removes the job of a meeting that is gone or no longer pending. Paused: changes
+    nothing.
     """
 
     def status() -> str | None:
@@ -218,7 +231,7 @@ def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -
     before = status()
     if not is_enabled(conn):
         return Completion(0, False, before, False, before == words.pending)
-    completed = complete_due_meetings(conn, now)
+    completed = complete_due_meetings(conn, now, path="job")
     after = status()
     still_pending = after == words.pending
     removed = not still_pending and unregister_jobs(conn, [meeting_id]) > 0
@@ -238,9 +251,10 @@ def next_end_time(conn: sqlite3.Connection) -> str | None:
 
 def wake(conn: sqlite3.Connection, now: datetime) -> Wake:
     """Twin of scheduler.wake() in sql/postgres/20_functions.sql: marks done the pending meetings
-    due at ``now`` (the backend's clock), then the next end time. Paused: nothing."""
+    due at ``now`` (the backend's clock; events of path ``waker``), then the next end time.
+    Paused: nothing."""
     enabled = is_enabled(conn)
-    completed = complete_due_meetings(conn, now) if enabled else 0
+    completed = complete_due_meetings(conn, now, path="waker") if enabled else 0
     stamp = iso(now)
     assert stamp is not None
     return Wake(

@@ -107,3 +107,75 @@ INSERT INTO temp.scheduler_preflight (x) VALUES (1);
 DROP TABLE IF EXISTS temp.scheduler_preflight;
 
 CREATE INDEX IF NOT EXISTS scheduler_meetings_status_end_time_idx ON meetings (status, end_time);
+
+-- Completion events (revision 0004): one row per meeting the scheduler completed, written in the
+-- transaction that completed it; the twin of scheduler.completion_events. path says how
+-- (scheduler_admin.backends.base.PATHS: job = the emulated worker ran the meeting's job, waker,
+-- reconcile, recover = recover/resume/configure_statuses, write = a write to meetings with an end
+-- time already past, which the after triggers completed). An application's own UPDATE setting a
+-- meeting done is no event. end_time and completed_at are UTC text with six fraction digits
+-- (YYYY-MM-DDTHH:MM:SS.ffffff+00:00), so that they compare as text and lateness is exact
+-- (view scheduler_events, 20_views.sql). delivery: NULL when webhooks were off at completion,
+-- else pending, delivered or failed; attempts counts the claims of a dispatcher (claim_events),
+-- claimed_until is a dispatcher's lease and next_attempt_at when the event may be claimed again.
+CREATE TABLE IF NOT EXISTS scheduler_completion_events (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_key TEXT NOT NULL UNIQUE DEFAULT (
+        lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'
+        || substr(lower(hex(randomblob(2))), 2) || '-'
+        || substr('89ab', 1 + (random() & 3), 1) || substr(lower(hex(randomblob(2))), 2) || '-'
+        || lower(hex(randomblob(6)))
+    ),
+    meeting_id TEXT NOT NULL,
+    end_time TEXT NOT NULL,
+    completed_at TEXT NOT NULL,
+    path TEXT NOT NULL
+        CHECK (path IN ('job', 'sweep', 'waker', 'reconcile', 'recover', 'write')),
+    delivery TEXT CHECK (delivery IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TEXT NOT NULL,
+    claimed_until TEXT,
+    delivered_at TEXT,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS scheduler_completion_events_completed_at_idx
+    ON scheduler_completion_events (completed_at);
+CREATE INDEX IF NOT EXISTS scheduler_completion_events_pending_idx
+    ON scheduler_completion_events (next_attempt_at) WHERE delivery = 'pending';
+
+-- One row per delivery attempt of an event (record_attempt), the twin of
+-- scheduler.webhook_attempts. outcome: delivered, retry (tried again later) or failed (given up).
+-- The rows go with their event (retention deletes both; the foreign key cascades where
+-- PRAGMA foreign_keys is on).
+CREATE TABLE IF NOT EXISTS scheduler_webhook_attempts (
+    attempt_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL
+        REFERENCES scheduler_completion_events (event_id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    attempted_at TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'failed')),
+    status_code INTEGER,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS scheduler_webhook_attempts_event_idx
+    ON scheduler_webhook_attempts (event_id);
+
+-- One row: whether new completion events are to be delivered by webhook (delivery = 'pending'),
+-- the twin of scheduler.settings.webhooks (a table of its own, as scheduler_statuses is).
+CREATE TABLE IF NOT EXISTS scheduler_webhooks (
+    singleton INTEGER PRIMARY KEY NOT NULL DEFAULT 1 CHECK (singleton = 1),
+    enabled INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1))
+);
+INSERT OR IGNORE INTO scheduler_webhooks (singleton) VALUES (1);
+
+-- The counts of the completion events the retention deleted (reconcile), so that the counters
+-- of metrics() never decrease; the twin of scheduler.metric_totals, with its names: completions
+-- (label: the path), lateness_le (label: the bucket's upper bound in seconds; cumulative),
+-- lateness_count, lateness_sum (seconds), webhook_delivered, webhook_failed,
+-- webhook_attempt_failures.
+CREATE TABLE IF NOT EXISTS scheduler_metric_totals (
+    name TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    value REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, label)
+);

@@ -10,6 +10,8 @@
 -- meeting whose end_time has passed becomes done; its end_time is rewritten as UTC text
 -- YYYY-MM-DDTHH:MM:SS[.fff]+00:00) and then register or remove the meeting's job in cron_job:
 -- one job per pending meeting, named meeting-status-<id>, defined by scheduler_meeting_jobs.
+-- A meeting the after triggers complete gets its completion event (scheduler_completion_events,
+-- path write, at SQLite's clock), in the writing statement.
 -- Paused (scheduler_settings.enabled = 0): no job is registered; jobs are still removed.
 -- Every trigger is idempotent, so recursive_triggers = ON terminates as well.
 
@@ -73,6 +75,18 @@ BEGIN
                                               - length(ltrim(substr(end_time, 21), '0123456789'))
                                               - 3), '0')) > 0
        AND substr(strftime('%f', end_time), 4) = substr(end_time, 21, 3);
+    -- Its completion event (path write) first, on the condition of the completion below: a nested
+    -- trigger that completed the meeting already recorded it, and the row is then not pending.
+    INSERT INTO scheduler_completion_events
+           (meeting_id, end_time, completed_at, path, delivery, next_attempt_at)
+    SELECT m.id, strftime('%Y-%m-%dT%H:%M:%f', m.end_time) || '000+00:00', c.now, 'write',
+           (SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
+              FROM scheduler_webhooks w WHERE w.singleton = 1),
+           c.now
+      FROM meetings m,
+           (SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00' AS now) c
+     WHERE m.id = NEW.id AND m.status = (SELECT s.pending_status FROM scheduler_statuses s)
+       AND julianday(m.end_time) <= julianday('now');
     -- A pending meeting whose end time has passed is done at once; its end_time becomes UTC text.
     UPDATE meetings
        SET status = CASE WHEN julianday(end_time) <= julianday('now')
@@ -116,6 +130,18 @@ BEGIN
                                               - length(ltrim(substr(end_time, 21), '0123456789'))
                                               - 3), '0')) > 0
        AND substr(strftime('%f', end_time), 4) = substr(end_time, 21, 3);
+    -- Its completion event (path write) first, on the condition of the completion below: a nested
+    -- trigger that completed the meeting already recorded it, and the row is then not pending.
+    INSERT INTO scheduler_completion_events
+           (meeting_id, end_time, completed_at, path, delivery, next_attempt_at)
+    SELECT m.id, strftime('%Y-%m-%dT%H:%M:%f', m.end_time) || '000+00:00', c.now, 'write',
+           (SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
+              FROM scheduler_webhooks w WHERE w.singleton = 1),
+           c.now
+      FROM meetings m,
+           (SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00' AS now) c
+     WHERE m.id = NEW.id AND m.status = (SELECT s.pending_status FROM scheduler_statuses s)
+       AND julianday(m.end_time) <= julianday('now');
     -- A pending meeting whose end time has passed is done at once; its end_time becomes UTC text.
     UPDATE meetings
        SET status = CASE WHEN julianday(end_time) <= julianday('now')

@@ -416,6 +416,7 @@ def test_health(conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClo
         "orphan_jobs": 0,
         "overdue_meetings": 0,
         "failed_runs_24h": 0,
+        "retried_runs_24h": 0,
         "reconcile_job": True,
         "worker": {"running": True, "heartbeat_at": clock().isoformat()},
         "ok": True,
@@ -428,8 +429,24 @@ def test_health(conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClo
     health = backend.health()
     assert (health["upcoming_meetings"], health["jobs"]) == (4, 5)
     assert (health["missing_jobs"], health["orphan_jobs"], health["overdue_meetings"]) == (1, 2, 1)
-    assert health["failed_runs_24h"] == 1
+    assert (health["failed_runs_24h"], health["retried_runs_24h"]) == (1, 0)
     assert health["ok"] is False
+    add_run(conn, "reconcile()", "succeeded", "fine", clock() - timedelta(minutes=30))
+    assert backend.health()["retried_runs_24h"] == 1  # a later run of the job succeeded
+
+
+def test_health_is_ok_with_failed_runs_that_were_retried(
+    conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock
+) -> None:
+    CronWorker(backend, clock=clock).tick()
+    add_run(conn, "reconcile()", "failed", "boom", clock() - timedelta(minutes=3))
+    add_run(conn, "reconcile()", "succeeded", "fine", clock() - timedelta(minutes=2))
+    add_run(conn, "complete_meeting('gone')", "failed", "boom", clock() - timedelta(minutes=2))
+    health = backend.health()
+    assert (health["failed_runs_24h"], health["retried_runs_24h"], health["ok"]) == (2, 2, True)
+    add_run(conn, "reconcile()", "failed", "boom", clock() - timedelta(minutes=1))
+    health = backend.health()
+    assert (health["failed_runs_24h"], health["retried_runs_24h"], health["ok"]) == (3, 2, False)
 
 
 def test_doctor_all_green_after_a_worker_tick(backend: SqliteBackend, clock: FakeClock) -> None:
@@ -451,10 +468,13 @@ def test_doctor_all_green_after_a_worker_tick(backend: SqliteBackend, clock: Fak
 def test_doctor_reports_problems_with_fixes(
     conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClock
 ) -> None:
-    insert(conn, future(60))
+    meeting_id = insert(conn, future(60))
     conn.execute("DELETE FROM cron_job")  # no reconcile job, a meeting without a job
     conn.execute("DROP TRIGGER scheduler_meetings_after_delete")
-    add_run(conn, "complete_meeting('x')", "failed", "boom", clock() - timedelta(hours=2))
+    # a failed run of a meeting still pending: not retried (a gone meeting's would be)
+    add_run(
+        conn, f"complete_meeting('{meeting_id}')", "failed", "boom", clock() - timedelta(hours=2)
+    )
     failing = {c["name"]: c for c in backend.doctor() if not c["ok"]}
     assert set(failing) == {
         "triggers on meetings",

@@ -25,6 +25,11 @@ OURS = {
     ("view", "scheduler_meeting_jobs"),
     ("view", "scheduler_upcoming_jobs"),
     ("view", "scheduler_orphan_jobs"),
+    ("table", "scheduler_completion_events"),
+    ("table", "scheduler_webhook_attempts"),
+    ("table", "scheduler_webhooks"),
+    ("table", "scheduler_metric_totals"),
+    ("view", "scheduler_events"),
     ("trigger", "scheduler_meetings_before_insert"),
     ("trigger", "scheduler_meetings_before_update"),
     ("trigger", "scheduler_meetings_after_insert"),
@@ -105,6 +110,54 @@ def test_downgrading_0003_gives_back_the_0002_schema(tmp_path: Path) -> None:
         assert conn.execute(
             "SELECT pending_status, done_status, cancelled_status FROM scheduler_statuses"
         ).fetchall() == [("upcoming", "done", "cancelled")]
+
+
+EVENTS = {  # revision 0004
+    ("table", "scheduler_completion_events"),
+    ("table", "scheduler_webhook_attempts"),
+    ("table", "scheduler_webhooks"),
+    ("table", "scheduler_metric_totals"),
+    ("view", "scheduler_events"),
+}
+
+
+def event_rows(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT meeting_id, path FROM scheduler_completion_events ORDER BY event_id"
+        ).fetchall()
+
+
+def test_a_0003_store_upgraded_to_0004_records_events_and_downgrades_back(tmp_path: Path) -> None:
+    """0004 on a store of 0003 with meetings: the same schema as a fresh store, the triggers
+    record events; its downgrade gives back 0003's schema with the meetings and jobs kept."""
+    at_0003, fresh = tmp_path / "at_0003.db", tmp_path / "fresh.db"
+    upgrade("0003", url=url(at_0003))
+    upgrade(url=url(fresh))
+    path = tmp_path / "store.db"
+    upgrade("0003", url=url(path))
+    assert not set(objects(path)) & EVENTS
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        kept = insert(conn, future(60))
+        insert(conn, "2020-01-01T00:00:00Z")  # completed by 0003's triggers: no event to record
+    upgrade("0004", url=url(path))
+    assert objects(path) == objects(fresh)
+    assert event_rows(path) == []
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        late = insert(conn, "2020-01-01T00:00:00Z")
+    assert event_rows(path) == [(late, "write")]
+    downgrade("0003", url=url(path))
+    assert objects(path) == objects(at_0003)
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        assert set(jobs(conn)) == {f"meeting-status-{kept}"}
+        insert(conn, "2020-01-01T00:00:00Z")  # 0003's triggers again: no events table needed
+        assert conn.execute("SELECT count(*) FROM meetings").fetchone()[0] == 4
+    upgrade(url=url(path))
+    assert objects(path) == objects(fresh)
+    assert event_rows(path) == []  # the events went with the downgrade
 
 
 def test_upgrade_twice_is_harmless(tmp_path: Path) -> None:
