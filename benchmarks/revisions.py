@@ -10,6 +10,9 @@ in alternating order, repetition after repetition; each time the same operations
 * complete: one ``update`` moving the N meetings' end time into the past: the BEFORE trigger
   completes them, the AFTER trigger unschedules their jobs (and, from 0004 on, records their
   completion events): a burst's bulk completion, without waiting for a minute;
+* due (after an untimed set-up: N new upcoming meetings moved into the past with the triggers
+  off, their jobs left in place): one ``scheduler.complete_due_meetings()``, what a run of a
+  busy minute does (from 0004 on, it also records their completion events);
 * delete: one ``delete`` of the N meetings (the triggers unschedule their jobs).
 
 Prints the medians per revision and the ratio head / previous (below 1: head is faster)::
@@ -39,7 +42,20 @@ OPERATIONS: dict[str, str] = {
     "list_jobs": "select count(*) from scheduler.list_jobs()",
     "health": "select scheduler.health()",
     "complete": "update public.meetings set end_time = now() - interval '1 minute'",
+    "due": "select scheduler.complete_due_meetings()",
     "delete": "delete from public.meetings",
+}
+# untimed, before the operation
+SETUP: dict[str, str] = {
+    "due": (
+        "delete from public.meetings; "
+        "insert into public.meetings (title, end_time) "
+        "select 'bench', now() + interval '1 day' + g * interval '1 second' "
+        "from generate_series(1, %(size)s) g; "
+        "set session_replication_role = replica; "
+        "update public.meetings set end_time = now() - interval '1 minute'; "
+        "set session_replication_role = origin"
+    ),
 }
 
 
@@ -67,6 +83,8 @@ def run(size: int, repeat: int, previous: str) -> dict[str, dict[str, list[float
                     conn.execute("delete from public.meetings")
                     conn.execute("vacuum analyze public.meetings, cron.job")
                     for op, sql in OPERATIONS.items():
+                        if op in SETUP:
+                            timed(conn, SETUP[op], size)
                         results[revision][op].append(timed(conn, sql, size))
                 log(f"repetition {i + 1}/{repeat} at {revision}: done")
     return results

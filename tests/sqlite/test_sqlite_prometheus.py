@@ -1,9 +1,6 @@
 """``scheduler-admin metrics`` on a real SQLite store: the text format, parsed back with
 prometheus_client's parser, says what the store holds (completions by path, lateness, upcoming
-meetings and jobs) and matches ``--json metrics``.
-
-Written before SqliteBackend.metrics() landed: skipped while the backend has none, and not yet
-run against it."""
+meetings and jobs) and matches ``--json metrics``."""
 
 from __future__ import annotations
 
@@ -22,10 +19,6 @@ from scheduler_admin.backends.base import PATHS
 from scheduler_admin.backends.sqlite import SqliteBackend
 
 UTC = timezone.utc
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(SqliteBackend, "metrics"), reason="SqliteBackend.metrics() is not there yet"
-)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -3,13 +3,15 @@
 timings.
 
 ``event_store`` is parametrised over the stores: the in-memory model of the contract
-(:class:`webhook_helpers.MemoryEventStore`) and the real PostgreSQL backend (SQL functions of
-revision 0004); the SQLite backend is one more param once it implements the events.
+(:class:`webhook_helpers.MemoryEventStore`), the real PostgreSQL backend (SQL functions of
+revision 0004) and the real SQLite backend (a migrated file per test).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,8 @@ from webhook_helpers import DispatcherFactory, EventStoreHarness, MemoryEventSto
 
 from scheduler_admin.backends.base import Event
 from scheduler_admin.backends.postgres import PostgresBackend
+from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.migrate import upgrade
 from scheduler_admin.webhooks import Dispatcher
 
 # Short timings: the tests wait on conditions with deadlines, never on fixed sleeps.
@@ -74,7 +78,50 @@ class PostgresEvents:
         self.reader.close()
 
 
-@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+class SqliteEvents:
+    """The harness on the real SQLite backend: events of meetings written with an end time
+    already past (path ``write``, recorded by the SQLite triggers), a SqliteBackend per handle."""
+
+    def __init__(self, path: Path) -> None:
+        self.url = f"sqlite:///{path}"
+        upgrade(url=self.url)
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
+        self.reader = SqliteBackend(self.url)
+
+    def open(self) -> SqliteBackend:
+        return SqliteBackend(self.url)
+
+    def add_events(self, count: int) -> list[Event]:
+        before = {e["event_id"] for e in self.reader.events(limit=100_000)}
+        self.db.executemany(
+            "insert into meetings (title, end_time) values (?, "
+            "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-1 second'))",
+            [(f"webhook {i}",) for i in range(count)],
+        )
+        events = [e for e in self.reader.events(limit=100_000) if e["event_id"] not in before]
+        assert len(events) == count and {e["delivery"] for e in events} == {"pending"}
+        return sorted(events, key=lambda e: e["event_id"])
+
+    def event(self, event_id: int) -> Event:
+        (event,) = [e for e in self.reader.events(limit=100_000) if e["event_id"] == event_id]
+        return event
+
+    def attempts(self, event_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "select attempt, outcome, status_code, error from scheduler_webhook_attempts "
+            "where event_id = ? order by attempt_id",
+            (event_id,),
+        ).fetchall()
+        return [
+            dict(zip(("attempt", "outcome", "status_code", "error"), r, strict=True)) for r in rows
+        ]
+
+    def close(self) -> None:
+        self.reader.close()
+        self.db.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def event_store(request: pytest.FixtureRequest) -> Iterator[EventStoreHarness]:
     if request.param == "memory":
         store = MemoryEventStore()
@@ -89,6 +136,14 @@ def event_store(request: pytest.FixtureRequest) -> Iterator[EventStoreHarness]:
             yield harness
         finally:
             harness.close()
+        return
+    if request.param == "sqlite":
+        sqlite_store = SqliteEvents(request.getfixturevalue("tmp_path") / "scheduler.db")
+        sqlite_store.reader.set_webhooks(True)
+        try:
+            yield sqlite_store
+        finally:
+            sqlite_store.close()
         return
     raise AssertionError(f"unknown store {request.param}")  # pragma: no cover
 
