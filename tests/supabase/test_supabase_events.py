@@ -12,10 +12,12 @@ import pytest
 from pg_helpers import poll, reconcile_job_inactive, run_command
 from postgrest_adapter import PostgrestAdapter
 from supabase_shape import ANON_KEY, SERVICE_KEY, SupabaseShape
+from webhook_helpers import WebhookReceiver
 
 from scheduler_admin.backends.supabase import SupabaseBackend
 from scheduler_admin.backends.transport import parse_time
 from scheduler_admin.exceptions import PermissionDenied
+from scheduler_admin.webhooks import Dispatcher
 
 UTC = timezone.utc
 
@@ -128,3 +130,44 @@ def test_the_anon_key_is_refused_over_rest(supa: SupabaseShape, rest: PostgrestA
             backend.claim_events(limit=1, lease_seconds=30)
     finally:
         backend.close()
+
+
+def test_the_dispatcher_delivers_over_rest_with_retries(
+    supa: SupabaseShape, rest: PostgrestAdapter, quiet: None
+) -> None:
+    """The dispatcher with the service_role key (no direct connection): a receiver answering 500
+    first gets the event again, with the same idempotency key, and it is recorded delivered."""
+    with WebhookReceiver() as receiver:
+        receiver.script(500)
+        dispatcher = Dispatcher(
+            SupabaseBackend(rest.url, SERVICE_KEY),
+            receiver.url,
+            timeout=2.0,
+            backoff_base=0.01,
+            backoff_cap=0.05,
+        )
+        try:
+            dispatcher.run_once()  # turns webhooks on; nothing is due yet
+            ids = ended_meetings(supa, 1)
+            with psycopg.connect(supa.dsn("migrator"), autocommit=True) as owner:
+                assert run_command(owner, "select scheduler.complete_due_meetings()") == 1
+
+            def delivered() -> bool:
+                dispatcher.run_once()
+                with supa.superuser() as su:
+                    row = su.execute(
+                        "select delivery from scheduler.completion_events where meeting_id = %s",
+                        (ids[0],),
+                    ).fetchone()
+                return row is not None and row[0] == "delivered"
+
+            assert poll(delivered, timeout=20, interval=0.1)
+        finally:
+            dispatcher.close()
+        sent = receiver.received()
+    assert [r.json["attempt"] for r in sent] == [1, 2]
+    assert len({r.key for r in sent}) == 1 and sent[0].json["meeting_id"] == ids[0]
+    with supa.superuser() as su:
+        assert su.execute(
+            "select outcome, status_code from scheduler.webhook_attempts order by attempt_id"
+        ).fetchall() == [("retry", 500), ("delivered", 200)]
