@@ -116,6 +116,12 @@ def main() -> int:
     say("5. every demo meeting is done. Recent runs (scheduler-admin history):")
     for run in backend.history(limit=5):
         say(f"   {run['job_name']}: {run['status']} ({run['return_message']})")
+    say("6. how each was completed (scheduler-admin events):")
+    for event in reversed(backend.events(limit=len(ids))):
+        say(
+            f"   meeting {event['meeting_id'][:8]}…: by the {event['path']}, "
+            f"{event['lateness_seconds']:.2f} s after its end"
+        )
     return 0
 
 
