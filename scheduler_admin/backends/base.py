@@ -119,6 +119,23 @@ class Event(TypedDict):
     last_error: str | None
 
 
+class Transition(TypedDict):
+    """One registered timed transition (``transitions list``): rows of ``table_name`` in one of
+    ``from_states`` get ``to_state`` at their ``time_column``. ``meetings`` is the builtin one."""
+
+    name: str
+    table_name: str  # schema.table on PostgreSQL, the table on SQLite
+    key_column: str
+    time_column: str
+    state_column: str
+    from_states: list[str]
+    to_state: str
+    job_prefix: str  # jobs are named <job_prefix><key>
+    builtin: bool
+    pending_rows: int
+    jobs: int
+
+
 class Backend(Protocol):
     def list_jobs(self) -> list[Job]: ...
 
@@ -159,6 +176,23 @@ class Backend(Protocol):
     ) -> bool: ...
 
     def metrics(self) -> dict[str, Any]: ...
+
+    def transitions(self) -> list[Transition]: ...
+
+    def add_transition(
+        self,
+        name: str,
+        *,
+        table: str,
+        key_column: str,
+        time_column: str,
+        state_column: str,
+        from_states: list[str],
+        to_state: str,
+        job_prefix: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def remove_transition(self, name: str) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 

@@ -17,6 +17,7 @@ from scheduler_admin.backends.base import (
     Reconciled,
     RecoverReport,
     Run,
+    Transition,
     Wake,
     plural,
     recover_summary,
@@ -66,6 +67,19 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     ("delivery", "text"),
     ("attempts", "value"),
     ("last_error", "text"),
+)
+TRANSITION_COLUMNS: tuple[Column, ...] = (
+    ("name", "text"),
+    ("table_name", "text"),
+    ("key_column", "text"),
+    ("time_column", "text"),
+    ("state_column", "text"),
+    ("from_states", "value"),
+    ("to_state", "text"),
+    ("job_prefix", "text"),
+    ("builtin", "value"),
+    ("pending_rows", "value"),
+    ("jobs", "value"),
 )
 
 # What only a direct connection can read: pg_cron's settings (cron.database_name is readable by
@@ -243,6 +257,42 @@ class FunctionsBackend:
 
     def metrics(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.transport.call("metrics"))
+
+    def transitions(self) -> list[Transition]:
+        names = [name for name, _ in TRANSITION_COLUMNS]
+        rows = self.transport.rows("transitions", None, TRANSITION_COLUMNS)
+        return [cast(Transition, dict(zip(names, row, strict=True))) for row in rows]
+
+    def add_transition(
+        self,
+        name: str,
+        *,
+        table: str,
+        key_column: str,
+        time_column: str,
+        state_column: str,
+        from_states: list[str],
+        to_state: str,
+        job_prefix: str | None = None,
+    ) -> dict[str, Any]:
+        params = {
+            "p_name": name,
+            "p_table": table,
+            "p_key_column": key_column,
+            "p_time_column": time_column,
+            "p_state_column": state_column,
+            "p_from_states": list(from_states),
+            "p_to_state": to_state,
+            "p_job_prefix": job_prefix,
+        }
+        result = cast(dict[str, Any], self.transport.call("add_transition", params))
+        log.info("registered transition %s on %s", name, table)
+        return result
+
+    def remove_transition(self, name: str) -> dict[str, Any]:
+        result = cast(dict[str, Any], self.transport.call("remove_transition", {"p_name": name}))
+        log.info("removed transition %s", name)
+        return result
 
     def _events(self, function: str, params: dict[str, Any]) -> list[Event]:
         names = [name for name, _ in EVENT_COLUMNS]
