@@ -27,19 +27,31 @@ demo: $(PY)
 	$(PIP) install -q -e .
 	$(PY) -m scheduler_admin.demo
 
-# Both lanes, each timed: the whole suite on the local binaries (Debian's PostgreSQL + pg_cron),
-# then the PostgreSQL tests on PostgreSQL 17 + pg_cron 1.6 in a container (SCHEDULER_TEST_SERVER).
+# Both lanes at once, each timed: the whole suite on the local binaries (Debian's PostgreSQL +
+# pg_cron), and the PostgreSQL tests on PostgreSQL 17 + pg_cron 1.6 in a container
+# (SCHEDULER_TEST_SERVER). Each lane has its own server, port and temporary directory; most of
+# their time is spent waiting for pg_cron's ticks, so together they take about as long as the
+# longer one. Each lane's output is printed whole when both are done (LANES: where it is kept).
+LANES ?= $(or $(TMPDIR),/tmp)/scheduler-lanes
 test: install test-image
 	bash scripts/install-postgres.sh
-	$(MAKE) --no-print-directory test-local
-	$(MAKE) --no-print-directory test-container
+	@mkdir -p $(LANES); t0=$$(date +%s); \
+	$(MAKE) --no-print-directory test-local > $(LANES)/local.log 2>&1 & local=$$!; \
+	$(MAKE) --no-print-directory test-container > $(LANES)/container.log 2>&1 & container=$$!; \
+	l=0; wait $$local || l=$$?; c=0; wait $$container || c=$$?; \
+	cat $(LANES)/local.log $(LANES)/container.log; \
+	echo "both lanes: $$(( $$(date +%s) - t0 )) s (local exit $$l, container exit $$c)"; \
+	test $$l -eq 0 && test $$c -eq 0
 
 test-local:
-	@t0=$$(date +%s); status=0; $(PY) -m pytest --durations=10 || status=$$?; \
+	@t0=$$(date +%s); status=0; \
+	$(PY) -m pytest --durations=10 --basetemp=$(LANES)/tmp-local || status=$$?; \
 	echo "local lane: $$(( $$(date +%s) - t0 )) s (exit $$status)"; exit $$status
 
 test-container:
-	@t0=$$(date +%s); status=0; SCHEDULER_TEST_SERVER=container $(PY) -m pytest --durations=10 $(PG_TESTS) || status=$$?; \
+	@t0=$$(date +%s); status=0; SCHEDULER_TEST_SERVER=container \
+	$(PY) -m pytest --durations=10 -p no:cacheprovider --basetemp=$(LANES)/tmp-container $(PG_TESTS) \
+	|| status=$$?; \
 	echo "container lane: $$(( $$(date +%s) - t0 )) s (exit $$status)"; exit $$status
 
 # The container lane's image (skipped when it exists); starts dockerd when none answers.

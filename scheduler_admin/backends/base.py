@@ -220,6 +220,16 @@ def require_aware(when: datetime, what: str = "end time") -> datetime:
     return when
 
 
+def require_path(path: str | None) -> str | None:
+    """``path`` unchanged if it is a completion path (or None); else the one error every backend
+    gives."""
+    if path is not None and path not in PATHS:
+        raise InvalidInput(
+            f"unknown completion path {path!r}", hint=f"Give one of: {', '.join(PATHS)}."
+        )
+    return path
+
+
 def plural(count: int, word: str, many: str | None = None) -> str:
     """``1 job``, ``2 jobs``, ``0 jobs`` (``many`` for irregular plurals)."""
     return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from scheduler_admin.backends.base import (
-    PATHS,
     Check,
     Event,
     Job,
@@ -22,6 +21,7 @@ from scheduler_admin.backends.base import (
     plural,
     recover_summary,
     require_aware,
+    require_path,
 )
 from scheduler_admin.backends.checks import health_checks, security_checks
 from scheduler_admin.backends.transport import (
@@ -223,11 +223,7 @@ class FunctionsBackend:
     def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]:
         if limit < 1:
             raise InvalidInput(f"--limit must be at least 1, got {limit}")
-        if path is not None and path not in PATHS:
-            raise InvalidInput(
-                f"unknown completion path {path!r}", hint=f"Give one of: {', '.join(PATHS)}."
-            )
-        return self._events("events", {"p_limit": limit, "p_path": path})
+        return self._events("events", {"p_limit": limit, "p_path": require_path(path)})
 
     def set_webhooks(self, enabled: bool) -> dict[str, Any]:
         return cast(dict[str, Any], self.transport.call("set_webhooks", {"p_enabled": enabled}))

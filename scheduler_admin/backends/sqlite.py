@@ -22,6 +22,7 @@ from scheduler_admin.backends.base import (
     RecoverReport,
     Run,
     Wake,
+    require_path,
 )
 from scheduler_admin.sqlite import admin, events, functions, metrics
 from scheduler_admin.sqlite.connection import UTC, Clock, Database, utcnow
@@ -121,7 +122,7 @@ class SqliteBackend(Database):
     def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]:
         """Completion events, newest first (of one path, or all)."""
         with self.transaction(write=False) as conn:
-            return events.events(conn, limit=limit, path=path)
+            return events.events(conn, limit=limit, path=require_path(path))
 
     def set_webhooks(self, enabled: bool) -> dict[str, Any]:
         """Whether meetings completed from now on are to be delivered by webhook."""

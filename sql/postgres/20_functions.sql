@@ -251,16 +251,21 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_pending pg_catalog.text := scheduler.pending_status();
+    v_other integer := 0;
 begin
     if not scheduler.is_enabled() then
         return 0;
     end if;
+    -- the other registered transitions (45_transitions.sql): rare, so one probe of the registry
+    if exists (select 1 from scheduler.transitions t where not t.builtin) then
+        v_other := scheduler.sweep_transitions();
+    end if;
     if not exists (select 1 from public.meetings m
                    where m.status operator(pg_catalog.=) v_pending
                      and m.end_time operator(pg_catalog.<=) pg_catalog.now()) then
-        return 0;
+        return v_other;
     end if;
-    return scheduler.complete_due(true, p_path);
+    return scheduler.complete_due(true, p_path) operator(pg_catalog.+) v_other;
 end
 $$;
 comment on function scheduler.sweep_due(pg_catalog.text) is
@@ -381,15 +386,17 @@ as $$
 select coalesce((select s.enabled from scheduler.settings s), true)
 $$;
 
--- Register (or re-register) the jobs of a set of meetings, as one set. Returns how many jobs were
--- created or changed. Where the owner may write cron.job (a superuser on a self-hosted server)
--- this is one INSERT ... ON CONFLICT that stores exactly what cron.schedule stores (same columns,
+-- Register (or re-register) a set of jobs of ours, given their names, schedules and commands, as
+-- one set (the meetings' jobs through register_jobs() below, a registered transition's through
+-- 45_transitions.sql). Returns how many jobs were created or changed. Where the owner may write
+-- cron.job (a superuser on a self-hosted server) this is one INSERT ... ON CONFLICT that stores exactly what cron.schedule stores (same columns,
 -- same upsert on job name and owner; pg_cron's statement trigger reloads its job cache): about
 -- 8 times faster than one cron.schedule call per meeting, which matters for bulk inserts and
 -- recovery. Elsewhere (Supabase: the migrating role may not write cron.job) it calls
 -- cron.schedule per meeting. Jobs belong to current_user: the owner of this function's callers.
-create or replace function scheduler.register_jobs(p_meeting_ids pg_catalog.uuid[],
-                                                   p_end_times pg_catalog.timestamptz[])
+create or replace function scheduler.schedule_jobs(p_job_names pg_catalog.text[],
+                                                   p_schedules pg_catalog.text[],
+                                                   p_commands pg_catalog.text[])
 returns integer
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -406,7 +413,7 @@ declare
     v_user pg_catalog.text;
     v_direct boolean;
 begin
-    if pg_catalog.cardinality(p_meeting_ids) is null then
+    if pg_catalog.cardinality(p_job_names) is null then
         return 0;
     end if;
     v_direct := pg_catalog.has_table_privilege('cron.job', 'INSERT')
@@ -431,25 +438,43 @@ begin
         v_user := current_user;
         insert into cron.job as j (schedule, command, nodename, nodeport, database, username, jobname)
         select s.schedule, s.command, v_host, v_port, v_database, v_user, s.job_name
-        from scheduler.job_specs(p_meeting_ids, p_end_times) s
+        from rows from (pg_catalog.unnest(p_job_names), pg_catalog.unnest(p_schedules),
+                        pg_catalog.unnest(p_commands)) as s(job_name, schedule, command)
         on conflict (jobname, username) do update
             set schedule = excluded.schedule, command = excluded.command
             where j.schedule operator(pg_catalog.<>) excluded.schedule
                or j.command operator(pg_catalog.<>) excluded.command;
         get diagnostics v_count = row_count;
     else
-        select pg_catalog.count(cron.schedule(s.job_name::pg_catalog.text, s.schedule, s.command))
+        select pg_catalog.count(cron.schedule(s.job_name, s.schedule, s.command))
         into v_count
-        from scheduler.job_specs(p_meeting_ids, p_end_times) s;
+        from rows from (pg_catalog.unnest(p_job_names), pg_catalog.unnest(p_schedules),
+                        pg_catalog.unnest(p_commands)) as s(job_name, schedule, command);
     end if;
     return v_count;
 end
 $$;
-comment on function scheduler.register_jobs(pg_catalog.uuid[], pg_catalog.timestamptz[]) is
-    'Schedules (upserts) the pg_cron jobs of a set of meetings: one INSERT ... ON CONFLICT into '
-    'cron.job when the owner may write it, else cron.schedule per meeting.';
+comment on function scheduler.schedule_jobs(pg_catalog.text[], pg_catalog.text[], pg_catalog.text[]) is
+    'Schedules (upserts) a set of pg_cron jobs of ours: one INSERT ... ON CONFLICT into cron.job '
+    'when the owner may write it, else cron.schedule per job.';
 
--- Unschedule the jobs of a set of meetings, those that exist. Returns the number removed.
+create or replace function scheduler.register_jobs(p_meeting_ids pg_catalog.uuid[],
+                                                   p_end_times pg_catalog.timestamptz[])
+returns integer
+language sql
+set search_path = pg_catalog, pg_temp
+set jit = off
+as $$
+select scheduler.schedule_jobs(pg_catalog.array_agg(s.job_name::pg_catalog.text),
+                               pg_catalog.array_agg(s.schedule), pg_catalog.array_agg(s.command))
+from scheduler.job_specs(p_meeting_ids, p_end_times) s
+$$;
+comment on function scheduler.register_jobs(pg_catalog.uuid[], pg_catalog.timestamptz[]) is
+    'Schedules (upserts) the pg_cron jobs of a set of meetings (schedule_jobs).';
+
+-- Unschedule a set of jobs of ours, given their names, those that exist (the meetings' jobs through
+-- unregister_jobs() below, a registered transition's through 45_transitions.sql). Returns the
+-- number removed.
 -- Where the owner holds the DELETE privilege on cron.job this is one statement: pg_cron's
 -- statement trigger then invalidates its job cache once, where one cron.unschedule call per job
 -- sends one invalidation each; tens of thousands of those in one transaction (a busy minute
@@ -472,7 +497,7 @@ comment on function scheduler.register_jobs(pg_catalog.uuid[], pg_catalog.timest
 -- removes itself, and the reconcile job removes them as orphans, again at most 1000 per run.
 -- complete_due_meetings completes at most 1000 meetings per call on this path, so that a burst
 -- is shared by several runs, each removing the jobs of the meetings it completed.
-create or replace function scheduler.unregister_jobs(p_meeting_ids pg_catalog.uuid[])
+create or replace function scheduler.unschedule_jobs(p_job_names pg_catalog.text[])
 returns integer
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -490,17 +515,15 @@ declare
     -- cron.unschedule calls of this transaction so far, and how many more it may make
     v_used integer;
     v_left integer;
-    v_names pg_catalog.name[];
     v_jobs bigint[];
     v_job bigint;
 begin
-    if pg_catalog.cardinality(p_meeting_ids) is null then
+    if coalesce(pg_catalog.cardinality(p_job_names), 0) operator(pg_catalog.=) 0 then
         return 0;
     end if;
     if pg_catalog.has_table_privilege('cron.job', 'DELETE') then
         delete from cron.job j
-        where j.jobname operator(pg_catalog.=) any (
-                array(select s.job_name from scheduler.job_specs(p_meeting_ids, null) s))
+        where j.jobname operator(pg_catalog.=) any (p_job_names)
           and j.username operator(pg_catalog.=) current_user;
         get diagnostics v_count = row_count;
     else
@@ -516,9 +539,8 @@ begin
         -- during a scan of cron.job (job_specs, cron.unschedule) takes the invalidations other
         -- sessions committed with cron.job open, and PostgreSQL rebuilds the open relation once
         -- per invalidation, recursively: "stack depth limit exceeded" after a few thousand.
-        v_names := array(select s.job_name from scheduler.job_specs(p_meeting_ids, null) s);
         v_jobs := array(select j.jobid from cron.job j
-                        where j.jobname operator(pg_catalog.=) any (v_names)
+                        where j.jobname operator(pg_catalog.=) any (p_job_names)
                           and j.username operator(pg_catalog.=) current_user
                         limit v_left);
         if pg_catalog.cardinality(v_jobs) operator(pg_catalog.=) 0 then
@@ -543,11 +565,24 @@ begin
     return v_count;
 end
 $$;
+comment on function scheduler.unschedule_jobs(pg_catalog.text[]) is
+    'Unschedules a set of pg_cron jobs of ours: one DELETE from cron.job when the owner may, else '
+    'cron.unschedule per job, at most 1000 per transaction and one such transaction at a time '
+    '(concurrent ones made job runs fail); the jobs left over are removed by their own runs and '
+    'the reconcile job.';
+
+-- The names are computed before unschedule_jobs opens cron.job (see above).
+create or replace function scheduler.unregister_jobs(p_meeting_ids pg_catalog.uuid[])
+returns integer
+language sql
+set search_path = pg_catalog, pg_temp
+set jit = off
+as $$
+select scheduler.unschedule_jobs(
+    array(select s.job_name::pg_catalog.text from scheduler.job_specs(p_meeting_ids, null) s))
+$$;
 comment on function scheduler.unregister_jobs(pg_catalog.uuid[]) is
-    'Unschedules the pg_cron jobs of a set of meetings: one DELETE from cron.job when the owner '
-    'may, else cron.unschedule per job, at most 1000 per transaction and one such transaction at '
-    'a time (concurrent ones made job runs fail); the jobs left over are removed by their own '
-    'runs and the reconcile job.';
+    'Unschedules the pg_cron jobs of a set of meetings (unschedule_jobs).';
 
 
 -- Marks done every pending meeting whose end time has passed, and sets its updated_at when the

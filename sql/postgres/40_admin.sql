@@ -245,7 +245,9 @@ begin
     end if;
     -- One recovery or reconciliation at a time.
     perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('scheduler.repair'));
-    return scheduler.repair(p_dry_run, false);
+    -- the other registered transitions (45_transitions.sql), only when there are some
+    return scheduler.repair(p_dry_run, false) operator(pg_catalog.||) pg_catalog.jsonb_strip_nulls(
+        pg_catalog.jsonb_build_object('transitions', scheduler.repair_transitions(p_dry_run, false)));
 end
 $$;
 comment on function scheduler.recover(boolean) is
@@ -273,6 +275,9 @@ begin
         return pg_catalog.jsonb_build_object('skipped', 'another recovery is running');
     end if;
     v_report := scheduler.repair(false, true);
+    -- the other registered transitions (45_transitions.sql), only when there are some
+    v_report := v_report operator(pg_catalog.||) pg_catalog.jsonb_strip_nulls(
+        pg_catalog.jsonb_build_object('transitions', scheduler.repair_transitions(false, true)));
     v_sweep := scheduler.sync_sweep();
     delete from cron.job_run_details d
     where d.username operator(pg_catalog.=) current_user

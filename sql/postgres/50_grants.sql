@@ -46,7 +46,9 @@ begin
             scheduler.claim_events(integer, double precision),
             scheduler.record_attempt(bigint, pg_catalog.text, integer, pg_catalog.text,
                                      double precision),
-            scheduler.metrics()
+            scheduler.metrics(),
+            -- the registered transitions (0005)
+            scheduler.transitions()
         to service_role;
     end if;
 end

@@ -199,7 +199,8 @@ def test_events_are_newest_first_and_filtered(
     assert set(event) == set(Event.__annotations__)
     with pytest.raises(InvalidInput):
         backend.events(limit=0)
-    assert backend.events(path="cron") == []  # as scheduler.events(): no such event
+    with pytest.raises(InvalidInput, match="unknown completion path 'cron'"):
+        backend.events(path="cron")  # as the PostgreSQL backend
 
 
 # -- delivery state -----------------------------------------------------------------------------
