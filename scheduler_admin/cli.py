@@ -33,6 +33,7 @@ from scheduler_admin.backends.base import (
     Job,
     RecoverReport,
     Run,
+    Transition,
     plural,
     require_aware,
 )
@@ -199,6 +200,32 @@ def events_table(events: list[Event]) -> str:
     ]
     head = ("COMPLETED AT (UTC)", "MEETING", "PATH", "LATENESS", "DELIVERY", "ATTEMPTS")
     return table(head, rows) + f"\n{plural(len(events), 'event')}"
+
+
+def transition_words(t: Transition) -> str:
+    """``active, trial → expired``: the states a transition applies to and the state it sets."""
+    return f"{', '.join(t['from_states'])} → {t['to_state']}"
+
+
+def transitions_table(rows: list[Transition]) -> str:
+    if not rows:
+        return "no transitions"
+    cells = [
+        (
+            t["name"] + (" (builtin)" if t["builtin"] else ""),
+            t["table_name"],
+            t["key_column"],
+            t["time_column"],
+            t["state_column"],
+            transition_words(t),
+            t["job_prefix"],
+            t["pending_rows"],
+            t["jobs"],
+        )
+        for t in rows
+    ]
+    head = ("NAME", "TABLE", "KEY", "TIME", "STATE", "FROM → TO", "JOB PREFIX", "PENDING", "JOBS")
+    return table(head, cells) + f"\n{plural(len(rows), 'transition')}"
 
 
 def checks_text(checks: list[Check]) -> str:
@@ -375,6 +402,147 @@ def resume(state: State) -> None:
     with state.backend() as backend:
         report = backend.resume()
     emit(state, report, lambda: "resumed\n" + report_text(report))
+
+
+@cli.group("transitions")
+def transitions_group() -> None:
+    """Timed transitions: rows of a table that change state at a time they carry.
+
+    Each registered transition keeps one job per pending row, as the scheduler does for meetings
+    (the builtin transition `meetings`, created by the migrations).
+    """
+
+
+@transitions_group.command("list")
+@click.pass_obj
+def transitions_list(state: State) -> None:
+    """List the registered transitions, meetings (builtin) first, with pending rows and jobs."""
+    with state.backend() as backend:
+        rows = backend.transitions()
+    emit(state, rows, lambda: transitions_table(rows))
+
+
+def _state_word(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A state word is never blank; repeated ``--from`` words count once, in their order."""
+    words = list(value) if isinstance(value, tuple) else [value]
+    if any(not w.strip() for w in words):
+        raise click.BadParameter("a state cannot be blank", ctx=ctx, param=param)
+    return tuple(dict.fromkeys(value)) if isinstance(value, tuple) else value
+
+
+@transitions_group.command("add")
+@click.argument("name")
+@click.option(
+    "--table",
+    "table_name",
+    required=True,
+    metavar="TABLE",
+    help="The table (schema.table on PostgreSQL).",
+)
+@click.option(
+    "--key",
+    "key_column",
+    required=True,
+    metavar="COL",
+    help="Its unique key column (uuid, bigint, integer, text, varchar).",
+)
+@click.option(
+    "--time",
+    "time_column",
+    required=True,
+    metavar="COL",
+    help="The column holding when a row changes state (timestamptz).",
+)
+@click.option(
+    "--state",
+    "state_column",
+    required=True,
+    metavar="COL",
+    help="The state column (text or varchar).",
+)
+@click.option(
+    "--from",
+    "from_states",
+    required=True,
+    multiple=True,
+    metavar="STATE",
+    callback=_state_word,
+    help="A state the transition applies to (repeat for several; at least one).",
+)
+@click.option(
+    "--to",
+    "to_state",
+    required=True,
+    metavar="STATE",
+    callback=_state_word,
+    help="The state a row gets at its time.",
+)
+@click.option(
+    "--prefix",
+    "job_prefix",
+    metavar="P",
+    help="Job name prefix (default: NAME with _ as -, then -status-).",
+)
+@click.pass_obj
+def transitions_add(
+    state: State,
+    name: str,
+    table_name: str,
+    key_column: str,
+    time_column: str,
+    state_column: str,
+    from_states: tuple[str, ...],
+    to_state: str,
+    job_prefix: str | None,
+) -> None:
+    """Register transition NAME: rows of TABLE in a --from state get the --to state at their
+    --time. Installs its triggers on TABLE, completes the rows already due and registers one job
+    per pending row."""
+    if to_state in from_states:
+        raise click.BadParameter(
+            f"{to_state!r} is also a --from state: a row must leave the states the transition "
+            "applies to",
+            param_hint="'--to'",
+        )
+    with state.backend() as backend:
+        result = backend.add_transition(
+            name,
+            table=table_name,
+            key_column=key_column,
+            time_column=time_column,
+            state_column=state_column,
+            from_states=list(from_states),
+            to_state=to_state,
+            job_prefix=job_prefix,
+        )
+    emit(
+        state,
+        result,
+        lambda: (
+            f"transition {result['name']} registered on {result['table']}: "
+            f"{', '.join(from_states)} → {to_state} at {time_column}\n"
+            f"  jobs registered  {result['jobs_registered']} "
+            f"({result['job_prefix']}<{key_column}>)\n"
+            f"  rows completed   {result['completed']} (already due)"
+        ),
+    )
+
+
+@transitions_group.command("remove")
+@click.argument("name")
+@click.pass_obj
+def transitions_remove(state: State, name: str) -> None:
+    """Remove transition NAME: its triggers and jobs go, the rows of its table stay as they are."""
+    with state.backend() as backend:
+        result = backend.remove_transition(name)
+    emit(
+        state,
+        result,
+        lambda: (
+            f"transition {result['name']} removed: {plural(result['jobs_removed'], 'job')} "
+            "removed, rows unchanged"
+        ),
+    )
 
 
 @cli.command("metrics")
