@@ -60,7 +60,7 @@ RELEASED = {
     "0004/sqlite/downgrade.sql": "488a6efd5702014e101c866d7010bf3b0631e9f843de2443e78d1e31de870658",
     "0005/postgres/20_functions.sql": "b4ba8a386873c9e89aefa78973b4d2bb0154ae7794e4f10bb6a91a9acb0928a3",
     "0005/postgres/40_admin.sql": "a97c1e1e1a211be1b38aed32929135dcd09b886a6da58ce34f17220b6c95580d",
-    "0005/postgres/45_transitions.sql": "6b09065fe5d97da33016b61b3f9d8f973c24ddd7321d5ef702b75eb8622017ee",
+    "0005/postgres/45_transitions.sql": "c95d14a3d61d5498d24709431afebe52c66d5518f9f11da74ff2b44ef1799a38",
     "0005/postgres/50_grants.sql": "c9e1de02b378d3f2dc69b2d865f13c7b9e95ffe8388a7a74fb7d1e18b73ceb84",
     "0005/postgres/downgrade.sql": "899e1ed87c8e053bf95be3e20f19cb93dcafa53236548202e2c9252613cf887f",
     "0005/postgres/downgrade_functions.sql": "1f36fbccbc7056b60ff273638b7ef80f4c4797edab7fc0dcd3db4514eb71590e",

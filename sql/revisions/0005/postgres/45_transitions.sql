@@ -364,6 +364,7 @@ declare
     v_t pg_catalog.record;
     v_total bigint;
     v_overdue bigint;
+    v_pending_keys pg_catalog.text[];
     v_keys pg_catalog.text[];
     v_times pg_catalog.timestamptz[];
     v_exist bigint;
@@ -374,6 +375,17 @@ declare
     v_removed integer;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    -- the pending rows (all: a job of one is never an orphan, as recover treats meetings) and
+    -- those not due yet (they must have a job)
+    execute pg_catalog.format(
+        'select pg_catalog.count(*), pg_catalog.array_agg(r.%1$I::pg_catalog.text), '
+        '       pg_catalog.array_agg(r.%1$I::pg_catalog.text) '
+        '           filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now()), '
+        '       pg_catalog.array_agg(r.%2$I) filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now()) '
+        'from %3$s r where r.%4$I operator(pg_catalog.=) any ($1)',
+        v_t.key_column, v_t.time_column, v_t.table_sql, v_t.state_column)
+    into v_total, v_pending_keys, v_keys, v_times using v_t.from_states;
+    -- counted before: the total is the pending rows found, as recover reports for meetings
     if p_dry_run then
         execute pg_catalog.format(
             'select pg_catalog.count(*) from %1$s r where r.%2$I operator(pg_catalog.=) any ($1) '
@@ -383,13 +395,6 @@ begin
     else
         v_overdue := scheduler.complete_due_transition(p_name, p_skip_locked);
     end if;
-    execute pg_catalog.format(
-        'select pg_catalog.count(*), pg_catalog.array_agg(r.%1$I::pg_catalog.text) '
-        '           filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now()), '
-        '       pg_catalog.array_agg(r.%2$I) filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now()) '
-        'from %3$s r where r.%4$I operator(pg_catalog.=) any ($1)',
-        v_t.key_column, v_t.time_column, v_t.table_sql, v_t.state_column)
-    into v_total, v_keys, v_times using v_t.from_states;
     with expected as materialized (
         select s.job_name, s.schedule, s.command
         from scheduler.transition_job_specs(p_name, v_t.job_prefix, v_keys, v_times) s
@@ -409,8 +414,9 @@ begin
                  where j.username operator(pg_catalog.=) current_user
                    -- the prefix is [a-z0-9-]: no LIKE wildcard in it
                    and j.jobname operator(pg_catalog.~~) (v_t.job_prefix operator(pg_catalog.||) '%')
-                   and not exists (select 1 from expected e
-                                   where e.job_name operator(pg_catalog.=) j.jobname))
+                   and not j.jobname operator(pg_catalog.=) any (array(
+                       select v_t.job_prefix operator(pg_catalog.||) k.key
+                       from pg_catalog.unnest(v_pending_keys) as k(key))))
     into v_exist, v_missing, v_missing_schedules, v_missing_commands, v_orphans
     from have h;
     if not p_dry_run then
