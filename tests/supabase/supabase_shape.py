@@ -61,6 +61,14 @@ ADMIN_FUNCTIONS = (
     "scheduler.cancel_meeting(uuid)",
     "scheduler.wake()",
     "scheduler.next_end_time()",
+    # completion events, the webhook dispatcher and the metrics (0004)
+    "scheduler.events(integer, text)",
+    "scheduler.set_webhooks(boolean)",
+    "scheduler.claim_events(integer, double precision)",
+    "scheduler.record_attempt(bigint, text, integer, text, double precision)",
+    "scheduler.metrics()",
+    # the registered transitions (0005)
+    "scheduler.transitions()",
 )
 
 Conn = psycopg.Connection[Any]

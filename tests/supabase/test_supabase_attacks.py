@@ -96,7 +96,9 @@ def test_an_api_role_cannot_run_code_as_the_owner_through_pg_temp_types(
     assert_no_escalation(su, role)
 
 
-def admin_calls(meeting_id: object) -> dict[str, list[tuple[str, tuple[object, ...]]]]:
+def admin_calls(
+    meeting_id: object, event_id: object = None
+) -> dict[str, list[tuple[str, tuple[object, ...]]]]:
     """Calls of every admin function service_role may execute, by signature."""
     return {
         "scheduler.list_jobs()": [("select * from scheduler.list_jobs()", ())],
@@ -115,6 +117,19 @@ def admin_calls(meeting_id: object) -> dict[str, list[tuple[str, tuple[object, .
         "scheduler.cancel_meeting(uuid)": [("select scheduler.cancel_meeting(%s)", (meeting_id,))],
         "scheduler.wake()": [("select scheduler.wake()", ())],
         "scheduler.next_end_time()": [("select scheduler.next_end_time()", ())],
+        "scheduler.events(integer, text)": [("select * from scheduler.events(10, null)", ())],
+        "scheduler.set_webhooks(boolean)": [
+            ("select scheduler.set_webhooks(true)", ()),
+            ("select scheduler.set_webhooks(false)", ()),
+        ],
+        "scheduler.claim_events(integer, double precision)": [
+            ("select * from scheduler.claim_events(5, 30)", ())
+        ],
+        "scheduler.record_attempt(bigint, text, integer, text, double precision)": [
+            ("select scheduler.record_attempt(%s, 'retry', 500, 'boom', 1)", (event_id,))
+        ],
+        "scheduler.metrics()": [("select scheduler.metrics()", ())],
+        "scheduler.transitions()": [("select * from scheduler.transitions()", ())],
     }
 
 
@@ -141,13 +156,19 @@ def test_service_role_cannot_run_code_as_the_owner_through_pg_temp_types(
         "'failed', 'boom', now(), now() from cron.job where jobname = %s",
         (job_name(meeting_id),),
     )
+    # a completion event, for the dispatcher's functions to claim and record
+    (event_id,) = su.execute(
+        "insert into scheduler.completion_events "
+        "(meeting_id, end_time, completed_at, path, delivery, next_attempt_at) "
+        "values (gen_random_uuid(), now(), now(), 'job', 'pending', now()) returning event_id"
+    ).fetchone()  # type: ignore[misc]
     # All the domains at once, then each alone: a domain that breaks a function's query (its
     # result type no longer matches) rolls back what its check did, one alone may not.
     errors = []
     for types in [PG_TEMP_TYPES, *((t,) for t in PG_TEMP_TYPES)]:
         with supa.as_role("service_role") as conn:
             arm_pg_temp_domains(conn, su, "service_role", types)
-            for statement, params in admin_calls(meeting_id)[signature]:
+            for statement, params in admin_calls(meeting_id, event_id)[signature]:
                 try:
                     conn.execute(statement, params).fetchall()
                 except psycopg.Error as error:

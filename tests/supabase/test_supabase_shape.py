@@ -20,6 +20,13 @@ INTERNAL_FUNCTIONS = (
     "scheduler.complete_meeting(uuid)",
     "scheduler.repair(boolean, boolean)",
     "scheduler.register_jobs(uuid[], timestamp with time zone[])",
+    "scheduler.complete_due(boolean, text)",
+    "scheduler.purge_events()",
+    "scheduler.schedule_jobs(text[], text[], text[])",
+    "scheduler.unschedule_jobs(text[])",
+    "scheduler.add_transition(text, regclass, text, text, text, text[], text, text)",
+    "scheduler.remove_transition(text)",
+    "scheduler.complete_transition(text, text)",
 )
 CRON_CALLS = (
     "select cron.schedule('x', '* * * * *', 'select 1')",
@@ -206,6 +213,25 @@ def test_api_roles_cannot_call_cron_or_read_jobs(supa: SupabaseShape, role: str)
                 conn.execute(call)
     with supa.superuser() as su:
         assert jobs(su) == before
+
+
+def test_service_role_may_execute_exactly_the_admin_functions(supa: SupabaseShape) -> None:
+    """Every function of ours that service_role may execute is in ADMIN_FUNCTIONS, which the
+    attack tests call one by one (tests/supabase/test_supabase_attacks.py)."""
+    with supa.superuser() as su:
+        granted = {
+            oid
+            for (oid,) in su.execute(
+                "select p.oid from pg_proc p where p.pronamespace = 'scheduler'::regnamespace "
+                "and has_function_privilege('service_role', p.oid, 'execute')"
+            ).fetchall()
+        }
+        listed = {
+            oid
+            for signature in ADMIN_FUNCTIONS
+            for (oid,) in su.execute("select %s::regprocedure::oid", (signature,)).fetchall()
+        }
+    assert granted == listed
 
 
 def test_service_role_executes_the_admin_functions(supa: SupabaseShape) -> None:
