@@ -58,6 +58,8 @@ RELEASED = {
     "0004/sqlite/20_views.sql": "9d7628b3c4c2bfe3227b0cd16144945941c63d2749f103fd847faee23c447911",
     "0004/sqlite/30_triggers.sql": "2a53ea6331167fa512dab374eae6c1870f6a1159820dd8c359789096056c571b",
     "0004/sqlite/downgrade.sql": "488a6efd5702014e101c866d7010bf3b0631e9f843de2443e78d1e31de870658",
+    "0005/sqlite/10_schema.sql": "7b4ddb4ae2940905a262073f3ead6116f90e7f40ca51f75489f3ef0007b68f2b",
+    "0005/sqlite/downgrade.sql": "dcf8c4a04c981f6635c7dd41870df5f463ecba8357c76806cf244079facd5420",
 }
 
 
