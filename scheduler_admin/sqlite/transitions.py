@@ -414,7 +414,7 @@ def _column(columns: dict[str, sqlite3.Row], table: str, column: str, role: str)
     return row
 
 
-def _key_is_unique(conn: sqlite3.Connection, table: str, key: str, columns: list[str]) -> bool:
+def _key_is_unique(conn: sqlite3.Connection, table: str, key: str) -> bool:
     """Whether ``key`` alone is the table's primary key (the INTEGER PRIMARY KEY included) or
     has a unique index that is not partial."""
     rows = conn.execute("SELECT name, pk FROM pragma_table_info(?)", (table,)).fetchall()
@@ -500,7 +500,7 @@ def _validate(
             "INTEGER or TEXT",
             hint="Use the table's INTEGER PRIMARY KEY or a TEXT column with a unique index.",
         )
-    if not _key_is_unique(conn, real_table, key, list(columns)):
+    if not _key_is_unique(conn, real_table, key):
         raise InvalidInput(
             f"{real_table}.{key} is neither the primary key nor a column with a unique index "
             "of its own: a job per row needs a unique key",
@@ -848,13 +848,17 @@ class TransitionRepair(TypedDict):
 
 def _orphans(conn: sqlite3.Connection, spec: Spec) -> list[int]:
     """Jobs with the transition's prefix that no pending row owns (wrong jobs are re-registered
-    under their name, so they are not orphans)."""
+    under their name, so they are not orphans). The key in the job name finds the row through
+    the key's index; the name must then be the row's job name exactly."""
+    key = spec.col(spec.key, "t")
     rows = conn.execute(
         f"""SELECT c.jobid FROM cron_job c
              WHERE {_prefix_sql("c.jobname")}
                AND NOT EXISTS (
-                   SELECT 1 FROM ({jobs_sql(spec, spec.pending(spec.col(spec.state, "t")))}) j
-                    WHERE j.jobname = c.jobname)""",
+                   SELECT 1 FROM {spec.qtable} t
+                    WHERE {key} = substr(c.jobname, length(:prefix) + 1)
+                      AND :prefix || CAST({key} AS TEXT) = c.jobname
+                      AND {spec.pending(spec.col(spec.state, "t"))})""",
         {"prefix": spec.prefix},
     ).fetchall()
     return [int(row[0]) for row in rows]
