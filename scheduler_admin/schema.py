@@ -94,6 +94,22 @@ def apply_schema(connection: Any) -> None:
     apply_files(connection, schema_files(backend))
 
 
+def drop_transition_triggers(connection: Any) -> None:
+    """SQLite: drop the triggers generated for the registered transitions (revision 0005), in
+    the connection's transaction. No SQL file can name them, and once ``cron_job`` or
+    ``scheduler_settings`` is gone they would break every write to their tables; teardown and
+    the downgrade of 0005 call this first. Nothing on PostgreSQL (its SQL drops its own)."""
+    if backend_of_dialect(connection.dialect.name) != "sqlite":
+        return
+    from scheduler_admin.sqlite.transitions import drop_all_triggers
+
+    driver = connection.connection.driver_connection
+    if not driver.in_transaction:
+        driver.execute("BEGIN")
+    drop_all_triggers(driver)
+
+
 def teardown(connection: Any) -> None:
     backend = backend_of_dialect(connection.dialect.name)
+    drop_transition_triggers(connection)
     execute_script(connection, backend, read_sql(backend, "teardown.sql"))

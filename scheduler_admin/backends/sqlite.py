@@ -21,10 +21,11 @@ from scheduler_admin.backends.base import (
     Reconciled,
     RecoverReport,
     Run,
+    Transition,
     Wake,
     require_path,
 )
-from scheduler_admin.sqlite import admin, events, functions, metrics
+from scheduler_admin.sqlite import admin, events, functions, metrics, transitions
 from scheduler_admin.sqlite.connection import UTC, Clock, Database, utcnow
 from scheduler_admin.sqlite.doctor import doctor
 
@@ -167,3 +168,42 @@ class SqliteBackend(Database):
         now = self.now()
         with self.transaction(write=False) as conn:
             return metrics.metrics(conn, now)
+
+    def transitions(self) -> list[Transition]:
+        """The registered timed transitions: meetings (builtin) first, then by name."""
+        with self.transaction(write=False) as conn:
+            return transitions.transitions(conn)
+
+    def add_transition(
+        self,
+        name: str,
+        *,
+        table: str,
+        key_column: str,
+        time_column: str,
+        state_column: str,
+        from_states: list[str],
+        to_state: str,
+        job_prefix: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a timed transition on a table: its triggers, a job per pending row, the
+        rows already due completed; refused (nothing changed) with a clear error otherwise."""
+        now = self.now()
+        with self.transaction() as conn:
+            return transitions.add_transition(
+                conn,
+                name,
+                table=table,
+                key_column=key_column,
+                time_column=time_column,
+                state_column=state_column,
+                from_states=list(from_states),
+                to_state=to_state,
+                job_prefix=job_prefix,
+                now=now,
+            )
+
+    def remove_transition(self, name: str) -> dict[str, Any]:
+        """Drop a transition's triggers and jobs (its table's rows are kept); not meetings."""
+        with self.transaction() as conn:
+            return transitions.remove_transition(conn, name)

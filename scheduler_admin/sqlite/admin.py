@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from scheduler_admin import cron
 from scheduler_admin.backends.base import (
@@ -30,6 +30,7 @@ from scheduler_admin.backends.base import (
     require_aware,
 )
 from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
+from scheduler_admin.sqlite import transitions
 from scheduler_admin.sqlite.connection import (
     UTC,
     from_db_time,
@@ -183,15 +184,20 @@ def repair(
     plan = repair_plan(conn, now)
     errors = list(plan.errors)
     if dry_run:
-        return RecoverReport(
-            total_meetings=plan.total,
-            jobs_scheduled=len(plan.to_schedule),
-            jobs_already_exist=plan.existing,
-            overdue_completed=len(plan.overdue),
-            orphans_removed=len(plan.orphans),
-            errors=errors,
-            success=not errors,
-            dry_run=True,
+        repaired, failed = transitions.repair_all(conn, now, dry_run=True)
+        errors += failed
+        return _with_transitions(
+            RecoverReport(
+                total_meetings=plan.total,
+                jobs_scheduled=len(plan.to_schedule),
+                jobs_already_exist=plan.existing,
+                overdue_completed=len(plan.overdue),
+                orphans_removed=len(plan.orphans),
+                errors=errors,
+                success=not errors,
+                dry_run=True,
+            ),
+            repaired,
         )
     counts = {"overdue": 0, "scheduled": 0, "orphans": 0}
 
@@ -226,16 +232,32 @@ def repair(
             return conn.execute("DELETE FROM cron_job WHERE jobid = ?", (jobid,)).rowcount
 
         attempt("orphans", meeting_id(name), remove)
-    return RecoverReport(
-        total_meetings=plan.total,
-        jobs_scheduled=counts["scheduled"],
-        jobs_already_exist=plan.existing,
-        overdue_completed=counts["overdue"],
-        orphans_removed=counts["orphans"],
-        errors=errors,
-        success=not errors,
-        dry_run=False,
+    # then every registered transition (sqlite/transitions.py), each in its own savepoint
+    repaired, failed = transitions.repair_all(conn, now, dry_run=False)
+    errors += failed
+    return _with_transitions(
+        RecoverReport(
+            total_meetings=plan.total,
+            jobs_scheduled=counts["scheduled"],
+            jobs_already_exist=plan.existing,
+            overdue_completed=counts["overdue"],
+            orphans_removed=counts["orphans"],
+            errors=errors,
+            success=not errors,
+            dry_run=False,
+        ),
+        repaired,
     )
+
+
+def _with_transitions(
+    report: RecoverReport, repaired: dict[str, transitions.TransitionRepair]
+) -> RecoverReport:
+    """The report with the key ``transitions`` ({name: TransitionRepair}) when a non-builtin
+    transition exists; a report without one keeps exactly the keys of RecoverReport."""
+    if repaired:
+        cast(dict[str, Any], report)["transitions"] = repaired
+    return report
 
 
 def recover(conn: sqlite3.Connection, now: datetime, *, dry_run: bool = False) -> RecoverReport:

@@ -5,7 +5,10 @@ of two calls:
 
 * ``complete_meeting('<id>')``: :func:`scheduler_admin.sqlite.functions.complete_meeting`
   (``scheduler.complete_meeting()``); the id is an SQL literal (quotes doubled);
-* ``reconcile()``: :func:`scheduler_admin.sqlite.admin.reconcile` (``scheduler.reconcile()``).
+* ``reconcile()``: :func:`scheduler_admin.sqlite.admin.reconcile` (``scheduler.reconcile()``);
+* ``complete_transition('<name>', '<key>')``: the job of a row of a registered transition,
+  :func:`scheduler_admin.sqlite.transitions.complete_transition`
+  (``scheduler.complete_transition()``); both arguments SQL literals (quotes doubled).
 
 :func:`execute` runs one inside the caller's transaction and returns what the run did, in the
 words a run's ``return_message`` keeps. Anything else is an unknown command: a failed run.
@@ -16,9 +19,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from scheduler_admin.backends.base import plural, recover_summary
-from scheduler_admin.sqlite import admin
+from scheduler_admin.backends.base import RecoverReport, plural, recover_summary
+from scheduler_admin.sqlite import admin, transitions
 from scheduler_admin.sqlite.functions import (
     RECONCILE_COMMAND,
     Completion,
@@ -51,22 +55,44 @@ def completion_message(done: Completion) -> str:
     return text + (f"; {others}" if done.completed else "")
 
 
+def transitions_summary(report: RecoverReport) -> str:
+    """What the repair did for each registered transition, appended to the summary (nothing
+    when none is registered)."""
+    return "".join(
+        f"; transition {name}: {plural(r['total'], 'pending row')}, {r['jobs_scheduled']} "
+        f"scheduled, {r['jobs_already_exist']} already there, {r['overdue_completed']} overdue "
+        f"completed, {plural(r['orphans_removed'], 'orphan')} removed"
+        for name, r in cast(dict[str, Any], report).get("transitions", {}).items()
+    )
+
+
 def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
     """Run a job's command inside an open transaction on ``conn``, at ``now``."""
     if command == RECONCILE_COMMAND:
         if not is_enabled(conn):
             return Outcome(True, PAUSED)
         report = admin.repair_and_prune(conn, now)
-        summary = recover_summary(report)
+        summary = recover_summary(report) + transitions_summary(report)
         if report["errors"]:
-            details = "; ".join(f"{e['meeting_id']}: {e['error']}" for e in report["errors"][:5])
+            details = "; ".join(
+                f"{e['meeting_id']}: {e['error']}" if e.get("meeting_id") else e["error"]
+                for e in report["errors"][:5]
+            )
             return Outcome(False, f"{summary}: {details}", report["overdue_completed"])
         return Outcome(True, summary, report["overdue_completed"])
+    row = transitions.parse_transition_command(command)
+    if row is not None:
+        if not is_enabled(conn):
+            return Outcome(True, PAUSED)
+        name, key = row
+        moved = transitions.complete_transition(conn, name, key, now)
+        return Outcome(True, transitions.completion_message(moved), moved.completed)
     meeting = parse_complete_command(command)
     if meeting is None:
         return Outcome(
             False,
-            f"unknown command {command!r}: expected complete_meeting('<id>') or reconcile()",
+            f"unknown command {command!r}: expected complete_meeting('<id>'), "
+            "complete_transition('<name>', '<key>') or reconcile()",
         )
     if not is_enabled(conn):
         return Outcome(True, PAUSED)

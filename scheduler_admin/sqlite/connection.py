@@ -26,7 +26,7 @@ UTC = timezone.utc
 Clock = Callable[[], datetime]
 
 # The objects of ours every operation needs (sql/sqlite/10_schema.sql and 20_views.sql; the
-# completion events and webhooks since revision 0004).
+# completion events and webhooks since revision 0004, the registry of transitions since 0005).
 REQUIRED = {
     "meetings": "table",
     "cron_job": "table",
@@ -42,6 +42,7 @@ REQUIRED = {
     "scheduler_webhooks": "table",
     "scheduler_metric_totals": "table",
     "scheduler_events": "view",
+    "scheduler_transitions": "table",
 }
 
 # The triggers on meetings (sql/sqlite/30_triggers.sql).

@@ -251,10 +251,17 @@ def next_end_time(conn: sqlite3.Connection) -> str | None:
 
 def wake(conn: sqlite3.Connection, now: datetime) -> Wake:
     """Twin of scheduler.wake() in sql/postgres/20_functions.sql: marks done the pending meetings
-    due at ``now`` (the backend's clock; events of path ``waker``), then the next end time.
+    due at ``now`` (the backend's clock; events of path ``waker``), and the due rows of the
+    registered transitions (not counted in ``completed``), then the next end time.
     Paused: nothing."""
     enabled = is_enabled(conn)
     completed = complete_due_meetings(conn, now, path="waker") if enabled else 0
+    if enabled:
+        # the rows of registered transitions due now too (counted apart: ``completed`` and the
+        # next end time are the meetings'); imported here: transitions imports this module
+        from scheduler_admin.sqlite.transitions import complete_all_due
+
+        complete_all_due(conn, now)
     stamp = iso(now)
     assert stamp is not None
     return Wake(

@@ -179,3 +179,37 @@ CREATE TABLE IF NOT EXISTS scheduler_metric_totals (
     value REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (name, label)
 );
+
+-- The registry of timed transitions (revision 0005), the twin of scheduler.transitions: rows of
+-- table_name whose state_column holds one of from_states (a JSON array of text) get to_state at
+-- their time_column (ISO-8601 text, validated like meetings.end_time), through one job per
+-- pending row named <job_prefix><key> whose command is complete_transition('<name>', '<key>').
+-- Each non-builtin row has triggers on its table, generated from this row by
+-- scheduler_admin/sqlite/transitions.py (SQLite triggers cannot take their table or columns as
+-- parameters): scheduler_<name>_before_insert, _before_update, _after_insert, _after_update,
+-- _after_delete. meetings is the builtin row: its triggers are those of 30_triggers.sql, its
+-- states are the words of scheduler_statuses (read when listed, hence null here), and it is
+-- neither removable nor added again. Names, prefixes and columns are validated by add_transition;
+-- the checks below keep the rules that a row alone can state.
+CREATE TABLE IF NOT EXISTS scheduler_transitions (
+    name TEXT PRIMARY KEY NOT NULL
+        CHECK (typeof(name) = 'text' AND length(name) BETWEEN 1 AND 40
+               AND name GLOB '[a-z]*' AND name NOT GLOB '*[^a-z0-9_]*'),
+    table_name TEXT NOT NULL,
+    key_column TEXT NOT NULL,
+    time_column TEXT NOT NULL,
+    state_column TEXT NOT NULL,
+    from_states TEXT CHECK (from_states IS NULL OR (json_valid(from_states)
+                                                    AND json_type(from_states) = 'array')),
+    to_state TEXT,
+    job_prefix TEXT NOT NULL UNIQUE
+        CHECK (job_prefix GLOB '[a-z]*-' AND job_prefix NOT GLOB '*[^a-z0-9-]*'),
+    builtin INTEGER NOT NULL DEFAULT 0 CHECK (builtin IN (0, 1)),
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')),
+    CONSTRAINT scheduler_transitions_states_check
+        CHECK (builtin = 1 OR (from_states IS NOT NULL AND to_state IS NOT NULL)),
+    CONSTRAINT scheduler_transitions_table_time_key UNIQUE (table_name, time_column)
+);
+INSERT OR IGNORE INTO scheduler_transitions
+       (name, table_name, key_column, time_column, state_column, job_prefix, builtin)
+VALUES ('meetings', 'meetings', 'id', 'end_time', 'status', 'meeting-status-', 1);

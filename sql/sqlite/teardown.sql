@@ -1,5 +1,7 @@
 -- Removes every object and every job of ours. Never touches the rows of meetings (nor the table
--- itself, which holds the application's data).
+-- itself, which holds the application's data), nor the rows of the tables of registered
+-- transitions. Their generated triggers are dropped first by scheduler_admin.schema.teardown()
+-- (no SQL file can name them).
 DROP TRIGGER IF EXISTS scheduler_meetings_before_insert;
 DROP TRIGGER IF EXISTS scheduler_meetings_before_update;
 DROP TRIGGER IF EXISTS scheduler_meetings_after_insert;
@@ -18,6 +20,7 @@ DROP TABLE IF EXISTS scheduler_webhook_attempts;
 DROP TABLE IF EXISTS scheduler_completion_events;
 DROP TABLE IF EXISTS scheduler_metric_totals;
 DROP TABLE IF EXISTS scheduler_webhooks;
+DROP TABLE IF EXISTS scheduler_transitions;
 DROP TABLE IF EXISTS cron_job_run_details;
 DROP TABLE IF EXISTS cron_job;
 DROP TABLE IF EXISTS scheduler_worker;

@@ -129,11 +129,12 @@ def event_rows(path: Path) -> list[tuple[str, str]]:
 
 
 def test_a_0003_store_upgraded_to_0004_records_events_and_downgrades_back(tmp_path: Path) -> None:
-    """0004 on a store of 0003 with meetings: the same schema as a fresh store, the triggers
-    record events; its downgrade gives back 0003's schema with the meetings and jobs kept."""
+    """0004 on a store of 0003 with meetings: the same schema as a fresh store at 0004, the
+    triggers record events; its downgrade gives back 0003's schema with the meetings and jobs
+    kept."""
     at_0003, fresh = tmp_path / "at_0003.db", tmp_path / "fresh.db"
     upgrade("0003", url=url(at_0003))
-    upgrade(url=url(fresh))
+    upgrade("0004", url=url(fresh))
     path = tmp_path / "store.db"
     upgrade("0003", url=url(path))
     assert not set(objects(path)) & EVENTS
@@ -155,7 +156,7 @@ def test_a_0003_store_upgraded_to_0004_records_events_and_downgrades_back(tmp_pa
         assert set(jobs(conn)) == {f"meeting-status-{kept}"}
         insert(conn, "2020-01-01T00:00:00Z")  # 0003's triggers again: no events table needed
         assert conn.execute("SELECT count(*) FROM meetings").fetchone()[0] == 4
-    upgrade(url=url(path))
+    upgrade("0004", url=url(path))
     assert objects(path) == objects(fresh)
     assert event_rows(path) == []  # the events went with the downgrade
 

@@ -64,6 +64,8 @@ RELEASED = {
     "0005/postgres/50_grants.sql": "c9e1de02b378d3f2dc69b2d865f13c7b9e95ffe8388a7a74fb7d1e18b73ceb84",
     "0005/postgres/downgrade.sql": "899e1ed87c8e053bf95be3e20f19cb93dcafa53236548202e2c9252613cf887f",
     "0005/postgres/downgrade_functions.sql": "1f36fbccbc7056b60ff273638b7ef80f4c4797edab7fc0dcd3db4514eb71590e",
+    "0005/sqlite/10_schema.sql": "7b4ddb4ae2940905a262073f3ead6116f90e7f40ca51f75489f3ef0007b68f2b",
+    "0005/sqlite/downgrade.sql": "dcf8c4a04c981f6635c7dd41870df5f463ecba8357c76806cf244079facd5420",
 }
 
 
