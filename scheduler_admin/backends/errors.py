@@ -55,10 +55,22 @@ def _invalid_input(error: ServerError, call: Call) -> SchedulerError:
 
 
 def _meeting_not_found(error: ServerError, call: Call) -> SchedulerError:
-    # no_data_found is what schedule_meeting and cancel_meeting raise for an unknown id.
+    # no_data_found is what schedule_meeting and cancel_meeting raise for an unknown id, and
+    # the transitions' functions for an unknown name (or a delivery report for an event gone)
     if "p_meeting_id" not in call.params:
-        return fallback(error, call)
+        return _refused(error, call)
     return MeetingNotFound(str(call.params["p_meeting_id"]), hint=error.hint)
+
+
+# The functions that refuse a request with their own message and hint under these SQLSTATEs
+# (add_transition's checks of a table, an unknown transition or event).
+REFUSING = frozenset({"add_transition", "remove_transition", "record_attempt"})
+
+
+def _refused(error: ServerError, call: Call) -> SchedulerError:
+    if call.function not in REFUSING:
+        return fallback(error, call)
+    return InvalidInput(error.message, hint=error.hint)
 
 
 def _permission_denied(error: ServerError, call: Call) -> SchedulerError:
@@ -94,6 +106,12 @@ SQLSTATES: dict[str, Rule] = {
     "3F000": _missing_object,  # invalid_schema_name
     "42883": _missing_object,  # undefined_function
     "42P01": _missing_object,  # undefined_table
+    # add_transition's checks of a table
+    "42703": _refused,  # undefined_column
+    "42804": _refused,  # datatype_mismatch
+    "42P16": _refused,  # invalid_table_definition
+    "42710": _refused,  # duplicate_object
+    "42809": _refused,  # wrong_object_type
 }
 
 

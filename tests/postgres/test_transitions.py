@@ -400,3 +400,13 @@ def test_the_cli_adds_lists_and_removes(
     assert code == 1 and "cannot be removed" in err
     assert run_json(capsys, *url, "transitions", "remove", "memberships")["jobs_removed"] == 1
     assert jobs(memberships) == {}
+    code, _out, err = run(capsys, *url, "transitions", "remove", "memberships")
+    assert code == 1 and "Error: no transition named memberships" in err
+    assert "Hint: scheduler-admin transitions list shows the registered ones." in err
+    code, _out, err = run(
+        capsys, *url, "transitions", "add", "memberships", "--table", "public.memberships",
+        "--key", "nope", "--time", "expires_at", "--state", "status", "--from", "active",
+        "--to", "expired",
+    )  # fmt: skip
+    assert code == 1 and "Error: public.memberships has no column nope" in err
+    assert "Traceback" not in err

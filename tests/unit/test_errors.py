@@ -50,8 +50,36 @@ CASES = [
 ]
 
 
+ADD = Call("postgresql://app:***@db/app", "add_transition", {"p_name": "memberships"})
+# add_transition's refusals of a table keep the function's words and hint; the same SQLSTATEs
+# from anything else (a migration's SQL) are the generic error
+REFUSALS = [
+    ("42703", "public.memberships has no column nope"),
+    ("42804", "public.memberships.user_id has type uuid, expected timestamp with time zone"),
+    ("42P16", "public.memberships.user_id is not unique"),
+    ("42710", "a transition named memberships exists already"),
+    ("42809", "public.v is not a table"),
+]
+
+
 def test_every_mapped_sqlstate_is_tested() -> None:
-    assert {case[0] for case in CASES} == set(SQLSTATES)
+    assert {case[0] for case in CASES} | {code for code, _ in REFUSALS} == set(SQLSTATES)
+
+
+@pytest.mark.parametrize(("sqlstate", "message"), REFUSALS)
+def test_a_functions_refusal_keeps_its_words_and_hint(sqlstate: str, message: str) -> None:
+    result = translate(ServerError(sqlstate, message, "the fix"), ADD)
+    assert type(result) is InvalidInput
+    assert (result.message, result.hint) == (message, "the fix")
+    other = translate(ServerError(sqlstate, message, "the fix"), Call("db"))
+    assert type(other) is DatabaseError
+
+
+def test_an_unknown_transition_is_a_refusal_not_a_missing_meeting() -> None:
+    call = Call("db", "remove_transition", {"p_name": "nope"})
+    result = translate(ServerError("P0002", "no transition named nope", "list them"), call)
+    assert type(result) is InvalidInput
+    assert (result.message, result.hint) == ("no transition named nope", "list them")
 
 
 @pytest.mark.parametrize(("sqlstate", "message", "error", "words"), CASES)
