@@ -18,7 +18,7 @@ from pg_helpers import (
     meeting_jobs,
     migrate,
     revisions,
-    sweep_off,
+    run_command,
     sweep_supported,
     upgrade_error,
 )
@@ -107,7 +107,10 @@ def test_migrating_through_every_revision_equals_the_schema_in_sql(
 
 def test_downgrade_one_step_restores_the_previous_revision(db: Conn, migrated: Server) -> None:
     """head -> previous gives what migrating to the previous revision gives (functions, grants,
-    triggers, jobs), and upgrading again gives the current schema."""
+    triggers, jobs), and upgrading again gives the current schema. The seconds sweep at the
+    product's default first (the shared reset turns it off; a fresh migration turns it on)."""
+    db.execute("update scheduler.settings set sweep_seconds = 1")
+    run_command(db, "select scheduler.sync_sweep()")
     insert_meeting(db, FUTURE)
     at_head = catalog(db)
     previous = revisions()[-2]
@@ -118,7 +121,6 @@ def test_downgrade_one_step_restores_the_previous_revision(db: Conn, migrated: S
     migrate(migrated, previous)
     assert catalog(db) == downgraded
     migrate(migrated)
-    sweep_off(db)  # as the test's reset left it (a migration turns it on where pg_cron can)
     assert catalog(db) == at_head
 
 

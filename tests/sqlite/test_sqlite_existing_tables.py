@@ -29,7 +29,6 @@ UTC = timezone.utc
 LONG_AGO = "2000-01-01T00:00:00+00:00"
 # Every time of a test is counted from one minute, read once: a minute boundary passing while
 # the test runs does not change them.
-BASE = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 OWN_STATUSES_TABLE = (
     "CREATE TABLE meetings (id TEXT PRIMARY KEY NOT NULL "
@@ -85,8 +84,19 @@ def backend(path: Path, clock: FakeClock) -> Iterator[SqliteBackend]:
 
 
 def minute(minutes: int, second: int = 0) -> datetime:
-    """A time in the real future at a chosen second (the triggers use SQLite's clock)."""
-    return BASE + timedelta(minutes=minutes, seconds=second)
+    """A time in the real future at a chosen second (the triggers use SQLite's clock): minutes
+    after the start of the test's next minute (read when the test starts: a time computed when
+    the module was collected is in the past by the time a long run reaches this file)."""
+    return _base + timedelta(minutes=minutes, seconds=second)
+
+
+_base = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def _next_minute() -> None:
+    global _base
+    _base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 def migrate(path: Path) -> None:
