@@ -212,6 +212,10 @@ def test_keys_that_look_like_sql_are_only_ever_values(memberships: Conn) -> None
     assert value(db, "select state from public.invites") == "lapsed"
     assert value(db, "select to_regclass('public.meetings') is not null") is True
     assert jobs(db, "invite-") == {}
+    # pg_cron keeps 63 bytes of a job name: a key that would not fit is refused, not cut
+    with pytest.raises(psycopg.errors.StringDataRightTruncation, match="too long for a job name"):
+        db.execute("insert into public.invites values (%s, 'open', %s)", ("k" * 60, FUTURE))
+    assert value(db, "select count(*) from public.invites") == 1
 
 
 def test_the_schedule_rule_is_the_meetings_one(memberships: Conn) -> None:

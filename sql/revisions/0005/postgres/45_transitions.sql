@@ -105,6 +105,16 @@ begin
     if coalesce(pg_catalog.cardinality(p_keys), 0) operator(pg_catalog.=) 0 then
         return 0;
     end if;
+    -- pg_cron keeps job names of at most 63 bytes (type name): a longer one would be cut, and
+    -- its job could never be found again by its name
+    if exists (select 1 from pg_catalog.unnest(p_keys) as k(key)
+               where pg_catalog.octet_length(v_prefix operator(pg_catalog.||) k.key)
+                     operator(pg_catalog.>) 63) then
+        raise exception 'a key of transition % is too long for a job name (% plus the key must fit in 63 bytes)',
+                        p_name, pg_catalog.quote_literal(v_prefix)
+            using errcode = 'string_data_right_truncation',
+                  hint = 'Use shorter keys, or register the transition again with a shorter --prefix.';
+    end if;
     return (select scheduler.schedule_jobs(pg_catalog.array_agg(s.job_name),
                                            pg_catalog.array_agg(s.schedule),
                                            pg_catalog.array_agg(s.command))

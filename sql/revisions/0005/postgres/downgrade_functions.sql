@@ -2,3 +2,4 @@
 -- jobs scheduled and unscheduled by name.
 drop function if exists scheduler.schedule_jobs(pg_catalog.text[], pg_catalog.text[], pg_catalog.text[]);
 drop function if exists scheduler.unschedule_jobs(pg_catalog.text[]);
+drop function if exists scheduler.job_target();
