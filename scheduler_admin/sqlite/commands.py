@@ -43,14 +43,15 @@ class Outcome:
     completed: int = 0  # meetings marked done
 
 
-def completion_message(done: Completion) -> str:
-    """What a ``complete_meeting`` run did, in one line."""
+def completion_message(done: Completion, noun: str = "meeting") -> str:
+    """What a ``complete_meeting`` run did, in one line (``noun`` "row" for a
+    ``complete_transition`` run)."""
     if done.this_one:
-        return f"completed {plural(done.completed, 'meeting')} (this one included)"
-    others = f"completed {plural(done.completed, 'other meeting')}"
+        return f"completed {plural(done.completed, noun)} (this one included)"
+    others = f"completed {plural(done.completed, 'other ' + noun)}"
     if done.pending:
-        return "meeting not due yet: " + (others if done.completed else "nothing done")
-    state = "meeting gone" if done.status is None else f"meeting already {done.status}"
+        return f"{noun} not due yet: " + (others if done.completed else "nothing done")
+    state = f"{noun} gone" if done.status is None else f"{noun} already {done.status}"
     text = state + ("; job removed" if done.job_removed else "; no job left to remove")
     return text + (f"; {others}" if done.completed else "")
 
@@ -86,7 +87,7 @@ def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
             return Outcome(True, PAUSED)
         name, key = row
         moved = transitions.complete_transition(conn, name, key, now)
-        return Outcome(True, transitions.completion_message(moved), moved.completed)
+        return Outcome(True, completion_message(moved, noun="row"), moved.completed)
     meeting = parse_complete_command(command)
     if meeting is None:
         return Outcome(

@@ -205,7 +205,8 @@ def complete_due_meetings(conn: sqlite3.Connection, now: datetime, *, path: str)
 
 
 class Completion(NamedTuple):
-    """What :func:`complete_meeting` did."""
+    """What :func:`complete_meeting` did (and ``sqlite/transitions.py`` ``complete_transition``:
+    rows and their state for meetings and their status)."""
 
     completed: int  # meetings marked done (every due one, not only the job's)
     this_one: bool  # the job's own meeting was among them

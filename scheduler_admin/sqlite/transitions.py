@@ -40,7 +40,7 @@ from scheduler_admin.backends.base import (
 )
 from scheduler_admin.exceptions import InvalidInput
 from scheduler_admin.sqlite.connection import to_db_time
-from scheduler_admin.sqlite.functions import is_enabled, statuses
+from scheduler_admin.sqlite.functions import Completion, is_enabled, statuses
 
 log = logging.getLogger(__name__)
 
@@ -769,20 +769,7 @@ def complete_all_due(conn: sqlite3.Connection, now: datetime) -> int:
     )
 
 
-@dataclass(frozen=True)
-class TransitionCompletion:
-    """What :func:`complete_transition` did."""
-
-    completed: int  # rows given the to-state (every due one, not only the job's)
-    this_one: bool  # the job's own row was among them
-    state: str | None  # the job's row's state afterwards (None: no such row)
-    job_removed: bool  # the job's row was not pending: its job was removed
-    pending: bool  # the job's row is still pending (not due yet)
-
-
-def complete_transition(
-    conn: sqlite3.Connection, name: str, key: str, now: datetime
-) -> TransitionCompletion:
+def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: datetime) -> Completion:
     """Twin of scheduler.complete_transition(): completes every pending row of the transition
     already due at ``now``, leaves a row that is not due alone, and removes the job of a key
     whose row is gone or no longer pending. Paused: changes nothing. Unknown transition (or
@@ -806,7 +793,7 @@ def complete_transition(
 
     before = state()
     if not is_enabled(conn):
-        return TransitionCompletion(0, False, before, False, before in spec.from_states)
+        return Completion(0, False, before, False, before in spec.from_states)
     completed = complete_due(conn, spec, now)
     after = state()
     still_pending = after in spec.from_states
@@ -816,19 +803,7 @@ def complete_transition(
         > 0
     )
     this_one = before in spec.from_states and after == spec.to_state
-    return TransitionCompletion(completed, this_one, after, removed, still_pending)
-
-
-def completion_message(done: TransitionCompletion) -> str:
-    """What a ``complete_transition`` run did, in one line (as the meetings' message)."""
-    if done.this_one:
-        return f"completed {plural(done.completed, 'row')} (this one included)"
-    others = f"completed {plural(done.completed, 'other row')}"
-    if done.pending:
-        return "row not due yet: " + (others if done.completed else "nothing done")
-    state = "row gone" if done.state is None else f"row already {done.state}"
-    text = state + ("; job removed" if done.job_removed else "; no job left to remove")
-    return text + (f"; {others}" if done.completed else "")
+    return Completion(completed, this_one, after, removed, still_pending)
 
 
 # -- repair (recover, reconcile) ------------------------------------------------------------
