@@ -17,16 +17,20 @@ RECONCILE_JOB = "meeting-status-reconcile"
 
 
 class Job(TypedDict):
-    """One meeting's job (``list-jobs``)."""
+    """One job of ours (``list-jobs``): a meeting's, another transition's row's, or the reconcile
+    or sweep job. For another transition's job, ``end_time`` and ``meeting_status`` are its row's
+    time and state and ``meeting_id`` is None."""
 
-    meeting_id: str | None  # None for the reconcile job
+    meeting_id: str | None  # None for the reconcile and sweep jobs and other transitions' jobs
     job_id: int
     job_name: str
     schedule: str
     next_run: str | None  # next time the schedule fires, UTC
     end_time: str | None
-    meeting_status: str | None  # None when the meeting is gone (an orphan job)
+    meeting_status: str | None  # None when the row is gone (an orphan job)
     active: bool
+    transition: str  # the transition the job serves; meetings for the reconcile and sweep jobs
+    key: str | None  # its row's key as text (a meeting's id); None for reconcile and sweep
 
 
 class RecoverReport(TypedDict):
@@ -38,6 +42,22 @@ class RecoverReport(TypedDict):
     overdue_completed: int  # upcoming meetings whose end time had passed, marked done
     orphans_removed: int  # jobs of ours with no upcoming meeting or a wrong schedule
     errors: list[dict[str, str]]  # {"meeting_id": ..., "error": ...}
+    success: bool
+    dry_run: bool
+
+
+class TransitionReport(TypedDict):
+    """``recover``/``resume``/``reconcile`` of one transition other than meetings (the value of
+    its name under the key ``transitions`` of a report of all of them, without ``transition``,
+    ``errors``, ``success`` and ``dry_run``)."""
+
+    transition: str
+    total: int  # pending rows read
+    jobs_scheduled: int
+    jobs_already_exist: int
+    overdue_completed: int  # pending rows whose time had passed, given the to-state
+    orphans_removed: int  # jobs with the transition's prefix and no pending row
+    errors: list[dict[str, str]]
     success: bool
     dry_run: bool
 
@@ -63,7 +83,16 @@ class Skipped(TypedDict):
     skipped: str
 
 
-Reconciled = ReconcileReport | Paused | Skipped
+class TransitionReconcileReport(TransitionReport):
+    """``reconcile`` of one transition other than meetings: its repair plus its jobs' run
+    history deleted by the retention."""
+
+    history_deleted: int
+
+
+Reconciled = ReconcileReport | TransitionReconcileReport | Paused | Skipped
+# recover/resume: all transitions or meetings (RecoverReport), or another one (TransitionReport)
+Recovered = RecoverReport | TransitionReport
 
 
 class Run(TypedDict):
@@ -77,6 +106,8 @@ class Run(TypedDict):
     return_message: str | None
     start_time: str | None
     end_time: str | None
+    transition: str  # the transition whose job ran; meetings for the reconcile and sweep jobs
+    key: str | None  # the row's key as text (a meeting's id); None for reconcile and sweep
 
 
 class Check(TypedDict):
@@ -134,30 +165,36 @@ class Transition(TypedDict):
     builtin: bool
     pending_rows: int
     jobs: int
+    paused: bool  # paused by name (pause --transition); the whole scheduler may be paused too
 
 
 class Backend(Protocol):
-    def list_jobs(self) -> list[Job]: ...
+    """Every ``transition`` argument names a registered transition (``transitions list``); None
+    means all of them. An unknown name raises InvalidInput before anything is changed."""
 
-    def recover(self, *, dry_run: bool = False) -> RecoverReport: ...
+    def list_jobs(self, *, transition: str | None = None) -> list[Job]: ...
 
-    def reconcile(self) -> Reconciled: ...
+    def recover(self, *, dry_run: bool = False, transition: str | None = None) -> Recovered: ...
 
-    def history(self, *, failed_only: bool = False, limit: int = 50) -> list[Run]: ...
+    def reconcile(self, *, transition: str | None = None) -> Reconciled: ...
 
-    def doctor(self) -> list[Check]: ...
+    def history(
+        self, *, failed_only: bool = False, limit: int = 50, transition: str | None = None
+    ) -> list[Run]: ...
+
+    def doctor(self, *, transition: str | None = None) -> list[Check]: ...
 
     def schedule(self, meeting_id: str, end_time: datetime) -> dict[str, Any]: ...
 
     def cancel(self, meeting_id: str) -> dict[str, Any]: ...
 
-    def pause(self) -> dict[str, Any]: ...
+    def pause(self, *, transition: str | None = None) -> dict[str, Any]: ...
 
-    def resume(self) -> RecoverReport: ...
+    def resume(self, *, transition: str | None = None) -> Recovered: ...
 
     def health(self) -> dict[str, Any]: ...
 
-    def wake(self) -> Wake: ...
+    def wake(self, *, transition: str | None = None) -> Wake: ...
 
     def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]: ...
 
