@@ -219,10 +219,12 @@ def repair(
     ``path``: what the completion events of the overdue meetings say did it (``recover`` for
     recover, resume and configure_statuses, ``reconcile`` for the reconcile job). ``others``:
     the other transitions too (not paused by name), each under the key ``transitions``; the
-    transitions paused by name are listed under ``paused_transitions``. Meetings paused by name:
-    its pending meetings are counted, nothing else is done for them."""
+    transitions paused by name are listed under ``paused_transitions``. Meetings paused by name,
+    in a repair of every transition: its pending meetings are counted, nothing else is done for
+    them (``others`` False is meetings named alone, which recover refuses while paused but for
+    a dry run, and reports then what it would do)."""
     plan = repair_plan(conn, now)
-    if paused_by_name(conn, BUILTIN):
+    if others and paused_by_name(conn, BUILTIN):
         return _with_transitions(
             RecoverReport(
                 total_meetings=plan.total,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from scheduler_admin.backends.base import (
     TransitionReport,
 )
 from scheduler_admin.backends.sqlite import SqliteBackend
-from scheduler_admin.exceptions import InvalidInput
+from scheduler_admin.exceptions import InvalidInput, NotMigrated
+from scheduler_admin.migrate import upgrade
 from scheduler_admin.sqlite import commands
 from scheduler_admin.sqlite.transitions import transition_command
 from scheduler_admin.worker import CronWorker
@@ -362,6 +364,9 @@ def test_pause_meetings_by_name_keeps_the_others_going(
     assert meeting_status(app, kept) == "upcoming"
     with pytest.raises(InvalidInput, match="transition meetings is paused"):
         backend.recover(transition="meetings")
+    dry = backend.recover(dry_run=True, transition="meetings")  # what resuming it would do
+    assert (dry["overdue_completed"], dry["jobs_scheduled"], dry["dry_run"]) == (2, 0, True)
+    assert meeting_status(app, kept) == "upcoming"
     assert backend.reconcile(transition="meetings") == {"paused": True}
     woke = backend.wake()
     assert woke["paused"] is False and woke["completed"] == 0
@@ -607,3 +612,16 @@ def test_a_job_of_a_paused_transition_changes_nothing_even_when_due(
         )
     assert (outcome.ok, outcome.message) == (True, "transition memberships paused: nothing done")
     assert status(app, row) == "active" and mjobs(app) == {f"{PREFIX}{row}"}
+
+
+def test_a_store_not_upgraded_to_0006_is_not_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "at_0005.db"
+    upgrade("0005", url=f"sqlite:///{path}")
+    backend = SqliteBackend(f"sqlite:///{path}")
+    try:
+        with pytest.raises(NotMigrated, match=r"scheduler_transitions\.paused"):
+            backend.list_jobs()
+        (migrated,) = backend.doctor()
+        assert migrated["ok"] is False and "scheduler_transitions.paused" in migrated["detail"]
+    finally:
+        backend.close()
