@@ -19,7 +19,7 @@ from scheduler_admin.backends.base import (
     Job,
     Outcome,
     Reconciled,
-    RecoverReport,
+    Recovered,
     Run,
     Transition,
     Wake,
@@ -52,33 +52,39 @@ class SqliteBackend(Database):
             raise ValueError("the clock must return timezone-aware datetimes")
         return current.astimezone(UTC)
 
-    def list_jobs(self) -> list[Job]:
-        """Every job of ours (the reconcile job included), by next run then name."""
+    def list_jobs(self, *, transition: str | None = None) -> list[Job]:
+        """Every job of ours (the reconcile job included), or those of one transition, by next
+        run then name."""
         now = self.now()
         with self.transaction(write=False) as conn:
-            return admin.list_jobs(conn, now)
+            return admin.list_jobs(conn, now, transition)
 
-    def recover(self, *, dry_run: bool = False) -> RecoverReport:
-        """Complete overdue meetings, register missing or wrong jobs, remove orphan jobs.
+    def recover(self, *, dry_run: bool = False, transition: str | None = None) -> Recovered:
+        """Complete overdue rows, register missing or wrong jobs, remove orphan jobs: of every
+        transition not paused by name (None), of meetings, or of the one named.
 
-        Refused while the scheduler is paused (it would register jobs), except as a dry run:
-        resume() enables and recovers.
+        Refused while the scheduler (or the transition named) is paused (it would register
+        jobs), except as a dry run: resume() enables and recovers.
         """
         now = self.now()
         with self.transaction(write=not dry_run) as conn:
-            return admin.recover(conn, now, dry_run=dry_run)
+            return admin.recover(conn, now, dry_run=dry_run, transition=transition)
 
-    def reconcile(self) -> Reconciled:
-        """Recover, then delete our run history older than the retention; while paused it
-        changes nothing and returns exactly ``{"paused": True}``, like the reconcile job."""
+    def reconcile(self, *, transition: str | None = None) -> Reconciled:
+        """Recover, then delete our run history older than the retention (of every transition,
+        meetings, or the one named); while paused it changes nothing and returns exactly
+        ``{"paused": True}``, like the reconcile job."""
         now = self.now()
         with self.transaction() as conn:
-            return admin.reconcile(conn, now)
+            return admin.reconcile(conn, now, transition)
 
-    def history(self, *, failed_only: bool = False, limit: int = 50) -> list[Run]:
-        """Runs of our jobs, newest first. ``failed``/``job canceled`` is reported as canceled."""
+    def history(
+        self, *, failed_only: bool = False, limit: int = 50, transition: str | None = None
+    ) -> list[Run]:
+        """Runs of our jobs (or of one transition's), newest first. ``failed``/``job canceled``
+        is reported as canceled."""
         with self.transaction(write=False) as conn:
-            return admin.history(conn, failed_only=failed_only, limit=limit)
+            return admin.history(conn, failed_only=failed_only, limit=limit, transition=transition)
 
     def health(self) -> dict[str, Any]:
         """Counts for monitoring, as the PostgreSQL backend reports them."""
@@ -86,9 +92,10 @@ class SqliteBackend(Database):
         with self.transaction(write=False) as conn:
             return admin.health(conn, now)
 
-    def doctor(self) -> list[Check]:
-        """Checks with a fix for each failing one; an unmigrated database is a failing check."""
-        return doctor(self, self.now())
+    def doctor(self, *, transition: str | None = None) -> list[Check]:
+        """Checks with a fix for each failing one; an unmigrated database is a failing check
+        (of every transition, meetings, or the basic ones and the named transition's)."""
+        return doctor(self, self.now(), transition)
 
     def schedule(self, meeting_id: str, end_time: datetime) -> dict[str, Any]:
         """Move an upcoming meeting's end time; the triggers (re)register or complete it."""
@@ -101,24 +108,26 @@ class SqliteBackend(Database):
         with self.transaction() as conn:
             return admin.cancel_meeting(conn, meeting_id)
 
-    def pause(self) -> dict[str, Any]:
-        """Triggers register no job and jobs change nothing until resume()."""
+    def pause(self, *, transition: str | None = None) -> dict[str, Any]:
+        """Triggers register no job and jobs change nothing until resume(): the whole
+        scheduler (None) or one transition by name."""
         now = self.now()
         with self.transaction() as conn:
-            return admin.pause(conn, now)
+            return admin.pause(conn, now, transition)
 
-    def resume(self) -> RecoverReport:
-        """Enable the scheduler, then recover what happened while it was paused."""
+    def resume(self, *, transition: str | None = None) -> Recovered:
+        """Enable the scheduler and every transition, then recover what happened while paused
+        (None); or resume one transition and recover it."""
         now = self.now()
         with self.transaction() as conn:
-            return admin.resume(conn, now)
+            return admin.resume(conn, now, transition)
 
-    def wake(self) -> Wake:
-        """Complete what is due at the backend's clock, then the next end time (the twin of
-        scheduler.wake(), for the waker)."""
+    def wake(self, *, transition: str | None = None) -> Wake:
+        """Complete what is due at the backend's clock (of every active transition, or of the
+        one named), then the next time (the twin of scheduler.wake(), for the waker)."""
         now = self.now()
         with self.transaction() as conn:
-            return functions.wake(conn, now)
+            return functions.wake(conn, now, transition)
 
     def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]:
         """Completion events, newest first (of one path, or all)."""

@@ -25,8 +25,10 @@ from scheduler_admin.backends.base import (
     Paused,
     Reconciled,
     ReconcileReport,
+    Recovered,
     RecoverReport,
     Run,
+    TransitionReconcileReport,
     require_aware,
 )
 from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
@@ -46,10 +48,12 @@ from scheduler_admin.sqlite.functions import (
     RECONCILE_SCHEDULE,
     Statuses,
     complete_meetings,
+    is_active,
     is_enabled,
     job_name,
     job_name_of_command,
     meeting_id,
+    paused_by_name,
     register_jobs,
     statuses,
     unregister_jobs,
@@ -62,6 +66,25 @@ log = logging.getLogger(__name__)
 OVERDUE_GRACE = timedelta(minutes=2)
 _OURS_SQL = "substr({col}, 1, 15) = 'meeting-status-'"
 _OUR_COMMANDS_SQL = "(substr({col}, 1, 17) = 'complete_meeting(' OR {col} = 'reconcile()')"
+# the commands of every transition's jobs (history and its retention; health and metrics still
+# count the meetings' runs only)
+_ALL_COMMANDS_SQL = (
+    "(substr({col}, 1, 17) = 'complete_meeting(' OR {col} = 'reconcile()'"
+    " OR substr({col}, 1, 20) = 'complete_transition(')"
+)
+BUILTIN = transitions.BUILTIN
+
+
+def _commands_sql(col: str, transition: str | None) -> tuple[str, dict[str, str]]:
+    """The condition on a run's command selecting the runs of the jobs of ``transition`` (None:
+    every job of ours; meetings: its jobs and the reconcile job), with its parameters."""
+    if transition is None:
+        return _ALL_COMMANDS_SQL.format(col=col), {}
+    if transition == BUILTIN:
+        return _OUR_COMMANDS_SQL.format(col=col), {}
+    return f"substr({col}, 1, length(:head)) = :head", {
+        "head": transitions.command_head(transition)
+    }
 
 
 def retention_days(conn: sqlite3.Connection) -> int:
@@ -104,12 +127,21 @@ def _job(row: sqlite3.Row, now: datetime) -> Job:
         end_time=iso_text(row["end_time"]),
         meeting_status=None if row["status"] is None else str(row["status"]),
         active=active,
+        transition=BUILTIN,
+        key=meeting_id(name),
     )
 
 
-def list_jobs(conn: sqlite3.Connection, now: datetime) -> list[Job]:
-    """Twin of scheduler.list_jobs() in sql/postgres/40_admin.sql (by next run, then name)."""
-    jobs = [_job(row, now) for row in conn.execute(_JOBS_SQL)]
+def list_jobs(conn: sqlite3.Connection, now: datetime, transition: str | None = None) -> list[Job]:
+    """Twin of scheduler.list_jobs() in sql/postgres/40_admin.sql (by next run, then name): the
+    jobs of every transition (None; meetings' with the reconcile job) or of the one named."""
+    if transition is not None:
+        transitions.require(conn, transition)
+    jobs: list[Job] = []
+    if transition in (None, BUILTIN):
+        jobs += [_job(row, now) for row in conn.execute(_JOBS_SQL)]
+    if transition != BUILTIN:
+        jobs += transitions.transition_jobs(conn, now, transition)
     jobs.sort(key=lambda job: (job["next_run"] is None, job["next_run"] or "", job["job_name"]))
     return jobs
 
@@ -175,17 +207,41 @@ def repair_plan(conn: sqlite3.Connection, now: datetime) -> RepairPlan:
 
 
 def repair(
-    conn: sqlite3.Connection, now: datetime, *, dry_run: bool, path: str = "recover"
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    dry_run: bool,
+    path: str = "recover",
+    others: bool = True,
 ) -> RecoverReport:
     """Twin of scheduler.repair() in sql/postgres/40_admin.sql (each item in its own savepoint).
 
     ``path``: what the completion events of the overdue meetings say did it (``recover`` for
-    recover, resume and configure_statuses, ``reconcile`` for the reconcile job)."""
+    recover, resume and configure_statuses, ``reconcile`` for the reconcile job). ``others``:
+    the other transitions too (not paused by name), each under the key ``transitions``; the
+    transitions paused by name are listed under ``paused_transitions``. Meetings paused by name,
+    in a repair of every transition: its pending meetings are counted, nothing else is done for
+    them (``others`` False is meetings named alone, which recover refuses while paused but for
+    a dry run, and reports then what it would do)."""
     plan = repair_plan(conn, now)
+    if others and paused_by_name(conn, BUILTIN):
+        return _with_transitions(
+            RecoverReport(
+                total_meetings=plan.total,
+                jobs_scheduled=0,
+                jobs_already_exist=0,
+                overdue_completed=0,
+                orphans_removed=0,
+                errors=[],
+                success=True,
+                dry_run=dry_run,
+            ),
+            conn,
+            now,
+            others=others,
+        )
     errors = list(plan.errors)
     if dry_run:
-        repaired, failed = transitions.repair_all(conn, now, dry_run=True)
-        errors += failed
         return _with_transitions(
             RecoverReport(
                 total_meetings=plan.total,
@@ -197,7 +253,9 @@ def repair(
                 success=not errors,
                 dry_run=True,
             ),
-            repaired,
+            conn,
+            now,
+            others=others,
         )
     counts = {"overdue": 0, "scheduled": 0, "orphans": 0}
 
@@ -232,9 +290,7 @@ def repair(
             return conn.execute("DELETE FROM cron_job WHERE jobid = ?", (jobid,)).rowcount
 
         attempt("orphans", meeting_id(name), remove)
-    # then every registered transition (sqlite/transitions.py), each in its own savepoint
-    repaired, failed = transitions.repair_all(conn, now, dry_run=False)
-    errors += failed
+    # the other transitions are repaired afterwards (_with_transitions)
     return _with_transitions(
         RecoverReport(
             total_meetings=plan.total,
@@ -246,58 +302,115 @@ def repair(
             success=not errors,
             dry_run=False,
         ),
-        repaired,
+        conn,
+        now,
+        others=others,
     )
 
 
 def _with_transitions(
-    report: RecoverReport, repaired: dict[str, transitions.TransitionRepair]
+    report: RecoverReport, conn: sqlite3.Connection, now: datetime, *, others: bool
 ) -> RecoverReport:
-    """The report with the key ``transitions`` ({name: TransitionRepair}) when a non-builtin
-    transition exists; a report without one keeps exactly the keys of RecoverReport."""
+    """The meetings' report, then (``others``) the repair of every registered transition not
+    paused by name (sqlite/transitions.py, each in its own savepoint): the key ``transitions``
+    ({name: TransitionRepair}) when one was repaired, the key ``paused_transitions`` ([names],
+    meetings included) when a transition is paused by name, their errors added. A report with
+    neither keeps exactly the keys of RecoverReport."""
+    if not others:
+        return report
+    repaired, failed = transitions.repair_all(conn, now, dry_run=report["dry_run"])
+    if failed:
+        report["errors"] += failed
+        report["success"] = False
+    extra = cast(dict[str, Any], report)
     if repaired:
-        cast(dict[str, Any], report)["transitions"] = repaired
+        extra["transitions"] = repaired
+    paused = transitions.paused_names(conn)
+    if paused:
+        extra["paused_transitions"] = paused
     return report
 
 
-def recover(conn: sqlite3.Connection, now: datetime, *, dry_run: bool = False) -> RecoverReport:
-    """Twin of scheduler.recover() in sql/postgres/40_admin.sql (refused while paused)."""
-    if not dry_run and not is_enabled(conn):
+def _require_active(conn: sqlite3.Connection, transition: str | None) -> None:
+    """Recovery registers jobs: refused while the scheduler, or the transition, is paused."""
+    if not is_enabled(conn):
         raise InvalidInput(
             "the scheduler is paused: recovery would register jobs",
             hint="Run `scheduler-admin resume`, which also recovers.",
         )
-    return repair(conn, now, dry_run=dry_run)
+    if transition is not None and paused_by_name(conn, transition):
+        raise InvalidInput(
+            f"transition {transition} is paused: recovery would register jobs",
+            hint=f"Run scheduler-admin resume --transition {transition}, which also recovers.",
+        )
 
 
-def delete_old_history(conn: sqlite3.Connection, now: datetime) -> int:
-    """The history pruning of scheduler.reconcile() in sql/postgres/40_admin.sql."""
+def recover(
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    transition: str | None = None,
+) -> Recovered:
+    """Twin of scheduler.recover() in sql/postgres/40_admin.sql: every transition (None; those
+    paused by name are skipped), meetings alone, or the one named (a TransitionReport).
+    Refused while paused (the scheduler, or the transition named), except as a dry run."""
+    if transition is not None:
+        transitions.require(conn, transition)
+    if not dry_run:
+        _require_active(conn, transition)
+    if transition is None:
+        return repair(conn, now, dry_run=dry_run)
+    if transition == BUILTIN:
+        return repair(conn, now, dry_run=dry_run, others=False)
+    return transitions.transition_report(conn, transition, now, dry_run=dry_run)
+
+
+def delete_old_history(
+    conn: sqlite3.Connection, now: datetime, transition: str | None = None
+) -> int:
+    """The history pruning of scheduler.reconcile() in sql/postgres/40_admin.sql: the runs of
+    our jobs (of every transition, None, or of the one named) older than the retention."""
     cutoff = now - timedelta(days=retention_days(conn))
+    condition, params = _commands_sql("command", transition)
     return conn.execute(
         f"""DELETE FROM cron_job_run_details
-             WHERE julianday(end_time) < julianday(?)
-               AND {_OUR_COMMANDS_SQL.format(col="command")}""",
-        (to_db_time(cutoff),),
+             WHERE julianday(end_time) < julianday(:cutoff) AND {condition}""",
+        {**params, "cutoff": to_db_time(cutoff)},
     ).rowcount
 
 
-def repair_and_prune(conn: sqlite3.Connection, now: datetime) -> ReconcileReport:
+def repair_and_prune(
+    conn: sqlite3.Connection, now: datetime, *, others: bool = True
+) -> ReconcileReport:
     """scheduler.reconcile() in sql/postgres/40_admin.sql once it knows it is not paused: repair
     (events of path ``reconcile``), then delete the run history and the completion events older
-    than the retention (the events' counts kept in scheduler_metric_totals)."""
-    report = repair(conn, now, dry_run=False, path="reconcile")
+    than the retention (the events' counts kept in scheduler_metric_totals). ``others``: the
+    other transitions too, and their run history (False: meetings alone)."""
+    report = repair(conn, now, dry_run=False, path="reconcile", others=others)
     return ReconcileReport(
         **report,
-        history_deleted=delete_old_history(conn, now),
+        history_deleted=delete_old_history(conn, now, None if others else BUILTIN),
         events_deleted=purge_events(conn, now, retention_days(conn)),
     )
 
 
-def reconcile(conn: sqlite3.Connection, now: datetime) -> Reconciled:
-    """Twin of scheduler.reconcile() in sql/postgres/40_admin.sql (paused: changes nothing)."""
-    if not is_enabled(conn):
+def reconcile(conn: sqlite3.Connection, now: datetime, transition: str | None = None) -> Reconciled:
+    """Twin of scheduler.reconcile() in sql/postgres/40_admin.sql: every transition (None; those
+    paused by name skipped), meetings alone, or the one named (its repair and its jobs' run
+    history). Paused (the scheduler, or the transition named): changes nothing."""
+    if transition is not None:
+        transitions.require(conn, transition)
+    if not is_enabled(conn) or (transition is not None and paused_by_name(conn, transition)):
         return Paused(paused=True)
-    return repair_and_prune(conn, now)
+    if transition is None:
+        return repair_and_prune(conn, now)
+    if transition == BUILTIN:
+        return repair_and_prune(conn, now, others=False)
+    report = transitions.transition_report(conn, transition, now, dry_run=False)
+    return TransitionReconcileReport(
+        **report, history_deleted=delete_old_history(conn, now, transition)
+    )
 
 
 # -- one meeting ----------------------------------------------------------------------------------
@@ -329,7 +442,7 @@ def schedule_meeting(
     except sqlite3.IntegrityError as exc:
         raise InvalidInput(str(exc)) from exc
     status = _status(conn, meeting)
-    if status == pending and is_enabled(conn):
+    if status == pending and is_active(conn):
         # The triggers did it unless the job was missing already; make sure.
         register_jobs(conn, [meeting])
     return {"meeting_id": meeting, "status": status, "job": meeting_job(conn, meeting, now)}
@@ -530,26 +643,64 @@ def _set_enabled(conn: sqlite3.Connection, enabled: bool, now: datetime) -> None
     )
 
 
-def pause(conn: sqlite3.Connection, now: datetime) -> dict[str, Any]:
-    """Twin of scheduler.pause() in sql/postgres/40_admin.sql."""
-    _set_enabled(conn, False, now)
-    return {"enabled": False}
+def _set_paused(conn: sqlite3.Connection, transition: str | None, paused: bool) -> None:
+    """Set the paused flag of one transition (or of every one, None)."""
+    conn.execute(
+        "UPDATE scheduler_transitions SET paused = :paused "
+        "WHERE (:name IS NULL OR name = :name) AND paused <> :paused",
+        {"paused": int(paused), "name": transition},
+    )
 
 
-def resume(conn: sqlite3.Connection, now: datetime) -> RecoverReport:
-    """Twin of scheduler.resume() in sql/postgres/40_admin.sql: enable, then recover."""
-    _set_enabled(conn, True, now)
-    return recover(conn, now)
+def pause(conn: sqlite3.Connection, now: datetime, transition: str | None = None) -> dict[str, Any]:
+    """Twin of scheduler.pause() in sql/postgres/40_admin.sql: the scheduler as a whole (None),
+    or one transition by name (its flag: its triggers register no job, its jobs change
+    nothing, recover refuses it, reconcile and the waker skip it)."""
+    if transition is None:
+        _set_enabled(conn, False, now)
+        return {"enabled": False}
+    transitions.require(conn, transition)
+    _set_paused(conn, transition, True)
+    return {"transition": transition, "paused": True}
+
+
+def resume(conn: sqlite3.Connection, now: datetime, transition: str | None = None) -> Recovered:
+    """Twin of scheduler.resume() in sql/postgres/40_admin.sql: enable the scheduler, clear
+    every transition's paused flag and recover all (None); or clear one transition's flag and
+    recover it (refused, nothing changed, while the scheduler is paused as a whole)."""
+    if transition is None:
+        _set_enabled(conn, True, now)
+        _set_paused(conn, None, False)
+        return recover(conn, now)
+    transitions.require(conn, transition)
+    if not is_enabled(conn):
+        raise InvalidInput(
+            f"the scheduler is paused as a whole: resuming transition {transition} alone would "
+            "not make it act",
+            hint="Run scheduler-admin resume (every transition resumes with it).",
+        )
+    _set_paused(conn, transition, False)
+    return recover(conn, now, transition=transition)
 
 
 # -- history and health ---------------------------------------------------------------------------
 
 
-def history(conn: sqlite3.Connection, *, failed_only: bool = False, limit: int = 50) -> list[Run]:
-    """Twin of scheduler.history() in sql/postgres/40_admin.sql: newest run first."""
+def history(
+    conn: sqlite3.Connection,
+    *,
+    failed_only: bool = False,
+    limit: int = 50,
+    transition: str | None = None,
+) -> list[Run]:
+    """Twin of scheduler.history() in sql/postgres/40_admin.sql: newest run first, of every job
+    of ours (None), of meetings' jobs and the reconcile job, or of the jobs of the transition
+    named. A run of another transition's job says its transition and its row's key."""
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1, not {limit}")
-    where = _OUR_COMMANDS_SQL.format(col="r.command")
+    if transition is not None:
+        transitions.require(conn, transition)
+    where, params = _commands_sql("r.command", transition)
     if failed_only:
         where += " AND r.status = 'failed' AND r.return_message IS NOT 'job canceled'"
     rows = conn.execute(
@@ -559,13 +710,23 @@ def history(conn: sqlite3.Connection, *, failed_only: bool = False, limit: int =
               LEFT JOIN cron_job j ON j.jobid = r.jobid
              WHERE {where}
              ORDER BY r.runid DESC
-             LIMIT ?""",
-        (limit,),
+             LIMIT :limit""",
+        {**params, "limit": limit},
     ).fetchall()
     runs: list[Run] = []
+    prefixes: dict[str, str | None] = {}
     for row in rows:
         # The command names the job (as on PostgreSQL); the job itself may be gone.
-        name = job_name_of_command(row["command"]) or row["jobname"]
+        target = transitions.parse_transition_command(row["command"])
+        if target is None:
+            name = job_name_of_command(row["command"]) or row["jobname"]
+            owner, key = BUILTIN, meeting_id(name)
+        else:
+            owner, key = target
+            if owner not in prefixes:
+                prefixes[owner] = transitions.job_name_of(conn, owner, "")
+            prefix = prefixes[owner]
+            name = row["jobname"] if prefix is None else prefix + key
         status = str(row["status"])
         if status == "failed" and row["return_message"] == "job canceled":
             status = "canceled"  # a pending run dropped because its job was removed
@@ -574,11 +735,13 @@ def history(conn: sqlite3.Connection, *, failed_only: bool = False, limit: int =
                 run_id=int(row["runid"]),
                 job_id=0 if row["jobid"] is None else int(row["jobid"]),
                 job_name=name,
-                meeting_id=meeting_id(name),
+                meeting_id=meeting_id(name) if owner == BUILTIN else None,
                 status=status,
                 return_message=row["return_message"],
                 start_time=iso_text(row["start_time"]),
                 end_time=iso_text(row["end_time"]),
+                transition=owner,
+                key=key,
             )
         )
     return runs

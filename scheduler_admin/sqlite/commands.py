@@ -5,7 +5,8 @@ of two calls:
 
 * ``complete_meeting('<id>')``: :func:`scheduler_admin.sqlite.functions.complete_meeting`
   (``scheduler.complete_meeting()``); the id is an SQL literal (quotes doubled);
-* ``reconcile()``: :func:`scheduler_admin.sqlite.admin.reconcile` (``scheduler.reconcile()``);
+* ``reconcile()``: :func:`scheduler_admin.sqlite.admin.reconcile` (``scheduler.reconcile()``;
+  the transitions paused by name are skipped, meetings included);
 * ``complete_transition('<name>', '<key>')``: the job of a row of a registered transition,
   :func:`scheduler_admin.sqlite.transitions.complete_transition`
   (``scheduler.complete_transition()``); both arguments SQL literals (quotes doubled).
@@ -29,9 +30,15 @@ from scheduler_admin.sqlite.functions import (
     complete_meeting,
     is_enabled,
     parse_complete_command,
+    paused_by_name,
 )
 
 PAUSED = "scheduler paused: nothing done"
+
+
+def paused_message(name: str) -> str:
+    """The return message of a job of a transition paused by name (revision 0006)."""
+    return f"transition {name} paused: nothing done"
 
 
 @dataclass(frozen=True)
@@ -57,14 +64,17 @@ def completion_message(done: Completion, noun: str = "meeting") -> str:
 
 
 def transitions_summary(report: RecoverReport) -> str:
-    """What the repair did for each registered transition, appended to the summary (nothing
-    when none is registered)."""
-    return "".join(
+    """What the repair did for each registered transition, appended to the summary, and which
+    ones it skipped because they are paused by name (nothing when none is registered)."""
+    extra = cast(dict[str, Any], report)
+    text = "".join(
         f"; transition {name}: {plural(r['total'], 'pending row')}, {r['jobs_scheduled']} "
         f"scheduled, {r['jobs_already_exist']} already there, {r['overdue_completed']} overdue "
         f"completed, {plural(r['orphans_removed'], 'orphan')} removed"
-        for name, r in cast(dict[str, Any], report).get("transitions", {}).items()
+        for name, r in extra.get("transitions", {}).items()
     )
+    paused = extra.get("paused_transitions") or []
+    return text + (f"; paused: {', '.join(paused)}" if paused else "")
 
 
 def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
@@ -86,6 +96,8 @@ def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
         if not is_enabled(conn):
             return Outcome(True, PAUSED)
         name, key = row
+        if paused_by_name(conn, name):
+            return Outcome(True, paused_message(name))
         moved = transitions.complete_transition(conn, name, key, now)
         return Outcome(True, completion_message(moved, noun="row"), moved.completed)
     meeting = parse_complete_command(command)
@@ -97,5 +109,7 @@ def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
         )
     if not is_enabled(conn):
         return Outcome(True, PAUSED)
+    if paused_by_name(conn, transitions.BUILTIN):
+        return Outcome(True, paused_message(transitions.BUILTIN))
     done = complete_meeting(conn, meeting, now)
     return Outcome(True, completion_message(done), done.completed)

@@ -45,6 +45,10 @@ REQUIRED = {
     "scheduler_transitions": "table",
 }
 
+# The columns of ours added to a table after it was created (revision 0006: a transition
+# paused by name).
+REQUIRED_COLUMNS = {"scheduler_transitions": ("paused",)}
+
 # The triggers on meetings (sql/sqlite/30_triggers.sql).
 TRIGGERS = (
     "scheduler_meetings_before_insert",
@@ -123,14 +127,23 @@ def database_path(url_or_path: str | os.PathLike[str]) -> str:
 
 
 def missing_objects(conn: sqlite3.Connection) -> list[str]:
-    """The objects of :data:`REQUIRED` that the database lacks."""
+    """The objects of :data:`REQUIRED` and the columns of :data:`REQUIRED_COLUMNS` that the
+    database lacks."""
     present = {
         (row[0], row[1])
         for row in conn.execute(
             "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
         )
     }
-    return [name for name, kind in REQUIRED.items() if (name, kind) not in present]
+    missing = [name for name, kind in REQUIRED.items() if (name, kind) not in present]
+    for table, columns in REQUIRED_COLUMNS.items():
+        if (table, "table") not in present:
+            continue
+        have = {
+            str(row[0]) for row in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))
+        }
+        missing += [f"{table}.{column}" for column in columns if column not in have]
+    return missing
 
 
 class Database:

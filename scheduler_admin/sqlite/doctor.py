@@ -8,12 +8,14 @@ and those a ``health()`` result answers are the same function on both
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
-from scheduler_admin.backends.base import Check
+from scheduler_admin.backends.base import Check, plural
+from scheduler_admin.backends.checks import check as make_check
 from scheduler_admin.backends.checks import health_checks
 from scheduler_admin.exceptions import NotMigrated
-from scheduler_admin.sqlite import admin
+from scheduler_admin.sqlite import admin, transitions
 from scheduler_admin.sqlite.connection import (
     TRIGGERS,
     Database,
@@ -21,13 +23,77 @@ from scheduler_admin.sqlite.connection import (
     iso,
     missing_objects,
 )
-from scheduler_admin.sqlite.functions import statuses
+from scheduler_admin.sqlite.functions import is_enabled, statuses
 
 WORKER_STALE_AFTER = admin.WORKER_STALE_AFTER
 
 
-def doctor(db: Database, now: datetime) -> list[Check]:
-    """Checks with a fix for each failing one; an unmigrated database is a failing check."""
+def paused_check(name: str) -> Check:
+    """A transition paused by name: a failing check saying how to resume it."""
+    return make_check(
+        f"transition {name}: paused",
+        False,
+        "paused by name: its triggers register no job and its jobs change nothing",
+        f"Run `scheduler-admin resume --transition {name}` (it also recovers).",
+    )
+
+
+def transition_checks(
+    conn: sqlite3.Connection, spec: transitions.Spec, now: datetime
+) -> list[Check]:
+    """The checks of a registered transition other than meetings: its triggers are there,
+    every pending row not yet due has its job and no job of its prefix is an orphan (a dry run
+    of its repair), and whether it is paused by name."""
+    name = spec.name
+    recover_fix = f"Run `scheduler-admin recover --transition {name}`"
+    if not transitions.table_exists(conn, spec.table):
+        gone = f"its table {spec.table} does not exist"
+        remove_fix = (
+            f"Remove it (`scheduler-admin transitions remove {name}`) or restore the table."
+        )
+        checks = [
+            make_check(f"transition {name}: triggers", False, gone, remove_fix),
+            make_check(f"transition {name}: jobs", False, gone, remove_fix),
+        ]
+    else:
+        present = transitions.existing_triggers(conn, spec)
+        missing = [
+            spec.trigger(kind)
+            for kind in transitions.TRIGGER_KINDS
+            if spec.trigger(kind) not in present
+        ]
+        kinds = len(transitions.TRIGGER_KINDS)
+        report, errors = transitions.repair_transition(conn, spec, now, dry_run=True)
+        detail = (
+            f"{report['total']} pending in {spec.table}, {report['jobs_scheduled']} without "
+            f"their job (missing or wrong), {plural(report['orphans_removed'], 'orphan job')}"
+        )
+        if errors:
+            detail += f", {len(errors)} with an unreadable {spec.time}"
+        checks = [
+            make_check(
+                f"transition {name}: triggers",
+                not missing,
+                f"{kinds - len(missing)} of {kinds} triggers on {spec.table} present"
+                + (f" (missing: {', '.join(missing)})" if missing else ""),
+                f"{recover_fix}: it re-creates them.",
+            ),
+            make_check(
+                f"transition {name}: jobs",
+                not (report["jobs_scheduled"] or report["orphans_removed"] or errors),
+                detail,
+                f"{recover_fix} (and fix the {spec.time} of the rows it reports).",
+            ),
+        ]
+    if spec.paused:
+        checks.append(paused_check(name))
+    return checks
+
+
+def doctor(db: Database, now: datetime, transition: str | None = None) -> list[Check]:
+    """Checks with a fix for each failing one; an unmigrated database is a failing check.
+    ``transition``: None, every check (today's, then those of each other registered
+    transition); meetings, today's; another name, the basic ones and that transition's."""
     checks: list[Check] = []
 
     def check(name: str, ok: bool, detail: str, fix: str) -> bool:
@@ -50,7 +116,25 @@ def doctor(db: Database, now: datetime) -> list[Check]:
         migrate_fix,
     ):
         return checks
+    if transition is not None and transition != transitions.BUILTIN:
+        with db.transaction(write=False) as conn:
+            spec = transitions.spec_of(conn, transition)
+            enabled = is_enabled(conn)
+            check(
+                "scheduler enabled",
+                enabled,
+                "enabled" if enabled else "paused",
+                "Run `scheduler-admin resume`.",
+            )
+            return checks + transition_checks(conn, spec, now)
     with db.transaction(write=False) as conn:
+        if transition is not None:
+            transitions.require(conn, transition)
+        meetings_paused = transitions.paused_names(conn)[:1] == [transitions.BUILTIN]
+        others: list[Check] = []
+        if transition is None:
+            for spec in transitions.registered(conn):
+                others += transition_checks(conn, spec, now)
         present = {
             str(row[0])
             for row in conn.execute(
@@ -102,4 +186,6 @@ def doctor(db: Database, now: datetime) -> list[Check]:
         "Run `scheduler-admin worker` (or start CronWorker in the application): on SQLite "
         "nothing else runs the jobs.",
     )
-    return checks
+    if meetings_paused:
+        checks.append(paused_check(transitions.BUILTIN))
+    return checks + others

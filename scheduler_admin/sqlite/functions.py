@@ -18,7 +18,7 @@ from typing import NamedTuple
 from scheduler_admin.backends.base import JOB_PREFIX, RECONCILE_JOB, Wake, job_name, meeting_id
 from scheduler_admin.exceptions import NotMigrated
 from scheduler_admin.sqlite import events
-from scheduler_admin.sqlite.connection import iso, iso_text, to_db_time
+from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
 
 __all__ = [
     "JOB_PREFIX",
@@ -31,6 +31,7 @@ __all__ = [
     "complete_meeting",
     "complete_meetings",
     "has_column",
+    "is_active",
     "is_enabled",
     "job_command",
     "job_name",
@@ -38,6 +39,7 @@ __all__ = [
     "meeting_id",
     "next_end_time",
     "parse_complete_command",
+    "paused_by_name",
     "reconcile_command",
     "register_jobs",
     "statuses",
@@ -124,6 +126,23 @@ def is_enabled(conn: sqlite3.Connection) -> bool:
     """Twin of scheduler.is_enabled() in sql/postgres/20_functions.sql."""
     row = conn.execute("SELECT enabled FROM scheduler_settings WHERE singleton = 1").fetchone()
     return True if row is None else bool(row[0])
+
+
+def paused_by_name(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the transition ``name`` is paused by name (its ``paused`` flag in
+    scheduler_transitions, revision 0006; False for a name not registered)."""
+    row = conn.execute(
+        "SELECT paused FROM scheduler_transitions WHERE name = ?", (name,)
+    ).fetchone()
+    return row is not None and bool(row[0])
+
+
+def is_active(conn: sqlite3.Connection, name: str = "meetings") -> bool:
+    """Twin of scheduler.transition_active() (scheduler.is_enabled() for meetings): the
+    scheduler as a whole is enabled and the transition is not paused by name. While not
+    active, its triggers register no job, its jobs change nothing, recover refuses it and
+    reconcile and the waker skip it."""
+    return is_enabled(conn) and not paused_by_name(conn, name)
 
 
 def _ids(meeting_ids: Iterable[str]) -> list[str]:
@@ -220,8 +239,8 @@ def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -
 
     Completes every pending meeting whose end time has passed (so that the jobs of a busy
     minute finish together; their events have path ``job``), leaves a meeting that is not due
-    alone, and removes the job of a meeting that is gone or no longer pending. Paused: changes
-    nothing.
+    alone, and removes the job of a meeting that is gone or no longer pending. Paused (the
+    scheduler, or meetings by name): changes nothing.
     """
 
     def status() -> str | None:
@@ -230,7 +249,7 @@ def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -
 
     words = statuses(conn)
     before = status()
-    if not is_enabled(conn):
+    if not is_active(conn):
         return Completion(0, False, before, False, before == words.pending)
     completed = complete_due_meetings(conn, now, path="job")
     after = status()
@@ -250,24 +269,41 @@ def next_end_time(conn: sqlite3.Connection) -> str | None:
     return None if row is None else iso_text(row[0])
 
 
-def wake(conn: sqlite3.Connection, now: datetime) -> Wake:
-    """Twin of scheduler.wake() in sql/postgres/20_functions.sql: marks done the pending meetings
-    due at ``now`` (the backend's clock; events of path ``waker``), and the due rows of the
-    registered transitions (not counted in ``completed``), then the next end time.
-    Paused: nothing."""
-    enabled = is_enabled(conn)
-    completed = complete_due_meetings(conn, now, path="waker") if enabled else 0
-    if enabled:
-        # the rows of registered transitions due now too (counted apart: ``completed`` and the
-        # next end time are the meetings'); imported here: transitions imports this module
-        from scheduler_admin.sqlite.transitions import complete_all_due
+def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None) -> Wake:
+    """Twin of scheduler.wake() in sql/postgres/20_functions.sql: completes what is due at
+    ``now`` (the backend's clock) for every active transition (None) or the one named: the
+    pending meetings (events of path ``waker``) and the due rows of the registered transitions,
+    all counted in ``completed``; then the earliest pending time among them. ``paused``: none of
+    them is active (nothing completed, no next time). An unknown name is an
+    :class:`~scheduler_admin.exceptions.InvalidInput`, before anything changes."""
+    # imported here: transitions imports this module
+    from scheduler_admin.sqlite import transitions
 
-        complete_all_due(conn, now)
+    if transition is not None:
+        transitions.require(conn, transition)
+    completed = 0
+    acting = False
+    times: list[datetime] = []
+    if transition in (None, transitions.BUILTIN) and is_active(conn):
+        acting = True
+        completed += complete_due_meetings(conn, now, path="waker")
+        found = from_db_time(next_end_time(conn))
+        if found is not None:
+            times.append(found)
+    for spec in transitions.registered(conn):
+        if transition not in (None, spec.name) or not is_active(conn, spec.name):
+            continue
+        acting = True
+        if transitions.table_exists(conn, spec.table):
+            completed += transitions.complete_due(conn, spec, now)
+            found = transitions.next_time(conn, spec)
+            if found is not None:
+                times.append(found)
     stamp = iso(now)
     assert stamp is not None
     return Wake(
         completed=completed,
-        next_end_time=next_end_time(conn) if enabled else None,
+        next_end_time=iso(min(times)) if times else None,
         now=stamp,
-        paused=not enabled,
+        paused=not acting,
     )

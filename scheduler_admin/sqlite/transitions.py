@@ -17,8 +17,9 @@ meeting: a missing or unparsable time refuses the write (``RAISE(ABORT)``: nothi
 time already passed gives ``to_state`` at once and no job, otherwise one job in ``cron_job``
 named ``<job_prefix><key>`` with the five-field UTC schedule of the first minute at or after the
 time and the command ``complete_transition('<name>', '<key>')``; a row that leaves the pending
-states, changes its key or is deleted loses its job. Paused (``scheduler_settings.enabled = 0``):
-no job is registered; jobs are still removed. Unlike meetings, the application's time column is
+states, changes its key or is deleted loses its job. Paused (``scheduler_settings.enabled = 0``,
+or the transition paused by name: its ``paused`` flag, revision 0006): no job is registered;
+jobs are still removed. Unlike meetings, the application's time column is
 never rewritten (no UTC normalisation) and no completion event is recorded (later slices).
 """
 
@@ -32,15 +33,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
+from scheduler_admin import cron
 from scheduler_admin.backends.base import (
     JOB_PREFIX,
     RECONCILE_JOB,
+    Job,
     Transition,
+    TransitionReport,
     plural,
 )
 from scheduler_admin.exceptions import InvalidInput
-from scheduler_admin.sqlite.connection import to_db_time
-from scheduler_admin.sqlite.functions import Completion, is_enabled, statuses
+from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
+from scheduler_admin.sqlite.functions import Completion, is_active, statuses
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +117,18 @@ def invalid_time_sql(time: str) -> str:
 _ENABLED_SQL = "COALESCE((SELECT s.enabled FROM scheduler_settings s WHERE s.singleton = 1), 1) = 1"
 
 
+def active_sql(name: str) -> str:
+    """The condition on which the triggers of the transition ``name`` register a job: the
+    scheduler is enabled and the transition is not paused by name (revision 0006; the twin of
+    scheduler.transition_active()). The meetings triggers (sql/sqlite/30_triggers.sql) write it
+    for meetings, the same way (kept identical by tests/unit/test_sqlite_transition_sql.py)."""
+    return (
+        f"{_ENABLED_SQL}\n"
+        "       AND COALESCE((SELECT p.paused FROM scheduler_transitions p "
+        f"WHERE p.name = {quote_text(name)}), 0) = 0"
+    )
+
+
 def transition_command(name: str, key: str) -> str:
     """The command of a row's job: ``complete_transition('<name>', '<key>')``, both SQL
     literals (what the triggers build with quote())."""
@@ -145,6 +161,7 @@ class Spec:
     from_states: tuple[str, ...]
     to_state: str
     prefix: str
+    paused: bool = False  # paused by name (revision 0006)
 
     # SQL fragments, from validated identifiers (quoted) and the states (literals)
     @property
@@ -172,12 +189,16 @@ def _spec(row: sqlite3.Row) -> Spec:
         from_states=tuple(str(s) for s in json.loads(row["from_states"])),
         to_state=str(row["to_state"]),
         prefix=str(row["job_prefix"]),
+        # the column of revision 0006 (the migration reads the registry of 0005 too)
+        paused="paused" in row.keys() and bool(row["paused"]),  # noqa: SIM118 (a Row)
     )
 
 
 def registered(conn: sqlite3.Connection) -> list[Spec]:
     """Every non-builtin transition, by name."""
-    rows = conn.execute(
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row  # the migrations' connection has none
+    rows = cursor.execute(
         "SELECT * FROM scheduler_transitions WHERE builtin = 0 ORDER BY name"
     ).fetchall()
     return [_spec(row) for row in rows]
@@ -188,6 +209,35 @@ def _lookup(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
         "SELECT * FROM scheduler_transitions WHERE name = ?", (name,)
     ).fetchone()
     return row
+
+
+UNKNOWN_HINT = "scheduler-admin transitions list shows the registered ones."
+
+
+def require(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
+    """The registry row of the transition ``name`` (meetings included); an unknown name is an
+    :class:`InvalidInput`, raised before the caller changes anything."""
+    row = _lookup(conn, name) if isinstance(name, str) else None
+    if row is None:
+        raise InvalidInput(f"no transition named {name}", hint=UNKNOWN_HINT)
+    return row
+
+
+def spec_of(conn: sqlite3.Connection, name: str) -> Spec:
+    """The registered transition ``name`` other than meetings (:func:`require` for an unknown
+    name)."""
+    row = require(conn, name)
+    if row["builtin"]:
+        raise InvalidInput(f"the transition {name} is builtin: the meetings machinery serves it")
+    return _spec(row)
+
+
+def paused_names(conn: sqlite3.Connection) -> list[str]:
+    """The transitions paused by name, meetings first, then by name."""
+    rows = conn.execute(
+        "SELECT name FROM scheduler_transitions WHERE paused = 1 ORDER BY builtin DESC, name"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
 
 
 def _prefix_sql(column: str) -> str:
@@ -228,8 +278,13 @@ def _register_sql(spec: Spec, where: str, *, condition: str = "1") -> str:
 # -- the generated triggers -----------------------------------------------------------------
 
 
-def trigger_sql(spec: Spec) -> dict[str, str]:
-    """The five CREATE TRIGGER statements of a transition, by kind (see the module's doc)."""
+def trigger_sql(spec: Spec, *, paused_check: bool = True) -> dict[str, str]:
+    """The five CREATE TRIGGER statements of a transition, by kind (see the module's doc).
+
+    ``paused_check``: a job is registered only while the transition is active
+    (:func:`active_sql`, revision 0006); False gives the triggers of revision 0005, which read
+    the scheduler's flag only (the downgrade of 0006 re-creates those)."""
+    active = active_sql(spec.name) if paused_check else _ENABLED_SQL
     table, key, time, state = (
         spec.qtable,
         spec.col(spec.key),
@@ -279,7 +334,7 @@ BEGIN
     -- a pending row whose time has passed gets the to-state at once (no job)
     {complete};
     -- a row still pending gets its job
-    {_register_sql(spec, this_row, condition=_ENABLED_SQL)};
+    {_register_sql(spec, this_row, condition=active)};
 END""",
         "after_update": f"""CREATE TRIGGER {quote_ident(spec.trigger("after_update"))}
 AFTER UPDATE OF {key}, {time}, {state} ON {table}
@@ -293,7 +348,7 @@ BEGIN
        AND (NEW.{key} IS NOT OLD.{key}
             OR NOT EXISTS (SELECT 1 FROM {table} t WHERE {this_row}));
     -- a row that became pending, or whose time moved, gets its job (re)registered
-    {_register_sql(spec, this_row, condition=moved + " AND " + _ENABLED_SQL)};
+    {_register_sql(spec, this_row, condition=moved + " AND " + active)};
 END""",
         "after_delete": f"""CREATE TRIGGER {quote_ident(spec.trigger("after_delete"))}
 AFTER DELETE ON {table}
@@ -328,6 +383,32 @@ def install_triggers(conn: sqlite3.Connection, spec: Spec) -> int:
 def drop_triggers(conn: sqlite3.Connection, spec: Spec) -> None:
     for kind in TRIGGER_KINDS:
         conn.execute(f"DROP TRIGGER IF EXISTS {quote_ident(spec.trigger(kind))}")
+
+
+def drop_generated_triggers(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Drop the triggers of every registered transition; the kinds each had, by transition
+    name, for :func:`create_generated_triggers` (the migration of 0006 re-creates them in the
+    shape of the revision it goes to, no more and no fewer)."""
+    present: dict[str, list[str]] = {}
+    for spec in registered(conn):
+        found = existing_triggers(conn, spec)
+        present[spec.name] = [kind for kind in TRIGGER_KINDS if spec.trigger(kind) in found]
+        drop_triggers(conn, spec)
+    return present
+
+
+def create_generated_triggers(
+    conn: sqlite3.Connection, present: dict[str, list[str]], *, paused_check: bool = True
+) -> int:
+    """Create the triggers of ``present`` (:func:`drop_generated_triggers`) again from the
+    registry, with or without the check of the paused flag (:func:`trigger_sql`); how many."""
+    created = 0
+    for spec in registered(conn):
+        statements = trigger_sql(spec, paused_check=paused_check)
+        for kind in present.get(spec.name, []):
+            conn.execute(statements[kind])
+            created += 1
+    return created
 
 
 def drop_all_triggers(conn: sqlite3.Connection) -> None:
@@ -628,7 +709,7 @@ def add_transition(
     )
     install_triggers(conn, spec)
     completed = registered_jobs = 0
-    if is_enabled(conn):
+    if is_active(conn, spec.name):
         completed = complete_due(conn, spec, now)
         registered_jobs = conn.execute(
             _register_sql(spec, spec.pending(spec.col(spec.state, "t"))),
@@ -654,10 +735,7 @@ def add_transition(
 def _spec_or_error(conn: sqlite3.Connection, name: str) -> Spec:
     row = _lookup(conn, name)
     if row is None:
-        raise InvalidInput(
-            f"no transition named {name}",
-            hint="`scheduler-admin transitions list` shows them.",
-        )
+        raise InvalidInput(f"no transition named {name}", hint=UNKNOWN_HINT)
     if row["builtin"]:
         raise InvalidInput(
             f"the transition {name} is builtin and cannot be removed: the migrations own it",
@@ -679,7 +757,7 @@ def remove_transition(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
     return {"name": spec.name, "jobs_removed": removed}
 
 
-def _table_exists(conn: sqlite3.Connection, table: str) -> bool:
+def table_exists(conn: sqlite3.Connection, table: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
     ).fetchone()
@@ -714,7 +792,7 @@ def transitions(conn: sqlite3.Connection) -> list[Transition]:
             spec = _spec(row)
             from_states, to_state = list(spec.from_states), spec.to_state
             pending = 0
-            if _table_exists(conn, spec.table):
+            if table_exists(conn, spec.table):
                 pending = int(
                     conn.execute(
                         f"SELECT count(*) FROM {spec.qtable} "
@@ -740,6 +818,7 @@ def transitions(conn: sqlite3.Connection) -> list[Transition]:
                 builtin=builtin,
                 pending_rows=pending,
                 jobs=jobs,
+                paused=bool(row["paused"]),
             )
         )
     return result
@@ -760,25 +839,29 @@ def complete_due(conn: sqlite3.Connection, spec: Spec, now: datetime) -> int:
     ).rowcount
 
 
-def complete_all_due(conn: sqlite3.Connection, now: datetime) -> int:
-    """Complete the due rows of every transition whose table exists (the waker's help)."""
-    return sum(
-        complete_due(conn, spec, now)
-        for spec in registered(conn)
-        if _table_exists(conn, spec.table)
-    )
+def next_time(conn: sqlite3.Connection, spec: Spec) -> datetime | None:
+    """Twin of scheduler.transition_next_time(): the earliest time of a pending row of the
+    transition (None when no row is pending), what the waker sleeps until."""
+    time = spec.col(spec.time)
+    row = conn.execute(
+        f"""SELECT {time} FROM {spec.qtable}
+             WHERE {spec.pending(spec.col(spec.state))} AND julianday({time}) IS NOT NULL
+             ORDER BY julianday({time}) LIMIT 1"""
+    ).fetchone()
+    return None if row is None else from_db_time(row[0])
 
 
 def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: datetime) -> Completion:
     """Twin of scheduler.complete_transition(): completes every pending row of the transition
     already due at ``now``, leaves a row that is not due alone, and removes the job of a key
-    whose row is gone or no longer pending. Paused: changes nothing. Unknown transition (or
+    whose row is gone or no longer pending. Paused (the scheduler, or the transition by name):
+    changes nothing. Unknown transition (or
     its table gone): :class:`InvalidInput`, a failed run."""
     row = _lookup(conn, name)
     if row is None or row["builtin"]:
         raise InvalidInput(f"no transition named {name}")
     spec = _spec(row)
-    if not _table_exists(conn, spec.table):
+    if not table_exists(conn, spec.table):
         raise InvalidInput(
             f"the table {spec.table} of the transition {name} does not exist",
             hint=f"`scheduler-admin transitions remove {name}` removes its jobs.",
@@ -792,7 +875,7 @@ def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: date
         return None if found is None else str(found[0])
 
     before = state()
-    if not is_enabled(conn):
+    if not is_active(conn, name):
         return Completion(0, False, before, False, before in spec.from_states)
     completed = complete_due(conn, spec, now)
     after = state()
@@ -856,7 +939,7 @@ def repair_transition(
     report = TransitionRepair(
         total=0, jobs_scheduled=0, jobs_already_exist=0, overdue_completed=0, orphans_removed=0
     )
-    if not _table_exists(conn, spec.table):
+    if not table_exists(conn, spec.table):
         return report, [
             {
                 "meeting_id": "",
@@ -926,14 +1009,17 @@ def repair_transition(
 
 
 def repair_all(
-    conn: sqlite3.Connection, now: datetime, *, dry_run: bool
+    conn: sqlite3.Connection, now: datetime, *, dry_run: bool, only: str | None = None
 ) -> tuple[dict[str, TransitionRepair], list[dict[str, str]]]:
-    """:func:`repair_transition` for every non-builtin transition, each in its own savepoint
-    (one broken transition does not stop the others): the ``transitions`` key of the reports
-    (empty: no such transition) and the errors."""
+    """:func:`repair_transition` for every non-builtin transition not paused by name (or only
+    the one named ``only``), each in its own savepoint (one broken transition does not stop the
+    others): the ``transitions`` key of the reports (empty: no such transition) and the
+    errors."""
     reports: dict[str, TransitionRepair] = {}
     errors: list[dict[str, str]] = []
     for spec in registered(conn):
+        if spec.paused or (only is not None and spec.name != only):
+            continue
         conn.execute("SAVEPOINT scheduler_repair_transition")
         try:
             reports[spec.name], found = repair_transition(conn, spec, now, dry_run=dry_run)
@@ -956,3 +1042,98 @@ def repair_all(
             )
         conn.execute("RELEASE scheduler_repair_transition")
     return reports, errors
+
+
+def transition_report(
+    conn: sqlite3.Connection, name: str, now: datetime, *, dry_run: bool
+) -> TransitionReport:
+    """Twin of scheduler.transition_report(): recover (resume, reconcile) of the one transition
+    ``name`` (not meetings), whatever its paused flag (the callers refuse a paused one, but for
+    a dry run)."""
+    spec = spec_of(conn, name)
+    conn.execute("SAVEPOINT scheduler_repair_transition")
+    try:
+        repaired, errors = repair_transition(conn, spec, now, dry_run=dry_run)
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK TO scheduler_repair_transition")
+        repaired = TransitionRepair(
+            total=0, jobs_scheduled=0, jobs_already_exist=0, overdue_completed=0, orphans_removed=0
+        )
+        errors = [{"meeting_id": "", "transition": spec.name, "error": f"transition {name}: {exc}"}]
+    conn.execute("RELEASE scheduler_repair_transition")
+    return TransitionReport(
+        transition=spec.name,
+        **repaired,
+        errors=errors,
+        success=not errors,
+        dry_run=dry_run,
+    )
+
+
+# -- list_jobs and history ------------------------------------------------------------------
+
+
+def _next_run(schedule: str, after: datetime) -> datetime | None:
+    try:
+        return cron.next_run(schedule, after)
+    except cron.CronError:
+        return None
+
+
+def transition_jobs(conn: sqlite3.Connection, now: datetime, name: str | None = None) -> list[Job]:
+    """Twin of scheduler.transition_jobs(): the jobs of every non-builtin transition (or of
+    the one named), as list_jobs shows them: the key is the job name after the prefix, the
+    row's time (ISO UTC) and state are None when no row has that key (an orphan job, or the
+    table is gone). Unsorted."""
+    result: list[Job] = []
+    for spec in registered(conn):
+        if name is not None and spec.name != name:
+            continue
+        params = {"prefix": spec.prefix}
+        if table_exists(conn, spec.table):
+            key = spec.col(spec.key, "t")
+            sql = f"""SELECT c.jobid, c.jobname, c.schedule, c.active,
+                             substr(c.jobname, length(:prefix) + 1) AS key,
+                             {spec.col(spec.time, "t")} AS time,
+                             {spec.col(spec.state, "t")} AS state
+                        FROM cron_job c
+                        LEFT JOIN {spec.qtable} t
+                          ON {key} = substr(c.jobname, length(:prefix) + 1)
+                         AND :prefix || CAST({key} AS TEXT) = c.jobname
+                       WHERE {_prefix_sql("c.jobname")}"""
+        else:
+            sql = f"""SELECT c.jobid, c.jobname, c.schedule, c.active,
+                             substr(c.jobname, length(:prefix) + 1) AS key,
+                             NULL AS time, NULL AS state
+                        FROM cron_job c WHERE {_prefix_sql("c.jobname")}"""
+        for row in conn.execute(sql, params).fetchall():
+            active = bool(row["active"])
+            schedule = str(row["schedule"])
+            result.append(
+                Job(
+                    meeting_id=None,
+                    job_id=int(row["jobid"]),
+                    job_name=str(row["jobname"]),
+                    schedule=schedule,
+                    next_run=iso(_next_run(schedule, now)) if active else None,
+                    end_time=iso_text(row["time"]),
+                    meeting_status=None if row["state"] is None else str(row["state"]),
+                    active=active,
+                    transition=spec.name,
+                    key=str(row["key"]),
+                )
+            )
+    return result
+
+
+def command_head(name: str) -> str:
+    """How the commands of the jobs of the transition ``name`` start (``complete_transition('
+    <name>', ``): history and the retention select its runs with it."""
+    return f"complete_transition({quote_text(name)}, "
+
+
+def job_name_of(conn: sqlite3.Connection, name: str, key: str) -> str | None:
+    """The job name of the key ``key`` of the transition ``name`` (None when the transition is
+    no longer registered: its prefix is gone with it)."""
+    row = _lookup(conn, name)
+    return None if row is None else str(row["job_prefix"]) + key

@@ -191,6 +191,11 @@ CREATE TABLE IF NOT EXISTS scheduler_metric_totals (
 -- states are the words of scheduler_statuses (read when listed, hence null here), and it is
 -- neither removable nor added again. Names, prefixes and columns are validated by add_transition;
 -- the checks below keep the rules that a row alone can state.
+-- paused (revision 0006): the transition is paused by name (pause --transition): its triggers
+-- register no job, its jobs change nothing, recover refuses it and reconcile and the waker skip
+-- it; the scheduler as a whole is paused by scheduler_settings.enabled. Revision 0006 added the
+-- column with ALTER TABLE, which writes it right after the last column, on created_at's line:
+-- it is written there here too, so that a migrated and a new database have the same schema.
 CREATE TABLE IF NOT EXISTS scheduler_transitions (
     name TEXT PRIMARY KEY NOT NULL
         CHECK (typeof(name) = 'text' AND length(name) BETWEEN 1 AND 40
@@ -205,7 +210,7 @@ CREATE TABLE IF NOT EXISTS scheduler_transitions (
     job_prefix TEXT NOT NULL UNIQUE
         CHECK (job_prefix GLOB '[a-z]*-' AND job_prefix NOT GLOB '*[^a-z0-9-]*'),
     builtin INTEGER NOT NULL DEFAULT 0 CHECK (builtin IN (0, 1)),
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')),
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')), paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
     CONSTRAINT scheduler_transitions_states_check
         CHECK (builtin = 1 OR (from_states IS NOT NULL AND to_state IS NOT NULL)),
     CONSTRAINT scheduler_transitions_table_time_key UNIQUE (table_name, time_column)

@@ -12,7 +12,8 @@
 -- one job per pending meeting, named meeting-status-<id>, defined by scheduler_meeting_jobs.
 -- A meeting the after triggers complete gets its completion event (scheduler_completion_events,
 -- path write, at SQLite's clock), in the writing statement.
--- Paused (scheduler_settings.enabled = 0): no job is registered; jobs are still removed.
+-- Paused (scheduler_settings.enabled = 0), or meetings paused by name (the paused flag of its
+-- row in scheduler_transitions, revision 0006): no job is registered; jobs are still removed.
 -- Every trigger is idempotent, so recursive_triggers = ON terminates as well.
 
 DROP TRIGGER IF EXISTS scheduler_meetings_before_insert;
@@ -105,6 +106,7 @@ BEGIN
       FROM scheduler_meeting_jobs j
      WHERE j.meeting_id = NEW.id AND j.status = (SELECT s.pending_status FROM scheduler_statuses s)
        AND COALESCE((SELECT s.enabled FROM scheduler_settings s WHERE s.singleton = 1), 1) = 1
+       AND COALESCE((SELECT p.paused FROM scheduler_transitions p WHERE p.name = 'meetings'), 0) = 0
     ON CONFLICT (jobname) DO UPDATE
         -- like cron.schedule: a job someone deactivated stays inactive
         SET schedule = excluded.schedule, command = excluded.command;
@@ -169,6 +171,7 @@ BEGIN
        AND (NEW.id IS NOT OLD.id OR OLD.status IS NOT (SELECT s.pending_status FROM scheduler_statuses s)
             OR julianday(OLD.end_time) IS NOT julianday(NEW.end_time))
        AND COALESCE((SELECT s.enabled FROM scheduler_settings s WHERE s.singleton = 1), 1) = 1
+       AND COALESCE((SELECT p.paused FROM scheduler_transitions p WHERE p.name = 'meetings'), 0) = 0
     ON CONFLICT (jobname) DO UPDATE
         -- like cron.schedule: a job someone deactivated stays inactive
         SET schedule = excluded.schedule, command = excluded.command;

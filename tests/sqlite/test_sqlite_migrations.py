@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import create_engine, pool
 from sqlite_helpers import future, insert, jobs
 
+from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.migrate import alembic_config, downgrade, upgrade
 from scheduler_admin.schema import apply_schema, read_sql, schema_files, teardown
+from scheduler_admin.sqlite.transitions import Spec, trigger_sql
 
 REPO = Path(__file__).resolve().parents[2]
 OURS = {
@@ -358,3 +360,112 @@ def test_sql_files_are_split_into_statements() -> None:
     triggers = list(split_statements(read_sql("sqlite", "30_triggers.sql")))
     assert sum(s.upper().startswith("CREATE TRIGGER") for s in triggers) == 5
     assert all(sqlite3.complete_statement(s + ";") for s in triggers)
+
+
+MEMBERSHIPS = "CREATE TABLE memberships (id INTEGER PRIMARY KEY, status TEXT, expires_at TEXT)"
+MEMBERSHIP_SPEC = Spec(
+    name="memberships",
+    table="memberships",
+    key="id",
+    time="expires_at",
+    state="status",
+    from_states=("active",),
+    to_state="expired",
+    prefix="memberships-status-",
+)
+
+
+def register_as_0005(conn: sqlite3.Connection) -> None:
+    """Register memberships as revision 0005 did: its registry row (no paused column then) and
+    its triggers, which read the scheduler's flag only."""
+    conn.execute(
+        """INSERT INTO scheduler_transitions (name, table_name, key_column, time_column,
+                                              state_column, from_states, to_state, job_prefix)
+           VALUES ('memberships', 'memberships', 'id', 'expires_at', 'status', '["active"]',
+                   'expired', 'memberships-status-')"""
+    )
+    for sql in trigger_sql(MEMBERSHIP_SPEC, paused_check=False).values():
+        conn.execute(sql)
+
+
+def member(conn: sqlite3.Connection, expires_at: str) -> int:
+    row = conn.execute(
+        "INSERT INTO memberships (status, expires_at) VALUES ('active', ?) RETURNING id",
+        (expires_at,),
+    ).fetchone()
+    return int(row[0])
+
+
+def member_jobs(conn: sqlite3.Connection) -> set[str]:
+    return {
+        str(r[0])
+        for r in conn.execute("SELECT jobname FROM cron_job WHERE jobname LIKE 'memberships-%'")
+    }
+
+
+def test_0006_keeps_a_transition_registered_before_and_downgrades_back(tmp_path: Path) -> None:
+    """0006 on a store of 0005 with a registered transition: the same schema as a new store at
+    head with that transition (its triggers re-created with the paused check), the transition
+    keeps working and can be paused by name; the downgrade gives back 0005's schema (its
+    triggers as 0005 wrote them, a pause by name forgotten) and the jobs."""
+    path, fresh = tmp_path / "store.db", tmp_path / "fresh.db"
+    upgrade("0005", url=url(path))
+    with sqlite3.connect(path) as conn:
+        conn.execute(MEMBERSHIPS)
+        register_as_0005(conn)
+        first = member(conn, future(60).isoformat())
+        assert member_jobs(conn) == {f"memberships-status-{first}"}
+    at_0005 = objects(path)
+    upgrade("0005", url=url(fresh))
+    with sqlite3.connect(fresh) as conn:
+        conn.execute(MEMBERSHIPS)
+    # what a new store at head gets from add_transition
+    upgrade(url=url(fresh))
+    backend = SqliteBackend(url(fresh))
+    backend.add_transition(
+        "memberships",
+        table="memberships",
+        key_column="id",
+        time_column="expires_at",
+        state_column="status",
+        from_states=["active"],
+        to_state="expired",
+    )
+    backend.close()
+
+    upgrade(url=url(path))
+    assert revision(path) == HEAD
+    assert objects(path) == objects(fresh)
+    assert objects(path) != at_0005  # the column and the triggers that read it
+    backend = SqliteBackend(url(path))
+    try:
+        assert [(t["name"], t["paused"], t["jobs"]) for t in backend.transitions()] == [
+            ("meetings", False, 0),
+            ("memberships", False, 1),
+        ]
+        with sqlite3.connect(path) as conn:
+            second = member(conn, future(90).isoformat())
+            assert member_jobs(conn) == {f"memberships-status-{k}" for k in (first, second)}
+        backend.pause(transition="memberships")
+        with sqlite3.connect(path) as conn:
+            conn.row_factory = sqlite3.Row
+            paused = member(conn, future(90).isoformat())
+            assert f"memberships-status-{paused}" not in member_jobs(conn)
+            meeting = insert(conn, future(90))  # meetings keep going
+            assert f"meeting-status-{meeting}" in jobs(conn)
+    finally:
+        backend.close()
+
+    downgrade("0005", url=url(path))
+    assert revision(path) == "0005"
+    assert objects(path) == at_0005
+    with sqlite3.connect(path) as conn:
+        assert "paused" not in {
+            r[1] for r in conn.execute("PRAGMA table_info(scheduler_transitions)")
+        }
+        assert member_jobs(conn) == {f"memberships-status-{k}" for k in (first, second)}
+        # 0005's triggers register again, the pause by name gone with its column
+        third = member(conn, future(120).isoformat())
+        assert f"memberships-status-{third}" in member_jobs(conn)
+    upgrade(url=url(path))
+    assert objects(path) == objects(fresh)

@@ -171,6 +171,7 @@ def test_add_registers_pending_rows_and_completes_due_ones(
         "builtin": True,
         "pending_rows": 0,
         "jobs": 0,
+        "paused": False,
     }
     assert listed[1] == {
         "name": "memberships",
@@ -184,6 +185,7 @@ def test_add_registers_pending_rows_and_completes_due_ones(
         "builtin": False,
         "pending_rows": 1,
         "jobs": 1,
+        "paused": False,
     }
 
 
@@ -667,7 +669,7 @@ def test_the_waker_completes_due_rows(
     meeting = insert(app, future(20))
     clock.set(end + timedelta(seconds=1))
     woke = backend.wake()
-    assert woke["completed"] == 0  # the meetings completed: none
+    assert woke["completed"] == 1  # the membership (every transition's rows count)
     assert (
         woke["next_end_time"]
         == app.execute("SELECT end_time FROM meetings WHERE id = ?", (meeting,)).fetchone()[0]

@@ -11,6 +11,7 @@ import sqlite3
 from scheduler_admin.schema import read_sql
 from scheduler_admin.sqlite.transitions import (
     Spec,
+    active_sql,
     invalid_time_sql,
     job_minute_sql,
     quote_ident,
@@ -35,6 +36,17 @@ def test_the_time_check_is_the_meetings_triggers() -> None:
     assert triggers.count(flat("AND " + invalid_time_sql("NEW.end_time") + ";")) == 2
 
 
+def test_the_meetings_triggers_check_their_paused_flag_as_the_generated_ones() -> None:
+    """Both register a job only while their transition is active (revision 0006)."""
+    triggers = flat(read_sql("sqlite", "30_triggers.sql"))
+    assert triggers.count(flat(active_sql("meetings"))) == 2
+    spec = Spec("odd", "t", "k", "w", "s", ("on",), "off", "odd-")
+    generated = flat(" ".join(trigger_sql(spec).values()))
+    assert generated.count(flat(active_sql("odd"))) == 2
+    # the triggers of revision 0005 (the downgrade of 0006) read the scheduler's flag only
+    assert "paused" not in " ".join(trigger_sql(spec, paused_check=False).values())
+
+
 def test_identifiers_and_literals_are_quoted() -> None:
     assert quote_ident('we"ird') == '"we""ird"'
     assert quote_text("it's") == "'it''s'"
@@ -48,6 +60,7 @@ def test_generated_triggers_compile_for_awkward_names() -> None:
         "command TEXT, jobname TEXT UNIQUE, active INTEGER DEFAULT 1)"
     )
     conn.execute("CREATE TABLE scheduler_settings (singleton INTEGER PRIMARY KEY, enabled INTEGER)")
+    conn.execute("CREATE TABLE scheduler_transitions (name TEXT PRIMARY KEY, paused INTEGER)")
     conn.execute(
         'CREATE TABLE "my ""odd"" table" ("the key" TEXT PRIMARY KEY, '
         '"when\'s" TEXT, "st""ate" TEXT)'
