@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,7 +31,7 @@ from scheduler_admin.backends.base import (
     Check,
     Event,
     Job,
-    RecoverReport,
+    Recovered,
     Run,
     Transition,
     plural,
@@ -115,46 +115,91 @@ def until(value: str | None, now: datetime) -> str | None:
     return f"in {minutes}m {secs:02d}s"
 
 
+MEETINGS = "meetings"  # the builtin transition
+
+
+def other_transitions(rows: Sequence[Job] | Sequence[Run]) -> bool:
+    """Whether some job or run serves a transition other than meetings: only then do the tables
+    show a TRANSITION column (a meetings-only database prints what it always printed)."""
+    return any(r.get("transition", MEETINGS) != MEETINGS for r in rows)
+
+
 def jobs_table(jobs: list[Job]) -> str:
     if not jobs:
         return "no jobs"
     now = datetime.now(UTC)
+    several = other_transitions(jobs)
     rows = [
         (
+            *((j.get("transition", MEETINGS),) if several else ()),
             j["job_name"],
             j["schedule"],
             short_time(j["next_run"]),
             until(j["next_run"], now),
             short_time(j["end_time"]),
-            j["meeting_status"] or ("orphan" if j["meeting_id"] else None),
+            # a job whose row is gone has a key (a meeting id) but no state
+            j["meeting_status"] or ("orphan" if j.get("key", j["meeting_id"]) else None),
             "yes" if j["active"] else "no",
         )
         for j in jobs
     ]
-    head = ("JOB", "SCHEDULE", "NEXT RUN (UTC)", "IN", "END TIME (UTC)", "STATUS", "ACTIVE")
+    head = (
+        *(("TRANSITION",) if several else ()),
+        "JOB",
+        "SCHEDULE",
+        "NEXT RUN (UTC)",
+        "IN",
+        # another transition's time column is not an end time
+        "TIME (UTC)" if several else "END TIME (UTC)",
+        "STATUS",
+        "ACTIVE",
+    )
     return table(head, rows) + f"\n{plural(len(jobs), 'job')}"
 
 
-def report_text(report: RecoverReport) -> str:
+def _count_lines(counts: Mapping[str, Any]) -> list[str]:
+    """The counts of a recovery (of meetings or of another transition), one per line."""
     lines = [
-        f"{'would be ' if report.get('dry_run') else ''}recovery of "
-        f"{plural(report['total_meetings'], 'upcoming meeting')}:",
-        f"  jobs scheduled      {report['jobs_scheduled']}",
-        f"  jobs already there  {report['jobs_already_exist']}",
-        f"  overdue completed   {report['overdue_completed']}",
-        f"  orphans removed     {report['orphans_removed']}",
-        f"  errors              {len(report['errors'])}",
+        f"  jobs scheduled      {counts['jobs_scheduled']}",
+        f"  jobs already there  {counts['jobs_already_exist']}",
+        f"  overdue completed   {counts['overdue_completed']}",
+        f"  orphans removed     {counts['orphans_removed']}",
     ]
-    lines += [f"    {e.get('meeting_id')}: {e.get('error')}" for e in report["errors"]]
-    lines.append("ok" if report["success"] else "completed with errors")
+    errors = counts.get("errors")
+    if errors is not None:
+        lines.append(f"  errors              {len(errors)}")
+        # a meeting's error names the meeting, another transition's its row's key
+        lines += [f"    {e.get('meeting_id', e.get('key'))}: {e.get('error')}" for e in errors]
+    return lines
+
+
+def report_text(report: Recovered) -> str:
+    """A recover (or resume) report: of meetings, with the other transitions' counts under it
+    and the transitions skipped because paused; or of one other transition."""
+    data: Mapping[str, Any] = report
+    would = "would be " if data.get("dry_run") else ""
+    if "total_meetings" in data:
+        read = plural(data["total_meetings"], "upcoming meeting")
+    else:
+        read = f"transition {data['transition']}, {plural(data['total'], 'pending row')}"
+    lines = [f"{would}recovery of {read}:", *_count_lines(data)]
+    for name, counts in (data.get("transitions") or {}).items():
+        lines.append(f"transition {name}, {plural(counts['total'], 'pending row')}:")
+        lines += _count_lines(counts)
+    paused = data.get("paused_transitions") or []
+    if paused:
+        lines.append(f"skipped, paused: {', '.join(f'transition {n}' for n in paused)}")
+    lines.append("ok" if data["success"] else "completed with errors")
     return "\n".join(lines)
 
 
 def runs_table(runs: list[Run]) -> str:
     if not runs:
         return "no runs"
+    several = other_transitions(runs)
     rows = [
         (
+            *((r.get("transition", MEETINGS),) if several else ()),
             r["run_id"],
             r["job_name"],
             r["status"],
@@ -164,7 +209,8 @@ def runs_table(runs: list[Run]) -> str:
         )
         for r in runs
     ]
-    return table(("RUN", "JOB", "STATUS", "START (UTC)", "END (UTC)", "MESSAGE"), rows)
+    head = ("RUN", "JOB", "STATUS", "START (UTC)", "END (UTC)", "MESSAGE")
+    return table((*(("TRANSITION",) if several else ()), *head), rows)
 
 
 def duration(seconds: float | None) -> str | None:
@@ -221,10 +267,22 @@ def transitions_table(rows: list[Transition]) -> str:
             t["job_prefix"],
             t["pending_rows"],
             t["jobs"],
+            "yes" if t.get("paused") else "no",
         )
         for t in rows
     ]
-    head = ("NAME", "TABLE", "KEY", "TIME", "STATE", "FROM → TO", "JOB PREFIX", "PENDING", "JOBS")
+    head = (
+        "NAME",
+        "TABLE",
+        "KEY",
+        "TIME",
+        "STATE",
+        "FROM → TO",
+        "JOB PREFIX",
+        "PENDING",
+        "JOBS",
+        "PAUSED",
+    )
     return table(head, cells) + f"\n{plural(len(rows), 'transition')}"
 
 
@@ -249,7 +307,18 @@ def parse_end_time(text: str) -> datetime:
     return require_aware(value)
 
 
+def transition_label(transition: str | None) -> str:
+    """What an operation applied to: ``the whole scheduler`` or ``transition memberships``."""
+    return "the whole scheduler" if transition is None else f"transition {transition}"
+
+
 # -- commands -------------------------------------------------------------------------------
+
+transition_option = click.option(
+    "--transition",
+    metavar="NAME",
+    help="Only this registered transition (scheduler-admin transitions list); default: all.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -293,21 +362,24 @@ def cli(ctx: click.Context, database_url: str | None, as_json: bool, verbose: in
 
 
 @cli.command("list-jobs")
+@transition_option
 @click.pass_obj
-def list_jobs(state: State) -> None:
-    """List the jobs of ours: one per upcoming meeting, plus the reconcile job."""
+def list_jobs(state: State, transition: str | None) -> None:
+    """List the jobs of ours: one per upcoming meeting and per pending row of every other
+    transition, plus the reconcile job."""
     with state.backend() as backend:
-        jobs = backend.list_jobs()
+        jobs = backend.list_jobs(transition=transition)
     emit(state, jobs, lambda: jobs_table(jobs))
 
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@transition_option
 @click.pass_obj
-def recover(state: State, dry_run: bool) -> None:
-    """Re-run the registration for every upcoming meeting (start-up recovery)."""
+def recover(state: State, dry_run: bool, transition: str | None) -> None:
+    """Re-run the registration for every upcoming meeting and pending row (start-up recovery)."""
     with state.backend() as backend:
-        report = backend.recover(dry_run=dry_run)
+        report = backend.recover(dry_run=dry_run, transition=transition)
     emit(state, report, lambda: report_text(report))
     if not report["success"]:
         sys.exit(1)
@@ -316,11 +388,12 @@ def recover(state: State, dry_run: bool) -> None:
 @cli.command()
 @click.option("--failed", is_flag=True, help="Only failed runs.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@transition_option
 @click.pass_obj
-def history(state: State, failed: bool, limit: int) -> None:
+def history(state: State, failed: bool, limit: int, transition: str | None) -> None:
     """Recent runs of our jobs, newest first."""
     with state.backend() as backend:
-        runs = backend.history(failed_only=failed, limit=limit)
+        runs = backend.history(failed_only=failed, limit=limit, transition=transition)
     emit(state, runs, lambda: runs_table(runs))
 
 
@@ -337,11 +410,12 @@ def events(state: State, limit: int, path: str | None) -> None:
 
 
 @cli.command()
+@transition_option
 @click.pass_obj
-def doctor(state: State) -> None:
+def doctor(state: State, transition: str | None) -> None:
     """Check pg_cron, triggers, reconcile job, missing jobs, failures; exit 1 on a problem."""
     with state.backend() as backend:
-        checks = backend.doctor()
+        checks = backend.doctor(transition=transition)
     healthy = all(c["ok"] for c in checks)
     emit(state, {"ok": healthy, "checks": checks}, lambda: checks_text(checks))
     if not healthy:
@@ -387,21 +461,27 @@ def cancel(state: State, meeting_id: str) -> None:
 
 
 @cli.command()
+@transition_option
 @click.pass_obj
-def pause(state: State) -> None:
-    """Pause: triggers register no job and jobs change nothing until resume."""
+def pause(state: State, transition: str | None) -> None:
+    """Pause (the whole scheduler, or one transition): triggers register no job and jobs change
+    nothing until resume."""
     with state.backend() as backend:
-        result = backend.pause()
-    emit(state, result, lambda: "paused")
+        result = backend.pause(transition=transition)
+    emit(state, result, lambda: f"paused {transition_label(transition)}")
 
 
 @cli.command()
+@transition_option
 @click.pass_obj
-def resume(state: State) -> None:
-    """Resume and run recovery."""
+def resume(state: State, transition: str | None) -> None:
+    """Resume (the whole scheduler and every transition, or one transition) and run its
+    recovery; exit 1 when the recovery had errors."""
     with state.backend() as backend:
-        report = backend.resume()
-    emit(state, report, lambda: "resumed\n" + report_text(report))
+        report = backend.resume(transition=transition)
+    emit(state, report, lambda: f"resumed {transition_label(transition)}\n" + report_text(report))
+    if not report["success"]:
+        sys.exit(1)
 
 
 @cli.group("transitions")
@@ -710,21 +790,33 @@ def worker(state: State, once: bool) -> None:
     click.echo("worker stopped", err=True)
 
 
+def completed_text(count: int, transition: str | None) -> str:
+    """What a waker completed: ``3 rows completed`` (of every transition, meetings included),
+    ``3 meetings completed``, or ``transition memberships: 3 rows completed``."""
+    if transition is None:
+        return f"{plural(count, 'row')} completed"
+    if transition == MEETINGS:
+        return f"{plural(count, 'meeting')} completed"
+    return f"transition {transition}: {plural(count, 'row')} completed"
+
+
 @cli.command("waker")
 @click.option(
     "--once", is_flag=True, help="Complete what is due now, print the next end time, exit."
 )
+@transition_option
 @click.pass_obj
-def waker_command(state: State, once: bool) -> None:
-    """Run the waker in the foreground until Ctrl-C or SIGTERM: each meeting becomes done within
-    a second of its end (PostgreSQL: LISTEN; Supabase REST and SQLite: a short re-poll)."""
+def waker_command(state: State, once: bool, transition: str | None) -> None:
+    """Run the waker in the foreground until Ctrl-C or SIGTERM: each meeting (and each pending
+    row of the other transitions) becomes done within a second of its end (PostgreSQL: LISTEN;
+    Supabase REST and SQLite: a short re-poll)."""
     settings = state.settings()
     if not settings.enabled:
         click.echo("ENABLE_MEETING_STATUS_UPDATES=false: the waker does not run", err=True)
         return
     from scheduler_admin.waker import Waker
 
-    waker = Waker.from_settings(settings)
+    waker = Waker.from_settings(settings, transition=transition)
     if once:
         try:
             result = waker.run_once()
@@ -734,18 +826,24 @@ def waker_command(state: State, once: bool) -> None:
             state,
             dict(result),
             lambda: (
-                f"{plural(result['completed'], 'meeting')} completed; "
+                f"{completed_text(result['completed'], transition)}; "
                 + (
-                    "the scheduler is paused"
+                    f"{'the scheduler' if transition is None else transition_label(transition)}"
+                    " is paused"
                     if result["paused"]
                     else f"next end time {result['next_end_time'] or 'none'}"
                 )
             ),
         )
         return
-    click.echo(f"waker running on {settings.display}; Ctrl-C to stop", err=True)
+    click.echo(
+        f"waker running on {settings.display}"
+        + ("" if transition is None else f" for {transition_label(transition)}")
+        + "; Ctrl-C to stop",
+        err=True,
+    )
     waker.run_forever()
-    click.echo(f"waker stopped ({plural(waker.completed, 'meeting')} completed)", err=True)
+    click.echo(f"waker stopped ({completed_text(waker.completed, transition)})", err=True)
 
 
 @cli.command("webhooks")

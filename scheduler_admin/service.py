@@ -16,13 +16,14 @@ import contextlib
 import logging
 from collections.abc import Callable, Generator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend
 from scheduler_admin.backends.base import (
     Backend,
     Job,
+    Recovered,
     RecoverReport,
     recover_summary,
     require_aware,
@@ -258,18 +259,35 @@ class SchedulerService:
         """Cancel an upcoming meeting, which removes its job."""
         return await self._call(lambda b: b.cancel(str(meeting_id)))
 
-    async def ensure_scheduled_jobs_for_existing_meetings(self) -> RecoverReport:
-        """Start-up recovery: re-run the registration for every upcoming meeting."""
-        report = await self._call(lambda b: b.recover())
-        log.info("meeting status recovery: %s", recover_summary(report))
+    @overload
+    async def ensure_scheduled_jobs_for_existing_meetings(
+        self, transition: None = None
+    ) -> RecoverReport: ...
+
+    @overload
+    async def ensure_scheduled_jobs_for_existing_meetings(self, transition: str) -> Recovered: ...
+
+    async def ensure_scheduled_jobs_for_existing_meetings(
+        self, transition: str | None = None
+    ) -> Recovered:
+        """Start-up recovery: re-run the registration for every upcoming meeting and every
+        pending row of the other transitions; ``transition``: only that registered transition
+        (``meetings``: the RecoverReport of meetings alone; another: its TransitionReport)."""
+        report = await self._call(lambda b: b.recover(transition=transition))
+        what = "meeting status" if transition is None else f"transition {transition}"
+        log.info("%s recovery: %s", what, recover_summary(report))
         for error in report["errors"]:
-            log.warning(
-                "recovery error for meeting %s: %s", error.get("meeting_id"), error.get("error")
-            )
+            if "meeting_id" in error:
+                log.warning(
+                    "recovery error for meeting %s: %s", error["meeting_id"], error.get("error")
+                )
+            else:
+                log.warning("recovery error for %s: %s", what, error)
         return report
 
-    def get_scheduled_jobs(self) -> ScheduledJobs:
-        """The jobs of ours, with their meetings and next runs: a list, read when called.
+    def get_scheduled_jobs(self, transition: str | None = None) -> ScheduledJobs:
+        """The jobs of ours, with their meetings (or rows) and next runs: a list, read when
+        called; ``transition``: only that registered transition's (default: every one's).
 
         Called as the original service called it (``jobs = get_scheduled_jobs()``, a list a
         FastAPI route can return) and awaitable as well (``await get_scheduled_jobs()``). The
@@ -278,13 +296,14 @@ class SchedulerService:
         """
         backend = open_backend(self.settings)
         try:
-            return ScheduledJobs(backend.list_jobs())
+            return ScheduledJobs(backend.list_jobs(transition=transition))
         finally:
             backend.close()
 
-    async def list_jobs(self) -> list[Job]:
-        """The jobs of ours, read in a worker thread (never blocks the event loop)."""
-        return await self._call(lambda b: b.list_jobs())
+    async def list_jobs(self, transition: str | None = None) -> list[Job]:
+        """The jobs of ours (of every transition, or of the one named), read in a worker thread
+        (never blocks the event loop)."""
+        return await self._call(lambda b: b.list_jobs(transition=transition))
 
     async def health(self) -> dict[str, Any]:
         return await self._call(lambda b: b.health())

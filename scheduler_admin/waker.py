@@ -24,6 +24,13 @@ random delay (``jitter``, 0-100 ms) keeps instances from waking in lockstep. A d
 away is logged once; the waker backs off exponentially (capped) and resumes by itself. Nothing
 here raises into the application.
 
+A waker serves every registered transition (``transition=None``: ``wake()`` completes the due
+rows of each active one and answers the earliest pending time among them), or one named
+transition (``scheduler-admin waker --transition memberships``). Only meetings are announced on
+``scheduler_meetings``: a waker of one other transition re-polls every ``REST_POLL`` seconds on
+PostgreSQL too, and a waker of all of them finds another transition's row inserted with an
+earlier time than the next one it knew at its next call (at most ``max_wait`` later).
+
 ``SCHEDULER_WAKER=false`` turns it off (as does ``ENABLE_MEETING_STATUS_UPDATES=false``).
 """
 
@@ -78,8 +85,9 @@ class WakeSource(Protocol):
         announces new meetings (LISTEN)."""
         ...
 
-    def wake(self) -> Wake:
-        """Complete what is due; the next end time and the database's clock."""
+    def wake(self, *, transition: str | None = None) -> Wake:
+        """Complete what is due (of every transition, or of the one named); the next end time
+        and the database's clock."""
         ...
 
     def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
@@ -103,8 +111,8 @@ class PollingSource:
         self.poll_interval: float | None = poll_interval
         self.target = target
 
-    def wake(self) -> Wake:
-        return self.backend.wake()
+    def wake(self, *, transition: str | None = None) -> Wake:
+        return self.backend.wake(transition=transition)
 
     def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
         stop.wait(timeout)
@@ -121,14 +129,18 @@ class PollingSource:
 
 class ListeningSource:
     """Direct PostgreSQL: a dedicated autocommit session with ``LISTEN scheduler_meetings``; the
-    triggers announce the earliest end time of the meetings a statement registered."""
+    triggers announce the earliest end time of the meetings a statement registered.
+    ``poll_interval`` bounds each sleep where what is waited for is not announced (another
+    transition's rows)."""
 
-    def __init__(self, url: str, *, connect_timeout: int = 5) -> None:
+    def __init__(
+        self, url: str, *, connect_timeout: int = 5, poll_interval: float | None = None
+    ) -> None:
         from scheduler_admin.backends.postgres import PostgresBackend
 
         self.backend = PostgresBackend(url, connect_timeout=connect_timeout)
         self.target = self.backend.target
-        self.poll_interval: float | None = None
+        self.poll_interval: float | None = poll_interval
         self._listening = False
 
     def _session(self) -> Any:
@@ -140,9 +152,9 @@ class ListeningSource:
             self._listening = True
         return conn
 
-    def wake(self) -> Wake:
+    def wake(self, *, transition: str | None = None) -> Wake:
         self._session()
-        return self.backend.wake()
+        return self.backend.wake(transition=transition)
 
     def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
         conn = self._session()
@@ -168,11 +180,13 @@ class ListeningSource:
         self.reset()
 
 
-def source_for(settings: config.Settings) -> WakeSource:
-    """The waker's way to the configured database."""
+def source_for(settings: config.Settings, transition: str | None = None) -> WakeSource:
+    """The waker's way to the configured database (for every transition, or the one named:
+    only meetings are announced, so a waker of another one re-polls on PostgreSQL too)."""
     if settings.backend == "postgres":
         assert settings.url is not None
-        return ListeningSource(settings.url)
+        announced = transition is None or transition == "meetings"
+        return ListeningSource(settings.url, poll_interval=None if announced else REST_POLL)
     from scheduler_admin.backends import open_backend
 
     poll = SQLITE_POLL if settings.backend == "sqlite" else REST_POLL
@@ -181,7 +195,8 @@ def source_for(settings: config.Settings) -> WakeSource:
 
 class Waker(ThreadedLoop):
     """Sleeps until the next meeting ends and completes it. :meth:`run_once` for one cycle,
-    :meth:`run_forever` in the foreground, :meth:`start_thread` inside an application."""
+    :meth:`run_forever` in the foreground, :meth:`start_thread` inside an application.
+    ``transition``: only that registered transition's rows (default: every transition's)."""
 
     thread_name = "scheduler-waker"
 
@@ -189,17 +204,19 @@ class Waker(ThreadedLoop):
         self,
         source: WakeSource,
         *,
+        transition: str | None = None,
         max_wait: float = MAX_WAIT,
         jitter: float = JITTER,
         backoff_start: float = BACKOFF_START,
         backoff_cap: float = BACKOFF_CAP,
     ) -> None:
         self.source = source
+        self.transition = transition
         self.max_wait = max_wait
         self.jitter = jitter
         self.backoff_start = backoff_start
         self.backoff_cap = backoff_cap
-        self.completed = 0  # meetings this waker completed
+        self.completed = 0  # meetings (and other transitions' rows) this waker completed
         self.failures = 0  # consecutive failed cycles (0: the database answers)
         self.cycles = 0  # successful calls of wake()
         self._stop = threading.Event()
@@ -210,8 +227,10 @@ class Waker(ThreadedLoop):
         self._received = 0.0
 
     @classmethod
-    def from_settings(cls, settings: config.Settings, **options: Any) -> Waker:
-        return cls(source_for(settings), **options)
+    def from_settings(
+        cls, settings: config.Settings, *, transition: str | None = None, **options: Any
+    ) -> Waker:
+        return cls(source_for(settings, transition), transition=transition, **options)
 
     @property
     def target(self) -> str:
@@ -221,13 +240,20 @@ class Waker(ThreadedLoop):
 
     def run_once(self) -> Wake:
         """Complete what is due now and return the database's answer (errors propagate)."""
-        result = self.source.wake()
+        result = self.source.wake(transition=self.transition)
         self._db_now = _time(result["now"])
         self._received = time.monotonic()
         self.cycles += 1
         if result["completed"]:
             self.completed += result["completed"]
-            log.info("waker completed %d meeting(s) on %s", result["completed"], self.target)
+            log.info(
+                "waker completed %d %s on %s",
+                result["completed"],
+                "meeting(s)"
+                if self.transition in (None, "meetings")
+                else f"row(s) of transition {self.transition}",
+                self.target,
+            )
         return result
 
     def _delay(self, result: Wake) -> float:

@@ -7,7 +7,7 @@ Times are ISO-8601 strings in UTC (``2026-12-01T15:30:00+00:00``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict, cast
 
 from scheduler_admin.exceptions import InvalidInput
 
@@ -272,10 +272,15 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
-def recover_summary(report: RecoverReport) -> str:
-    """One line for logs and job messages: what a recover or reconcile did."""
+def recover_summary(report: RecoverReport | TransitionReport) -> str:
+    """One line for logs and job messages: what a recover or reconcile did (of meetings, or of
+    the one other transition a TransitionReport names: its pending rows)."""
+    if "total_meetings" in report:
+        read = plural(cast(RecoverReport, report)["total_meetings"], "upcoming meeting")
+    else:
+        read = f"transition {report['transition']}: {plural(report['total'], 'pending row')}"
     text = (
-        f"{plural(report['total_meetings'], 'upcoming meeting')}: "
+        f"{read}: "
         f"{report['jobs_scheduled']} scheduled, {report['jobs_already_exist']} already there, "
         f"{report['overdue_completed']} overdue completed, "
         f"{plural(report['orphans_removed'], 'orphan')} removed, "

@@ -57,6 +57,8 @@ def _invalid_input(error: ServerError, call: Call) -> SchedulerError:
 def _meeting_not_found(error: ServerError, call: Call) -> SchedulerError:
     # no_data_found is what schedule_meeting and cancel_meeting raise for an unknown id, and
     # the transitions' functions for an unknown name (or a delivery report for an event gone)
+    if "p_transition" in call.params:  # an operation of one transition: an unknown name
+        return InvalidInput(error.message, hint=error.hint)
     if "p_meeting_id" not in call.params:
         return _refused(error, call)
     return MeetingNotFound(str(call.params["p_meeting_id"]), hint=error.hint)
@@ -64,7 +66,7 @@ def _meeting_not_found(error: ServerError, call: Call) -> SchedulerError:
 
 # The functions that refuse a request with their own message and hint under these SQLSTATEs
 # (add_transition's checks of a table, an unknown transition or event).
-REFUSING = frozenset({"add_transition", "remove_transition", "record_attempt"})
+REFUSING = frozenset({"add_transition", "remove_transition", "record_attempt", "transition_health"})
 
 
 def _refused(error: ServerError, call: Call) -> SchedulerError:

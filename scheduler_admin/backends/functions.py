@@ -14,7 +14,7 @@ from scheduler_admin.backends.base import (
     Job,
     Outcome,
     Reconciled,
-    RecoverReport,
+    Recovered,
     Run,
     Transition,
     Wake,
@@ -45,6 +45,8 @@ JOB_COLUMNS: tuple[Column, ...] = (
     ("end_time", "time"),
     ("meeting_status", "text"),
     ("active", "value"),
+    ("transition", "text"),
+    ("key", "text"),
 )
 RUN_COLUMNS: tuple[Column, ...] = (
     ("run_id", "value"),
@@ -55,6 +57,8 @@ RUN_COLUMNS: tuple[Column, ...] = (
     ("return_message", "text"),
     ("start_time", "time"),
     ("end_time", "time"),
+    ("transition", "text"),
+    ("key", "text"),
 )
 EVENT_COLUMNS: tuple[Column, ...] = (
     ("event_id", "value"),
@@ -80,6 +84,7 @@ TRANSITION_COLUMNS: tuple[Column, ...] = (
     ("builtin", "value"),
     ("pending_rows", "value"),
     ("jobs", "value"),
+    ("paused", "value"),
 )
 
 # What only a direct connection can read: pg_cron's settings (cron.database_name is readable by
@@ -139,22 +144,25 @@ class FunctionsBackend:
 
     # -- operations ---------------------------------------------------------------------------
 
-    def list_jobs(self) -> list[Job]:
+    def list_jobs(self, *, transition: str | None = None) -> list[Job]:
         names = [name for name, _ in JOB_COLUMNS]
-        rows = self.transport.rows("list_jobs", None, JOB_COLUMNS)
+        rows = self.transport.rows("list_jobs", _of(transition), JOB_COLUMNS)
         log.debug("listed %s on %s", plural(len(rows), "job"), self.target)
         return [cast(Job, dict(zip(names, row, strict=True))) for row in rows]
 
-    def history(self, *, failed_only: bool = False, limit: int = 50) -> list[Run]:
+    def history(
+        self, *, failed_only: bool = False, limit: int = 50, transition: str | None = None
+    ) -> list[Run]:
         if limit < 1:
             raise InvalidInput(f"--limit must be at least 1, got {limit}")
         names = [name for name, _ in RUN_COLUMNS]
-        params = {"p_failed_only": failed_only, "p_limit": limit}
+        params = {"p_failed_only": failed_only, "p_limit": limit, **_of(transition)}
         rows = self.transport.rows("history", params, RUN_COLUMNS)
         return [cast(Run, dict(zip(names, row, strict=True))) for row in rows]
 
-    def recover(self, *, dry_run: bool = False) -> RecoverReport:
-        report = cast(RecoverReport, self.transport.call("recover", {"p_dry_run": dry_run}))
+    def recover(self, *, dry_run: bool = False, transition: str | None = None) -> Recovered:
+        params = {"p_dry_run": dry_run, **_of(transition)}
+        report = cast(Recovered, self.transport.call("recover", params))
         # debug: the caller reports the outcome (the CLI prints it, the service logs it once)
         log.debug(
             "recover%s on %s: %s",
@@ -164,8 +172,8 @@ class FunctionsBackend:
         )
         return report
 
-    def reconcile(self) -> Reconciled:
-        report = cast(Reconciled, self.transport.call("reconcile"))
+    def reconcile(self, *, transition: str | None = None) -> Reconciled:
+        report = cast(Reconciled, self.transport.call("reconcile", _of(transition) or None))
         if "paused" in report:
             log.info("reconcile on %s: the scheduler is paused, nothing done", self.target)
         elif "skipped" in report:
@@ -194,23 +202,32 @@ class FunctionsBackend:
         )
         return result
 
-    def pause(self) -> dict[str, Any]:
-        result = cast(dict[str, Any], self.transport.call("pause"))
-        log.warning("scheduler paused on %s: no job will be registered until resume", self.target)
+    def pause(self, *, transition: str | None = None) -> dict[str, Any]:
+        result = cast(dict[str, Any], self.transport.call("pause", _of(transition) or None))
+        log.warning(
+            "%s paused on %s: no job will be registered until resume",
+            "scheduler" if transition is None else f"transition {transition}",
+            self.target,
+        )
         return result
 
-    def resume(self) -> RecoverReport:
-        report = cast(RecoverReport, self.transport.call("resume"))
-        log.info("scheduler resumed on %s: %s", self.target, recover_summary(report))
+    def resume(self, *, transition: str | None = None) -> Recovered:
+        report = cast(Recovered, self.transport.call("resume", _of(transition) or None))
+        log.info(
+            "%s resumed on %s: %s",
+            "scheduler" if transition is None else f"transition {transition}",
+            self.target,
+            recover_summary(report),
+        )
         return report
 
     def health(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.transport.call("health"))
 
-    def wake(self) -> Wake:
+    def wake(self, *, transition: str | None = None) -> Wake:
         """``scheduler.wake()``: complete what is due, then the next end time and the
         database's clock (the waker's one call, :mod:`scheduler_admin.waker`)."""
-        result = cast(dict[str, Any], self.transport.call("wake"))
+        result = cast(dict[str, Any], self.transport.call("wake", _of(transition) or None))
         now = parse_time(result.get("now"))
         assert now is not None, "scheduler.wake() returned no time"
         return Wake(
@@ -295,12 +312,20 @@ class FunctionsBackend:
         rows = self.transport.rows(function, params, EVENT_COLUMNS)
         return [cast(Event, dict(zip(names, row, strict=True))) for row in rows]
 
-    def doctor(self) -> list[Check]:
+    def doctor(self, *, transition: str | None = None) -> list[Check]:
         """pg_cron's settings, the schema and the triggers (when the transport can read the
-        catalog), then what scheduler.health() and scheduler.history() answer."""
+        catalog), then what scheduler.health() and scheduler.history() answer for meetings and
+        scheduler.transition_health() for each other transition (or for the one named)."""
+        listed = {t["name"]: t for t in self.transitions()}
+        if transition is not None and transition not in listed:
+            raise InvalidInput(
+                f"no transition named {transition}",
+                hint="scheduler-admin transitions list shows the registered ones.",
+            )
+        meetings = transition is None or listed[transition]["builtin"]
         checks: list[Check] = []
         if isinstance(self.transport, SqlTransport):
-            if not _catalog_checks(self.transport, checks):
+            if not _catalog_checks(self.transport, checks, meetings=meetings):
                 return checks
             health = self.health()
         else:
@@ -325,15 +350,78 @@ class FunctionsBackend:
                     fix=None,
                 )
             )
-        failures = self.history(failed_only=True, limit=3) if health["failed_runs_24h"] else []
-        checks += health_checks(health, failures)
-        checks += security_checks(health.get("security"))
+        if meetings:
+            failures = (
+                self.history(failed_only=True, limit=3, transition=transition)
+                if health["failed_runs_24h"]
+                else []
+            )
+            checks += health_checks(health, failures)
+            checks += security_checks(health.get("security"))
+            builtin = next(t for t in listed.values() if t["builtin"])
+            if builtin["paused"]:
+                checks.append(
+                    Check(
+                        name=f"transition {builtin['name']}: active",
+                        ok=False,
+                        detail="paused by name",
+                        fix=f"Run `scheduler-admin resume --transition {builtin['name']}` "
+                        "(it also recovers).",
+                    )
+                )
+        for name, row in listed.items():
+            if not row["builtin"] and transition in (None, name):
+                facts = self.transport.call("transition_health", {"p_name": name})
+                checks += transition_checks(cast(dict[str, Any], facts))
         if not isinstance(self.transport, SqlTransport):
             checks.append(FULL_CHECK)
         return checks
 
 
-def _catalog_checks(transport: SqlTransport, checks: list[Check]) -> bool:
+def _of(transition: str | None) -> dict[str, Any]:
+    """The argument naming one transition, none for all of them (the call of 0005 and before)."""
+    return {} if transition is None else {"p_transition": transition}
+
+
+def transition_checks(facts: dict[str, Any]) -> list[Check]:
+    """doctor's checks of one transition but meetings, from ``scheduler.transition_health``."""
+    name = facts["transition"]
+    recover = f"Run `scheduler-admin recover --transition {name}`"
+    rows = [
+        (
+            "active",
+            not facts["paused"],
+            "paused by name" if facts["paused"] else "not paused",
+            f"Run `scheduler-admin resume --transition {name}` (it also recovers).",
+        ),
+        (
+            "triggers",
+            facts["triggers"] == 4,
+            f"{facts['triggers']} of 4 triggers on {facts['table']} present and enabled",
+            f"{recover} (it re-creates them); if they are disabled, `alter table "
+            f"{facts['table']} enable trigger all`.",
+        ),
+        (
+            "jobs",
+            facts["missing_jobs"] == 0 and facts["orphan_jobs"] == 0,
+            f"{facts['pending_rows']} pending, {facts['missing_jobs']} without a job, "
+            f"{plural(facts['orphan_jobs'], 'orphan job')}",
+            recover + ".",
+        ),
+        (
+            "no overdue rows",
+            facts["overdue_rows"] == 0,
+            f"{plural(facts['overdue_rows'], 'pending row')} due over 2 minutes ago",
+            f"{recover}; check that the reconcile job runs (`scheduler-admin history`).",
+        ),
+    ]
+    return [
+        Check(name=f"transition {name}: {what}", ok=ok, detail=detail, fix=None if ok else fix)
+        for what, ok, detail, fix in rows
+    ]
+
+
+def _catalog_checks(transport: SqlTransport, checks: list[Check], *, meetings: bool = True) -> bool:
     """The checks only a direct connection can make, appended to ``checks``; False when one
     failed and the checks after it would only repeat it."""
 
@@ -381,6 +469,8 @@ def _catalog_checks(transport: SqlTransport, checks: list[Check]) -> bool:
         "Run `scheduler-admin migrate`.",
     ):
         return False
+    if not meetings:  # doctor of another transition: its own triggers are checked
+        return True
     check(
         "triggers on meetings",
         facts["triggers"] == 4,

@@ -253,12 +253,17 @@ declare
     v_pending pg_catalog.text := scheduler.pending_status();
     v_other integer := 0;
 begin
-    if not scheduler.is_enabled() then
+    if not coalesce((select s.enabled from scheduler.settings s), true) then
         return 0;
     end if;
-    -- the other registered transitions (45_transitions.sql): rare, so one probe of the registry
+    -- the other registered transitions not paused (45_transitions.sql): rare, so one probe of
+    -- the registry
     if exists (select 1 from scheduler.transitions t where not t.builtin) then
         v_other := scheduler.sweep_transitions();
+    end if;
+    -- meetings paused by name (0006)
+    if not scheduler.is_enabled() then
+        return v_other;
     end if;
     if not exists (select 1 from public.meetings m
                    where m.status operator(pg_catalog.=) v_pending
@@ -315,8 +320,11 @@ comment on function scheduler.next_end_time() is
 -- then the next end_time and the database's clock in one round trip. The waker sleeps for
 -- next_end_time - now, both read here, so the application's clock never decides when a meeting
 -- is due. Paused: completes nothing and reports no next end_time (the waker then sleeps its
--- longest wait).
-create or replace function scheduler.wake()
+-- longest wait). p_transition (0006): every transition that acts (null), or the one named; the
+-- next time is the earliest among them. The function is dropped first: 0005's wake() had no
+-- argument, and both would match a call without one.
+drop function if exists scheduler.wake();
+create or replace function scheduler.wake(p_transition pg_catalog.text default null)
 returns pg_catalog.jsonb
 language plpgsql
 security definer
@@ -324,22 +332,51 @@ set search_path = pg_catalog, pg_temp
 set lock_timeout = '1s'
 as $$
 declare
-    v_enabled boolean := scheduler.is_enabled();
+    v_builtin boolean := p_transition is null or p_transition operator(pg_catalog.=) 'meetings';
+    v_enabled boolean;
     v_completed integer := 0;
+    v_next pg_catalog.timestamptz;
+    v_names pg_catalog.text[];
 begin
+    if p_transition is not null then
+        perform scheduler.transition_target(p_transition);  -- an unknown name is an error
+    end if;
+    -- the other transitions that act: all of them, or the one named (none for meetings)
+    v_names := array(select o.name from scheduler.other_transitions() o(name)
+                     where p_transition is null or o.name operator(pg_catalog.=) p_transition);
+    v_enabled := coalesce((select s.enabled from scheduler.settings s), true)
+                 and (v_builtin and scheduler.is_enabled()
+                      or pg_catalog.cardinality(v_names) operator(pg_catalog.>) 0);
     if v_enabled then
-        v_completed := scheduler.sweep_due('waker');
+        if p_transition is null then
+            v_completed := scheduler.sweep_due('waker');
+        elsif v_builtin then
+            if exists (select 1 from public.meetings m
+                       where m.status operator(pg_catalog.=) scheduler.pending_status()
+                         and m.end_time operator(pg_catalog.<=) pg_catalog.now()) then
+                v_completed := scheduler.complete_due(true, 'waker');
+            end if;
+        else
+            v_completed := scheduler.complete_due_transition(p_transition, true);
+        end if;
+        v_next := (select pg_catalog.min(t.next)
+                   from (select scheduler.next_end_time() as next
+                         where v_builtin and scheduler.is_enabled()
+                         union all
+                         select scheduler.transition_next_time(n.name)
+                         from pg_catalog.unnest(v_names) as n(name)) t);
     end if;
     return pg_catalog.jsonb_build_object(
         'completed', v_completed,
-        'next_end_time', case when v_enabled then scheduler.next_end_time() end,
+        'next_end_time', v_next,
         'now', pg_catalog.now(),
         'paused', not v_enabled);
 end
 $$;
-comment on function scheduler.wake() is
-    'Called by the application''s waker: marks done the pending meetings whose end_time has '
-    'passed (skipping locked rows), then returns {completed, next_end_time, now, paused}.';
+comment on function scheduler.wake(pg_catalog.text) is
+    'Called by the application''s waker: marks done (gives the to-state) the pending rows whose '
+    'time has passed, of every transition or the one named (skipping locked rows), then returns '
+    '{completed, next_end_time, now, paused}.';
 
 -- Makes the sweep job match the settings: registered with the configured interval where pg_cron
 -- takes seconds and sweep_seconds > 0, removed otherwise. Called by the migration (60_jobs.sql)
@@ -378,12 +415,19 @@ comment on function scheduler.sync_sweep() is
     'Registers or removes the job meeting-status-sweep to match scheduler.settings.sweep_seconds '
     'and the installed pg_cron; returns its schedule, off or unsupported.';
 
+-- Whether the meetings' triggers, jobs and repair act: the scheduler is enabled (pause/resume)
+-- and the builtin transition meetings is not paused by name (0006: pause --transition meetings;
+-- scheduler.transition_active in 45_transitions.sql is the same for any transition). plpgsql:
+-- written before the registry exists on a new database.
 create or replace function scheduler.is_enabled()
 returns boolean
-language sql stable
+language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as $$
-select coalesce((select s.enabled from scheduler.settings s), true)
+begin
+    return coalesce((select s.enabled from scheduler.settings s), true)
+           and not coalesce((select t.paused from scheduler.transitions t where t.builtin), false);
+end
 $$;
 
 -- How this role registers jobs: where it may write cron.job (a superuser on a self-hosted server)

@@ -21,8 +21,13 @@ create table if not exists scheduler.transitions (
         constraint transitions_job_prefix_check check (job_prefix ~ '^[a-z][a-z0-9-]*-$'),
     builtin boolean not null default false,
     created_at pg_catalog.timestamptz not null default pg_catalog.now(),
+    -- paused by name (0006): its triggers register no job, its jobs change nothing, recover,
+    -- reconcile, the sweep and the waker leave it alone (scheduler.transition_active)
+    paused boolean not null default false,
     constraint transitions_relation_time_key unique (relation, time_column)
 );
+-- a registry created by 0005 gets the column 0006 added
+alter table scheduler.transitions add column if not exists paused boolean not null default false;
 comment on table scheduler.transitions is
     'Timed transitions: rows of relation in one of from_states get to_state at time_column, '
     'through one pg_cron job each named <job_prefix><key>. meetings is the builtin first one.';
@@ -34,6 +39,23 @@ select 'meetings', 'public.meetings'::pg_catalog.regclass, 'id', 'end_time', 'st
        array[s.pending_status], s.done_status, 'meeting-status-', true
 from scheduler.settings s
 on conflict (name) do nothing;
+
+-- Whether a transition acts (0006): the scheduler as a whole is enabled (scheduler.settings,
+-- pause/resume) and the transition is not paused by name. scheduler.is_enabled() is this for
+-- the builtin meetings transition. plpgsql: written before the registry exists on a new database.
+create or replace function scheduler.transition_active(p_name pg_catalog.text)
+returns boolean
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return coalesce((select s.enabled from scheduler.settings s), true)
+           and not coalesce((select t.paused from scheduler.transitions t
+                             where t.name operator(pg_catalog.=) p_name), false);
+end
+$$;
+comment on function scheduler.transition_active(pg_catalog.text) is
+    'Whether a transition acts: the scheduler is enabled and the transition is not paused by name.';
 
 -- A registered transition, as the functions below need it: the registry row plus the table as
 -- schema.table quoted from the catalog and the key column's type (for casts of a key given as
@@ -218,7 +240,7 @@ begin
         into v_keys using v_t.from_states;
         perform scheduler.unregister_transition_jobs(v_t.name, v_keys);
     end if;
-    if tg_op operator(pg_catalog.<>) 'DELETE' and scheduler.is_enabled() then
+    if tg_op operator(pg_catalog.<>) 'DELETE' and scheduler.transition_active(v_t.name) then
         -- a row that became pending, or whose time moved, gets its job (re)registered
         execute pg_catalog.format(
             'select pg_catalog.array_agg(n.%1$I::pg_catalog.text), pg_catalog.array_agg(n.%2$I) '
@@ -297,6 +319,26 @@ begin
 end
 $$;
 
+-- How many of a transition's four triggers its table has (0006): all of them, or the enabled
+-- ones only.
+create or replace function scheduler.transition_triggers(p_name pg_catalog.text,
+                                                         p_enabled_only boolean)
+returns integer
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+select pg_catalog.count(*)::integer
+from pg_catalog.pg_trigger g
+join scheduler.transitions t on t.relation operator(pg_catalog.=) g.tgrelid
+where t.name operator(pg_catalog.=) p_name
+  and g.tgname operator(pg_catalog.=) any (array(
+      select 'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_'
+             operator(pg_catalog.||) k.kind
+      from pg_catalog.unnest(array['before_write', 'after_insert', 'after_update',
+                                   'after_delete']) as k(kind)))
+  and (not p_enabled_only or g.tgenabled operator(pg_catalog.<>) 'D')
+$$;
+
 -- Marks to_state every pending row of a transition whose time has passed (skipping or waiting
 -- for locked rows, as complete_due does for meetings). The update trigger removes their jobs.
 create or replace function scheduler.complete_due_transition(p_name pg_catalog.text,
@@ -340,7 +382,7 @@ declare
     v_completed integer;
     v_pending boolean;
 begin
-    if not scheduler.is_enabled() then
+    if not scheduler.transition_active(p_name) then
         return 0;
     end if;
     select * into v_t from scheduler.transition_target(p_name);
@@ -432,6 +474,10 @@ begin
     if not p_dry_run then
         perform scheduler.schedule_jobs(v_missing, v_missing_schedules, v_missing_commands);
         v_removed := scheduler.unschedule_jobs(v_orphans);
+        -- triggers dropped or lost with a rebuilt table are re-created (0006), as on SQLite
+        if scheduler.transition_triggers(p_name, false) operator(pg_catalog.<) 4 then
+            perform scheduler.create_transition_triggers(p_name);
+        end if;
     end if;
     return pg_catalog.jsonb_build_object(
         'total', v_total,
@@ -442,16 +488,41 @@ begin
 end
 $$;
 
--- Every registered transition but the builtin one, whose table still exists.
+-- Every registered transition but the builtin one, whose table still exists and that is not
+-- paused by name: what recover, reconcile and the sweep repair or complete.
 create or replace function scheduler.other_transitions()
 returns setof pg_catalog.text
 language sql stable
 set search_path = pg_catalog, pg_temp
 as $$
 select t.name from scheduler.transitions t
-where not t.builtin
+where not t.builtin and not t.paused
   and exists (select 1 from pg_catalog.pg_class c where c.oid operator(pg_catalog.=) t.relation)
 order by t.name
+$$;
+
+-- The transitions but the builtin one whose table still exists, paused or not: all of them, or
+-- the one named (none when p_name is the builtin one). What list_jobs, history and doctor show.
+create or replace function scheduler.named_transitions(p_name pg_catalog.text)
+returns setof pg_catalog.text
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+select t.name from scheduler.transitions t
+where not t.builtin
+  and (p_name is null or t.name operator(pg_catalog.=) p_name)
+  and exists (select 1 from pg_catalog.pg_class c where c.oid operator(pg_catalog.=) t.relation)
+order by t.name
+$$;
+
+-- The names of the transitions paused by name, null when none is.
+create or replace function scheduler.paused_transitions()
+returns pg_catalog.jsonb
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+select pg_catalog.jsonb_agg(t.name order by not t.builtin, t.name)
+from scheduler.transitions t where t.paused
 $$;
 
 -- recover/reconcile of every other transition: {name: report}, null when there is none.
@@ -633,7 +704,7 @@ begin
         'from %3$s r where r.%4$I operator(pg_catalog.=) any ($1)',
         p_key_column, p_time_column, v_table, p_state_column)
     into v_keys, v_times using p_from_states;
-    v_registered := case when scheduler.is_enabled()
+    v_registered := case when scheduler.transition_active(p_name)
                          then scheduler.register_transition_jobs(p_name, v_keys, v_times) else 0 end;
     return pg_catalog.jsonb_build_object(
         'name', p_name, 'table', v_table, 'job_prefix', v_prefix,
@@ -680,13 +751,16 @@ $$;
 comment on function scheduler.remove_transition(pg_catalog.text) is
     'Removes a registered transition''s triggers, index and jobs; never touches the table''s rows.';
 
--- The registered transitions, meetings first: what each applies to and how many pending rows
--- and jobs it has.
+-- The registered transitions, meetings first: what each applies to, how many pending rows and
+-- jobs it has, and whether it is paused by name (a column 0006 added: the function is dropped
+-- first, its grant is given again by 50_grants.sql).
+drop function if exists scheduler.transitions();
 create or replace function scheduler.transitions()
 returns table (name pg_catalog.text, table_name pg_catalog.text, key_column pg_catalog.text,
                time_column pg_catalog.text, state_column pg_catalog.text,
                from_states pg_catalog.text[], to_state pg_catalog.text,
-               job_prefix pg_catalog.text, builtin boolean, pending_rows bigint, jobs bigint)
+               job_prefix pg_catalog.text, builtin boolean, pending_rows bigint, jobs bigint,
+               paused boolean)
 language plpgsql stable
 security definer
 set search_path = pg_catalog, pg_temp
@@ -720,6 +794,8 @@ begin
         state_column := v_t.state_column;
         job_prefix := v_t.job_prefix;
         builtin := v_t.builtin;
+        paused := (select t.paused from scheduler.transitions t
+                   where t.name operator(pg_catalog.=) v_name);
         pending_rows := v_pending;
         jobs := (select pg_catalog.count(*) from cron.job j
                  where j.username operator(pg_catalog.=) current_user
@@ -732,3 +808,130 @@ end
 $$;
 comment on function scheduler.transitions() is
     'The registered timed transitions (meetings first) with their pending rows and jobs.';
+
+-- The jobs of the transitions but the builtin one (all of them, or the one named), as
+-- scheduler.list_jobs() shows them: the key is the job name after the prefix; the row's time and
+-- state, null when no row has that key (an orphan job). A hash join on the key as text: the
+-- key's type varies, the job name is text.
+create or replace function scheduler.transition_jobs(p_name pg_catalog.text)
+returns table (meeting_id pg_catalog.uuid, job_id bigint, job_name pg_catalog.text,
+               schedule pg_catalog.text, next_run pg_catalog.timestamptz,
+               end_time pg_catalog.timestamptz, meeting_status pg_catalog.text, active boolean,
+               transition pg_catalog.text, key pg_catalog.text)
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+set jit = off
+set enable_nestloop = off
+as $$
+declare
+    -- pg_cron 1.5+ has cron.job.active (see list_jobs): one of two constants
+    v_active pg_catalog.text := case when exists (
+            select 1 from pg_catalog.pg_attribute a
+            where a.attrelid operator(pg_catalog.=) 'cron.job'::pg_catalog.regclass
+              and a.attname operator(pg_catalog.=) 'active' and not a.attisdropped)
+        then 'c.active' else 'true' end;
+    v_name pg_catalog.text;
+    v_t pg_catalog.record;
+begin
+    for v_name in select n.name from scheduler.named_transitions(p_name) n(name) loop
+        select * into v_t from scheduler.transition_target(v_name);
+        return query execute pg_catalog.format($query$
+select null::pg_catalog.uuid, j.jobid, j.jobname::pg_catalog.text, j.schedule,
+       scheduler.next_run(j.schedule, pg_catalog.now()), r.%1$I, r.%2$I::pg_catalog.text, j.active,
+       %4$L::pg_catalog.text, j.key
+from (select c.jobid, c.jobname, c.schedule, %3$s as active,
+             pg_catalog.substr(c.jobname::pg_catalog.text, %5$s) as key
+      from cron.job c
+      where c.username operator(pg_catalog.=) current_user
+        -- the prefix is [a-z0-9-]: no LIKE wildcard in it
+        and c.jobname operator(pg_catalog.~~) %6$L) j
+left join %7$s r on r.%8$I::pg_catalog.text operator(pg_catalog.=) j.key
+$query$,
+            v_t.time_column, v_t.state_column, v_active, v_name,
+            pg_catalog.length(v_t.job_prefix) operator(pg_catalog.+) 1,
+            v_t.job_prefix operator(pg_catalog.||) '%', v_t.table_sql, v_t.key_column);
+    end loop;
+end
+$$;
+comment on function scheduler.transition_jobs(pg_catalog.text) is
+    'The jobs of the registered transitions but meetings (or of the one named), as list_jobs '
+    'shows them.';
+
+-- The earliest time of a pending row of a transition, null when none is pending: what the waker
+-- sleeps until. The pending states as a literal array, so that the planner matches the partial
+-- index scheduler_<name>_due_idx.
+create or replace function scheduler.transition_next_time(p_name pg_catalog.text)
+returns pg_catalog.timestamptz
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_t pg_catalog.record;
+    v_next pg_catalog.timestamptz;
+begin
+    select * into v_t from scheduler.transition_target(p_name);
+    execute pg_catalog.format(
+        'select pg_catalog.min(r.%1$I) from %2$s r '
+        'where r.%3$I::pg_catalog.text operator(pg_catalog.=) any (%4$L::pg_catalog.text[])',
+        v_t.time_column, v_t.table_sql, v_t.state_column, v_t.from_states)
+    into v_next;
+    return v_next;
+end
+$$;
+
+-- What doctor checks for a transition but the builtin one: its triggers, the jobs its pending
+-- rows lack and the orphan jobs of its prefix (a dry run of its repair), its rows overdue by
+-- over two minutes, whether it is paused. security definer: doctor runs it as service_role over
+-- REST too.
+create or replace function scheduler.transition_health(p_name pg_catalog.text)
+returns pg_catalog.jsonb
+language plpgsql stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    v_t pg_catalog.record;
+    v_repair pg_catalog.jsonb;
+    v_triggers integer;
+    v_overdue bigint;
+begin
+    select * into v_t from scheduler.transition_target(p_name);
+    if v_t.builtin then
+        raise exception 'meetings is checked by scheduler.health()'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    v_triggers := scheduler.transition_triggers(p_name, true);
+    execute pg_catalog.format(
+        'select pg_catalog.count(*) from %1$s r where r.%2$I operator(pg_catalog.=) any ($1) '
+        'and r.%3$I operator(pg_catalog.<) (pg_catalog.now() operator(pg_catalog.-) interval ''2 minutes'')',
+        v_t.table_sql, v_t.state_column, v_t.time_column)
+    into v_overdue using v_t.from_states;
+    v_repair := scheduler.repair_transition(p_name, true, true);
+    return pg_catalog.jsonb_build_object(
+        'transition', p_name,
+        'table', v_t.table_sql,
+        'paused', (select t.paused from scheduler.transitions t
+                   where t.name operator(pg_catalog.=) p_name),
+        'triggers', v_triggers,
+        'pending_rows', v_repair operator(pg_catalog.->) 'total',
+        'missing_jobs', v_repair operator(pg_catalog.->) 'jobs_scheduled',
+        'orphan_jobs', v_repair operator(pg_catalog.->) 'orphans_removed',
+        'overdue_rows', v_overdue);
+end
+$$;
+comment on function scheduler.transition_health(pg_catalog.text) is
+    'doctor''s facts about a registered transition but meetings: triggers present, pending rows, '
+    'missing and orphan jobs, rows overdue by over two minutes, paused.';
+
+-- The report of recover, resume and reconcile for one transition but the builtin one.
+create or replace function scheduler.transition_report(p_name pg_catalog.text, p_dry_run boolean,
+                                                       p_skip_locked boolean)
+returns pg_catalog.jsonb
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+select pg_catalog.jsonb_build_object('transition', p_name)
+       operator(pg_catalog.||) scheduler.repair_transition(p_name, p_dry_run, p_skip_locked)
+       operator(pg_catalog.||) pg_catalog.jsonb_build_object(
+           'errors', '[]'::pg_catalog.jsonb, 'success', true, 'dry_run', p_dry_run)
+$$;

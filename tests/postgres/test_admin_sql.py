@@ -578,7 +578,7 @@ def test_schedule_meeting_moves_end_time_and_job_and_returns_the_job(db: Conn) -
     job = result["job"]
     assert set(job) == {
         "meeting_id", "job_id", "job_name", "schedule", "next_run", "end_time",
-        "meeting_status", "active",
+        "meeting_status", "active", "transition", "key",
     }  # fmt: skip
     assert job["meeting_id"] == str(meeting_id)
     assert job["job_id"] == job_id

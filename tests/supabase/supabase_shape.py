@@ -53,13 +53,13 @@ SERVICE_KEY = "test-service-role-key-0123456789"
 ANON_KEY = "test-anon-key-0123456789"
 # Every admin function service_role may execute, with arguments to call it with.
 ADMIN_FUNCTIONS = (
-    "scheduler.list_jobs()",
-    "scheduler.recover(boolean)",
-    "scheduler.history(boolean, integer)",
+    "scheduler.list_jobs(text)",
+    "scheduler.recover(boolean, text)",
+    "scheduler.history(boolean, integer, text)",
     "scheduler.health()",
     "scheduler.schedule_meeting(uuid, timestamp with time zone)",
     "scheduler.cancel_meeting(uuid)",
-    "scheduler.wake()",
+    "scheduler.wake(text)",
     "scheduler.next_end_time()",
     # completion events, the webhook dispatcher and the metrics (0004)
     "scheduler.events(integer, text)",
@@ -67,8 +67,9 @@ ADMIN_FUNCTIONS = (
     "scheduler.claim_events(integer, double precision)",
     "scheduler.record_attempt(bigint, text, integer, text, double precision)",
     "scheduler.metrics()",
-    # the registered transitions (0005)
+    # the registered transitions (0005), doctor's facts about one (0006)
     "scheduler.transitions()",
+    "scheduler.transition_health(text)",
 )
 
 Conn = psycopg.Connection[Any]

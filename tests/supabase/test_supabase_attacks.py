@@ -101,21 +101,29 @@ def admin_calls(
 ) -> dict[str, list[tuple[str, tuple[object, ...]]]]:
     """Calls of every admin function service_role may execute, by signature."""
     return {
-        "scheduler.list_jobs()": [("select * from scheduler.list_jobs()", ())],
-        "scheduler.recover(boolean)": [
+        "scheduler.list_jobs(text)": [
+            ("select * from scheduler.list_jobs()", ()),
+            ("select * from scheduler.list_jobs('meetings')", ()),
+        ],
+        "scheduler.recover(boolean, text)": [
             ("select scheduler.recover(true)", ()),
             ("select scheduler.recover(false)", ()),
+            ("select scheduler.recover(false, 'meetings')", ()),
         ],
-        "scheduler.history(boolean, integer)": [
+        "scheduler.history(boolean, integer, text)": [
             ("select * from scheduler.history(false, 10)", ()),
             ("select * from scheduler.history(true, 10)", ()),
+            ("select * from scheduler.history(false, 10, 'meetings')", ()),
         ],
         "scheduler.health()": [("select scheduler.health()", ())],
         "scheduler.schedule_meeting(uuid, timestamp with time zone)": [
             ("select scheduler.schedule_meeting(%s, %s)", (meeting_id, LATER))
         ],
         "scheduler.cancel_meeting(uuid)": [("select scheduler.cancel_meeting(%s)", (meeting_id,))],
-        "scheduler.wake()": [("select scheduler.wake()", ())],
+        "scheduler.wake(text)": [
+            ("select scheduler.wake()", ()),
+            ("select scheduler.wake('meetings')", ()),
+        ],
         "scheduler.next_end_time()": [("select scheduler.next_end_time()", ())],
         "scheduler.events(integer, text)": [("select * from scheduler.events(10, null)", ())],
         "scheduler.set_webhooks(boolean)": [
@@ -130,6 +138,15 @@ def admin_calls(
         ],
         "scheduler.metrics()": [("select scheduler.metrics()", ())],
         "scheduler.transitions()": [("select * from scheduler.transitions()", ())],
+        # of each registered transition but meetings (test_supabase_transition_attacks.py
+        # registers one and calls it there)
+        "scheduler.transition_health(text)": [
+            (
+                "select scheduler.transition_health(t.name) from scheduler.transitions() t "
+                "where not t.builtin",
+                (),
+            )
+        ],
     }
 
 

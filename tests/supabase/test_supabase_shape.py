@@ -14,9 +14,9 @@ from supabase_shape import ADMIN_FUNCTIONS, MIGRATOR, REPO, SupabaseShape
 UTC = timezone.utc
 FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
 INTERNAL_FUNCTIONS = (
-    "scheduler.reconcile()",
-    "scheduler.pause()",
-    "scheduler.resume()",
+    "scheduler.reconcile(text)",
+    "scheduler.pause(text)",
+    "scheduler.resume(text)",
     "scheduler.complete_meeting(uuid)",
     "scheduler.repair(boolean, boolean)",
     "scheduler.register_jobs(uuid[], timestamp with time zone[])",

@@ -187,3 +187,46 @@ def test_api_roles_cannot_register_remove_or_complete_transitions(
         "meetings",
         "memberships",
     ]
+
+
+def test_service_role_runs_every_operation_of_the_transition_with_pg_temp_types_armed(
+    supa: SupabaseShape, registered: Conn
+) -> None:
+    """service_role calls each admin function that takes a transition's name, naming
+    memberships, after creating pg_temp domains named like pg_catalog's types: no check of those
+    domains runs as the migration role (the functions' owner), each call does its usual work,
+    and the registered table's job stays as its row needs it."""
+    su = registered
+    (key,) = su.execute(
+        "insert into public.memberships (user_id, expires_at) values (gen_random_uuid(), %s) "
+        "returning id",
+        (FUTURE,),
+    ).fetchone()  # type: ignore[misc]
+    calls = (
+        "select * from scheduler.list_jobs('memberships')",
+        "select * from scheduler.history(false, 10, 'memberships')",
+        "select scheduler.recover(true, 'memberships')",
+        "select scheduler.recover(false, 'memberships')",
+        "select scheduler.wake('memberships')",
+        "select scheduler.transition_health('memberships')",
+    )
+    errors = []
+    with supa.as_role("service_role") as conn:
+        arm_pg_temp_domains(conn, su, "service_role")
+        for call in calls:
+            try:
+                conn.execute(call).fetchall()  # type: ignore[arg-type]
+            except psycopg.Error as error:
+                errors.append(f"{call}: {error.diag.message_primary}")
+        listed = conn.execute(
+            "select job_name, key from scheduler.list_jobs('memberships')"
+        ).fetchall()
+        health = conn.execute("select scheduler.transition_health('memberships')").fetchone()[0]  # type: ignore[index]
+    assert errors == [], "a pg_temp type broke an admin function of a transition"
+    assert_no_escalation(su, "service_role")
+    assert listed == [(f"{PREFIX}{key}", str(key))]
+    assert (health["triggers"], health["missing_jobs"], health["orphan_jobs"]) == (4, 0, 0)
+    assert jobs(su) == {f"{PREFIX}{key}": "0 12 1 6 *"}
+    # pause and resume stay the owner's: service_role may not pause a transition
+    with supa.as_role("service_role") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("select scheduler.pause('memberships')")

@@ -27,6 +27,7 @@ MEETINGS: Transition = {
     "builtin": True,
     "pending_rows": 3,
     "jobs": 3,
+    "paused": False,
 }
 MEMBERSHIPS: Transition = {
     "name": "memberships",
@@ -40,6 +41,7 @@ MEMBERSHIPS: Transition = {
     "builtin": False,
     "pending_rows": 12,
     "jobs": 11,
+    "paused": True,
 }
 ADDED = {
     "name": "memberships",
@@ -131,6 +133,7 @@ def test_list_prints_a_table_with_the_builtin_marked(
         "PREFIX",
         "PENDING",
         "JOBS",
+        "PAUSED",
     ]
     assert lines[1].split() == [
         "meetings",
@@ -145,6 +148,7 @@ def test_list_prints_a_table_with_the_builtin_marked(
         "meeting-status-",
         "3",
         "3",
+        "no",
     ]
     assert lines[2].split() == [
         "memberships",
@@ -159,6 +163,7 @@ def test_list_prints_a_table_with_the_builtin_marked(
         "memberships-status-",
         "12",
         "11",
+        "yes",  # paused by name
     ]
     assert lines[3:] == ["2 transitions"]
     # columns line up: each cell starts where its header does

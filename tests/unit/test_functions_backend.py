@@ -133,6 +133,8 @@ def test_list_jobs_and_history_map_rows_with_times_in_utc() -> None:
         "end_time": "2031-06-01T12:00:00.12+00:00",
         "meeting_status": "upcoming",
         "active": True,
+        "transition": "meetings",
+        "key": MEETING,
     }
     run_row = {
         "run_id": 3,
@@ -143,6 +145,8 @@ def test_list_jobs_and_history_map_rows_with_times_in_utc() -> None:
         "return_message": "boom",
         "start_time": "2031-06-01T12:01:00+00",
         "end_time": None,
+        "transition": "meetings",
+        "key": MEETING,
     }
     transport = FakeTransport({"list_jobs": [job], "history": [run_row]})
     backend = FunctionsBackend(transport)

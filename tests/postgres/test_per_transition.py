@@ -1,0 +1,357 @@
+"""Every operation per transition (revision 0006): list-jobs, history, recover, reconcile, pause,
+resume, the waker's wake() and doctor take a transition's name and default to all of them.
+Meetings and a membership table with a bigint key, through the PostgreSQL backend and SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from pg_helpers import Conn, Server, expected_schedule, insert_meeting, job_name, run_command
+
+from scheduler_admin.backends.postgres import PostgresBackend
+from scheduler_admin.exceptions import InvalidInput
+
+UTC = timezone.utc
+FUTURE = datetime(2031, 3, 14, 9, 26, 1, tzinfo=UTC)
+PREFIX = "memberships-status-"
+ADD = (
+    "select scheduler.add_transition('memberships', 'public.memberships', 'id', 'expires_at', "
+    "'status', array['active'], 'expired')"
+)
+
+
+@pytest.fixture
+def memberships(db: Conn, migrated: Server) -> Iterator[PostgresBackend]:
+    """public.memberships registered as the transition memberships; the backend on the test
+    database. Afterwards the transition is removed and the table dropped."""
+    db.execute(
+        "create table public.memberships (id bigint generated always as identity primary key, "
+        "status text not null default 'active', expires_at timestamptz not null)"
+    )
+    db.execute(ADD)
+    backend = PostgresBackend(migrated.url)
+    try:
+        yield backend
+    finally:
+        backend.close()
+        db.execute("update scheduler.transitions set paused = false")
+        db.execute("update scheduler.settings set enabled = true")
+        db.execute(
+            "select scheduler.remove_transition(name) from scheduler.transitions where not builtin"
+        )
+        db.execute("drop table if exists public.memberships")
+
+
+def value(db: Conn, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    row = db.execute(sql, params).fetchone()  # type: ignore[arg-type]
+    return None if row is None else row[0]
+
+
+def member(db: Conn, expires_at: datetime, status: str = "active") -> int:
+    return int(
+        value(
+            db,
+            "insert into public.memberships (status, expires_at) values (%s, %s) returning id",
+            (status, expires_at),
+        )
+    )
+
+
+def state(db: Conn, key: int) -> str:
+    return str(value(db, "select status from public.memberships where id = %s", (key,)))
+
+
+def job_names(db: Conn, prefix: str) -> set[str]:
+    return {
+        r[0]
+        for r in db.execute("select jobname from cron.job where jobname like %s", (prefix + "%",))
+    }
+
+
+def unschedule(db: Conn, name: str) -> None:
+    db.execute("select cron.unschedule(%s)", (name,))
+
+
+def make_overdue(db: Conn, key: int) -> None:
+    """The row's time in the past behind the triggers' back (its job stays)."""
+    db.execute("set session_replication_role = replica")
+    try:
+        db.execute(
+            "update public.memberships set expires_at = now() - interval '1 hour' where id = %s",
+            (key,),
+        )
+    finally:
+        db.execute("set session_replication_role = origin")
+
+
+def test_pausing_one_transition_leaves_the_others_running(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    backend = memberships
+    assert backend.pause(transition="memberships") == {"transition": "memberships", "paused": True}
+    paused = member(db, FUTURE)
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    assert job_names(db, PREFIX) == set()  # its trigger registered nothing
+    assert job_name(meeting_id) in job_names(db, "meeting-status-")  # meetings go on
+    listed = {t["name"]: t["paused"] for t in backend.transitions()}
+    assert listed == {"meetings": False, "memberships": True}
+    # its job changes nothing while it is paused
+    make_overdue(db, paused)
+    assert value(db, "select scheduler.complete_transition('memberships', %s)", (str(paused),)) == 0
+    assert state(db, paused) == "active"
+    with pytest.raises(InvalidInput, match="transition memberships is paused") as refused:
+        backend.recover(transition="memberships")
+    assert "resume --transition memberships" in (refused.value.hint or "")
+    # a dry run says what recovery would do
+    assert backend.recover(dry_run=True, transition="memberships")["overdue_completed"] == 1
+    assert state(db, paused) == "active"
+    # recovery of all of them skips it and says so
+    report = dict(backend.recover())
+    assert report["paused_transitions"] == ["memberships"]
+    assert "transitions" not in report
+    assert state(db, paused) == "active"
+    # resuming it recovers it alone
+    resumed = dict(backend.resume(transition="memberships"))
+    assert resumed["transition"] == "memberships"
+    assert resumed["overdue_completed"] == 1 and resumed["success"] is True
+    assert state(db, paused) == "expired"
+    assert not value(db, "select paused from scheduler.transitions where name = 'memberships'")
+
+
+def test_pausing_meetings_by_name_leaves_memberships_running(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    backend = memberships
+    backend.pause(transition="meetings")
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    key = member(db, FUTURE)
+    assert job_name(meeting_id) not in job_names(db, "meeting-status-")
+    assert job_names(db, PREFIX) == {f"{PREFIX}{key}"}
+    report = dict(backend.recover())
+    # meetings paused: counted, left alone; memberships recovered
+    assert (report["total_meetings"], report["jobs_scheduled"]) == (1, 0)
+    assert report["paused_transitions"] == ["meetings"]
+    assert report["transitions"]["memberships"]["jobs_already_exist"] == 1
+    with pytest.raises(InvalidInput, match="transition meetings is paused"):
+        backend.recover(transition="meetings")
+    assert backend.reconcile(transition="meetings") == {"paused": True}
+    assert job_name(meeting_id) not in job_names(db, "meeting-status-")
+    # resuming everything clears every pause by name and recovers the meeting
+    resumed = backend.resume()
+    assert resumed["jobs_scheduled"] == 1
+    assert job_name(meeting_id) in job_names(db, "meeting-status-")
+    assert value(db, "select count(*) from scheduler.transitions where paused") == 0
+
+
+def test_recover_and_reconcile_of_one_transition_touch_only_it(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    backend = memberships
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    key = member(db, FUTURE)
+    overdue = member(db, FUTURE + timedelta(days=1))
+    make_overdue(db, overdue)
+    unschedule(db, job_name(meeting_id))
+    unschedule(db, f"{PREFIX}{key}")
+    report = backend.recover(transition="memberships")
+    assert report == {
+        "transition": "memberships",
+        "total": 2,
+        "jobs_scheduled": 1,
+        "jobs_already_exist": 0,
+        "overdue_completed": 1,
+        "orphans_removed": 0,  # the completed row's job went with its update
+        "errors": [],
+        "success": True,
+        "dry_run": False,
+    }
+    assert job_names(db, PREFIX) == {f"{PREFIX}{key}"}
+    assert state(db, overdue) == "expired"
+    assert job_name(meeting_id) not in job_names(db, "meeting-status-")  # not meetings'
+    meetings = dict(backend.recover(transition="meetings"))
+    assert "transitions" not in meetings and meetings["jobs_scheduled"] == 1
+    assert job_name(meeting_id) in job_names(db, "meeting-status-")
+    # reconcile of one transition: its repair and its runs' retention
+    unschedule(db, f"{PREFIX}{key}")
+    reconciled = dict(backend.reconcile(transition="memberships"))
+    assert reconciled["transition"] == "memberships"
+    assert reconciled["jobs_scheduled"] == 1 and "history_deleted" in reconciled
+    assert "sweep" not in reconciled  # the reconcile job's own work is not done for one transition
+
+
+def test_list_jobs_and_history_per_transition(db: Conn, memberships: PostgresBackend) -> None:
+    backend = memberships
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    key = member(db, FUTURE)
+    # an orphan: a job of the prefix whose row is gone (deleted behind the triggers' back)
+    gone = member(db, FUTURE)
+    db.execute("set session_replication_role = replica")
+    db.execute("delete from public.memberships where id = %s", (gone,))
+    db.execute("set session_replication_role = origin")
+    everything = backend.list_jobs()
+    ours = {j["job_name"]: j for j in everything}
+    assert {j["transition"] for j in everything} == {"meetings", "memberships"}
+    row = ours[f"{PREFIX}{key}"]
+    assert (row["transition"], row["key"], row["meeting_id"]) == ("memberships", str(key), None)
+    assert row["schedule"] == expected_schedule(FUTURE)
+    assert (row["end_time"], row["meeting_status"]) == (FUTURE.isoformat(), "active")
+    orphan = ours[f"{PREFIX}{gone}"]
+    assert (orphan["key"], orphan["meeting_status"], orphan["end_time"]) == (str(gone), None, None)
+    assert ours[job_name(meeting_id)]["transition"] == "meetings"
+    assert ours[job_name(meeting_id)]["key"] == str(meeting_id)
+    assert ours["meeting-status-reconcile"]["key"] is None
+    assert [j["next_run"] or "" for j in everything] == sorted(
+        j["next_run"] or "" for j in everything
+    )
+    only = backend.list_jobs(transition="memberships")
+    assert {j["job_name"] for j in only} == {f"{PREFIX}{key}", f"{PREFIX}{gone}"}
+    assert {j["transition"] for j in backend.list_jobs(transition="meetings")} == {"meetings"}
+
+    # history: a run of each transition's job, as pg_cron records them
+    now = value(db, "select now()")
+    for command, status, message in [
+        (value(db, "select scheduler.job_command(%s)", (meeting_id,)), "succeeded", "1 row"),
+        (
+            f"set statement_timeout = '2min'; select scheduler.complete_transition("
+            f"'memberships', '{key}')",
+            "failed",
+            "boom",
+        ),
+        (
+            f"set statement_timeout = '2min'; select scheduler.complete_transition("
+            f"'memberships', '{key}')",
+            "succeeded",
+            "1 row",
+        ),
+    ]:
+        db.execute(
+            "insert into cron.job_run_details (jobid, job_pid, database, username, command, "
+            "status, return_message, start_time, end_time) values (0, 4242, current_database(), "
+            "current_user, %s, %s, %s, %s, %s)",
+            (command, status, message, now, now),
+        )
+    runs = backend.history()
+    mine = [(r["transition"], r["key"], r["job_name"], r["status"]) for r in runs]
+    assert mine[:3] == [
+        ("memberships", str(key), f"{PREFIX}{key}", "succeeded"),
+        ("memberships", str(key), f"{PREFIX}{key}", "failed"),
+        ("meetings", str(meeting_id), job_name(meeting_id), "succeeded"),
+    ]
+    assert runs[0]["meeting_id"] is None
+    assert runs[0]["return_message"] == "checked the row: the due rows of memberships are expired"
+    assert {r["transition"] for r in backend.history(transition="memberships")} == {"memberships"}
+    assert {r["transition"] for r in backend.history(transition="meetings")} == {"meetings"}
+    assert [r["status"] for r in backend.history(failed_only=True, transition="memberships")] == [
+        "failed"
+    ]
+    # the reconcile job's retention deletes old runs of every transition's jobs
+    db.execute("update cron.job_run_details set end_time = now() - interval '30 days'")
+    with_memberships = value(
+        db,
+        "select count(*) from cron.job_run_details where command like %s",
+        ("%complete_transition(%",),
+    )
+    assert with_memberships == 2
+    run_command(db, "select scheduler.reconcile()")
+    assert backend.history(transition="memberships") == []
+
+
+def test_wake_completes_one_transition_or_all(db: Conn, memberships: PostgresBackend) -> None:
+    backend = memberships
+    due = member(db, FUTURE)
+    make_overdue(db, due)
+    later = member(db, FUTURE + timedelta(days=2))
+    woke = backend.wake(transition="meetings")
+    assert woke["completed"] == 0 and state(db, due) == "active"
+    woke = backend.wake(transition="memberships")
+    assert woke["completed"] == 1 and state(db, due) == "expired"
+    assert woke["next_end_time"] == (FUTURE + timedelta(days=2)).isoformat()
+    assert state(db, later) == "active"
+    backend.pause(transition="memberships")
+    assert backend.wake(transition="memberships")["paused"] is True
+    assert backend.wake()["paused"] is False  # meetings still act
+
+
+def test_doctor_checks_each_transition_and_recover_restores_its_triggers(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    backend = memberships
+    member(db, FUTURE)
+
+    def checks(transition: str | None) -> dict[str, bool]:
+        return {c["name"]: c["ok"] for c in backend.doctor(transition=transition)}
+
+    ours = checks("memberships")
+    assert {k: v for k, v in ours.items() if k.startswith("transition ")} == {
+        "transition memberships: active": True,
+        "transition memberships: triggers": True,
+        "transition memberships: jobs": True,
+        "transition memberships: no overdue rows": True,
+    }
+    assert "every upcoming meeting has a job" not in ours
+    assert not any(k.startswith("transition ") for k in checks("meetings"))
+    assert "transition memberships: jobs" in checks(None)
+    db.execute("drop trigger scheduler_memberships_after_insert on public.memberships")
+    assert checks("memberships")["transition memberships: triggers"] is False
+    backend.recover(transition="memberships")
+    assert checks("memberships")["transition memberships: triggers"] is True
+    key = member(db, FUTURE)  # the re-created trigger registers
+    assert f"{PREFIX}{key}" in job_names(db, PREFIX)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda b: b.list_jobs(transition="nope"),
+        lambda b: b.history(transition="nope"),
+        lambda b: b.recover(transition="nope"),
+        lambda b: b.recover(dry_run=True, transition="nope"),
+        lambda b: b.reconcile(transition="nope"),
+        lambda b: b.pause(transition="nope"),
+        lambda b: b.resume(transition="nope"),
+        lambda b: b.wake(transition="nope"),
+        lambda b: b.doctor(transition="nope"),
+    ],
+    ids=[
+        "list_jobs",
+        "history",
+        "recover",
+        "recover-dry-run",
+        "reconcile",
+        "pause",
+        "resume",
+        "wake",
+        "doctor",
+    ],
+)
+def test_an_unknown_transition_is_a_clear_error_that_changes_nothing(
+    db: Conn, memberships: PostgresBackend, call: Any
+) -> None:
+    key = member(db, FUTURE)
+    before = (
+        value(db, "select jsonb_agg(t order by name) from scheduler.transitions t"),
+        value(db, "select enabled from scheduler.settings"),
+        job_names(db, ""),
+    )
+    with pytest.raises(InvalidInput, match="no transition named nope") as error:
+        call(memberships)
+    assert "transitions list" in (error.value.hint or "")
+    after = (
+        value(db, "select jsonb_agg(t order by name) from scheduler.transitions t"),
+        value(db, "select enabled from scheduler.settings"),
+        job_names(db, ""),
+    )
+    assert after == before and state(db, key) == "active"
+
+
+def test_resuming_one_transition_while_all_are_paused_is_refused(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    memberships.pause()
+    memberships.pause(transition="memberships")
+    with pytest.raises(InvalidInput, match="paused as a whole"):
+        memberships.resume(transition="memberships")
+    assert value(db, "select paused from scheduler.transitions where name = 'memberships'")
