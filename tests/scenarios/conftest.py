@@ -52,9 +52,7 @@ BACKENDS = ("postgres", "sqlite", "supabase")
 # where they are not implemented yet, the scenarios marked ``per_transition`` are expected to
 # fail for a transition other than meetings (strict: an unexpected pass fails the run).
 PER_TRANSITION_PENDING: dict[str, str] = {
-    "postgres": "per-transition API not implemented on postgres yet",
     "sqlite": "per-transition API not implemented on sqlite yet",
-    "supabase": "per-transition API not implemented on postgres yet (the Supabase shape's backend)",
 }
 
 

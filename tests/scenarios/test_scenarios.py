@@ -536,6 +536,8 @@ JOB_TYPES = {
         "end_time": str,
         "meeting_status": str,
         "active": bool,
+        "transition": str,
+        "key": str,
     },
     "reconcile": {
         "meeting_id": type(None),
@@ -546,6 +548,8 @@ JOB_TYPES = {
         "end_time": type(None),
         "meeting_status": type(None),
         "active": bool,
+        "transition": str,
+        "key": type(None),
     },
     "orphan": {
         "meeting_id": str,
@@ -556,6 +560,8 @@ JOB_TYPES = {
         "end_time": type(None),
         "meeting_status": type(None),
         "active": bool,
+        "transition": str,
+        "key": str,
     },
 }
 
@@ -588,7 +594,8 @@ def test_list_jobs_json_shape(adapter: Adapter) -> None:
         assert {k: type(v) for k, v in job.items()} == JOB_TYPES[kind], name
         assert job["active"] is True
     meeting = by_name[job_name(meeting_id)]
-    assert meeting["meeting_id"] == meeting_id
+    assert meeting["meeting_id"] == meeting["key"] == meeting_id
+    assert {j["transition"] for j in jobs} == {"meetings"}
     assert meeting["schedule"] == expected_schedule(soon)
     assert meeting["next_run"] == minute_ceiling(soon).isoformat()
     assert meeting["end_time"] == soon.isoformat()
