@@ -113,6 +113,49 @@ def test_a_sub_millisecond_fraction_rounds_up_too(
 
 
 @any_transition
+@pytest.mark.known_bug(
+    "sqlite",
+    "memberships",
+    reason="SQLite transitions keep the time's text and round by strftime('%f'), milliseconds: "
+    "a finer fraction past the minute gets a job in that minute, before the time",
+)
+@pytest.mark.parametrize(
+    ("end_time", "schedule"),
+    [
+        ("2031-03-14T09:26:00.0004Z", "27 9 14 3 *"),
+        ("2031-03-14T09:26:00.000001Z", "27 9 14 3 *"),
+    ],
+)
+def test_a_sub_millisecond_fraction_never_schedules_the_job_early(
+    adapter: Adapter, end_time: str, schedule: str
+) -> None:
+    """DESIGN.md: a job never fires before its time, even by a fraction of a millisecond."""
+    assert_sub_millisecond_schedule(adapter, end_time, schedule)
+
+
+@any_transition
+@pytest.mark.parametrize(
+    ("end_time", "schedule"),
+    [
+        ("2031-03-14T09:26:59.9996Z", "27 9 14 3 *"),
+        ("2031-12-31T23:59:59.999999Z", "0 0 1 1 *"),
+    ],
+)
+def test_a_sub_millisecond_fraction_before_the_minute_rounds_up_into_it(
+    adapter: Adapter, end_time: str, schedule: str
+) -> None:
+    assert_sub_millisecond_schedule(adapter, end_time, schedule)
+
+
+def assert_sub_millisecond_schedule(adapter: Adapter, end_time: str, schedule: str) -> None:
+    key = adapter.insert(end_time)
+    given = datetime.fromisoformat(end_time.replace("Z", "+00:00"))
+    stored = adapter.end_time(key)
+    assert given <= stored < given + timedelta(milliseconds=1)
+    assert adapter.jobs() == {adapter.t.job_name(key): schedule}
+
+
+@any_transition
 def test_insert_with_a_datetime_parameter(adapter: Adapter) -> None:
     end = datetime(2031, 7, 1, 12, 0, 1, tzinfo=timezone(timedelta(hours=-4)))
     key = adapter.insert(end)
