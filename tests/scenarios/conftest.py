@@ -59,6 +59,10 @@ PER_TRANSITION_PENDING: dict[str, str] = {
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
+        "only_transitions(*names): an any_transition scenario run for these transitions only",
+    )
+    config.addinivalue_line(
+        "markers",
         "known_bug(backend, transition, reason=...): an any_transition scenario expected to fail "
         "(strict) for that backend and transition until the bug is fixed",
     )
@@ -90,8 +94,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         per_transition = marker is not None
         every = marker is not None and marker.kwargs.get("all_transitions", False)
         params = []
+        only = metafunc.definition.get_closest_marker("only_transitions")
         for backend in BACKENDS:
             for transition in TRANSITIONS.values():
+                if only is not None and transition.name not in only.args:
+                    continue
                 marks: list[Any] = [] if backend == "sqlite" else [postgres]
                 pending = PER_TRANSITION_PENDING.get(backend)
                 if per_transition and (every or transition.api is not None) and pending:
