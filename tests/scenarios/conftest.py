@@ -17,6 +17,7 @@ webhooks, metrics) are about meetings alone and run on postgres and sqlite (ids 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -163,7 +164,10 @@ def supabase_cluster() -> Iterator[SupabaseCluster]:
             upgrade(url=shape.url().replace("postgresql://", "postgresql+psycopg://", 1))
             yield shape
     except ClusterError as exc:
-        pytest.skip(f"could not start a throwaway server for the Supabase shape: {exc}")
+        reason = f"could not start a throwaway server for the Supabase shape: {exc}"
+        if os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false"):
+            pytest.fail(f"PostgreSQL tests required (SCHEDULER_REQUIRE_POSTGRES) but {reason}")
+        pytest.skip(reason)
 
 
 # The application's memberships on Supabase: each user sees and writes its own rows; the
