@@ -48,13 +48,6 @@ from scheduler_admin.testing.lanes import throwaway_server
 from scheduler_admin.testing.supabase import DATABASE, MIGRATOR, apply_shape
 
 BACKENDS = ("postgres", "sqlite", "supabase")
-# The per-transition operations of the Backend protocol (/work/shared-notes/spec-slice2.md:
-# recover, reconcile, pause, resume, list_jobs and history with transition=NAME), by backend:
-# where they are not implemented yet, the scenarios marked ``per_transition`` are expected to
-# fail for a transition other than meetings (strict: an unexpected pass fails the run).
-PER_TRANSITION_PENDING: dict[str, str] = {
-    "sqlite": "per-transition API not implemented on sqlite yet",
-}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,12 +65,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "any_transition: a scenario run for every transition (meetings, memberships) on every "
         "backend (postgres, sqlite, supabase)",
     )
-    config.addinivalue_line(
-        "markers",
-        "per_transition(all_transitions=False): calls the Backend protocol's operations of one "
-        "transition (transition=...); all_transitions: reads what the slice adds for meetings "
-        "too",
-    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -90,10 +77,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             pytest.param(("sqlite", MEETINGS.name), id="sqlite"),
         ]
     else:
-        # per_transition(all_transitions=True): meetings too need the slice (Job.key ...)
-        marker = metafunc.definition.get_closest_marker("per_transition")
-        per_transition = marker is not None
-        every = marker is not None and marker.kwargs.get("all_transitions", False)
         params = []
         only = metafunc.definition.get_closest_marker("only_transitions")
         for backend in BACKENDS:
@@ -101,9 +84,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 if only is not None and transition.name not in only.args:
                     continue
                 marks: list[Any] = [] if backend == "sqlite" else [postgres]
-                pending = PER_TRANSITION_PENDING.get(backend)
-                if per_transition and (every or transition.api is not None) and pending:
-                    marks.append(pytest.mark.xfail(strict=True, reason=pending))
                 for bug in metafunc.definition.iter_markers("known_bug"):
                     if bug.args == (backend, transition.name):
                         marks.append(pytest.mark.xfail(strict=True, reason=bug.kwargs["reason"]))

@@ -29,7 +29,6 @@ from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
 UTC = timezone.utc
 FUTURE = datetime(2031, 3, 14, 9, 26, 0, tzinfo=UTC)
 any_transition = pytest.mark.any_transition
-per_transition = pytest.mark.per_transition
 
 
 def report(
@@ -374,7 +373,6 @@ def assert_repaired(adapter: Adapter, ids: dict[str, Any]) -> None:
 
 
 @any_transition
-@per_transition
 def test_recover_dry_run_then_repair_then_idempotent(adapter: Adapter) -> None:
     t, backend = adapter.t, adapter.backend
     with adapter.held():
@@ -391,7 +389,6 @@ def test_recover_dry_run_then_repair_then_idempotent(adapter: Adapter) -> None:
 
 
 @any_transition
-@per_transition
 def test_reconcile_removes_orphans_and_completes_overdue_meetings(adapter: Adapter) -> None:
     t, backend = adapter.t, adapter.backend
     with adapter.held():
@@ -414,7 +411,6 @@ def test_reconcile_removes_orphans_and_completes_overdue_meetings(adapter: Adapt
 
 
 @any_transition
-@per_transition
 def test_paused_registers_nothing_and_resume_recovers(adapter: Adapter) -> None:
     t, backend = adapter.t, adapter.backend
     assert backend.pause(**t.scope) == t.paused_report()
@@ -430,7 +426,6 @@ def test_paused_registers_nothing_and_resume_recovers(adapter: Adapter) -> None:
 
 
 @any_transition
-@per_transition(all_transitions=True)
 def test_list_jobs_of_the_transition_names_its_rows(adapter: Adapter) -> None:
     """list_jobs(transition=...) lists the transition's jobs, each with its transition, its
     row's key, time and state; an orphan's time and state are None."""
