@@ -621,6 +621,13 @@ def transitions_remove(state: State, name: str) -> None:
         lambda: (
             f"transition {result['name']} removed: {plural(result['jobs_removed'], 'job')} "
             "removed, rows unchanged"
+            + (
+                f"; {plural(result['jobs_left'], 'job')} left, removed by the reconcile job "
+                "within a minute (at most 1000 per transaction where cron.unschedule is called "
+                "per job)"
+                if result.get("jobs_left")
+                else ""
+            )
         ),
     )
 

@@ -35,6 +35,8 @@ from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
 
 log = logging.getLogger(__name__)
 
+BUILTIN = "meetings"  # the transition the migrations create (scheduler.transitions)
+
 # The columns of scheduler.list_jobs() and scheduler.history(), in the order of the TypedDicts.
 JOB_COLUMNS: tuple[Column, ...] = (
     ("meeting_id", "text"),
@@ -316,13 +318,7 @@ class FunctionsBackend:
         """pg_cron's settings, the schema and the triggers (when the transport can read the
         catalog), then what scheduler.health() and scheduler.history() answer for meetings and
         scheduler.transition_health() for each other transition (or for the one named)."""
-        listed = {t["name"]: t for t in self.transitions()}
-        if transition is not None and transition not in listed:
-            raise InvalidInput(
-                f"no transition named {transition}",
-                hint="scheduler-admin transitions list shows the registered ones.",
-            )
-        meetings = transition is None or listed[transition]["builtin"]
+        meetings = transition in (None, BUILTIN)
         checks: list[Check] = []
         if isinstance(self.transport, SqlTransport):
             if not _catalog_checks(self.transport, checks, meetings=meetings):
@@ -349,6 +345,13 @@ class FunctionsBackend:
                     detail="the scheduler's functions answer over RPC",
                     fix=None,
                 )
+            )
+        # the registry, once the schema is known to be there
+        listed = {t["name"]: t for t in self.transitions()}
+        if transition is not None and transition not in listed:
+            raise InvalidInput(
+                f"no transition named {transition}",
+                hint="scheduler-admin transitions list shows the registered ones.",
             )
         if meetings:
             failures = (

@@ -61,6 +61,9 @@ SERVICE_ROLE_FUNCTIONS = frozenset(
         "claim_events",
         "record_attempt",
         "metrics",
+        # the registered transitions (0005), doctor's facts about one (0006)
+        "transitions",
+        "transition_health",
     }
 )
 _DIRECT_ONLY_NOTES = {

@@ -393,6 +393,9 @@ begin
     end if;
     v_report := case when p_transition is null then scheduler.repair_all(false, true)
                      else scheduler.repair(false, true) end;
+    if p_transition is null then
+        perform scheduler.remove_stray_transition_jobs();
+    end if;
     return v_report operator(pg_catalog.||) pg_catalog.jsonb_build_object(
         'history_deleted', scheduler.delete_old_runs(p_transition),
         'sweep', scheduler.sync_sweep(),

@@ -355,3 +355,20 @@ def test_resuming_one_transition_while_all_are_paused_is_refused(
     with pytest.raises(InvalidInput, match="paused as a whole"):
         memberships.resume(transition="memberships")
     assert value(db, "select paused from scheduler.transitions where name = 'memberships'")
+
+
+def test_a_job_of_a_removed_transition_removes_itself_and_reconcile_removes_the_rest(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    """remove_transition unschedules at most 1000 jobs per transaction where it calls
+    cron.unschedule per job: the jobs left behind of a transition no longer registered go when
+    they run, or with the reconcile job."""
+    stray = "set statement_timeout = '2min'; select scheduler.complete_transition('gone', '%s')"
+    for key in (1, 2):
+        db.execute("select cron.schedule(%s, '0 0 1 1 *', %s)", (f"gone-status-{key}", stray % key))
+    assert value(db, "select scheduler.complete_transition('gone', '1')") == 0
+    assert job_names(db, "gone-status-") == {"gone-status-2"}
+    key = member(db, FUTURE)
+    run_command(db, "select scheduler.reconcile()")
+    assert job_names(db, "gone-status-") == set()
+    assert job_names(db, PREFIX) == {f"{PREFIX}{key}"}  # a registered transition's job stays

@@ -251,15 +251,35 @@ def test_recover_resume_and_reconcile_log_one_summary(caplog: pytest.LogCaptureF
     assert "paused, nothing done" in caplog.records[-1].getMessage()
 
 
+# scheduler.transitions() of a database with meetings only
+TRANSITIONS = [
+    {
+        "name": "meetings",
+        "table_name": "public.meetings",
+        "key_column": "id",
+        "time_column": "end_time",
+        "state_column": "status",
+        "from_states": ["upcoming"],
+        "to_state": "done",
+        "job_prefix": "meeting-status-",
+        "builtin": True,
+        "pending_rows": 0,
+        "jobs": 0,
+        "paused": False,
+    }
+]
+
+
 def test_doctor_without_direct_sql_says_what_it_did_not_check() -> None:
-    transport = FakeTransport({"health": HEALTH})
+    transport = FakeTransport({"health": HEALTH, "transitions": TRANSITIONS})
     checks = FunctionsBackend(transport).doctor()
     assert all(c["ok"] for c in checks), checks
     names = [c["name"] for c in checks]
     assert names[:3] == ["checked through the REST API", "pg_cron installed", "migrated"]
     assert names[-1] == "full check"
     assert "triggers on meetings" not in names and "pg_cron preloaded" not in names
-    assert transport.calls == [("health", {})]  # no failed run: no history call
+    # no failed run: no history call
+    assert [name for name, _ in transport.calls] == ["health", "transitions"]
 
 
 def test_doctor_with_direct_sql_checks_pg_cron_and_the_triggers() -> None:
@@ -271,14 +291,16 @@ def test_doctor_with_direct_sql_checks_pg_cron_and_the_triggers() -> None:
         "job_name": "meeting-status-reconcile",
         "return_message": "boom",
     }
-    transport = FakeSqlTransport({"health": health, "history": [run_row]}, GOOD_FACTS)
+    transport = FakeSqlTransport(
+        {"health": health, "history": [run_row], "transitions": TRANSITIONS}, GOOD_FACTS
+    )
     checks = {c["name"]: c for c in FunctionsBackend(transport).doctor()}
     assert "checked through the REST API" not in checks and "full check" not in checks
     assert checks["pg_cron preloaded"]["ok"] and checks["triggers on meetings"]["ok"]
     failed = [name for name, c in checks.items() if not c["ok"]]
     assert failed == ["failed runs retried (24 h)"]
     assert "meeting-status-reconcile: boom" in checks["failed runs retried (24 h)"]["detail"]
-    assert [name for name, _ in transport.calls] == ["facts", "health", "history"]
+    assert [name for name, _ in transport.calls] == ["facts", "health", "transitions", "history"]
 
 
 def test_doctor_stops_at_the_first_catalog_problem() -> None:
@@ -291,7 +313,7 @@ def test_doctor_stops_at_the_first_catalog_problem() -> None:
     ]
     assert transport.calls == [("facts", {})]
     facts = {**GOOD_FACTS, "triggers": 3}
-    transport = FakeSqlTransport({"health": HEALTH}, facts)
+    transport = FakeSqlTransport({"health": HEALTH, "transitions": TRANSITIONS}, facts)
     checks = {c["name"]: c for c in FunctionsBackend(transport).doctor()}
     assert checks["triggers on meetings"]["detail"] == "3 of 4 triggers present and enabled"
     assert "scheduler enabled" in checks  # a missing trigger does not hide the other checks

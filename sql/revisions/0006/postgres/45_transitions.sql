@@ -382,6 +382,17 @@ declare
     v_completed integer;
     v_pending boolean;
 begin
+    -- a job of a transition removed meanwhile (remove_transition unschedules at most 1000 jobs
+    -- per transaction where it calls cron.unschedule): the job removes itself (0006)
+    if not exists (select 1 from scheduler.transitions t where t.name operator(pg_catalog.=) p_name) then
+        perform scheduler.unschedule_jobs(array(
+            select j.jobname::pg_catalog.text from cron.job j
+            where j.username operator(pg_catalog.=) current_user
+              and j.command operator(pg_catalog.=) pg_catalog.format(
+                  'set statement_timeout = %L; select scheduler.complete_transition(%L, %L)',
+                  '2min', p_name, p_key)));
+        return 0;
+    end if;
     if not scheduler.transition_active(p_name) then
         return 0;
     end if;
@@ -726,6 +737,7 @@ as $$
 declare
     v_t pg_catalog.record;
     v_removed integer;
+    v_left bigint;
 begin
     select * into v_t from scheduler.transition_target(p_name);
     if v_t.builtin then
@@ -745,7 +757,16 @@ begin
         where j.username operator(pg_catalog.=) current_user
           and j.jobname operator(pg_catalog.~~) (v_t.job_prefix operator(pg_catalog.||) '%')));
     delete from scheduler.transitions t where t.name operator(pg_catalog.=) p_name;
-    return pg_catalog.jsonb_build_object('name', p_name, 'jobs_removed', v_removed);
+    -- where cron.unschedule is called per job, at most 1000 per transaction: the jobs left
+    -- remove themselves when they run (complete_transition), or the reconcile job removes them
+    -- (remove_stray_transition_jobs) within a minute
+    -- (the key jobs_left only then)
+    v_left := (select pg_catalog.count(*) from cron.job j
+               where j.username operator(pg_catalog.=) current_user
+                 and j.jobname operator(pg_catalog.~~) (v_t.job_prefix operator(pg_catalog.||) '%'));
+    return pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+        'name', p_name, 'jobs_removed', v_removed,
+        'jobs_left', case when v_left operator(pg_catalog.>) 0 then v_left end));
 end
 $$;
 comment on function scheduler.remove_transition(pg_catalog.text) is
@@ -934,4 +955,24 @@ select pg_catalog.jsonb_build_object('transition', p_name)
        operator(pg_catalog.||) scheduler.repair_transition(p_name, p_dry_run, p_skip_locked)
        operator(pg_catalog.||) pg_catalog.jsonb_build_object(
            'errors', '[]'::pg_catalog.jsonb, 'success', true, 'dry_run', p_dry_run)
+$$;
+
+-- The jobs of transitions no longer registered (left by remove_transition on the per-call path,
+-- see complete_transition): removed by the reconcile job (0006), bounded like any unscheduling.
+create or replace function scheduler.remove_stray_transition_jobs()
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    return scheduler.unschedule_jobs(array(
+        select j.jobname::pg_catalog.text
+        from cron.job j
+        cross join lateral pg_catalog.regexp_match(
+            j.command, 'select scheduler\.complete_transition\(''([a-z][a-z0-9_]*)'', ') m
+        where j.username operator(pg_catalog.=) current_user
+          and j.command operator(pg_catalog.~~) '%select scheduler.complete_transition(%'
+          and not exists (select 1 from scheduler.transitions t
+                          where t.name operator(pg_catalog.=) m[1])));
+end
 $$;

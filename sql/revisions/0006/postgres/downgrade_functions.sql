@@ -11,4 +11,5 @@ drop function if exists scheduler.repair_all(boolean, boolean);
 drop function if exists scheduler.skipped_meetings_report(boolean);
 drop function if exists scheduler.delete_old_runs(pg_catalog.text);
 drop function if exists scheduler.transition_active(pg_catalog.text);
+drop function if exists scheduler.remove_stray_transition_jobs();
 alter table scheduler.transitions drop column if exists paused;
