@@ -77,9 +77,12 @@ def upgrade() -> None:
             drop_generated_triggers,
         )
 
-        # the triggers of the transitions registered under 0005, again with the paused check
+        # the triggers of the transitions registered under 0005, again with the paused check and
+        # the job minute that rounds up a fraction finer than SQLite's milliseconds
         driver = _sqlite_driver(bind)
-        create_generated_triggers(driver, drop_generated_triggers(driver), paused_check=True)
+        create_generated_triggers(
+            driver, drop_generated_triggers(driver), paused_check=True, finer_fraction=True
+        )
 
 
 def downgrade() -> None:
@@ -92,7 +95,10 @@ def downgrade() -> None:
         drop_generated_triggers,
     )
 
-    # the generated triggers read the column: dropped first, re-created as 0005 wrote them
+    # the generated triggers read the column: dropped first, re-created as 0005 wrote them (no
+    # paused check, the job minute of the meetings' view)
     present = drop_generated_triggers(_sqlite_driver(bind))
     apply_revision_files(bind, DOWNGRADE_FILES["sqlite"])
-    create_generated_triggers(_sqlite_driver(bind), present, paused_check=False)
+    create_generated_triggers(
+        _sqlite_driver(bind), present, paused_check=False, finer_fraction=False
+    )

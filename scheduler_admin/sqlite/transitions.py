@@ -74,14 +74,42 @@ def quote_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def job_minute_sql(time: str) -> str:
-    """The first UTC minute at or after the time ``time`` (an SQL expression) as
-    ``YYYY-MM-DD HH:MM:00``: the rule of the view ``scheduler_meeting_jobs``
-    (sql/sqlite/20_views.sql), written the same way (tests/unit/test_sqlite_transition_sql.py
-    keeps the two identical): an end time at exactly :00.000 stays in its minute, anything later
-    rounds up, so a job never fires before its time."""
+def finer_fraction_sql(time: str) -> str:
+    """True when the value ``time`` (an SQL expression) is ISO-8601 text (a ``.`` at position
+    20) with a nonzero fraction digit beyond the third that SQLite dropped (its first three
+    digits are the milliseconds SQLite kept): SQLite keeps milliseconds only, so such a time,
+    e.g. 09:26:00.0004, reads as 09:26:00.000 although it is later. The condition of the
+    meetings' after triggers that round such an end_time up to the next millisecond
+    (sql/sqlite/30_triggers.sql), written the same way (kept identical by
+    tests/unit/test_sqlite_transition_sql.py); a zone suffix (Z, +02:00) may follow the
+    digits."""
     return (
-        f"CASE WHEN strftime('%f', {time}) = '00.000'\n"
+        f"typeof({time}) = 'text' AND substr({time}, 20, 1) = '.'\n"
+        f"       AND length(rtrim(substr({time}, 24, length(substr({time}, 21))\n"
+        f"                  - length(ltrim(substr({time}, 21), '0123456789'))\n"
+        "                  - 3), '0')) > 0\n"
+        f"       AND substr(strftime('%f', {time}), 4) = substr({time}, 21, 3)"
+    )
+
+
+def job_minute_sql(time: str, *, finer_fraction: bool = True) -> str:
+    """The first UTC minute at or after the time ``time`` (an SQL expression) as
+    ``YYYY-MM-DD HH:MM:00``, so a job never fires before its time.
+
+    ``finer_fraction=False`` gives the rule of the view ``scheduler_meeting_jobs``
+    (sql/sqlite/20_views.sql), written the same way: a time at exactly :00.000 (as SQLite reads
+    it, milliseconds only) stays in its minute, anything later rounds up. The meetings can use
+    it because their triggers round a finer fraction up to the next millisecond first; a
+    transition never rewrites the application's time column, so its rule (the default) also
+    rounds up a time at :00.000 whose text has a nonzero digit beyond the third
+    (:func:`finer_fraction_sql`), e.g. 09:26:00.0004 gets 09:27 like on PostgreSQL.
+    tests/unit/test_sqlite_transition_sql.py keeps both relations. The triggers of revision
+    0005 (the downgrade of 0006 re-creates them) used the view's rule."""
+    on_the_minute = f"strftime('%f', {time}) = '00.000'"
+    if finer_fraction:
+        on_the_minute += f"\n      AND NOT ({finer_fraction_sql(time)})"
+    return (
+        f"CASE WHEN {on_the_minute}\n"
         f"     THEN strftime('%Y-%m-%d %H:%M:00', {time})\n"
         f"     ELSE datetime(strftime('%Y-%m-%d %H:%M:00', {time}), '+1 minute')\n"
         "END"
@@ -247,26 +275,30 @@ def _prefix_sql(column: str) -> str:
 # -- the jobs a transition's rows should have -----------------------------------------------
 
 
-def jobs_sql(spec: Spec, where: str) -> str:
+def jobs_sql(spec: Spec, where: str, *, finer_fraction: bool = True) -> str:
     """The job of every row of the table matching ``where`` (SQL on alias ``t``): key, time,
-    jobname, schedule, command, job_minute; the twin of the view scheduler_meeting_jobs."""
+    jobname, schedule, command, job_minute; the twin of the view scheduler_meeting_jobs
+    (``finer_fraction``: :func:`job_minute_sql`)."""
     command_head = quote_text(f"complete_transition({quote_text(spec.name)}, ")
+    job_minute = job_minute_sql(spec.col(spec.time, "t"), finer_fraction=finer_fraction)
     return f"""SELECT m.key AS key, m.time AS time,
        {quote_text(spec.prefix)} || CAST(m.key AS TEXT) AS jobname,
        {schedule_sql("m.job_minute")} AS schedule,
        {command_head} || quote(CAST(m.key AS TEXT)) || ')' AS command,
        m.job_minute AS job_minute
   FROM (SELECT {spec.col(spec.key, "t")} AS key, {spec.col(spec.time, "t")} AS time,
-               {job_minute_sql(spec.col(spec.time, "t"))} AS job_minute
+               {job_minute} AS job_minute
           FROM {spec.qtable} t
          WHERE {where}) m"""
 
 
-def _register_sql(spec: Spec, where: str, *, condition: str = "1") -> str:
+def _register_sql(
+    spec: Spec, where: str, *, condition: str = "1", finer_fraction: bool = True
+) -> str:
     # (the WHERE clause is also what lets SQLite parse INSERT ... SELECT ... ON CONFLICT)
     return f"""INSERT INTO cron_job (schedule, command, jobname)
     SELECT j.schedule, j.command, j.jobname
-      FROM ({jobs_sql(spec, where)}) j
+      FROM ({jobs_sql(spec, where, finer_fraction=finer_fraction)}) j
      WHERE {condition}
     ON CONFLICT (jobname) DO UPDATE
         -- like cron.schedule: a job someone deactivated stays inactive
@@ -278,12 +310,18 @@ def _register_sql(spec: Spec, where: str, *, condition: str = "1") -> str:
 # -- the generated triggers -----------------------------------------------------------------
 
 
-def trigger_sql(spec: Spec, *, paused_check: bool = True) -> dict[str, str]:
+def trigger_sql(
+    spec: Spec, *, paused_check: bool = True, finer_fraction: bool = True
+) -> dict[str, str]:
     """The five CREATE TRIGGER statements of a transition, by kind (see the module's doc).
 
     ``paused_check``: a job is registered only while the transition is active
     (:func:`active_sql`, revision 0006); False gives the triggers of revision 0005, which read
-    the scheduler's flag only (the downgrade of 0006 re-creates those)."""
+    the scheduler's flag only (the downgrade of 0006 re-creates those).
+
+    ``finer_fraction``: the job minute rounds up a time whose fraction is finer than SQLite's
+    milliseconds (:func:`job_minute_sql`, revision 0006); the triggers of revision 0005 did not
+    (False, with ``paused_check=False``, gives them byte for byte)."""
     active = active_sql(spec.name) if paused_check else _ENABLED_SQL
     table, key, time, state = (
         spec.qtable,
@@ -313,9 +351,13 @@ END"""
         f"{spec.col(spec.key, 't')} = NEW.{key} AND {spec.pending(spec.col(spec.state, 't'))}"
     )
     old_job = f"{quote_text(spec.prefix)} || CAST(OLD.{key} AS TEXT)"
+    register_new = _register_sql(spec, this_row, condition=active, finer_fraction=finer_fraction)
     moved = (
         f"(NEW.{key} IS NOT OLD.{key} OR NOT COALESCE({spec.pending('OLD.' + state)}, 0)\n"
         f"            OR julianday(OLD.{time}) IS NOT julianday(NEW.{time}))"
+    )
+    register_moved = _register_sql(
+        spec, this_row, condition=moved + " AND " + active, finer_fraction=finer_fraction
     )
     return {
         "before_insert": f"""CREATE TRIGGER {quote_ident(spec.trigger("before_insert"))}
@@ -334,7 +376,7 @@ BEGIN
     -- a pending row whose time has passed gets the to-state at once (no job)
     {complete};
     -- a row still pending gets its job
-    {_register_sql(spec, this_row, condition=active)};
+    {register_new};
 END""",
         "after_update": f"""CREATE TRIGGER {quote_ident(spec.trigger("after_update"))}
 AFTER UPDATE OF {key}, {time}, {state} ON {table}
@@ -348,7 +390,7 @@ BEGIN
        AND (NEW.{key} IS NOT OLD.{key}
             OR NOT EXISTS (SELECT 1 FROM {table} t WHERE {this_row}));
     -- a row that became pending, or whose time moved, gets its job (re)registered
-    {_register_sql(spec, this_row, condition=moved + " AND " + active)};
+    {register_moved};
 END""",
         "after_delete": f"""CREATE TRIGGER {quote_ident(spec.trigger("after_delete"))}
 AFTER DELETE ON {table}
@@ -398,13 +440,18 @@ def drop_generated_triggers(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 
 def create_generated_triggers(
-    conn: sqlite3.Connection, present: dict[str, list[str]], *, paused_check: bool = True
+    conn: sqlite3.Connection,
+    present: dict[str, list[str]],
+    *,
+    paused_check: bool = True,
+    finer_fraction: bool = True,
 ) -> int:
     """Create the triggers of ``present`` (:func:`drop_generated_triggers`) again from the
-    registry, with or without the check of the paused flag (:func:`trigger_sql`); how many."""
+    registry, with or without the check of the paused flag and the rounding of a finer
+    fraction (:func:`trigger_sql`); how many."""
     created = 0
     for spec in registered(conn):
-        statements = trigger_sql(spec, paused_check=paused_check)
+        statements = trigger_sql(spec, paused_check=paused_check, finer_fraction=finer_fraction)
         for kind in present.get(spec.name, []):
             conn.execute(statements[kind])
             created += 1

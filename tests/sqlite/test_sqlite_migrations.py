@@ -384,7 +384,7 @@ def register_as_0005(conn: sqlite3.Connection) -> None:
            VALUES ('memberships', 'memberships', 'id', 'expires_at', 'status', '["active"]',
                    'expired', 'memberships-status-')"""
     )
-    for sql in trigger_sql(MEMBERSHIP_SPEC, paused_check=False).values():
+    for sql in trigger_sql(MEMBERSHIP_SPEC, paused_check=False, finer_fraction=False).values():
         conn.execute(sql)
 
 
@@ -469,3 +469,10 @@ def test_0006_keeps_a_transition_registered_before_and_downgrades_back(tmp_path:
         assert f"memberships-status-{third}" in member_jobs(conn)
     upgrade(url=url(path))
     assert objects(path) == objects(fresh)
+    # 0006's triggers round a fraction finer than milliseconds up (0005's did not)
+    with sqlite3.connect(path) as conn:
+        fine = member(conn, "2031-03-14T09:26:00.0004Z")
+        (schedule,) = conn.execute(
+            "SELECT schedule FROM cron_job WHERE jobname = ?", (f"memberships-status-{fine}",)
+        ).fetchone()
+        assert schedule == "27 9 14 3 *"

@@ -256,6 +256,46 @@ def test_insert_update_delete_keep_one_job_per_pending_row(
     assert jobs(app) == {}
 
 
+def test_a_sub_millisecond_fraction_past_the_minute_rounds_the_job_up(
+    app: sqlite3.Connection, backend: SqliteBackend
+) -> None:
+    """SQLite reads milliseconds only: 09:26:00.0004 reads as 09:26:00.000, yet its job must not
+    fire in minute 26 (before the time); zeros beyond the milliseconds change nothing. The
+    application's text is kept as written, and the repair expects the same schedules."""
+    add_memberships(backend)
+    times = {
+        "2031-03-14T09:26:00.0004Z": "27 9 14 3 *",
+        "2031-03-14T09:26:00Z": "26 9 14 3 *",
+        "2031-03-14T09:26:00.000Z": "26 9 14 3 *",
+        "2031-03-14T09:26:00.0000Z": "26 9 14 3 *",
+    }
+    ids = {when: member(app, when) for when in times}
+    assert {name: job["schedule"] for name, job in tjobs(app).items()} == {
+        f"{PREFIX}{ids[when]}": schedule for when, schedule in times.items()
+    }
+    for when, member_id in ids.items():
+        row = app.execute("SELECT expires_at FROM memberships WHERE id = ?", (member_id,))
+        assert row.fetchone()[0] == when
+
+    # a row moved onto such a time follows too
+    moved = member(app, "2031-03-14T09:20:00Z")
+    app.execute(
+        "UPDATE memberships SET expires_at = '2031-03-14T11:26:00.000001+02:00' WHERE id = ?",
+        (moved,),
+    )
+    assert tjobs(app)[f"{PREFIX}{moved}"]["schedule"] == "27 9 14 3 *"
+
+    before = tjobs(app)
+    assert backend.recover()["transitions"]["memberships"] == {
+        "total": 5,
+        "jobs_scheduled": 0,
+        "jobs_already_exist": 5,
+        "overdue_completed": 0,
+        "orphans_removed": 0,
+    }
+    assert tjobs(app) == before
+
+
 def test_rows_in_other_states_are_left_alone(
     app: sqlite3.Connection, backend: SqliteBackend
 ) -> None:

@@ -1,17 +1,23 @@
 """The triggers generated for registered transitions (scheduler_admin/sqlite/transitions.py)
 reuse the meetings' rules as SQL text: the job minute and schedule of the view
-scheduler_meeting_jobs (sql/sqlite/20_views.sql) and the time check of the before triggers
+scheduler_meeting_jobs (sql/sqlite/20_views.sql), the time check of the before triggers and the
+condition on which the after triggers round a fraction finer than milliseconds up
 (sql/sqlite/30_triggers.sql). SQLite has no functions to share them, so the copies must stay
-identical to the originals."""
+identical to the originals. The transitions' job minute is the view's rule plus that condition
+(they never rewrite the application's time column as the meetings triggers do)."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+
+import pytest
 
 from scheduler_admin.schema import read_sql
 from scheduler_admin.sqlite.transitions import (
     Spec,
     active_sql,
+    finer_fraction_sql,
     invalid_time_sql,
     job_minute_sql,
     quote_ident,
@@ -20,6 +26,10 @@ from scheduler_admin.sqlite.transitions import (
     trigger_sql,
 )
 
+# sha256 of the generated triggers of a memberships transition as the code of revision 0005
+# wrote them (before 0006's work began), joined by newlines
+DIGEST_0005 = "7a418ac2f4fa15dc8705c7da87c3c4b65ce5dd120115147201b087d1eef5d9cb"
+
 
 def flat(sql: str) -> str:
     return " ".join(sql.split())
@@ -27,8 +37,73 @@ def flat(sql: str) -> str:
 
 def test_the_schedule_rule_is_the_view_s() -> None:
     view = flat(read_sql("sqlite", "20_views.sql"))
-    assert flat(job_minute_sql("end_time")) in view
+    assert flat(job_minute_sql("end_time", finer_fraction=False)) in view
     assert flat(schedule_sql("m.job_minute")) in view
+
+
+def test_the_finer_fraction_condition_is_the_meetings_triggers() -> None:
+    """The transitions round up what the meetings' after triggers round up, on the same
+    condition, written the same way."""
+    triggers = flat(read_sql("sqlite", "30_triggers.sql"))
+    assert triggers.count(flat("AND " + finer_fraction_sql("end_time") + ";")) == 2
+
+
+def test_the_transitions_job_minute_is_the_view_s_plus_the_finer_fraction() -> None:
+    """The view's rule, with a time at :00.000 kept in its minute only when its text has no
+    nonzero fraction digit beyond the third; nothing else differs."""
+    view_rule = flat(job_minute_sql("t.x", finer_fraction=False))
+    on_the_minute = "strftime('%f', t.x) = '00.000'"
+    assert view_rule.count(on_the_minute) == 1
+    assert flat(job_minute_sql("t.x")) == view_rule.replace(
+        on_the_minute, f"{on_the_minute} AND NOT ({flat(finer_fraction_sql('t.x'))})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("time", "minute"),
+    [
+        ("2031-03-14T09:26:00Z", "2031-03-14 09:26:00"),
+        ("2031-03-14T09:26:00.000Z", "2031-03-14 09:26:00"),
+        ("2031-03-14T09:26:00.0000Z", "2031-03-14 09:26:00"),
+        ("2031-03-14T09:26:00.000000", "2031-03-14 09:26:00"),
+        ("2031-03-14T09:26:00.0004Z", "2031-03-14 09:27:00"),
+        ("2031-03-14T09:26:00.000001Z", "2031-03-14 09:27:00"),
+        ("2031-03-14 09:26:00.00040", "2031-03-14 09:27:00"),
+        ("2031-03-14T11:26:00.0004+02:00", "2031-03-14 09:27:00"),
+        ("2031-03-14T09:26:00.0Z", "2031-03-14 09:26:00"),
+        ("2031-03-14T09:26:00.00+02:00", "2031-03-14 07:26:00"),
+        ("2031-03-14T09:26:00.0006Z", "2031-03-14 09:27:00"),
+        ("2031-03-14T09:26:30.0004Z", "2031-03-14 09:27:00"),
+        # SQLite rounds this one up into the next minute itself (on the offset's way): kept
+        ("2031-03-14T11:26:59.9996+02:00", "2031-03-14 09:27:00"),
+        ("2031-03-14T09:26:59.9996Z", "2031-03-14 09:27:00"),
+        ("2031-12-31T23:59:59.999999Z", "2032-01-01 00:00:00"),
+    ],
+)
+def test_the_job_minute_is_the_first_minute_at_or_after_the_time(time: str, minute: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    (got,) = conn.execute(f"SELECT {job_minute_sql(':t')}", {"t": time}).fetchone()
+    assert got == minute
+
+
+def test_the_triggers_of_revision_0005_are_kept_byte_for_byte() -> None:
+    """The downgrade of 0006 re-creates the generated triggers as released 0005 wrote them:
+    without the paused check and with the view's job minute (digest of their text as 0005's
+    code generated it)."""
+    spec = Spec(
+        "memberships",
+        "memberships",
+        "id",
+        "expires_at",
+        "status",
+        ("active",),
+        "expired",
+        "memberships-status-",
+    )
+    text = "\n".join(trigger_sql(spec, paused_check=False, finer_fraction=False).values())
+    assert hashlib.sha256(text.encode()).hexdigest() == DIGEST_0005
+    assert flat(finer_fraction_sql('"expires_at"')) not in flat(text)
+    assert flat(finer_fraction_sql('t."expires_at"')) in flat(" ".join(trigger_sql(spec).values()))
 
 
 def test_the_time_check_is_the_meetings_triggers() -> None:
