@@ -112,12 +112,6 @@ def test_a_sub_millisecond_fraction_rounds_up_too(
 
 
 @any_transition
-@pytest.mark.known_bug(
-    "sqlite",
-    "memberships",
-    reason="SQLite transitions keep the time's text and round by strftime('%f'), milliseconds: "
-    "a finer fraction past the minute gets a job in that minute, before the time",
-)
 @pytest.mark.parametrize(
     ("end_time", "schedule"),
     [

@@ -95,11 +95,11 @@ def test_failed_recovery_still_starts_the_worker_and_a_retry_succeeds(
     real_recover = SqliteBackend.recover
     calls: list[int] = []
 
-    def recover_failing_once(self: SqliteBackend) -> Any:
+    def recover_failing_once(self: SqliteBackend, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("database is locked (injected)")
-        return real_recover(self)
+        return real_recover(self, **kwargs)
 
     monkeypatch.setattr(SqliteBackend, "recover", recover_failing_once)
     service = SchedulerService(config.resolve(f"sqlite:///{tmp_path / 'retry.db'}", {}))
@@ -126,7 +126,7 @@ def test_recovery_retries_back_off_log_each_failure_and_stop_at_shutdown(
 ) -> None:
     caplog.set_level(logging.INFO, logger="scheduler_admin")
 
-    def recover_failing(self: SqliteBackend) -> Any:
+    def recover_failing(self: SqliteBackend, **kwargs: Any) -> Any:
         raise RuntimeError("still down")
 
     monkeypatch.setattr(SqliteBackend, "recover", recover_failing)
