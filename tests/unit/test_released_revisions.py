@@ -66,6 +66,15 @@ RELEASED = {
     "0005/postgres/downgrade_functions.sql": "63f96ba49e685ac5e4e4f0d36939c684476c1c8512f632509358fb3fdf0b1ca1",
     "0005/sqlite/10_schema.sql": "7b4ddb4ae2940905a262073f3ead6116f90e7f40ca51f75489f3ef0007b68f2b",
     "0005/sqlite/downgrade.sql": "dcf8c4a04c981f6635c7dd41870df5f463ecba8357c76806cf244079facd5420",
+    "0006/postgres/20_functions.sql": "5ae3284a581857e965f3e9260c761718128044398299eee2f512b504502ad183",
+    "0006/postgres/40_admin.sql": "47eae849b951b8b79f163e8a70cd9fb66788d145ff07bf95c66fdda3172ab18f",
+    "0006/postgres/45_transitions.sql": "0ed8cc3831e4a64302076d1f6124da1037574ea0a8ad1f73178d08e05106db07",
+    "0006/postgres/50_grants.sql": "3a9dffdb95e3804778b79cb5e3a9e2feca1f2e91209887ce93812fcf7b329fd8",
+    "0006/postgres/downgrade.sql": "dc9b8973584a39c11cf320275735353ccb6b69213b69c2455fc1e93e35a838ca",
+    "0006/postgres/downgrade_functions.sql": "caca62add945ff004e70b1ce7e7f9b2b08203092d665e2fd42f5cb6e355ab420",
+    "0006/sqlite/30_triggers.sql": "84141b32bd8ad7d880b0199cf0348326573e7c9f3dfb618ad8963cadb42afb52",
+    "0006/sqlite/downgrade.sql": "cc8022c1998df03b1467a469c4802089391a0c2ddce25fd41a8802c91d008c79",
+    "0006/sqlite/upgrade.sql": "3434a8e6e1a7fb7b2baaf7f0be727e3ba1543e15bb67417d1f34d5fef4c90f66",
 }
 
 
