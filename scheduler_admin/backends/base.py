@@ -140,14 +140,16 @@ class Event(TypedDict):
 
     event_id: int
     event_key: str  # a UUID: the webhook's idempotency key
-    meeting_id: str
-    end_time: str  # the meeting's end_time when it was completed (ISO, UTC)
+    meeting_id: str | None  # None for another transition's row
+    end_time: str  # the row's time (a meeting's end_time) when it was completed (ISO, UTC)
     completed_at: str  # when the completing statement ran (ISO, UTC)
     lateness_seconds: float  # completed_at - end_time
     path: str  # one of PATHS
     delivery: str | None  # None: webhooks were off; pending, delivered, failed
     attempts: int  # delivery attempts so far (counted when claimed)
     last_error: str | None
+    transition: str  # the transition that completed the row (meetings for a meeting)
+    key: str  # the row's key as text (a meeting's id)
 
 
 class Transition(TypedDict):
@@ -196,7 +198,9 @@ class Backend(Protocol):
 
     def wake(self, *, transition: str | None = None) -> Wake: ...
 
-    def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]: ...
+    def events(
+        self, *, limit: int = 50, path: str | None = None, transition: str | None = None
+    ) -> list[Event]: ...
 
     def set_webhooks(self, enabled: bool) -> dict[str, Any]: ...
 
@@ -212,7 +216,7 @@ class Backend(Protocol):
         retry_in_seconds: float | None = None,
     ) -> bool: ...
 
-    def metrics(self) -> dict[str, Any]: ...
+    def metrics(self, *, transition: str | None = None) -> dict[str, Any]: ...
 
     def transitions(self) -> list[Transition]: ...
 
