@@ -73,6 +73,8 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     ("delivery", "text"),
     ("attempts", "value"),
     ("last_error", "text"),
+    ("transition", "text"),
+    ("key", "text"),
 )
 TRANSITION_COLUMNS: tuple[Column, ...] = (
     ("name", "text"),
@@ -239,10 +241,13 @@ class FunctionsBackend:
             paused=bool(result.get("paused")),
         )
 
-    def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]:
+    def events(
+        self, *, limit: int = 50, path: str | None = None, transition: str | None = None
+    ) -> list[Event]:
         if limit < 1:
             raise InvalidInput(f"--limit must be at least 1, got {limit}")
-        return self._events("events", {"p_limit": limit, "p_path": require_path(path)})
+        params = {"p_limit": limit, "p_path": require_path(path), **_of(transition)}
+        return self._events("events", params)
 
     def set_webhooks(self, enabled: bool) -> dict[str, Any]:
         return cast(dict[str, Any], self.transport.call("set_webhooks", {"p_enabled": enabled}))
@@ -270,8 +275,8 @@ class FunctionsBackend:
         result = cast(dict[str, Any], self.transport.call("record_attempt", params))
         return bool(result.get("recorded"))
 
-    def metrics(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.transport.call("metrics"))
+    def metrics(self, *, transition: str | None = None) -> dict[str, Any]:
+        return cast(dict[str, Any], self.transport.call("metrics", _of(transition) or None))
 
     def transitions(self) -> list[Transition]:
         names = [name for name, _ in TRANSITION_COLUMNS]

@@ -200,3 +200,26 @@ comment on table scheduler.metric_totals is
     'Counts of completion events and webhook attempts deleted by the retention (metrics() adds '
     'them to the rows kept).';
 alter table scheduler.metric_totals enable row level security;
+
+-- 0007: the events and totals of every registered transition (45_transitions.sql). A meeting's
+-- event names its meeting (meeting_id), another transition's row its key as text (row_key).
+alter table scheduler.completion_events
+    add column if not exists transition pg_catalog.text not null default 'meetings';
+alter table scheduler.completion_events add column if not exists row_key pg_catalog.text;
+alter table scheduler.completion_events alter column meeting_id drop not null;
+alter table scheduler.completion_events drop constraint if exists completion_events_row_check;
+alter table scheduler.completion_events add constraint completion_events_row_check
+    check (meeting_id is not null or row_key is not null);
+alter table scheduler.metric_totals
+    add column if not exists transition pg_catalog.text not null default 'meetings';
+do $totals$
+begin
+    -- the totals are kept per transition: (name, label) becomes (name, label, transition)
+    if (select pg_catalog.array_length(c.conkey, 1) from pg_catalog.pg_constraint c
+        where c.conrelid operator(pg_catalog.=) 'scheduler.metric_totals'::pg_catalog.regclass
+          and c.contype operator(pg_catalog.=) 'p') operator(pg_catalog.=) 2 then
+        alter table scheduler.metric_totals drop constraint metric_totals_pkey;
+        alter table scheduler.metric_totals add primary key (name, label, transition);
+    end if;
+end
+$totals$;

@@ -259,7 +259,7 @@ begin
     -- the other registered transitions not paused (45_transitions.sql): rare, so one probe of
     -- the registry
     if exists (select 1 from scheduler.transitions t where not t.builtin) then
-        v_other := scheduler.sweep_transitions();
+        v_other := scheduler.sweep_transitions(p_path);
     end if;
     -- meetings paused by name (0006)
     if not scheduler.is_enabled() then
@@ -357,7 +357,7 @@ begin
                 v_completed := scheduler.complete_due(true, 'waker');
             end if;
         else
-            v_completed := scheduler.complete_due_transition(p_transition, true);
+            v_completed := scheduler.complete_due_transition(p_transition, true, 'waker');
         end if;
         v_next := (select pg_catalog.min(t.next)
                    from (select scheduler.next_end_time() as next

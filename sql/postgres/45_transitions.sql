@@ -198,6 +198,8 @@ begin
     if v_time operator(pg_catalog.<=) pg_catalog.now() then
         new := pg_catalog.jsonb_populate_record(
             new, pg_catalog.jsonb_build_object(tg_argv[1], tg_argv[2]));
+        -- the AFTER statement trigger records the completion event (path write; 0007)
+        perform pg_catalog.set_config('scheduler.transition_completed_on_write', 'on', true);
     end if;
     return new;
 end
@@ -224,6 +226,32 @@ declare
     v_times pg_catalog.timestamptz[];
 begin
     select * into v_t from scheduler.transition_target(tg_argv[0]);
+    -- rows the BEFORE trigger gave the to-state because their time had passed (0007): one
+    -- completion event each, path write (rows of the statement that reached the to-state from a
+    -- pending state, or were inserted so, with a time already passed)
+    if tg_op operator(pg_catalog.<>) 'DELETE'
+       and pg_catalog.current_setting('scheduler.transition_completed_on_write', true)
+           operator(pg_catalog.=) 'on' then
+        perform pg_catalog.set_config('scheduler.transition_completed_on_write', '', true);
+        execute pg_catalog.format(
+            'insert into scheduler.completion_events '
+            '    (transition, row_key, end_time, completed_at, path, delivery, next_attempt_at) '
+            'select $1, n.%1$I::pg_catalog.text, n.%2$I, t.at, ''write'', '
+            '       case when t.webhooks then ''pending'' end, t.at '
+            'from (select pg_catalog.clock_timestamp() as at, '
+            '             (select s.webhooks from scheduler.settings s) as webhooks) t '
+            'cross join new_rows n %4$s '
+            'where n.%3$I operator(pg_catalog.=) $2 '
+            '  and n.%2$I operator(pg_catalog.<=) pg_catalog.now() %5$s',
+            v_t.key_column, v_t.time_column, v_t.state_column,
+            case when tg_op operator(pg_catalog.=) 'UPDATE'
+                 then pg_catalog.format('left join old_rows o on o.%1$I operator(pg_catalog.=) n.%1$I',
+                                        v_t.key_column) else '' end,
+            case when tg_op operator(pg_catalog.=) 'UPDATE'
+                 then pg_catalog.format('and (o.%1$I is null or o.%2$I operator(pg_catalog.=) any ($3))',
+                                        v_t.key_column, v_t.state_column) else '' end)
+        using v_t.name, v_t.to_state, v_t.from_states;
+    end if;
     if tg_op operator(pg_catalog.<>) 'INSERT' then
         -- a row that left its pending states, or was deleted, or whose key changed, loses its job
         execute pg_catalog.format(
@@ -340,9 +368,13 @@ where t.name operator(pg_catalog.=) p_name
 $$;
 
 -- Marks to_state every pending row of a transition whose time has passed (skipping or waiting
--- for locked rows, as complete_due does for meetings). The update trigger removes their jobs.
+-- for locked rows, as complete_due does for meetings), and records one completion event per row
+-- with the path that completed it (0007; completed_at is the clock when the statement ran, read
+-- once). The update trigger removes their jobs. The 0006 form without a path is dropped.
+drop function if exists scheduler.complete_due_transition(pg_catalog.text, boolean);
 create or replace function scheduler.complete_due_transition(p_name pg_catalog.text,
-                                                             p_skip_locked boolean)
+                                                             p_skip_locked boolean,
+                                                             p_path pg_catalog.text)
 returns integer
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -352,20 +384,36 @@ declare
     v_count integer;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    -- the AFTER trigger records the BEFORE trigger's completions (path write) when this flag is
+    -- on; this statement records its own
+    perform pg_catalog.set_config('scheduler.transition_completed_on_write', '', true);
     execute pg_catalog.format(
-        'update %1$s r set %2$I = $2 from ('
+        'with due as ('
         '    select d.%3$I as key from %1$s d'
         '    where d.%2$I operator(pg_catalog.=) any ($1)'
         '      and d.%4$I operator(pg_catalog.<=) pg_catalog.now()'
         '    for update %5$s'
-        ') due where r.%3$I operator(pg_catalog.=) due.key',
+        '), done as ('
+        '    update %1$s r set %2$I = $2 from due where r.%3$I operator(pg_catalog.=) due.key'
+        '    returning r.%3$I::pg_catalog.text as key, r.%4$I as time'
+        '), t as materialized ('
+        '    select pg_catalog.clock_timestamp() as at,'
+        '           (select s.webhooks from scheduler.settings s) as webhooks'
+        ') '
+        'insert into scheduler.completion_events'
+        '    (transition, row_key, end_time, completed_at, path, delivery, next_attempt_at) '
+        'select $3, d.key, d.time, t.at, $4, case when t.webhooks then ''pending'' end, t.at '
+        'from t cross join done d',
         v_t.table_sql, v_t.state_column, v_t.key_column, v_t.time_column,
         case when p_skip_locked then 'skip locked' else '' end)
-    using v_t.from_states, v_t.to_state;
+    using v_t.from_states, v_t.to_state, p_name, p_path;
     get diagnostics v_count = row_count;
     return v_count;
 end
 $$;
+comment on function scheduler.complete_due_transition(pg_catalog.text, boolean, pg_catalog.text) is
+    'Gives the to-state to the pending rows of a transition whose time has passed, recording a '
+    'completion event per row with the given path; skipping or waiting for locked rows.';
 
 -- What a transition's job runs: completes every due row of the transition, then removes the job
 -- if its row is no longer pending (or gone). lock_timeout 5s: a held lock fails the run; later
@@ -397,7 +445,7 @@ begin
         return 0;
     end if;
     select * into v_t from scheduler.transition_target(p_name);
-    v_completed := scheduler.complete_due_transition(p_name, true);
+    v_completed := scheduler.complete_due_transition(p_name, true, 'job');
     execute pg_catalog.format(
         'select exists (select 1 from %1$s r where r.%2$I operator(pg_catalog.=) $1::%3$s '
         'and r.%4$I operator(pg_catalog.=) any ($2))',
@@ -456,7 +504,8 @@ begin
             v_t.table_sql, v_t.state_column, v_t.time_column)
         into v_overdue using v_t.from_states;
     else
-        v_overdue := scheduler.complete_due_transition(p_name, p_skip_locked);
+        v_overdue := scheduler.complete_due_transition(
+            p_name, p_skip_locked, case when p_skip_locked then 'reconcile' else 'recover' end);
     end if;
     with expected as materialized (
         select s.job_name, s.schedule, s.command
@@ -546,13 +595,15 @@ select pg_catalog.jsonb_object_agg(o.name, scheduler.repair_transition(o.name, p
 from scheduler.other_transitions() o(name)
 $$;
 
--- The seconds sweep and the waker for every other transition (skipping locked rows).
-create or replace function scheduler.sweep_transitions()
+-- The seconds sweep and the waker for every other transition that acts (skipping locked rows;
+-- the path of their events). 0007: the path; the 0006 form without it is dropped.
+drop function if exists scheduler.sweep_transitions();
+create or replace function scheduler.sweep_transitions(p_path pg_catalog.text)
 returns integer
 language sql
 set search_path = pg_catalog, pg_temp
 as $$
-select coalesce(pg_catalog.sum(scheduler.complete_due_transition(o.name, true)), 0)::integer
+select coalesce(pg_catalog.sum(scheduler.complete_due_transition(o.name, true, p_path)), 0)::integer
 from scheduler.other_transitions() o(name)
 $$;
 
@@ -709,7 +760,7 @@ begin
         (select pg_catalog.string_agg(pg_catalog.quote_literal(f.state), ', ')
          from pg_catalog.unnest(p_from_states) as f(state)));
     perform scheduler.create_transition_triggers(p_name);
-    v_completed := scheduler.complete_due_transition(p_name, false);
+    v_completed := scheduler.complete_due_transition(p_name, false, 'recover');
     execute pg_catalog.format(
         'select pg_catalog.array_agg(r.%1$I::pg_catalog.text), pg_catalog.array_agg(r.%2$I) '
         'from %3$s r where r.%4$I operator(pg_catalog.=) any ($1)',

@@ -44,11 +44,12 @@ begin
             -- the application's waker over REST (scheduler_admin/waker.py)
             scheduler.wake(pg_catalog.text), scheduler.next_end_time(),
             -- completion events, the webhook dispatcher and the metrics (0004)
-            scheduler.events(integer, pg_catalog.text), scheduler.set_webhooks(boolean),
+            scheduler.events(integer, pg_catalog.text, pg_catalog.text),
+            scheduler.set_webhooks(boolean),
             scheduler.claim_events(integer, double precision),
             scheduler.record_attempt(bigint, pg_catalog.text, integer, pg_catalog.text,
                                      double precision),
-            scheduler.metrics(),
+            scheduler.metrics(pg_catalog.text),
             -- the registered transitions (0005), doctor's facts about one (0006)
             scheduler.transitions(), scheduler.transition_health(pg_catalog.text)
         to service_role;

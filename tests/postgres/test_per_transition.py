@@ -9,7 +9,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from pg_helpers import Conn, Server, expected_schedule, insert_meeting, job_name, run_command
+from pg_helpers import (
+    Conn,
+    Server,
+    expected_schedule,
+    insert_meeting,
+    job_name,
+    reconcile_job_inactive,
+    run_command,
+)
 
 from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.exceptions import InvalidInput
@@ -34,7 +42,9 @@ def memberships(db: Conn, migrated: Server) -> Iterator[PostgresBackend]:
     db.execute(ADD)
     backend = PostgresBackend(migrated.url)
     try:
-        yield backend
+        # the reconcile job out: at a tick it would complete the tests' rows (path reconcile)
+        with reconcile_job_inactive(db):
+            yield backend
     finally:
         backend.close()
         db.execute("update scheduler.transitions set paused = false")
@@ -372,3 +382,129 @@ def test_a_job_of_a_removed_transition_removes_itself_and_reconcile_removes_the_
     run_command(db, "select scheduler.reconcile()")
     assert job_names(db, "gone-status-") == set()
     assert job_names(db, PREFIX) == {f"{PREFIX}{key}"}  # a registered transition's job stays
+
+
+# -- completion events and metrics per transition (0007) -------------------------------------
+
+
+def transition_events(db: Conn) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "select transition, row_key, meeting_id, path, end_time, completed_at, "
+        "extract(epoch from lateness)::float8 from scheduler.completion_events "
+        "where transition = 'memberships' order by event_id"
+    ).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("command", "path"),
+    [
+        ("select scheduler.complete_transition('memberships', %s)", "job"),
+        ("select scheduler.sweep()", "sweep"),
+        ("select scheduler.wake('memberships')", "waker"),
+        ("select scheduler.wake()", "waker"),
+        ("select scheduler.reconcile()", "reconcile"),
+        ("select scheduler.reconcile('memberships')", "reconcile"),
+        ("select scheduler.recover()", "recover"),
+        ("select scheduler.recover(false, 'memberships')", "recover"),
+    ],
+)
+def test_each_path_records_one_event_per_row_it_completes(
+    db: Conn, memberships: PostgresBackend, command: str, path: str
+) -> None:
+    keys = [member(db, FUTURE) for _ in range(2)]
+    for key in keys:
+        make_overdue(db, key)
+    times = dict(db.execute("select id, expires_at from public.memberships").fetchall())
+    if "%s" in command:
+        db.execute(command, (str(keys[0]),))
+    else:
+        run_command(db, command)
+    assert [state(db, k) for k in keys] == ["expired", "expired"]
+    rows = transition_events(db)
+    assert sorted(r[1] for r in rows) == sorted(str(k) for k in keys)
+    for transition, key, meeting_id, got_path, end_time, completed_at, lateness in rows:
+        assert (transition, meeting_id, got_path) == ("memberships", None, path)
+        assert end_time == times[int(key)]
+        assert completed_at >= end_time
+        assert lateness == pytest.approx((completed_at - end_time).total_seconds())
+
+
+def test_a_write_with_a_time_already_past_records_a_write_event(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    """A pending row inserted, or moved, to a time already past gets the to-state from the BEFORE
+    trigger: path write. A row the application sets expired itself, or inserts expired, is not a
+    completion of ours."""
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    inserted = member(db, past)
+    moved = member(db, FUTURE)
+    db.execute("update public.memberships set expires_at = %s where id = %s", (past, moved))
+    by_app = member(db, FUTURE)
+    db.execute("update public.memberships set status = 'expired' where id = %s", (by_app,))
+    member(db, past, status="expired")
+    assert [state(db, k) for k in (inserted, moved)] == ["expired", "expired"]
+    assert [(r[1], r[3]) for r in transition_events(db)] == [
+        (str(inserted), "write"),
+        (str(moved), "write"),
+    ]
+    # the meetings' events are not the transition's
+    meeting_id, _ = insert_meeting(db, past)
+    (meeting_event,) = db.execute(
+        "select transition, row_key, meeting_id, path from scheduler.completion_events "
+        "where transition = 'meetings'"
+    ).fetchall()
+    assert meeting_event == ("meetings", None, meeting_id, "write")
+
+
+def test_registration_completes_due_rows_with_recover_events(db: Conn) -> None:
+    db.execute(
+        "create table public.memberships (id bigint generated always as identity primary key, "
+        "status text not null default 'active', expires_at timestamptz not null)"
+    )
+    try:
+        db.execute("insert into public.memberships (expires_at) values (now() - interval '1 hour')")
+        assert value(db, ADD)["completed"] == 1
+        assert [(r[0], r[3]) for r in transition_events(db)] == [("memberships", "recover")]
+    finally:
+        db.execute("select scheduler.remove_transition('memberships')")
+        db.execute("drop table public.memberships")
+
+
+def test_events_and_metrics_of_one_transition_or_all(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    backend = memberships
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    key = member(db, past)
+    meeting_id, _ = insert_meeting(db, past)
+    every = backend.events()
+    assert {(e["transition"], e["key"]) for e in every} == {
+        ("memberships", str(key)),
+        ("meetings", str(meeting_id)),
+    }
+    (ours,) = backend.events(transition="memberships")
+    assert (ours["meeting_id"], ours["path"], ours["end_time"]) == (None, "write", past.isoformat())
+    assert [e["transition"] for e in backend.events(transition="meetings")] == ["meetings"]
+    total = backend.metrics()
+    mine = backend.metrics(transition="memberships")
+    meetings = backend.metrics(transition="meetings")
+    assert (total["completions"]["write"], mine["completions"]["write"]) == (2, 1)
+    assert meetings["completions"]["write"] == 1
+    assert mine["transition"] == "memberships" and "transition" not in total
+    assert (mine["lateness"]["count"], total["lateness"]["count"]) == (1, 2)
+    # the health part of the transition: its pending rows and jobs
+    pending = member(db, FUTURE)
+    mine = backend.metrics(transition="memberships")
+    assert (mine["upcoming_meetings"], mine["jobs"], mine["missing_jobs"]) == (1, 1, 0)
+    assert f"{PREFIX}{pending}" in job_names(db, PREFIX)
+    # the retention keeps the counts per transition
+    db.execute("update scheduler.completion_events set completed_at = now() - interval '30 days'")
+    assert run_command(db, "select scheduler.reconcile()")["events_deleted"] == 2
+    assert backend.events() == []
+    assert backend.metrics(transition="memberships")["completions"]["write"] == 1
+    assert backend.metrics(transition="meetings")["completions"]["write"] == 1
+    assert backend.metrics()["completions"]["write"] == 2
+    with pytest.raises(InvalidInput, match="no transition named nope"):
+        backend.events(transition="nope")
+    with pytest.raises(InvalidInput, match="no transition named nope"):
+        backend.metrics(transition="nope")

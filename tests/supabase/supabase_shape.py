@@ -62,11 +62,11 @@ ADMIN_FUNCTIONS = (
     "scheduler.wake(text)",
     "scheduler.next_end_time()",
     # completion events, the webhook dispatcher and the metrics (0004)
-    "scheduler.events(integer, text)",
+    "scheduler.events(integer, text, text)",
     "scheduler.set_webhooks(boolean)",
     "scheduler.claim_events(integer, double precision)",
     "scheduler.record_attempt(bigint, text, integer, text, double precision)",
-    "scheduler.metrics()",
+    "scheduler.metrics(text)",
     # the registered transitions (0005), doctor's facts about one (0006)
     "scheduler.transitions()",
     "scheduler.transition_health(text)",

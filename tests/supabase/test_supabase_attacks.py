@@ -125,7 +125,10 @@ def admin_calls(
             ("select scheduler.wake('meetings')", ()),
         ],
         "scheduler.next_end_time()": [("select scheduler.next_end_time()", ())],
-        "scheduler.events(integer, text)": [("select * from scheduler.events(10, null)", ())],
+        "scheduler.events(integer, text, text)": [
+            ("select * from scheduler.events(10, null)", ()),
+            ("select * from scheduler.events(10, null, 'meetings')", ()),
+        ],
         "scheduler.set_webhooks(boolean)": [
             ("select scheduler.set_webhooks(true)", ()),
             ("select scheduler.set_webhooks(false)", ()),
@@ -136,7 +139,10 @@ def admin_calls(
         "scheduler.record_attempt(bigint, text, integer, text, double precision)": [
             ("select scheduler.record_attempt(%s, 'retry', 500, 'boom', 1)", (event_id,))
         ],
-        "scheduler.metrics()": [("select scheduler.metrics()", ())],
+        "scheduler.metrics(text)": [
+            ("select scheduler.metrics()", ()),
+            ("select scheduler.metrics('meetings')", ()),
+        ],
         "scheduler.transitions()": [("select * from scheduler.transitions()", ())],
         # of each registered transition but meetings (test_supabase_transition_attacks.py
         # registers one and calls it there)

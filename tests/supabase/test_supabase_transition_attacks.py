@@ -209,6 +209,8 @@ def test_service_role_runs_every_operation_of_the_transition_with_pg_temp_types_
         "select scheduler.recover(false, 'memberships')",
         "select scheduler.wake('memberships')",
         "select scheduler.transition_health('memberships')",
+        "select * from scheduler.events(10, null, 'memberships')",
+        "select scheduler.metrics('memberships')",
     )
     errors = []
     with supa.as_role("service_role") as conn:

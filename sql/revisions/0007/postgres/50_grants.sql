@@ -1,0 +1,92 @@
+-- Least privilege. Nothing of ours is executable by PUBLIC: the trigger functions run as their
+-- owner (the owner of public.meetings, see 05_owner.sql) when the triggers fire, whoever writes
+-- meetings, and the jobs run as that same role.
+revoke all on all functions in schema scheduler from public;
+
+-- On Supabase the admin functions are called through RPC as service_role (never anon or
+-- authenticated). Elsewhere, grant them to your admin role the same way.
+do $grants$
+declare
+    v_role pg_catalog.text;
+    v_table pg_catalog.text;
+begin
+    -- Our tables (alembic's version table belongs to whoever migrates and is secured by the
+    -- migration environment).
+    for v_table in
+        select c.oid::pg_catalog.regclass::pg_catalog.text from pg_catalog.pg_class c
+        where c.relnamespace operator(pg_catalog.=) 'scheduler'::pg_catalog.regnamespace
+          and c.relkind operator(pg_catalog.=) 'r'
+          and c.relname operator(pg_catalog.<>) 'alembic_version'
+    loop
+        execute pg_catalog.format('revoke all on %s from public', v_table);
+        foreach v_role in array array['anon', 'authenticated', 'service_role'] loop
+            if exists (select 1 from pg_catalog.pg_roles r where r.rolname operator(pg_catalog.=) v_role) then
+                execute pg_catalog.format('revoke all on %s from %I', v_table, v_role);
+            end if;
+        end loop;
+    end loop;
+    -- Default privileges may have granted these API roles more than PUBLIC has: take it back.
+    foreach v_role in array array['anon', 'authenticated', 'service_role'] loop
+        if exists (select 1 from pg_catalog.pg_roles where rolname operator(pg_catalog.=) v_role) then
+            execute pg_catalog.format('revoke all on schema scheduler from %I', v_role);
+            execute pg_catalog.format('revoke all on all functions in schema scheduler from %I', v_role);
+        end if;
+    end loop;
+    if exists (select 1 from pg_catalog.pg_roles where rolname operator(pg_catalog.=) 'service_role') then
+        grant usage on schema scheduler to service_role;
+        grant execute on function
+            -- with the transition's name (0006)
+            scheduler.list_jobs(pg_catalog.text), scheduler.recover(boolean, pg_catalog.text),
+            scheduler.history(boolean, integer, pg_catalog.text),
+            scheduler.health(),
+            scheduler.schedule_meeting(pg_catalog.uuid, pg_catalog.timestamptz),
+            scheduler.cancel_meeting(pg_catalog.uuid),
+            -- the application's waker over REST (scheduler_admin/waker.py)
+            scheduler.wake(pg_catalog.text), scheduler.next_end_time(),
+            -- completion events, the webhook dispatcher and the metrics (0004)
+            scheduler.events(integer, pg_catalog.text, pg_catalog.text),
+            scheduler.set_webhooks(boolean),
+            scheduler.claim_events(integer, double precision),
+            scheduler.record_attempt(bigint, pg_catalog.text, integer, pg_catalog.text,
+                                     double precision),
+            scheduler.metrics(pg_catalog.text),
+            -- the registered transitions (0005), doctor's facts about one (0006)
+            scheduler.transitions(), scheduler.transition_health(pg_catalog.text)
+        to service_role;
+    end if;
+end
+$grants$;
+
+-- The jobs update meetings as its owner, so every trigger on meetings runs with the owner's
+-- rights when a job completes a meeting. Only the owner may add triggers: take TRIGGER back from
+-- every other role (Supabase's default privileges give it to anon, authenticated and
+-- service_role). scheduler-admin doctor reports it if it is granted again.
+do $trigger_privilege$
+declare
+    v_grantee pg_catalog.text;
+begin
+    for v_grantee in
+        select distinct case when a.grantee operator(pg_catalog.=) 0 then 'public'
+                             else pg_catalog.quote_ident(r.rolname) end
+        from pg_catalog.pg_class c
+        cross join lateral pg_catalog.aclexplode(c.relacl) a
+        left join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) a.grantee
+        where c.oid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
+          and a.privilege_type operator(pg_catalog.=) 'TRIGGER'
+          and a.grantee operator(pg_catalog.<>) c.relowner
+    loop
+        execute pg_catalog.format('revoke trigger on public.meetings from %s cascade', v_grantee);
+    end loop;
+    if exists (select 1 from pg_catalog.pg_class c
+               cross join lateral pg_catalog.aclexplode(c.relacl) a
+               where c.oid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
+                 and a.privilege_type operator(pg_catalog.=) 'TRIGGER'
+                 and a.grantee operator(pg_catalog.<>) c.relowner) then
+        raise exception 'roles other than the owner still hold TRIGGER on public.meetings'
+            using errcode = 'insufficient_privilege',
+                  hint = 'Migrate as the owner of public.meetings or as a superuser, so that the '
+                         'grants can be revoked; a trigger added by another role would run with '
+                         'the owner''s rights whenever a job completes a meeting.';
+    end if;
+end
+$trigger_privilege$;
