@@ -730,9 +730,11 @@ def test_a_deactivated_job_stays_inactive(adapter: Adapter) -> None:
 # -- completion events, webhook delivery state, metrics ------------------------------------------
 
 
+@any_transition
 def test_each_completion_records_one_event_with_its_path_and_lateness(adapter: Adapter) -> None:
-    """A meeting's job run, recover and a write with an end time already past each record one
-    event; an application setting a meeting done itself records none."""
+    """A row's job run, recover and a write with a time already past each record one event of
+    the row's transition; an application giving a row the to-state itself records none."""
+    t = adapter.t
     by_job, by_recover, by_app = (adapter.insert(FUTURE) for _ in range(3))
     # whole milliseconds: what SQLite keeps of an end time (the triggers, bypassed here, round up)
     past = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=3)
@@ -742,25 +744,29 @@ def test_each_completion_records_one_event_with_its_path_and_lateness(adapter: A
         assert adapter.run_job(by_job) == 1
         with adapter.without_triggers():
             adapter.set_time(by_recover, past)
-        assert adapter.backend.recover()["overdue_completed"] == 1
+        assert adapter.backend.recover(**t.scope)["overdue_completed"] == 1
         by_write = adapter.insert(datetime.now(UTC) - timedelta(seconds=30))
-        adapter.set_state(by_app, "done")
-    events = adapter.backend.events()
-    assert [(e["meeting_id"], e["path"]) for e in events] == [
-        (by_write, "write"),
-        (by_recover, "recover"),
-        (by_job, "job"),
+        adapter.set_state(by_app, t.done)
+    events = adapter.backend.events(**t.scope)
+    assert [(e["transition"], e["key"], e["path"]) for e in events] == [
+        (t.name, str(by_write), "write"),
+        (t.name, str(by_recover), "recover"),
+        (t.name, str(by_job), "job"),
     ]
     for event in events:
+        # a meeting's event names the meeting; another transition's row only by its key
+        assert event["meeting_id"] == (event["key"] if t.name == "meetings" else None)
         completed = datetime.fromisoformat(event["completed_at"])
         ended = datetime.fromisoformat(event["end_time"])
-        assert event["end_time"] == adapter.end_time(event["meeting_id"]).isoformat()
+        assert ended == adapter.end_time(t.key_type(event["key"]))
         assert event["lateness_seconds"] == pytest.approx((completed - ended).total_seconds())
         assert event["lateness_seconds"] >= 0
         assert (event["delivery"], event["attempts"], event["last_error"]) == (None, 0, None)
         assert str(uuid.UUID(event["event_key"])) == event["event_key"]
-    assert [e["path"] for e in adapter.backend.events(limit=1)] == ["write"]
-    assert [e["meeting_id"] for e in adapter.backend.events(path="job")] == [by_job]
+    assert [e["path"] for e in adapter.backend.events(limit=1, **t.scope)] == ["write"]
+    assert [e["key"] for e in adapter.backend.events(path="job", **t.scope)] == [str(by_job)]
+    completions = adapter.backend.metrics(**t.scope)["completions"]
+    assert {path: n for path, n in completions.items() if n} == {"job": 1, "recover": 1, "write": 1}
     with pytest.raises(InvalidInput, match="unknown completion path"):
         adapter.backend.events(path="cron")
 
