@@ -277,17 +277,38 @@ comment on function scheduler.sweep_due(pg_catalog.text) is
     'The body of sweep() and wake(): marks done the pending meetings whose end_time has passed '
     '(events with the given path); a probe and no write when none is due.';
 
-create or replace function scheduler.sweep()
+-- 0007: of every transition (the job: null) or of one by name; dropped first (0003's took no
+-- argument). plpgsql: the registry is written after it on a new database.
+drop function if exists scheduler.sweep();
+create or replace function scheduler.sweep(p_transition pg_catalog.text default null)
 returns integer
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
 set lock_timeout = '1s'
 as $$
-select scheduler.sweep_due('sweep')
+begin
+    if p_transition is null then
+        return scheduler.sweep_due('sweep');
+    end if;
+    if not (select t.builtin from scheduler.transition_target(p_transition) t) then
+        if not scheduler.transition_active(p_transition) then
+            return 0;
+        end if;
+        return scheduler.complete_due_transition(p_transition, true, 'sweep');
+    end if;
+    if scheduler.is_enabled()
+       and exists (select 1 from public.meetings m
+                   where m.status operator(pg_catalog.=) scheduler.pending_status()
+                     and m.end_time operator(pg_catalog.<=) pg_catalog.now()) then
+        return scheduler.complete_due(true, 'sweep');
+    end if;
+    return 0;
+end
 $$;
-comment on function scheduler.sweep() is
-    'Run by the job meeting-status-sweep (pg_cron 1.5+): marks done the pending meetings whose '
-    'end_time has passed; a probe and no write when none is due.';
+comment on function scheduler.sweep(pg_catalog.text) is
+    'Run by the job meeting-status-sweep (pg_cron 1.5+): gives the to-state to the pending rows '
+    'of every transition (or of the one named) whose time has passed; a probe and no write when '
+    'none is due.';
 
 -- The application's waker (scheduler_admin/waker.py) sleeps until the earliest end_time of a
 -- pending meeting and then completes what is due, so a meeting is done within a second of its

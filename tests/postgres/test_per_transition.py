@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import psycopg
 import pytest
 from pg_helpers import (
     Conn,
@@ -400,6 +401,7 @@ def transition_events(db: Conn) -> list[tuple[Any, ...]]:
     [
         ("select scheduler.complete_transition('memberships', %s)", "job"),
         ("select scheduler.sweep()", "sweep"),
+        ("select scheduler.sweep('memberships')", "sweep"),
         ("select scheduler.wake('memberships')", "waker"),
         ("select scheduler.wake()", "waker"),
         ("select scheduler.reconcile()", "reconcile"),
@@ -508,3 +510,24 @@ def test_events_and_metrics_of_one_transition_or_all(
         backend.events(transition="nope")
     with pytest.raises(InvalidInput, match="no transition named nope"):
         backend.metrics(transition="nope")
+
+
+def test_the_sweep_of_one_transition_leaves_the_others(
+    db: Conn, memberships: PostgresBackend
+) -> None:
+    key = member(db, FUTURE)
+    make_overdue(db, key)
+    meeting_id, _ = insert_meeting(db, FUTURE)
+    db.execute("set session_replication_role = replica")
+    db.execute(
+        "update meetings set end_time = now() - interval '1 hour' where id = %s", (meeting_id,)
+    )
+    db.execute("set session_replication_role = origin")
+    assert value(db, "select scheduler.sweep('meetings')") == 1
+    assert state(db, key) == "active"
+    memberships.pause(transition="memberships")
+    assert value(db, "select scheduler.sweep('memberships')") == 0  # paused: nothing done
+    memberships.resume(transition="memberships")  # its recovery completes the row
+    assert state(db, key) == "expired"
+    with pytest.raises(psycopg.errors.NoDataFound, match="no transition named nope"):
+        db.execute("select scheduler.sweep('nope')")

@@ -6,6 +6,7 @@ drop function if exists scheduler.claim_events(integer, double precision);
 drop function if exists scheduler.event_rows(bigint[]);
 drop function if exists scheduler.event_counts(bigint[]);
 drop function if exists scheduler.metrics(pg_catalog.text);
+drop function if exists scheduler.sweep(pg_catalog.text);
 delete from scheduler.completion_events e where e.meeting_id is null;
 alter table scheduler.completion_events drop constraint if exists completion_events_row_check;
 alter table scheduler.completion_events drop column if exists row_key;
