@@ -119,7 +119,7 @@ def main() -> int:
     say("6. how each was completed (scheduler-admin events):")
     for event in reversed(backend.events(limit=len(ids))):
         say(
-            f"   meeting {event['meeting_id'][:8]}…: by the {event['path']}, "
+            f"   meeting {(event['meeting_id'] or event['key'])[:8]}…: by the {event['path']}, "
             f"{event['lateness_seconds']:.2f} s after its end"
         )
     return 0
