@@ -231,12 +231,17 @@ def duration(seconds: float | None) -> str | None:
 
 
 def events_table(events: list[Event]) -> str:
+    """The events; a TRANSITION column, and another transition's row's key where a meeting's
+    id is, only when some event is not a meeting's (a meetings-only database prints what it
+    always printed)."""
     if not events:
         return "no completion events"
+    several = any(e.get("transition", MEETINGS) != MEETINGS for e in events)
     rows = [
         (
+            *((e.get("transition", MEETINGS),) if several else ()),
             short_time(e["completed_at"]),
-            e["meeting_id"],
+            e["meeting_id"] if e["meeting_id"] is not None else e.get("key"),
             e["path"],
             duration(e["lateness_seconds"]),
             e["delivery"] or "off",
@@ -244,7 +249,16 @@ def events_table(events: list[Event]) -> str:
         )
         for e in events
     ]
-    head = ("COMPLETED AT (UTC)", "MEETING", "PATH", "LATENESS", "DELIVERY", "ATTEMPTS")
+    head = (
+        *(("TRANSITION",) if several else ()),
+        "COMPLETED AT (UTC)",
+        # another transition's row has a key, not a meeting id
+        "KEY" if several else "MEETING",
+        "PATH",
+        "LATENESS",
+        "DELIVERY",
+        "ATTEMPTS",
+    )
     return table(head, rows) + f"\n{plural(len(events), 'event')}"
 
 
@@ -400,12 +414,14 @@ def history(state: State, failed: bool, limit: int, transition: str | None) -> N
 @cli.command()
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--path", type=click.Choice(PATHS), help="Only completions by this path.")
+@transition_option
 @click.pass_obj
-def events(state: State, limit: int, path: str | None) -> None:
-    """Recent completion events, newest first: when and how each meeting was completed, how
-    late, and its webhook delivery (off: webhooks were off when it completed)."""
+def events(state: State, limit: int, path: str | None, transition: str | None) -> None:
+    """Recent completion events, newest first: when and how each meeting (or another
+    transition's row) was completed, how late, and its webhook delivery (off: webhooks were off
+    when it completed)."""
     with state.backend() as backend:
-        rows = backend.events(limit=limit, path=path)
+        rows = backend.events(limit=limit, path=path, transition=transition)
     emit(state, rows, lambda: events_table(rows))
 
 
@@ -633,11 +649,14 @@ def transitions_remove(state: State, name: str) -> None:
 
 
 @cli.command("metrics")
+@transition_option
 @click.pass_obj
-def metrics_command(state: State) -> None:
-    """Print the scheduler's metrics in Prometheus text format (--json: backend.metrics())."""
+def metrics_command(state: State, transition: str | None) -> None:
+    """Print the scheduler's metrics in Prometheus text format (--json: backend.metrics()).
+
+    With --transition, the figures of that transition alone, under the same names."""
     with state.backend() as backend:
-        data = backend.metrics()
+        data = backend.metrics(transition=transition)
     if state.as_json:
         emit(state, data, lambda: "")
         return

@@ -194,9 +194,9 @@ def debug_router(service: SchedulerService | None = None) -> APIRouter:
 def metrics_router(service: SchedulerService | None = None, path: str = "/metrics") -> APIRouter:
     """``GET /metrics``: the Prometheus text format (see :mod:`scheduler_admin.metrics`).
 
-    Each scrape opens the configured backend, calls ``metrics()`` once and closes it, in a
-    worker thread (the event loop never waits on the database). A failure is logged (masked)
-    and answered with ``scheduler_up 0``.
+    Each scrape opens the configured backend, calls ``metrics()`` once (the figures of every
+    transition) and closes it, in a worker thread (the event loop never waits on the database).
+    A failure is logged (masked) and answered with ``scheduler_up 0``.
     """
     router = APIRouter()
 

@@ -12,6 +12,13 @@ the events it deletes into totals).
     body = render(backend)                 # the text format, as bytes
     registry.register(SchedulerCollector(backend))   # or in a registry of your own
 
+By default the figures are of every transition (``backend.metrics()``: the counts summed over
+all of them, the health gauges the meetings'); ``SchedulerCollector(backend,
+transition="memberships")`` (``render(backend, transition=...)``, ``scheduler-admin metrics
+--transition memberships``) reports one transition's, under the same names (its pending rows are
+``scheduler_upcoming_meetings``, and so on): scrape each transition as a job or target of its
+own to tell them apart.
+
 ``scheduler_up`` is 1 when the call worked; when it failed (database down, not migrated), it
 is 0 and no other family is reported, so absent series never read as zeros.
 """
@@ -104,9 +111,17 @@ WEBHOOK_GAUGES: dict[str, str] = {
 
 
 class MetricsSource(Protocol):
-    """Anything with ``metrics()``: every backend, or :class:`ConfiguredSource`."""
+    """Anything with ``metrics(transition=...)``: every backend, or :class:`ConfiguredSource`."""
 
-    def metrics(self) -> dict[str, Any]: ...
+    def metrics(self, *, transition: str | None = None) -> dict[str, Any]: ...
+
+
+def _read(source: MetricsSource, transition: str | None) -> dict[str, Any]:
+    """``source.metrics()`` (every transition: the call a scrape always made), or of one
+    transition."""
+    if transition is None:
+        return source.metrics()
+    return source.metrics(transition=transition)
 
 
 class ConfiguredSource:
@@ -120,12 +135,12 @@ class ConfiguredSource:
     def __init__(self, settings: Callable[[], config.Settings]) -> None:
         self._settings = settings
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self, *, transition: str | None = None) -> dict[str, Any]:
         from scheduler_admin.backends import open_backend
 
         backend = open_backend(self._settings())
         try:
-            return backend.metrics()
+            return _read(backend, transition)
         finally:
             backend.close()
 
@@ -217,7 +232,8 @@ def _describe_failure(exc: BaseException) -> str:
 
 
 class SchedulerCollector:
-    """A prometheus_client collector: each ``collect()`` calls ``source.metrics()`` once.
+    """A prometheus_client collector: each ``collect()`` calls ``source.metrics()`` once (of
+    ``transition`` alone when one is given, the same family names).
 
     A failure of the call (or a result not of the contract's shape) is logged at WARNING
     (``describe`` turns the exception into the logged text) and reported as
@@ -228,9 +244,11 @@ class SchedulerCollector:
         self,
         source: MetricsSource,
         *,
+        transition: str | None = None,
         describe: Callable[[BaseException], str] = _describe_failure,
     ) -> None:
         self.source = source
+        self.transition = transition
         self._describe_failure = describe
 
     def describe(self) -> Iterator[Metric]:
@@ -241,7 +259,7 @@ class SchedulerCollector:
 
     def collect(self) -> Iterator[Metric]:
         try:
-            result = families(self.source.metrics())
+            result = families(_read(self.source, self.transition))
         except Exception as exc:
             log.warning("scheduler metrics unavailable: %s", self._describe_failure(exc))
             yield _up(0.0)
@@ -266,14 +284,19 @@ def _generate(collector: SchedulerCollector | _Fixed) -> bytes:
 
 
 def render(
-    source: MetricsSource, *, describe: Callable[[BaseException], str] = _describe_failure
+    source: MetricsSource,
+    *,
+    transition: str | None = None,
+    describe: Callable[[BaseException], str] = _describe_failure,
 ) -> bytes:
-    """The text format (``CONTENT_TYPE_LATEST``) of one collection from ``source``; never
-    raises for a failure of the source (``scheduler_up 0``)."""
-    return _generate(SchedulerCollector(source, describe=describe))
+    """The text format (``CONTENT_TYPE_LATEST``) of one collection from ``source`` (of
+    ``transition`` alone when one is given); never raises for a failure of the source
+    (``scheduler_up 0``)."""
+    return _generate(SchedulerCollector(source, transition=transition, describe=describe))
 
 
 def render_data(data: Mapping[str, Any]) -> bytes:
-    """The text format of a result of ``backend.metrics()`` already read (``scheduler_up 1``);
+    """The text format of a result of ``backend.metrics()`` already read, of every transition
+    or of one (the same names: its ``transition`` key is not a family) (``scheduler_up 1``);
     raises ``KeyError``/``ValueError``/``TypeError`` when it is not of the contract's shape."""
     return _generate(_Fixed(families(data)))

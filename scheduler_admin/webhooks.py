@@ -1,8 +1,9 @@
 """The webhook dispatcher: every completion event is POSTed to ``SCHEDULER_WEBHOOK_URL``, at least
 once, with retries.
 
-The database writes one completion event per meeting our paths complete (job, sweep, waker,
-reconcile, recover, write), in the transaction that completes it; while webhooks are on
+The database writes one completion event per row our paths complete (job, sweep, waker,
+reconcile, recover, write), a meeting or a row of another registered transition, in the
+transaction that completes it; while webhooks are on
 (``scheduler.set_webhooks(true)``, which the dispatcher calls when it starts) each new event is
 ``pending``. The dispatcher:
 
@@ -12,8 +13,9 @@ reconcile, recover, write), in the transaction that completes it; while webhooks
    has expired;
 2. POSTs each one as JSON, in parallel (``concurrency`` at a time), with the headers
    ``Idempotency-Key: <event_key>`` (the same on every attempt), ``X-Scheduler-Event:
-   meeting.completed`` and, when ``SCHEDULER_WEBHOOK_SECRET`` is set, ``X-Scheduler-Signature:
-   sha256=<hex HMAC-SHA256 of the exact body bytes>``;
+   <type>`` (``meeting.completed`` for a meeting, ``transition.completed`` for a row of another
+   transition: the payload's ``type``) and, when ``SCHEDULER_WEBHOOK_SECRET`` is set,
+   ``X-Scheduler-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>``;
 3. records every attempt (``record_attempt``): a 2xx answer is ``delivered``; a 4xx other than
    408 and 429 is ``failed`` at once (the receiver refuses it, sending it again would not
    help); anything else (5xx, 408, 429, a redirect, a timeout, a connection error) is ``retry``
@@ -27,7 +29,8 @@ The lease (by default twice the HTTP timeout plus 5 s: connecting and waiting fo
 are each bounded by the timeout) outlasts a delivery, so live dispatchers never send the same
 event twice.
 
-The dispatcher only reads and writes the events and their attempts, never ``meetings``: it never
+The dispatcher only reads and writes the events and their attempts, never ``meetings`` nor
+another transition's table: it never
 holds a lock a completion waits for. When nothing is due it polls every ``poll_interval``
 seconds (default 1). A database that goes away is logged once and retried with back-off (1 s
 doubling to 30 s); nothing here raises into the application. Neither the secret nor the URL's
@@ -59,7 +62,9 @@ from scheduler_admin.redact import Redactor
 
 log = logging.getLogger("scheduler_admin.webhooks")
 
-EVENT_TYPE = "meeting.completed"
+EVENT_TYPE = "meeting.completed"  # the type of a meeting's event
+TRANSITION_EVENT_TYPE = "transition.completed"  # the type of another transition's row's event
+MEETINGS = "meetings"  # the builtin transition
 SIGNATURE_HEADER = "X-Scheduler-Signature"
 EVENT_HEADER = "X-Scheduler-Event"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -118,12 +123,27 @@ def backoff(
     return float(rand()) * ceiling
 
 
+def event_type(event: Event) -> str:
+    """``meeting.completed`` for a meeting's event, ``transition.completed`` for another
+    transition's row."""
+    return EVENT_TYPE if event.get("transition", MEETINGS) == MEETINGS else TRANSITION_EVENT_TYPE
+
+
+def row_key(event: Event) -> str | None:
+    """The completed row's key: a meeting's id, another transition's row's key."""
+    key = event.get("key")
+    return event["meeting_id"] if key is None else key
+
+
 def payload(event: Event) -> dict[str, Any]:
-    """The JSON object POSTed for ``event`` (``attempt``: the how-manieth try this is)."""
+    """The JSON object POSTed for ``event`` (``attempt``: the how-manieth try this is);
+    ``meeting_id`` is null for another transition's row (``key`` names it)."""
     return {
-        "type": EVENT_TYPE,
+        "type": event_type(event),
         "event_id": event["event_id"],
         "event_key": event["event_key"],
+        "transition": event.get("transition", MEETINGS),
+        "key": row_key(event),
         "meeting_id": event["meeting_id"],
         "end_time": event["end_time"],
         "completed_at": event["completed_at"],
@@ -131,6 +151,14 @@ def payload(event: Event) -> dict[str, Any]:
         "path": event["path"],
         "attempt": event["attempts"],
     }
+
+
+def describe_row(event: Event) -> str:
+    """What an event completed, for a log line: ``meeting <id>`` or ``memberships row <key>``."""
+    transition = event.get("transition", MEETINGS)
+    if transition == MEETINGS:
+        return f"meeting {row_key(event)}"
+    return f"{transition} row {row_key(event)}"
 
 
 def encode(event: Event) -> bytes:
@@ -156,7 +184,7 @@ def request_headers(event: Event, body: bytes, secret: str | None) -> dict[str, 
     headers = {
         "Content-Type": "application/json",
         IDEMPOTENCY_HEADER: event["event_key"],
-        EVENT_HEADER: EVENT_TYPE,
+        EVENT_HEADER: event_type(event),
     }
     if secret:
         headers[SIGNATURE_HEADER] = signature(body, secret)
@@ -399,9 +427,9 @@ class Dispatcher(ThreadedLoop):
             else:
                 counts.failed += 1
                 log.warning(
-                    "webhooks: event %s (meeting %s) failed after %d attempt(s): %s",
+                    "webhooks: event %s (%s) failed after %d attempt(s): %s",
                     event["event_id"],
-                    event["meeting_id"],
+                    describe_row(event),
                     event["attempts"],
                     attempt.error,
                 )

@@ -104,16 +104,21 @@ class MemoryEventStore:
     def open(self) -> MemoryEventStore:
         return self
 
-    def add_events(self, count: int, *, path: str = "job", late: float = 0.25) -> list[Event]:
+    def add_events(
+        self, count: int, *, path: str = "job", late: float = 0.25, transition: str = "meetings"
+    ) -> list[Event]:
+        """``count`` completions of meetings, or of rows of another ``transition`` (their
+        ``meeting_id`` null, their keys numbers)."""
         added = []
         with self.lock:
             for _ in range(count):
                 now = self.clock()
                 event_id, self._next_id = self._next_id, self._next_id + 1
+                meeting = str(uuid.uuid4()) if transition == "meetings" else None
                 event = {
                     "event_id": event_id,
                     "event_key": str(uuid.uuid4()),
-                    "meeting_id": str(uuid.uuid4()),
+                    "meeting_id": meeting,
                     "end_time": _iso(now - timedelta(seconds=late)),
                     "completed_at": _iso(now),
                     "lateness_seconds": late,
@@ -121,6 +126,8 @@ class MemoryEventStore:
                     "delivery": "pending" if self.webhooks else None,
                     "attempts": 0,
                     "last_error": None,
+                    "transition": transition,
+                    "key": meeting or str(1000 + event_id),
                 }
                 self.rows[event_id] = _Row(event, now)
                 added.append(self._copy(event_id))
@@ -138,12 +145,19 @@ class MemoryEventStore:
         return dict(self.rows[event_id].event)  # type: ignore[return-value]
 
     # the backend methods
-    def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]:
+    def events(
+        self, *, limit: int = 50, path: str | None = None, transition: str | None = None
+    ) -> list[Event]:
         if path is not None and path not in PATHS:
             raise ValueError(path)
         with self.lock:
             ids = sorted(self.rows, reverse=True)
-            chosen = [i for i in ids if path is None or self.rows[i].event["path"] == path]
+            chosen = [
+                i
+                for i in ids
+                if (path is None or self.rows[i].event["path"] == path)
+                and (transition is None or self.rows[i].event["transition"] == transition)
+            ]
             return [self._copy(i) for i in chosen[:limit]]
 
     def set_webhooks(self, enabled: bool) -> dict[str, Any]:

@@ -80,9 +80,11 @@ class FakeBackend:
         self.data = data
         self.calls = 0
         self.closed = 0
+        self.transitions: list[str | None] = []  # the transition= of each call
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self, *, transition: str | None = None) -> dict[str, Any]:
         self.calls += 1
+        self.transitions.append(transition)
         if isinstance(self.data, Exception):
             raise self.data
         return copy.deepcopy(self.data)
@@ -249,6 +251,7 @@ def test_cli_metrics_prints_the_text_format(
     families = parse(out)
     assert families["scheduler_upcoming_meetings"][2] == {("scheduler_upcoming_meetings", ()): 120}
     assert fake_cli_backend.calls == 1 and fake_cli_backend.closed == 1
+    assert fake_cli_backend.transitions == [None]  # every transition's figures
 
 
 def test_cli_metrics_json_is_the_raw_backend_result(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import random
 
 import pytest
@@ -18,9 +19,14 @@ from scheduler_admin.exceptions import ConfigurationError
 from scheduler_admin.redact import Redactor
 from scheduler_admin.webhooks import (
     BACKOFF_CAP,
+    TRANSITION_EVENT_TYPE,
+    Attempt,
+    Counts,
     Dispatcher,
+    _Done,
     backoff,
     classify,
+    describe_row,
     encode,
     payload,
     request_headers,
@@ -40,6 +46,18 @@ EVENT: Event = {
     "delivery": "pending",
     "attempts": 3,
     "last_error": "HTTP 503",
+    "transition": "meetings",
+    "key": "b6d14ac3-7b21-4b79-930d-b3ba7598ebf3",
+}
+# a row of another registered transition: no meeting id, its key as text
+ROW_EVENT: Event = {
+    **EVENT,
+    "event_id": 43,
+    "event_key": "0d7e9a3c-1b2f-4c5d-9e8f-a1b2c3d4e5f6",
+    "meeting_id": None,
+    "transition": "memberships",
+    "key": "12",
+    "path": "job",
 }
 
 
@@ -79,6 +97,7 @@ def test_the_body_is_compact_json_of_the_contract_fields() -> None:
     assert body == (
         b'{"type":"meeting.completed","event_id":42,'
         b'"event_key":"6f1c2b7e-3d4a-4e5f-8a9b-0c1d2e3f4a5b",'
+        b'"transition":"meetings","key":"b6d14ac3-7b21-4b79-930d-b3ba7598ebf3",'
         b'"meeting_id":"b6d14ac3-7b21-4b79-930d-b3ba7598ebf3",'
         b'"end_time":"2026-11-29T11:39:32+00:00",'
         b'"completed_at":"2026-11-29T11:39:32.412000+00:00",'
@@ -86,6 +105,56 @@ def test_the_body_is_compact_json_of_the_contract_fields() -> None:
     )
     assert json.loads(body) == payload(EVENT)
     assert "delivery" not in payload(EVENT) and "last_error" not in payload(EVENT)
+
+
+def test_the_payload_of_another_transition_names_it_and_its_key() -> None:
+    body = encode(ROW_EVENT)
+    assert body == (
+        b'{"type":"transition.completed","event_id":43,'
+        b'"event_key":"0d7e9a3c-1b2f-4c5d-9e8f-a1b2c3d4e5f6",'
+        b'"transition":"memberships","key":"12","meeting_id":null,'
+        b'"end_time":"2026-11-29T11:39:32+00:00",'
+        b'"completed_at":"2026-11-29T11:39:32.412000+00:00",'
+        b'"lateness_seconds":0.412,"path":"job","attempt":3}'
+    )
+    assert json.loads(body) == payload(ROW_EVENT)
+    assert payload(ROW_EVENT)["type"] == TRANSITION_EVENT_TYPE
+    header = signature(body, "s3cret")
+    assert request_headers(ROW_EVENT, body, "s3cret") == {
+        "Content-Type": "application/json",
+        "Idempotency-Key": ROW_EVENT["event_key"],
+        "X-Scheduler-Event": "transition.completed",
+        "X-Scheduler-Signature": header,
+    }
+    assert verify(body, "s3cret", header)
+
+
+def test_a_final_failure_is_logged_with_the_row_it_completed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert describe_row(EVENT) == f"meeting {EVENT['meeting_id']}"
+    assert describe_row(ROW_EVENT) == "memberships row 12"
+
+    class Store:
+        def record_attempt(self, event_id: int, **kwargs: object) -> bool:
+            return True
+
+        def close(self) -> None:
+            pass
+
+    dispatcher = Dispatcher(Store(), "https://hooks.example.com/x")  # type: ignore[arg-type]
+    dispatcher._unrecorded = [
+        _Done(ROW_EVENT, Attempt("failed", 410, "HTTP 410")),
+        _Done(EVENT, Attempt("failed", 410, "HTTP 410")),
+    ]
+    counts = Counts()
+    with caplog.at_level(logging.WARNING, logger="scheduler_admin.webhooks"):
+        dispatcher._record(counts)
+    assert counts.failed == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "webhooks: event 43 (memberships row 12) failed after 3 attempt(s): HTTP 410",
+        f"webhooks: event 42 (meeting {EVENT['meeting_id']}) failed after 3 attempt(s): HTTP 410",
+    ]
 
 
 def test_the_signature_is_hmac_sha256_hex_of_the_body() -> None:
@@ -275,3 +344,39 @@ def test_events_table() -> None:
     ]
     assert lines[2].split()[-3:] == ["s", "off", "0"]
     assert lines[-1] == "2 events"
+
+
+def test_events_table_of_meetings_alone_reads_as_before() -> None:
+    # a meetings-only list: no TRANSITION column, the meeting id under MEETING
+    assert events_table([EVENT]).splitlines()[0].split()[:4] == [
+        "COMPLETED",
+        "AT",
+        "(UTC)",
+        "MEETING",
+    ]
+
+
+def test_events_table_with_another_transition_names_each_and_its_key() -> None:
+    lines = events_table([ROW_EVENT, EVENT]).splitlines()
+    assert lines[0].split() == [
+        "TRANSITION",
+        "COMPLETED",
+        "AT",
+        "(UTC)",
+        "KEY",
+        "PATH",
+        "LATENESS",
+        "DELIVERY",
+        "ATTEMPTS",
+    ]
+    assert lines[1].split()[:5] == ["memberships", "2026-11-29", "11:39:32", "12", "job"]
+    assert lines[2].split()[:5] == [
+        "meetings",
+        "2026-11-29",
+        "11:39:32",
+        EVENT["meeting_id"],
+        "waker",
+    ]
+    assert lines[-1] == "2 events"
+    # one other transition alone has the column too
+    assert events_table([ROW_EVENT]).splitlines()[0].startswith("TRANSITION")

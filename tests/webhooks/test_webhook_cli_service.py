@@ -148,6 +148,8 @@ def test_events_table_and_json(capsys: pytest.CaptureFixture[str], store: Memory
         "delivery",
         "attempts",
         "last_error",
+        "transition",
+        "key",
     }
     assert [r["path"] for r in run_json(capsys, "events", "--path", "waker")] == ["waker"]
     code, _, err = run(capsys, "events", "--path", "cron")

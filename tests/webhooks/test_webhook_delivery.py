@@ -23,7 +23,7 @@ from webhook_helpers import (
     sleep,
 )
 
-from scheduler_admin.webhooks import EVENT_TYPE, Dispatcher, verify
+from scheduler_admin.webhooks import EVENT_TYPE, TRANSITION_EVENT_TYPE, Dispatcher, verify
 
 
 def delivered(store: EventStoreHarness, *event_ids: int) -> bool:
@@ -54,6 +54,8 @@ def test_one_event_is_posted_with_its_payload_and_headers(
         "type": "meeting.completed",
         "event_id": event["event_id"],
         "event_key": event["event_key"],
+        "transition": "meetings",
+        "key": event["meeting_id"],
         "meeting_id": event["meeting_id"],
         "end_time": event["end_time"],
         "completed_at": event["completed_at"],
@@ -318,3 +320,55 @@ def test_webhooks_are_turned_on_once_at_start(receiver: WebhookReceiver) -> None
     assert dispatcher.run_once().delivered == 1
     dispatcher.close()
     assert store.event(before["event_id"])["delivery"] is None
+
+
+def test_an_event_of_another_transition_is_delivered_signed_with_its_transition_and_key(
+    receiver: WebhookReceiver,
+) -> None:
+    """A row of memberships completed: delivered like a meeting's, signed, typed
+    ``transition.completed``, naming its transition and key (no meeting id). The in-memory
+    store: the databases' recording of these events is tested in tests/postgres and
+    tests/sqlite."""
+    from webhook_helpers import MemoryEventStore
+
+    secret = "whsec_0123456789abcdef"
+    store = MemoryEventStore()
+    store.set_webhooks(True)
+    (meeting,) = store.add_events(1)
+    (row,) = store.add_events(1, path="waker", transition="memberships")
+    receiver.script(503)  # its retry is signed and typed the same
+    dispatcher = Dispatcher(
+        store, receiver.url, secret=secret, poll_interval=0.02, backoff_base=0.01, backoff_cap=0.05
+    )
+    dispatcher.start_thread()
+    try:
+        assert poll(lambda: delivered(store, meeting["event_id"], row["event_id"]))
+    finally:
+        dispatcher.stop(timeout=10)
+        dispatcher.close()
+    by_key = receiver.by_key()
+    assert len(by_key[meeting["event_key"]]) + len(by_key[row["event_key"]]) == 3
+    for request in receiver.received():
+        assert verify(request.body, secret, request.headers["x-scheduler-signature"])
+    for request in by_key[row["event_key"]]:
+        assert request.headers["x-scheduler-event"] == TRANSITION_EVENT_TYPE
+        assert request.json == {
+            "type": "transition.completed",
+            "event_id": row["event_id"],
+            "event_key": row["event_key"],
+            "transition": "memberships",
+            "key": row["key"],
+            "meeting_id": None,
+            "end_time": row["end_time"],
+            "completed_at": row["completed_at"],
+            "lateness_seconds": row["lateness_seconds"],
+            "path": "waker",
+            "attempt": request.json["attempt"],
+        }
+    (sent,) = by_key[meeting["event_key"]][-1:]
+    assert sent.headers["x-scheduler-event"] == EVENT_TYPE
+    assert (sent.json["type"], sent.json["transition"], sent.json["key"]) == (
+        "meeting.completed",
+        "meetings",
+        meeting["meeting_id"],
+    )
