@@ -15,7 +15,7 @@ from sqlite_helpers import FakeClock, future, insert
 
 from scheduler_admin.backends.base import Event
 from scheduler_admin.backends.sqlite import SqliteBackend
-from scheduler_admin.exceptions import InvalidInput
+from scheduler_admin.exceptions import InvalidInput, NotMigrated
 from scheduler_admin.migrate import downgrade, upgrade
 from scheduler_admin.sqlite.transitions import Spec, trigger_sql
 from scheduler_admin.worker import CronWorker
@@ -484,3 +484,17 @@ def test_0007_keeps_the_events_and_a_registered_transition_and_downgrades_back(
         ).fetchone() == (5,)
     upgrade(url=url(path))
     assert objects(path) == objects(fresh)
+
+
+def test_a_store_not_upgraded_to_0007_is_not_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "at_0006.db"
+    upgrade("0006", url=url(path))
+    backend = SqliteBackend(url(path))
+    try:
+        with pytest.raises(NotMigrated, match=r"scheduler_completion_events\.transition"):
+            backend.events()
+        (migrated,) = backend.doctor()
+        assert migrated["ok"] is False
+        assert "scheduler_metric_totals.transition" in migrated["detail"]
+    finally:
+        backend.close()
