@@ -81,7 +81,11 @@ def upgrade() -> None:
         # the job minute that rounds up a fraction finer than SQLite's milliseconds
         driver = _sqlite_driver(bind)
         create_generated_triggers(
-            driver, drop_generated_triggers(driver), paused_check=True, finer_fraction=True
+            driver,
+            drop_generated_triggers(driver),
+            paused_check=True,
+            finer_fraction=True,
+            events=False,  # 0007's triggers record the write path's events
         )
 
 
@@ -100,5 +104,5 @@ def downgrade() -> None:
     present = drop_generated_triggers(_sqlite_driver(bind))
     apply_revision_files(bind, DOWNGRADE_FILES["sqlite"])
     create_generated_triggers(
-        _sqlite_driver(bind), present, paused_check=False, finer_fraction=False
+        _sqlite_driver(bind), present, paused_check=False, finer_fraction=False, events=False
     )

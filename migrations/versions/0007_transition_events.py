@@ -1,7 +1,16 @@
 """Completion events and metrics per transition: every completion of a registered transition's
-row records an event (its transition and key; meeting_id only for meetings) with the path that
-completed it; the totals the retention keeps are per transition; events() and metrics() take an
-optional transition name (null: all of them).
+row records its event (path job, sweep, waker, reconcile, recover or write), with the
+transition's name and the row's key; the retention keeps the totals per transition; events(),
+metrics() and sweep() take an optional transition name (null: all of them).
+PostgreSQL: scheduler.completion_events gains transition and row_key (meeting_id becomes
+nullable), scheduler.metric_totals is kept per transition; complete_due_transition takes the
+path; a transition's AFTER trigger records the write path.
+
+SQLite: scheduler_completion_events gains transition and key (meeting_id becomes nullable) and
+scheduler_metric_totals is kept per transition, both rebuilt keeping every row and id; the view
+scheduler_events shows the new columns; the meetings triggers record their transition and key;
+the triggers generated for each registered transition are re-created so that they record the
+events of the write path (no SQL file can name them).
 
 Revision ID: 0007
 Revises: 0006
@@ -11,6 +20,8 @@ Its SQL is frozen in ``sql/revisions/0007/``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from alembic import op
 
@@ -32,7 +43,8 @@ UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0003", "60_jobs.sql"),
         ("0002", "90_reset_role.sql"),
     ],
-    "sqlite": [],
+    # the tables rebuilt first, then the view and the meetings triggers that read them
+    "sqlite": [("0007", "upgrade.sql"), ("0007", "20_views.sql"), ("0007", "30_triggers.sql")],
 }
 DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [
@@ -47,15 +59,52 @@ DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0007", "downgrade_functions.sql"),
         ("0002", "90_reset_role.sql"),
     ],
-    "sqlite": [],
+    # the tables of 0006 again, then its view (frozen by 0004) and its meetings triggers
+    "sqlite": [("0007", "downgrade.sql"), ("0004", "20_views.sql"), ("0006", "30_triggers.sql")],
 }
+
+
+def _sqlite_driver(bind: Any) -> Any:
+    """The sqlite3 connection under the migration's connection, in its transaction."""
+    driver = bind.connection.driver_connection
+    if not driver.in_transaction:
+        driver.execute("BEGIN")
+    return driver
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name])
+    if bind.dialect.name != "sqlite":
+        apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name])
+        return
+    from scheduler_admin.sqlite.transitions import (
+        create_generated_triggers,
+        drop_generated_triggers,
+    )
+
+    # the generated triggers are dropped before the rebuild and re-created after it, now
+    # recording the events of the write path
+    present = drop_generated_triggers(_sqlite_driver(bind))
+    apply_revision_files(bind, UPGRADE_FILES["sqlite"])
+    create_generated_triggers(
+        _sqlite_driver(bind), present, paused_check=True, finer_fraction=True, events=True
+    )
 
 
 def downgrade() -> None:
     bind = op.get_bind()
-    apply_revision_files(bind, DOWNGRADE_FILES[bind.dialect.name])
+    if bind.dialect.name != "sqlite":
+        apply_revision_files(bind, DOWNGRADE_FILES[bind.dialect.name])
+        return
+    from scheduler_admin.sqlite.transitions import (
+        create_generated_triggers,
+        drop_generated_triggers,
+    )
+
+    # the generated triggers of 0007 record events in columns 0006 has not: dropped first,
+    # re-created as 0006 wrote them
+    present = drop_generated_triggers(_sqlite_driver(bind))
+    apply_revision_files(bind, DOWNGRADE_FILES["sqlite"])
+    create_generated_triggers(
+        _sqlite_driver(bind), present, paused_check=True, finer_fraction=True, events=False
+    )

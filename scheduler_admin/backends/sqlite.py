@@ -129,10 +129,12 @@ class SqliteBackend(Database):
         with self.transaction() as conn:
             return functions.wake(conn, now, transition)
 
-    def events(self, *, limit: int = 50, path: str | None = None) -> list[Event]:
-        """Completion events, newest first (of one path, or all)."""
+    def events(
+        self, *, limit: int = 50, path: str | None = None, transition: str | None = None
+    ) -> list[Event]:
+        """Completion events, newest first (of one path, or all; of one transition, or all)."""
         with self.transaction(write=False) as conn:
-            return events.events(conn, limit=limit, path=require_path(path))
+            return events.events(conn, limit=limit, path=require_path(path), transition=transition)
 
     def set_webhooks(self, enabled: bool) -> dict[str, Any]:
         """Whether meetings completed from now on are to be delivered by webhook."""
@@ -172,11 +174,12 @@ class SqliteBackend(Database):
                 retry_in_seconds=retry_in_seconds,
             )
 
-    def metrics(self) -> dict[str, Any]:
-        """Gauges and cumulative counters, the JSON of scheduler.metrics()."""
+    def metrics(self, *, transition: str | None = None) -> dict[str, Any]:
+        """Gauges and cumulative counters, the JSON of scheduler.metrics() (of every transition,
+        or of the one named)."""
         now = self.now()
         with self.transaction(write=False) as conn:
-            return metrics.metrics(conn, now)
+            return metrics.metrics(conn, now, transition)
 
     def transitions(self) -> list[Transition]:
         """The registered timed transitions: meetings (builtin) first, then by name."""

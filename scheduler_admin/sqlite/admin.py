@@ -239,6 +239,7 @@ def repair(
             conn,
             now,
             others=others,
+            path=path,
         )
     errors = list(plan.errors)
     if dry_run:
@@ -256,6 +257,7 @@ def repair(
             conn,
             now,
             others=others,
+            path=path,
         )
     counts = {"overdue": 0, "scheduled": 0, "orphans": 0}
 
@@ -305,11 +307,17 @@ def repair(
         conn,
         now,
         others=others,
+        path=path,
     )
 
 
 def _with_transitions(
-    report: RecoverReport, conn: sqlite3.Connection, now: datetime, *, others: bool
+    report: RecoverReport,
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    others: bool,
+    path: str = "recover",
 ) -> RecoverReport:
     """The meetings' report, then (``others``) the repair of every registered transition not
     paused by name (sqlite/transitions.py, each in its own savepoint): the key ``transitions``
@@ -318,7 +326,7 @@ def _with_transitions(
     neither keeps exactly the keys of RecoverReport."""
     if not others:
         return report
-    repaired, failed = transitions.repair_all(conn, now, dry_run=report["dry_run"])
+    repaired, failed = transitions.repair_all(conn, now, dry_run=report["dry_run"], path=path)
     if failed:
         report["errors"] += failed
         report["success"] = False
@@ -407,7 +415,7 @@ def reconcile(conn: sqlite3.Connection, now: datetime, transition: str | None = 
         return repair_and_prune(conn, now)
     if transition == BUILTIN:
         return repair_and_prune(conn, now, others=False)
-    report = transitions.transition_report(conn, transition, now, dry_run=False)
+    report = transitions.transition_report(conn, transition, now, dry_run=False, path="reconcile")
     return TransitionReconcileReport(
         **report, history_deleted=delete_old_history(conn, now, transition)
     )

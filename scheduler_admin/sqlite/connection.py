@@ -46,8 +46,13 @@ REQUIRED = {
 }
 
 # The columns of ours added to a table after it was created (revision 0006: a transition
-# paused by name).
-REQUIRED_COLUMNS = {"scheduler_transitions": ("paused",)}
+# paused by name; revision 0007: the transition and key of a completion event, the totals per
+# transition).
+REQUIRED_COLUMNS = {
+    "scheduler_transitions": ("paused",),
+    "scheduler_completion_events": ("transition", "key"),
+    "scheduler_metric_totals": ("transition",),
+}
 
 # The triggers on meetings (sql/sqlite/30_triggers.sql).
 TRIGGERS = (

@@ -32,7 +32,8 @@ LATENESS_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 
 _DELIVERY_SQL = """(SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
                       FROM scheduler_webhooks w WHERE w.singleton = 1)"""
 _EVENT_COLUMNS = """event_id, event_key, meeting_id, end_time, completed_at, lateness_seconds,
-                    path, delivery, attempts, last_error"""
+                    path, delivery, attempts, last_error, transition, key"""
+BUILTIN = "meetings"
 
 # (name, label) -> value, as scheduler_metric_totals holds them
 Totals = dict[tuple[str, str], float]
@@ -56,9 +57,11 @@ def record_completions(
     if path not in PATHS:
         raise InvalidInput(f"unknown completion path {path!r}: expected one of {', '.join(PATHS)}")
     sql = f"""INSERT INTO scheduler_completion_events
-                     (meeting_id, end_time, completed_at, path, delivery, next_attempt_at)
+                     (meeting_id, end_time, completed_at, path, delivery, next_attempt_at,
+                      transition, key)
               SELECT id, strftime('%Y-%m-%dT%H:%M:%f', end_time) || '000+00:00',
-                     :event_completed_at, :event_path, {_DELIVERY_SQL}, :event_completed_at
+                     :event_completed_at, :event_path, {_DELIVERY_SQL}, :event_completed_at,
+                     'meetings', id
                 FROM meetings
                WHERE {where}"""
     stamp = to_event_time(now)
@@ -66,11 +69,51 @@ def record_completions(
     return conn.execute(sql, values).rowcount
 
 
+def record_row_completions(
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    path: str,
+    transition: str,
+    table: str,
+    key: str,
+    time: str,
+    where: str,
+    params: Mapping[str, object],
+) -> int:
+    """One event per row of another transition's ``table`` matching ``where`` (the condition of
+    its completing UPDATE, run right before it), completed at ``now`` by ``path``; how many.
+
+    ``table``, ``key`` and ``time`` are the quoted identifiers of the transition's table and
+    its key and time columns, ``where`` SQL on that table, all written by
+    ``sqlite/transitions.py`` from the validated registry (never row data). The event's
+    meeting_id is null, its key the row's key as text, its end_time the row's time (UTC, to
+    the millisecond SQLite reads).
+    """
+    if path not in PATHS:
+        raise InvalidInput(f"unknown completion path {path!r}: expected one of {', '.join(PATHS)}")
+    sql = f"""INSERT INTO scheduler_completion_events
+                     (meeting_id, end_time, completed_at, path, delivery, next_attempt_at,
+                      transition, key)
+              SELECT NULL, strftime('%Y-%m-%dT%H:%M:%f', {time}) || '000+00:00',
+                     :event_completed_at, :event_path, {_DELIVERY_SQL}, :event_completed_at,
+                     :event_transition, CAST({key} AS TEXT)
+                FROM {table}
+               WHERE {where}"""
+    values = {
+        **params,
+        "event_completed_at": to_event_time(now),
+        "event_path": path,
+        "event_transition": transition,
+    }
+    return conn.execute(sql, values).rowcount
+
+
 def _event(row: sqlite3.Row) -> Event:
     return Event(
         event_id=int(row["event_id"]),
         event_key=str(row["event_key"]),
-        meeting_id=str(row["meeting_id"]),
+        meeting_id=None if row["meeting_id"] is None else str(row["meeting_id"]),
         end_time=iso_text(row["end_time"]) or "",
         completed_at=iso_text(row["completed_at"]) or "",
         lateness_seconds=float(row["lateness_seconds"]),
@@ -78,21 +121,41 @@ def _event(row: sqlite3.Row) -> Event:
         delivery=None if row["delivery"] is None else str(row["delivery"]),
         attempts=int(row["attempts"]),
         last_error=None if row["last_error"] is None else str(row["last_error"]),
+        transition=str(row["transition"]),
+        key=str(row["key"]),
     )
 
 
-def events(conn: sqlite3.Connection, *, limit: int = 50, path: str | None = None) -> list[Event]:
+def events(
+    conn: sqlite3.Connection,
+    *,
+    limit: int = 50,
+    path: str | None = None,
+    transition: str | None = None,
+) -> list[Event]:
     """Twin of scheduler.events() in sql/postgres/40_admin.sql: newest first, of one path or
-    all (a path no event has, none)."""
+    all (a path no event has, none), of every transition (None) or of the one named (an
+    unknown name: :class:`InvalidInput`)."""
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1, not {limit}")
+    if transition is not None:
+        require_transition(conn, transition)
     rows = conn.execute(
         f"""SELECT {_EVENT_COLUMNS} FROM scheduler_events
-             WHERE :path IS NULL OR path = :path
+             WHERE (:path IS NULL OR path = :path)
+               AND (:transition IS NULL OR transition = :transition)
              ORDER BY event_id DESC LIMIT :limit""",
-        {"path": path, "limit": limit},
+        {"path": path, "limit": limit, "transition": transition},
     ).fetchall()
     return [_event(row) for row in rows]
+
+
+def require_transition(conn: sqlite3.Connection, name: str) -> None:
+    """An unknown transition name is an :class:`InvalidInput` (the registry's rule,
+    ``sqlite/transitions.py`` ``require``, which imports this module)."""
+    from scheduler_admin.sqlite.transitions import require
+
+    require(conn, name)
 
 
 def webhooks_enabled(conn: sqlite3.Connection) -> bool:
@@ -262,12 +325,16 @@ def event_counts(conn: sqlite3.Connection, where: str, params: Mapping[str, obje
     return counts
 
 
-def totals(conn: sqlite3.Connection) -> Totals:
-    """The counters of the events the retention deleted (scheduler_metric_totals)."""
+def totals(conn: sqlite3.Connection, transition: str | None = None) -> Totals:
+    """The counters of the events the retention deleted (scheduler_metric_totals): of every
+    transition summed (None), or of the one named."""
     return {
         (str(name), str(label)): value
         for name, label, value in conn.execute(
-            "SELECT name, label, value FROM scheduler_metric_totals"
+            """SELECT name, label, sum(value) FROM scheduler_metric_totals
+                WHERE :transition IS NULL OR transition = :transition
+                GROUP BY name, label""",
+            {"transition": transition},
         )
     }
 
@@ -275,22 +342,32 @@ def totals(conn: sqlite3.Connection) -> Totals:
 def purge_events(conn: sqlite3.Connection, now: datetime, retention_days: int) -> int:
     """Twin of scheduler.purge_events() in sql/postgres/40_admin.sql (the reconcile job): events
     completed more than ``retention_days`` before ``now`` (any delivery state) are added to
-    scheduler_metric_totals, then deleted with their attempts; how many events."""
+    scheduler_metric_totals (per transition), then deleted with their attempts; how many
+    events."""
     params = {"cutoff": to_event_time(now - timedelta(days=retention_days))}
     old = "completed_at < :cutoff"
-    if not conn.execute(
-        f"SELECT 1 FROM scheduler_completion_events WHERE {old}", params
-    ).fetchone():
+    names = [
+        str(row[0])
+        for row in conn.execute(
+            f"SELECT DISTINCT transition FROM scheduler_completion_events WHERE {old}", params
+        )
+    ]
+    if not names:
         return 0
-    conn.executemany(
-        """INSERT INTO scheduler_metric_totals (name, label, value) VALUES (?, ?, ?)
-           ON CONFLICT (name, label) DO UPDATE SET value = value + excluded.value""",
-        [
-            (name, label, value)
-            for (name, label), value in event_counts(conn, old, params).items()
-            if value
-        ],
-    )
+    for name in names:
+        conn.executemany(
+            """INSERT INTO scheduler_metric_totals (transition, name, label, value)
+               VALUES (?, ?, ?, ?)
+               ON CONFLICT (transition, name, label) DO UPDATE
+                  SET value = value + excluded.value""",
+            [
+                (name, metric, label, value)
+                for (metric, label), value in event_counts(
+                    conn, f"{old} AND transition = :transition", {**params, "transition": name}
+                ).items()
+                if value
+            ],
+        )
     conn.execute(
         f"""DELETE FROM scheduler_webhook_attempts WHERE event_id IN (
                 SELECT event_id FROM scheduler_completion_events WHERE {old})""",

@@ -295,7 +295,7 @@ def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None)
             continue
         acting = True
         if transitions.table_exists(conn, spec.table):
-            completed += transitions.complete_due(conn, spec, now)
+            completed += transitions.complete_due(conn, spec, now, path="waker")
             found = transitions.next_time(conn, spec)
             if found is not None:
                 times.append(found)

@@ -20,7 +20,9 @@ time and the command ``complete_transition('<name>', '<key>')``; a row that leav
 states, changes its key or is deleted loses its job. Paused (``scheduler_settings.enabled = 0``,
 or the transition paused by name: its ``paused`` flag, revision 0006): no job is registered;
 jobs are still removed. Unlike meetings, the application's time column is
-never rewritten (no UTC normalisation) and no completion event is recorded (later slices).
+never rewritten (no UTC normalisation). Every completion of a row records its completion event
+(revision 0007, :func:`scheduler_admin.sqlite.events.record_row_completions`): path ``write``
+from the triggers, else the path of the caller of :func:`complete_due`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from scheduler_admin.backends.base import (
     plural,
 )
 from scheduler_admin.exceptions import InvalidInput
+from scheduler_admin.sqlite import events
 from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
 from scheduler_admin.sqlite.functions import Completion, is_active, statuses
 
@@ -310,8 +313,28 @@ def _register_sql(
 # -- the generated triggers -----------------------------------------------------------------
 
 
+def write_event_sql(spec: Spec) -> str:
+    """The INSERT of the generated after triggers recording the completion event (path write,
+    at SQLite's clock, microseconds as text) of the row ``NEW`` when it is pending and its time
+    has passed: the condition on which they complete it; the twin of the events the meetings
+    triggers record (sql/sqlite/30_triggers.sql)."""
+    t_time = spec.col(spec.time, "t")
+    return f"""INSERT INTO scheduler_completion_events
+           (meeting_id, end_time, completed_at, path, delivery, next_attempt_at, transition,
+            key)
+    SELECT NULL, strftime('%Y-%m-%dT%H:%M:%f', {t_time}) || '000+00:00', c.now, 'write',
+           (SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
+              FROM scheduler_webhooks w WHERE w.singleton = 1),
+           c.now, {quote_text(spec.name)}, CAST({spec.col(spec.key, "t")} AS TEXT)
+      FROM {spec.qtable} t,
+           (SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00' AS now) c
+     WHERE {spec.col(spec.key, "t")} = NEW.{spec.col(spec.key)}
+       AND {spec.pending(spec.col(spec.state, "t"))}
+       AND julianday({t_time}) <= julianday('now')"""
+
+
 def trigger_sql(
-    spec: Spec, *, paused_check: bool = True, finer_fraction: bool = True
+    spec: Spec, *, paused_check: bool = True, finer_fraction: bool = True, events: bool = True
 ) -> dict[str, str]:
     """The five CREATE TRIGGER statements of a transition, by kind (see the module's doc).
 
@@ -321,7 +344,11 @@ def trigger_sql(
 
     ``finer_fraction``: the job minute rounds up a time whose fraction is finer than SQLite's
     milliseconds (:func:`job_minute_sql`, revision 0006); the triggers of revision 0005 did not
-    (False, with ``paused_check=False``, gives them byte for byte)."""
+    (False, with ``paused_check=False``, gives them byte for byte).
+
+    ``events``: a row the triggers complete (its time already passed) records its completion
+    event of path ``write`` (revision 0007); False gives the triggers of revisions 0005 and
+    0006 byte for byte (with the two flags above as they had them)."""
     active = active_sql(spec.name) if paused_check else _ENABLED_SQL
     table, key, time, state = (
         spec.qtable,
@@ -347,6 +374,12 @@ END"""
     complete = f"""UPDATE {table} SET {state} = {quote_text(spec.to_state)}
      WHERE {key} = NEW.{key} AND {spec.pending(state)}
        AND julianday({time}) <= julianday('now')"""
+    if events:
+        # its completion event first, on the condition of the completion (the row is then no
+        # longer pending: a nested trigger never records it twice)
+        complete = f"""-- its completion event (path write) first, on the condition below
+    {write_event_sql(spec)};
+    {complete}"""
     this_row = (
         f"{spec.col(spec.key, 't')} = NEW.{key} AND {spec.pending(spec.col(spec.state, 't'))}"
     )
@@ -445,13 +478,16 @@ def create_generated_triggers(
     *,
     paused_check: bool = True,
     finer_fraction: bool = True,
+    events: bool = True,
 ) -> int:
     """Create the triggers of ``present`` (:func:`drop_generated_triggers`) again from the
-    registry, with or without the check of the paused flag and the rounding of a finer
-    fraction (:func:`trigger_sql`); how many."""
+    registry, with or without the check of the paused flag, the rounding of a finer fraction
+    and the events of the write path (:func:`trigger_sql`); how many."""
     created = 0
     for spec in registered(conn):
-        statements = trigger_sql(spec, paused_check=paused_check, finer_fraction=finer_fraction)
+        statements = trigger_sql(
+            spec, paused_check=paused_check, finer_fraction=finer_fraction, events=events
+        )
         for kind in present.get(spec.name, []):
             conn.execute(statements[kind])
             created += 1
@@ -757,7 +793,7 @@ def add_transition(
     install_triggers(conn, spec)
     completed = registered_jobs = 0
     if is_active(conn, spec.name):
-        completed = complete_due(conn, spec, now)
+        completed = complete_due(conn, spec, now, path="recover")
         registered_jobs = conn.execute(
             _register_sql(spec, spec.pending(spec.col(spec.state, "t"))),
             {},
@@ -874,15 +910,27 @@ def transitions(conn: sqlite3.Connection) -> list[Transition]:
 # -- completion -----------------------------------------------------------------------------
 
 
-def complete_due(conn: sqlite3.Connection, spec: Spec, now: datetime) -> int:
+def complete_due(conn: sqlite3.Connection, spec: Spec, now: datetime, *, path: str) -> int:
     """Give ``to_state`` to every pending row of the transition whose time is at or before
-    ``now``; how many. The table's update trigger removes their jobs."""
+    ``now``; how many. Each gets its completion event of ``path`` (job, waker, reconcile,
+    recover) at ``now``, recorded first (afterwards the rows no longer match). The table's
+    update trigger removes their jobs."""
     time = spec.col(spec.time)
+    where = f"{spec.pending(spec.col(spec.state))} AND julianday({time}) <= julianday(:now)"
+    params = {"to_state": spec.to_state, "now": to_db_time(now)}
+    events.record_row_completions(
+        conn,
+        now,
+        path=path,
+        transition=spec.name,
+        table=spec.qtable,
+        key=spec.col(spec.key),
+        time=time,
+        where=where,
+        params=params,
+    )
     return conn.execute(
-        f"""UPDATE {spec.qtable} SET {spec.col(spec.state)} = :to_state
-             WHERE {spec.pending(spec.col(spec.state))}
-               AND julianday({time}) <= julianday(:now)""",
-        {"to_state": spec.to_state, "now": to_db_time(now)},
+        f"UPDATE {spec.qtable} SET {spec.col(spec.state)} = :to_state WHERE {where}", params
     ).rowcount
 
 
@@ -924,7 +972,7 @@ def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: date
     before = state()
     if not is_active(conn, name):
         return Completion(0, False, before, False, before in spec.from_states)
-    completed = complete_due(conn, spec, now)
+    completed = complete_due(conn, spec, now, path="job")
     after = state()
     still_pending = after in spec.from_states
     removed = (
@@ -969,6 +1017,11 @@ def _orphans(conn: sqlite3.Connection, spec: Spec) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def orphan_jobs(conn: sqlite3.Connection, spec: Spec) -> list[int]:
+    """The ids of the transition's orphan jobs (metrics' orphan_jobs of a transition)."""
+    return _orphans(conn, spec)
+
+
 def _remove_orphans(conn: sqlite3.Connection, spec: Spec) -> int:
     orphans = _orphans(conn, spec)
     for jobid in orphans:
@@ -977,12 +1030,13 @@ def _remove_orphans(conn: sqlite3.Connection, spec: Spec) -> int:
 
 
 def repair_transition(
-    conn: sqlite3.Connection, spec: Spec, now: datetime, *, dry_run: bool
+    conn: sqlite3.Connection, spec: Spec, now: datetime, *, dry_run: bool, path: str = "recover"
 ) -> tuple[TransitionRepair, list[dict[str, str]]]:
     """The repair of one transition, after the meetings': complete the due rows, register the
     missing or wrong jobs, remove the orphan jobs with its prefix; re-create its triggers if the
     application rebuilt the table. Returns the counts and the errors (rows whose time cannot be
-    read: left alone, as the meetings' repair does)."""
+    read: left alone, as the meetings' repair does). ``path``: what the events of the rows
+    completed say did it (recover, or reconcile for the reconcile job)."""
     report = TransitionRepair(
         total=0, jobs_scheduled=0, jobs_already_exist=0, overdue_completed=0, orphans_removed=0
     )
@@ -1036,7 +1090,7 @@ def repair_transition(
     created = install_triggers(conn, spec)
     if created:
         log.warning("transition %s: re-created %s", spec.name, plural(created, "trigger"))
-    report["overdue_completed"] = complete_due(conn, spec, now)
+    report["overdue_completed"] = complete_due(conn, spec, now, path=path)
     valid = f"NOT {invalid_time_sql(spec.col(spec.time, 't'))}"
     report["jobs_scheduled"] = conn.execute(
         _register_sql(
@@ -1056,7 +1110,12 @@ def repair_transition(
 
 
 def repair_all(
-    conn: sqlite3.Connection, now: datetime, *, dry_run: bool, only: str | None = None
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    dry_run: bool,
+    only: str | None = None,
+    path: str = "recover",
 ) -> tuple[dict[str, TransitionRepair], list[dict[str, str]]]:
     """:func:`repair_transition` for every non-builtin transition not paused by name (or only
     the one named ``only``), each in its own savepoint (one broken transition does not stop the
@@ -1069,7 +1128,9 @@ def repair_all(
             continue
         conn.execute("SAVEPOINT scheduler_repair_transition")
         try:
-            reports[spec.name], found = repair_transition(conn, spec, now, dry_run=dry_run)
+            reports[spec.name], found = repair_transition(
+                conn, spec, now, dry_run=dry_run, path=path
+            )
             errors.extend(found)
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK TO scheduler_repair_transition")
@@ -1092,7 +1153,7 @@ def repair_all(
 
 
 def transition_report(
-    conn: sqlite3.Connection, name: str, now: datetime, *, dry_run: bool
+    conn: sqlite3.Connection, name: str, now: datetime, *, dry_run: bool, path: str = "recover"
 ) -> TransitionReport:
     """Twin of scheduler.transition_report(): recover (resume, reconcile) of the one transition
     ``name`` (not meetings), whatever its paused flag (the callers refuse a paused one, but for
@@ -1100,7 +1161,7 @@ def transition_report(
     spec = spec_of(conn, name)
     conn.execute("SAVEPOINT scheduler_repair_transition")
     try:
-        repaired, errors = repair_transition(conn, spec, now, dry_run=dry_run)
+        repaired, errors = repair_transition(conn, spec, now, dry_run=dry_run, path=path)
     except sqlite3.Error as exc:
         conn.execute("ROLLBACK TO scheduler_repair_transition")
         repaired = TransitionRepair(

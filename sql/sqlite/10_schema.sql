@@ -118,6 +118,10 @@ CREATE INDEX IF NOT EXISTS scheduler_meetings_status_end_time_idx ON meetings (s
 -- (view scheduler_events, 20_views.sql). delivery: NULL when webhooks were off at completion,
 -- else pending, delivered or failed; attempts counts the claims of a dispatcher (claim_events),
 -- claimed_until is a dispatcher's lease and next_attempt_at when the event may be claimed again.
+-- transition and key (revision 0007): the transition that completed the row and the row's key as
+-- text (meetings: 'meetings' and the meeting id, also in meeting_id; another transition's row:
+-- meeting_id NULL). Revision 0007 rebuilt the table to add them and let meeting_id be null,
+-- keeping every event, its id and its attempts.
 CREATE TABLE IF NOT EXISTS scheduler_completion_events (
     event_id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_key TEXT NOT NULL UNIQUE DEFAULT (
@@ -126,7 +130,7 @@ CREATE TABLE IF NOT EXISTS scheduler_completion_events (
         || substr('89ab', 1 + (random() & 3), 1) || substr(lower(hex(randomblob(2))), 2) || '-'
         || lower(hex(randomblob(6)))
     ),
-    meeting_id TEXT NOT NULL,
+    meeting_id TEXT,
     end_time TEXT NOT NULL,
     completed_at TEXT NOT NULL,
     path TEXT NOT NULL
@@ -136,12 +140,17 @@ CREATE TABLE IF NOT EXISTS scheduler_completion_events (
     next_attempt_at TEXT NOT NULL,
     claimed_until TEXT,
     delivered_at TEXT,
-    last_error TEXT
+    last_error TEXT,
+    transition TEXT NOT NULL DEFAULT 'meetings',
+    key TEXT NOT NULL,
+    CHECK ((transition = 'meetings') = (meeting_id IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS scheduler_completion_events_completed_at_idx
     ON scheduler_completion_events (completed_at);
 CREATE INDEX IF NOT EXISTS scheduler_completion_events_pending_idx
     ON scheduler_completion_events (next_attempt_at) WHERE delivery = 'pending';
+CREATE INDEX IF NOT EXISTS scheduler_completion_events_transition_idx
+    ON scheduler_completion_events (transition, event_id);
 
 -- One row per delivery attempt of an event (record_attempt), the twin of
 -- scheduler.webhook_attempts. outcome: delivered, retry (tried again later) or failed (given up).
@@ -172,12 +181,14 @@ INSERT OR IGNORE INTO scheduler_webhooks (singleton) VALUES (1);
 -- of metrics() never decrease; the twin of scheduler.metric_totals, with its names: completions
 -- (label: the path), lateness_le (label: the bucket's upper bound in seconds; cumulative),
 -- lateness_count, lateness_sum (seconds), webhook_delivered, webhook_failed,
--- webhook_attempt_failures.
+-- webhook_attempt_failures. Per transition (revision 0007, which rebuilt the table keeping the
+-- totals of meetings): the metrics of one transition never decrease either.
 CREATE TABLE IF NOT EXISTS scheduler_metric_totals (
+    transition TEXT NOT NULL DEFAULT 'meetings',
     name TEXT NOT NULL,
     label TEXT NOT NULL DEFAULT '',
     value REAL NOT NULL DEFAULT 0,
-    PRIMARY KEY (name, label)
+    PRIMARY KEY (transition, name, label)
 );
 
 -- The registry of timed transitions (revision 0005), the twin of scheduler.transitions: rows of

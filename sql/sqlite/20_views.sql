@@ -64,7 +64,7 @@ WHERE substr(j.jobname, 1, 15) = 'meeting-status-'
 -- Twin of the rows of scheduler.events() (sql/postgres/40_admin.sql) and of the generated column
 -- lateness of scheduler.completion_events: every completion event with its lateness
 -- (completed_at - end_time) in whole microseconds (exact: both times are stored with six
--- fraction digits, 10_schema.sql) and in seconds.
+-- fraction digits, 10_schema.sql) and in seconds; with its transition and key (revision 0007).
 DROP VIEW IF EXISTS scheduler_events;
 CREATE VIEW scheduler_events AS
 SELECT e.event_id AS event_id,
@@ -80,7 +80,9 @@ SELECT e.event_id AS event_id,
        e.next_attempt_at AS next_attempt_at,
        e.claimed_until AS claimed_until,
        e.delivered_at AS delivered_at,
-       e.last_error AS last_error
+       e.last_error AS last_error,
+       e.transition AS transition,
+       e.key AS key
 FROM (
     SELECT c.*,
            (CAST(strftime('%s', c.completed_at) AS INTEGER)

@@ -79,11 +79,12 @@ BEGIN
     -- Its completion event (path write) first, on the condition of the completion below: a nested
     -- trigger that completed the meeting already recorded it, and the row is then not pending.
     INSERT INTO scheduler_completion_events
-           (meeting_id, end_time, completed_at, path, delivery, next_attempt_at)
+           (meeting_id, end_time, completed_at, path, delivery, next_attempt_at, transition,
+            key)
     SELECT m.id, strftime('%Y-%m-%dT%H:%M:%f', m.end_time) || '000+00:00', c.now, 'write',
            (SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
               FROM scheduler_webhooks w WHERE w.singleton = 1),
-           c.now
+           c.now, 'meetings', m.id
       FROM meetings m,
            (SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00' AS now) c
      WHERE m.id = NEW.id AND m.status = (SELECT s.pending_status FROM scheduler_statuses s)
@@ -135,11 +136,12 @@ BEGIN
     -- Its completion event (path write) first, on the condition of the completion below: a nested
     -- trigger that completed the meeting already recorded it, and the row is then not pending.
     INSERT INTO scheduler_completion_events
-           (meeting_id, end_time, completed_at, path, delivery, next_attempt_at)
+           (meeting_id, end_time, completed_at, path, delivery, next_attempt_at, transition,
+            key)
     SELECT m.id, strftime('%Y-%m-%dT%H:%M:%f', m.end_time) || '000+00:00', c.now, 'write',
            (SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
               FROM scheduler_webhooks w WHERE w.singleton = 1),
-           c.now
+           c.now, 'meetings', m.id
       FROM meetings m,
            (SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00' AS now) c
      WHERE m.id = NEW.id AND m.status = (SELECT s.pending_status FROM scheduler_statuses s)

@@ -384,7 +384,9 @@ def register_as_0005(conn: sqlite3.Connection) -> None:
            VALUES ('memberships', 'memberships', 'id', 'expires_at', 'status', '["active"]',
                    'expired', 'memberships-status-')"""
     )
-    for sql in trigger_sql(MEMBERSHIP_SPEC, paused_check=False, finer_fraction=False).values():
+    for sql in trigger_sql(
+        MEMBERSHIP_SPEC, paused_check=False, finer_fraction=False, events=False
+    ).values():
         conn.execute(sql)
 
 

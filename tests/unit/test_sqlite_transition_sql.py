@@ -29,6 +29,8 @@ from scheduler_admin.sqlite.transitions import (
 # sha256 of the generated triggers of a memberships transition as the code of revision 0005
 # wrote them (before 0006's work began), joined by newlines
 DIGEST_0005 = "7a418ac2f4fa15dc8705c7da87c3c4b65ce5dd120115147201b087d1eef5d9cb"
+# the same of the triggers as released 0006's code generated them (the downgrade of 0007)
+DIGEST_0006 = "72d9979626f898318f188c2d8ea61a1eb975fb0cfecb7e72dc6a4c98fcf2105a"
 
 
 def flat(sql: str) -> str:
@@ -100,10 +102,31 @@ def test_the_triggers_of_revision_0005_are_kept_byte_for_byte() -> None:
         "expired",
         "memberships-status-",
     )
-    text = "\n".join(trigger_sql(spec, paused_check=False, finer_fraction=False).values())
+    text = "\n".join(
+        trigger_sql(spec, paused_check=False, finer_fraction=False, events=False).values()
+    )
     assert hashlib.sha256(text.encode()).hexdigest() == DIGEST_0005
     assert flat(finer_fraction_sql('"expires_at"')) not in flat(text)
     assert flat(finer_fraction_sql('t."expires_at"')) in flat(" ".join(trigger_sql(spec).values()))
+
+
+def test_the_triggers_of_revision_0006_are_kept_byte_for_byte() -> None:
+    """The downgrade of 0007 re-creates the generated triggers as released 0006 wrote them:
+    with the paused check and the finer fraction, without the events of the write path."""
+    spec = Spec(
+        "memberships",
+        "memberships",
+        "id",
+        "expires_at",
+        "status",
+        ("active",),
+        "expired",
+        "memberships-status-",
+    )
+    text = "\n".join(trigger_sql(spec, events=False).values())
+    assert hashlib.sha256(text.encode()).hexdigest() == DIGEST_0006
+    assert "scheduler_completion_events" not in text
+    assert "scheduler_completion_events" in " ".join(trigger_sql(spec).values())
 
 
 def test_the_time_check_is_the_meetings_triggers() -> None:
@@ -136,6 +159,12 @@ def test_generated_triggers_compile_for_awkward_names() -> None:
     )
     conn.execute("CREATE TABLE scheduler_settings (singleton INTEGER PRIMARY KEY, enabled INTEGER)")
     conn.execute("CREATE TABLE scheduler_transitions (name TEXT PRIMARY KEY, paused INTEGER)")
+    conn.execute("CREATE TABLE scheduler_webhooks (singleton INTEGER PRIMARY KEY, enabled INTEGER)")
+    conn.execute(
+        "CREATE TABLE scheduler_completion_events (meeting_id TEXT, end_time TEXT, "
+        "completed_at TEXT, path TEXT, delivery TEXT, next_attempt_at TEXT, transition TEXT, "
+        "key TEXT)"
+    )
     conn.execute(
         'CREATE TABLE "my ""odd"" table" ("the key" TEXT PRIMARY KEY, '
         '"when\'s" TEXT, "st""ate" TEXT)'
@@ -165,5 +194,8 @@ def test_generated_triggers_compile_for_awkward_names() -> None:
     assert conn.execute(
         'SELECT "st""ate" FROM "my ""odd"" table" WHERE "the key" = \'k2\''
     ).fetchone() == ("off",)
+    assert conn.execute(
+        "SELECT meeting_id, end_time, path, transition, key FROM scheduler_completion_events"
+    ).fetchall() == [(None, "2000-01-01T00:00:00.000000+00:00", "write", "odd", "k2")]
     conn.execute('DELETE FROM "my ""odd"" table"')
     assert conn.execute("SELECT count(*) FROM cron_job").fetchone() == (0,)
