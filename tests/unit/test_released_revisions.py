@@ -75,6 +75,17 @@ RELEASED = {
     "0006/sqlite/30_triggers.sql": "84141b32bd8ad7d880b0199cf0348326573e7c9f3dfb618ad8963cadb42afb52",
     "0006/sqlite/downgrade.sql": "cc8022c1998df03b1467a469c4802089391a0c2ddce25fd41a8802c91d008c79",
     "0006/sqlite/upgrade.sql": "3434a8e6e1a7fb7b2baaf7f0be727e3ba1543e15bb67417d1f34d5fef4c90f66",
+    "0007/postgres/10_schema.sql": "8f8a03839f45975e7d1f62ee7718f9138f11560b0357806c2731b177e1f7ece6",
+    "0007/postgres/20_functions.sql": "3a754a016569a0071ab1520c6d0470a474df802bfb30e883c5a1475a0cb93a12",
+    "0007/postgres/40_admin.sql": "55ff7891c8a4810142ba3d176bd18f8b3ecb1c51440cee676a72d0570fcf4ac9",
+    "0007/postgres/45_transitions.sql": "b93268747c22cefd914d8af66b87561c816418c6b5353b77ae2df0b0295f43c1",
+    "0007/postgres/50_grants.sql": "b0d05e46f0d3ee29cba73c5800cc324d2972ec5bb9dbee668600638b3f0ab4fd",
+    "0007/postgres/downgrade.sql": "131db0452c29c02067429b699ca617e09e62b161e092ef28d8d77f70f40b483f",
+    "0007/postgres/downgrade_functions.sql": "93c1aa0468084b91644fb6628b2d274c77849ef4b51c8fdf644fc091ec59e61a",
+    "0007/sqlite/20_views.sql": "c887da2a1a3e4bf027ce01cc9cd39a26040544c34a44707bd3ded9d03749d2b5",
+    "0007/sqlite/30_triggers.sql": "581cd9bfacdae5387b96ac4ed439ab5dda8875d1458e959bd1e3af7697c0d584",
+    "0007/sqlite/downgrade.sql": "5431cf2e21905e1d52b9546a4a720365582c31744893f02a2484b7e6dd30b9f7",
+    "0007/sqlite/upgrade.sql": "25939346bd74f2893a57df2e66534121d257c3dcdaff971975760d78d1812d8f",
 }
 
 
