@@ -448,3 +448,107 @@ def test_a_trigger_on_the_settings_table_never_runs_as_the_superuser(
     migrate(migrated)
     assert not is_superuser(db, APP_OWNER)
     assert logged_users(db) <= {APP_OWNER}
+
+
+# 6. A registered second table ----------------------------------------------------------------
+
+ADD_MEMBERSHIPS = (
+    "select scheduler.add_transition('memberships', 'public.memberships', 'id', 'expires_at', "
+    "'status', array['active'], 'expired')"
+)
+
+
+@pytest.fixture
+def memberships(db: Conn) -> Iterator[None]:
+    """public.memberships (bigint key) registered as the transition memberships, with row-level
+    security as an application would have it."""
+    db.execute(
+        "create table public.memberships (id bigint generated always as identity primary key, "
+        "status text not null default 'active', expires_at timestamptz not null)"
+    )
+    db.execute("alter table public.memberships enable row level security")
+    db.execute(ADD_MEMBERSHIPS)
+    try:
+        yield
+    finally:
+        db.execute("select scheduler.remove_transition('memberships')")
+        db.execute("drop table public.memberships")
+
+
+def membership_jobs(db: Conn) -> dict[str, str]:
+    return dict(
+        db.execute(
+            "select jobname, schedule from cron.job where jobname like 'memberships-status-%'"
+        ).fetchall()
+    )
+
+
+def insert_membership(db: Conn) -> object:
+    row = db.execute(
+        "insert into public.memberships (expires_at) values (%s) returning id", (FUTURE,)
+    ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _insert_membership(conn: Conn, db: Conn, _: object) -> None:
+    conn.execute("insert into public.memberships (expires_at) values (%s)", (FUTURE,))
+    (key,) = db.execute("select id from public.memberships").fetchone()  # type: ignore[misc]
+    assert membership_jobs(db) == {f"memberships-status-{key}": "0 12 1 6 *"}
+
+
+def _update_membership(conn: Conn, db: Conn, key: object) -> None:
+    conn.execute("update public.memberships set expires_at = %s where id = %s", (LATER, key))
+    assert membership_jobs(db) == {f"memberships-status-{key}": "0 12 2 6 *"}
+    conn.execute("update public.memberships set status = 'cancelled' where id = %s", (key,))
+    assert membership_jobs(db) == {}
+
+
+def _delete_membership(conn: Conn, db: Conn, key: object) -> None:
+    conn.execute("delete from public.memberships")
+    assert membership_jobs(db) == {}
+
+
+MEMBERSHIP_ROWS = (
+    "create policy {role} on public.memberships to {role} using (true) with check (true)"
+)
+MEMBERSHIP_ATTACKS = {
+    "insert-only": WriteAttack(
+        (USAGE, MEMBERSHIP_ROWS, "grant insert on public.memberships to {role}"),
+        lambda db: None,
+        _insert_membership,
+    ),
+    "update-only": WriteAttack(
+        (
+            USAGE,
+            MEMBERSHIP_ROWS,
+            "grant update on public.memberships to {role}",
+            "grant select (id) on public.memberships to {role}",  # for the WHERE
+        ),
+        insert_membership,
+        _update_membership,
+    ),
+    "delete-only": WriteAttack(
+        (USAGE, MEMBERSHIP_ROWS, "grant delete on public.memberships to {role}"),
+        insert_membership,
+        _delete_membership,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(MEMBERSHIP_ATTACKS))
+def test_a_writing_role_cannot_run_code_as_the_owner_through_a_registered_table(
+    db: Conn, attack_log: None, login_as: Callable[..., Conn], memberships: None, kind: str
+) -> None:
+    """The same attack through a second table registered as a transition: its generic triggers
+    (the AFTER one security definer) run no check of the attacker's pg_temp domains as the
+    owner, and each write schedules, moves or removes the row's job as usual."""
+    attack = MEMBERSHIP_ATTACKS[kind]
+    attacker = f"scheduler_test_m_{kind.replace('-', '_')}"
+    key = attack.prepare(db)
+    conn = login_as(attacker, *attack.grants)
+    arm_pg_temp_domains(conn, db, attacker)
+
+    attack.write(conn, db, key)
+
+    assert_no_escalation(db, attacker)

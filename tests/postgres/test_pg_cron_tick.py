@@ -100,3 +100,60 @@ def test_a_failed_run_is_retried_by_the_next_run_and_counted(
         backend.close()
     assert check["ok"] is True
     assert check["detail"].startswith("1 failed run, 1 retried by a later run")
+
+
+@pytest.mark.slow
+def test_pg_cron_tick_gives_a_registered_transition_s_row_its_state(
+    db: Conn, migrated: Server, reconcile_job_out: None
+) -> None:
+    """A second table registered as a transition: its row's own job, fired by pg_cron at the
+    first minute at or after the row's time, expires it; the run succeeds, history names the
+    transition and the row, and one completion event (path job) is recorded."""
+    db.execute(
+        "create table public.memberships (id bigint generated always as identity primary key, "
+        "status text not null default 'active', expires_at timestamptz not null)"
+    )
+    db.execute(
+        "select scheduler.add_transition('memberships', 'public.memberships', 'id', "
+        "'expires_at', 'status', array['active'], 'expired')"
+    )
+    backend = PostgresBackend(migrated.url)
+    try:
+        expires_at = datetime.now(timezone.utc) + timedelta(seconds=2)
+        (key,) = db.execute(
+            "insert into public.memberships (expires_at) values (%s) returning id", (expires_at,)
+        ).fetchone()  # type: ignore[misc]
+        (job_id,) = db.execute(
+            "select jobid from cron.job where jobname = %s", (f"memberships-status-{key}",)
+        ).fetchone()  # type: ignore[misc]
+        assert poll(
+            lambda: (
+                db.execute("select status from public.memberships where id = %s", (key,)).fetchone()
+                == ("expired",)
+            ),
+            timeout=150,
+        )
+        run = poll(
+            lambda: db.execute(
+                "select status, start_time >= %s from cron.job_run_details where jobid = %s "
+                "and status not in ('starting', 'running', 'sending', 'connecting')",
+                (expires_at, job_id),
+            ).fetchall(),
+            timeout=30,
+        )
+        assert run == [("succeeded", True)]
+        assert db.execute(
+            "select count(*) from cron.job where jobname like 'memberships-status-%'"
+        ).fetchone() == (0,)
+        (listed,) = backend.history(transition="memberships")
+        assert (listed["key"], listed["status"]) == (str(key), "succeeded")
+        assert (
+            listed["return_message"] == "checked the row: the due rows of memberships are expired"
+        )
+        (event,) = backend.events(transition="memberships")
+        assert (event["key"], event["path"]) == (str(key), "job")
+        assert event["lateness_seconds"] >= 0
+    finally:
+        backend.close()
+        db.execute("select scheduler.remove_transition('memberships')")
+        db.execute("drop table public.memberships")
