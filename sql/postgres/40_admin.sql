@@ -720,10 +720,15 @@ begin
                d.return_message, d.start_time, d.end_time, c.name, c.key
         from cron.job_run_details d
         cross join lateral (
-            select x[1] as name, pg_catalog.replace(x[2], '''''', '''') as key
+            -- the key as format('%L') wrote it: quotes doubled, and a key with a backslash as an
+            -- escape string E'...' with backslashes doubled too (0008)
+            select x[1] as name,
+                   case when x[2] operator(pg_catalog.=) 'E'
+                        then pg_catalog.replace(pg_catalog.replace(x[3], '''''', ''''), '\\', '\')
+                        else pg_catalog.replace(x[3], '''''', '''') end as key
             from pg_catalog.regexp_match(
                 d.command,
-                'select scheduler\.complete_transition\(''([a-z][a-z0-9_]*)'', ''((?:[^'']|'''')*)''\)$') x
+                'select scheduler\.complete_transition\(''([a-z][a-z0-9_]*)'', (E?)''((?:[^'']|'''')*)''\)$') x
         ) c
         left join scheduler.transitions t on t.name operator(pg_catalog.=) c.name
         where d.username operator(pg_catalog.=) current_user

@@ -224,6 +224,7 @@ declare
     v_t pg_catalog.record;
     v_keys pg_catalog.text[];
     v_times pg_catalog.timestamptz[];
+    v_next pg_catalog.timestamptz;
 begin
     select * into v_t from scheduler.transition_target(tg_argv[0]);
     -- rows the BEFORE trigger gave the to-state because their time had passed (0007): one
@@ -284,13 +285,26 @@ begin
                  else '' end)
         into v_keys, v_times using v_t.from_states;
         perform scheduler.register_transition_jobs(v_t.name, v_keys, v_times);
+        -- Tell the application's waker (scheduler_admin/waker.py), which may sleep until a later
+        -- time: one notification per statement, delivered at commit, naming the transition and
+        -- the earliest time the statement registered (0008; meetings announce theirs on
+        -- scheduler_meetings, 30_triggers.sql).
+        select pg_catalog.min(t.time) into v_next from pg_catalog.unnest(v_times) as t(time);
+        if v_next is not null then
+            perform pg_catalog.pg_notify('scheduler_transitions', pg_catalog.jsonb_build_object(
+                'transition', v_t.name,
+                'time', pg_catalog.to_char(v_next at time zone 'UTC',
+                                           'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))::pg_catalog.text);
+        end if;
     end if;
     return null;
 end
 $$;
 comment on function scheduler.transition_after_write() is
-    'AFTER statement trigger of a registered transition''s table: keeps one job per pending row. '
-    'security definer: jobs belong to the owner of the scheduler''s functions.';
+    'AFTER statement trigger of a registered transition''s table: keeps one job per pending row '
+    'and announces the earliest time it registered on channel scheduler_transitions (NOTIFY, '
+    'JSON {"transition", "time"}, for the application''s waker). security definer: jobs belong '
+    'to the owner of the scheduler''s functions.';
 
 -- (Re)creates the triggers of a transition on its table.
 create or replace function scheduler.create_transition_triggers(p_name pg_catalog.text)
