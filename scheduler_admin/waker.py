@@ -10,8 +10,10 @@ twin in :mod:`scheduler_admin.sqlite.functions`), which completes what is due an
 next end time and the database's clock in the same round trip.
 
 * **PostgreSQL (direct)**: a dedicated autocommit session that ``LISTEN``\\s on
-  ``scheduler_meetings``. The triggers on meetings ``NOTIFY`` the earliest end time a statement
-  registered (at commit), so an earlier meeting inserted while the waker sleeps wakes it.
+  ``scheduler_meetings`` and ``scheduler_transitions``. The triggers on meetings ``NOTIFY`` the
+  earliest end time a statement registered (at commit), and those of every other registered
+  transition its name and earliest time (JSON ``{"transition", "time"}``, revision 0008), so an
+  earlier row inserted while the waker sleeps wakes it.
 * **Supabase REST**: no LISTEN over REST; the waker re-polls through RPC every
   ``poll_interval`` seconds (default 2), sleeping less when the next end time is nearer.
 * **SQLite**: in-process, a re-poll every second through the twin of ``scheduler.wake()``.
@@ -26,10 +28,8 @@ here raises into the application.
 
 A waker serves every registered transition (``transition=None``: ``wake()`` completes the due
 rows of each active one and answers the earliest pending time among them), or one named
-transition (``scheduler-admin waker --transition memberships``). Only meetings are announced on
-``scheduler_meetings``: a waker of one other transition re-polls every ``REST_POLL`` seconds on
-PostgreSQL too, and a waker of all of them finds another transition's row inserted with an
-earlier time than the next one it knew at its next call (at most ``max_wait`` later).
+transition (``scheduler-admin waker --transition memberships``), which heeds only that
+transition's announcements.
 
 ``SCHEDULER_WAKER=false`` turns it off (as does ``ENABLE_MEETING_STATUS_UPDATES=false``).
 """
@@ -37,6 +37,7 @@ earlier time than the next one it knew at its next call (at most ``max_wait`` la
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import random
@@ -52,7 +53,8 @@ from scheduler_admin.loop import ThreadedLoop, stop_on_signals
 
 log = logging.getLogger("scheduler_admin.waker")
 
-CHANNEL = "scheduler_meetings"
+CHANNEL = "scheduler_meetings"  # payload: a meeting's end time (ISO 8601)
+TRANSITION_CHANNEL = "scheduler_transitions"  # payload: {"transition": name, "time": ISO 8601}
 MAX_WAIT = 60.0  # seconds: the longest sleep, what a missed notification can cost
 JITTER = 0.1  # seconds: the largest random delay added before each call
 DUE_RETRY = 0.5  # seconds: re-poll when a due meeting was left (locked by another transaction)
@@ -127,20 +129,41 @@ class PollingSource:
         self.reset()
 
 
+def announced_time(channel: str, payload: str, transition: str | None) -> datetime | None:
+    """The time a notification announces, when it concerns ``transition`` (None: every
+    transition); None for another transition's or an unreadable payload."""
+    try:
+        if channel == CHANNEL:
+            name, text = "meetings", payload
+        elif channel == TRANSITION_CHANNEL:
+            data = json.loads(payload)
+            name, text = data["transition"], data["time"]
+        else:
+            return None
+        if transition is not None and name != transition:
+            return None
+        return _time(text)
+    except (ValueError, KeyError, TypeError):
+        log.debug("ignored an announcement on %s: %r", channel, payload)
+        return None
+
+
 class ListeningSource:
-    """Direct PostgreSQL: a dedicated autocommit session with ``LISTEN scheduler_meetings``; the
-    triggers announce the earliest end time of the meetings a statement registered.
-    ``poll_interval`` bounds each sleep where what is waited for is not announced (another
-    transition's rows)."""
+    """Direct PostgreSQL: a dedicated autocommit session that ``LISTEN``\\s on
+    ``scheduler_meetings`` and ``scheduler_transitions``; the triggers announce the earliest time
+    a statement registered. ``transition``: heed only that transition's announcements (None:
+    every transition's)."""
+
+    poll_interval: float | None = None
 
     def __init__(
-        self, url: str, *, connect_timeout: int = 5, poll_interval: float | None = None
+        self, url: str, *, connect_timeout: int = 5, transition: str | None = None
     ) -> None:
         from scheduler_admin.backends.postgres import PostgresBackend
 
         self.backend = PostgresBackend(url, connect_timeout=connect_timeout)
         self.target = self.backend.target
-        self.poll_interval: float | None = poll_interval
+        self.transition = transition
         self._listening = False
 
     def _session(self) -> Any:
@@ -149,6 +172,7 @@ class ListeningSource:
             # a statement that hangs (a lock, a server in trouble) must not stall the waker
             conn.execute("set statement_timeout = '10s'")
             conn.execute(f"listen {CHANNEL}")
+            conn.execute(f"listen {TRANSITION_CHANNEL}")
             self._listening = True
         return conn
 
@@ -165,10 +189,9 @@ class ListeningSource:
             if remaining <= 0:
                 break
             for notify in conn.notifies(timeout=min(remaining, _LISTEN_SLICE), stop_after=1):
-                try:
-                    announced.append(_time(notify.payload))
-                except ValueError:
-                    log.debug("ignored an announcement on %s: %r", CHANNEL, notify.payload)
+                when = announced_time(notify.channel, notify.payload, self.transition)
+                if when is not None:
+                    announced.append(when)
         return announced
 
     def reset(self) -> None:
@@ -181,12 +204,10 @@ class ListeningSource:
 
 
 def source_for(settings: config.Settings, transition: str | None = None) -> WakeSource:
-    """The waker's way to the configured database (for every transition, or the one named:
-    only meetings are announced, so a waker of another one re-polls on PostgreSQL too)."""
+    """The waker's way to the configured database (for every transition, or the one named)."""
     if settings.backend == "postgres":
         assert settings.url is not None
-        announced = transition is None or transition == "meetings"
-        return ListeningSource(settings.url, poll_interval=None if announced else REST_POLL)
+        return ListeningSource(settings.url, transition=transition)
     from scheduler_admin.backends import open_backend
 
     poll = SQLITE_POLL if settings.backend == "sqlite" else REST_POLL

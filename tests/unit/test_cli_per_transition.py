@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -581,21 +582,59 @@ def test_the_polling_source_passes_the_transition_to_the_backend() -> None:
     assert fake.calls == [("wake", {"transition": "memberships"}), ("wake", {"transition": None})]
 
 
-@pytest.mark.parametrize(
-    ("transition", "poll"),
-    [(None, None), ("meetings", None), ("memberships", waker.REST_POLL)],
-)
-def test_on_postgres_only_a_waker_of_meetings_or_all_relies_on_listen(
-    transition: str | None, poll: float | None
+@pytest.mark.parametrize("transition", [None, "meetings", "memberships"])
+def test_on_postgres_every_waker_relies_on_listen_and_heeds_its_transition(
+    transition: str | None,
 ) -> None:
-    # only meetings are announced on scheduler_meetings: a waker of another transition re-polls
+    # every transition is announced (0008): no waker re-polls on PostgreSQL, and each source
+    # heeds the announcements of its waker's transition
     settings = config.Settings(
         backend="postgres", source="test", url="postgresql://app@127.0.0.1:1/db"
     )
     woke = waker.Waker.from_settings(settings, transition=transition)
     assert isinstance(woke.source, waker.ListeningSource)  # no connection until it is used
-    assert woke.source.poll_interval == poll
+    assert woke.source.poll_interval is None
+    assert woke.source.transition == transition
     assert woke.transition == transition
+
+
+AT = "2031-03-14T09:26:01.250000+00:00"
+MEMBERSHIP = json.dumps({"transition": "memberships", "time": AT})
+
+
+@pytest.mark.parametrize(
+    ("channel", "payload", "transition", "heeded"),
+    [
+        (waker.CHANNEL, AT, None, True),
+        (waker.CHANNEL, AT, "meetings", True),
+        (waker.CHANNEL, AT, "memberships", False),
+        (waker.TRANSITION_CHANNEL, MEMBERSHIP, None, True),
+        (waker.TRANSITION_CHANNEL, MEMBERSHIP, "memberships", True),
+        (waker.TRANSITION_CHANNEL, MEMBERSHIP, "meetings", False),
+        (waker.TRANSITION_CHANNEL, MEMBERSHIP, "invoices", False),
+    ],
+)
+def test_an_announcement_is_heeded_by_the_wakers_of_its_transition(
+    channel: str, payload: str, transition: str | None, heeded: bool
+) -> None:
+    expected = datetime.fromisoformat(AT) if heeded else None
+    assert waker.announced_time(channel, payload, transition) == expected
+
+
+@pytest.mark.parametrize(
+    ("channel", "payload"),
+    [
+        (waker.CHANNEL, "not a time"),
+        (waker.TRANSITION_CHANNEL, AT),  # a bare time where JSON belongs
+        (waker.TRANSITION_CHANNEL, "{not json"),
+        (waker.TRANSITION_CHANNEL, json.dumps({"transition": "memberships"})),
+        (waker.TRANSITION_CHANNEL, json.dumps(["memberships", AT])),
+        (waker.TRANSITION_CHANNEL, json.dumps({"transition": "memberships", "time": "soon"})),
+        ("another_channel", AT),
+    ],
+)
+def test_an_unreadable_announcement_is_ignored(channel: str, payload: str) -> None:
+    assert waker.announced_time(channel, payload, None) is None
 
 
 # -- recover_summary and the service -----------------------------------------------------------
