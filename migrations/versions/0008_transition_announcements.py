@@ -2,7 +2,10 @@
 registered transition's table announces the earliest time a statement registered on channel
 ``scheduler_transitions`` (NOTIFY at commit, JSON ``{"transition", "time"}``), as the meetings
 triggers do on ``scheduler_meetings``; ``history()`` reads the runs of a row whose text key
-holds a backslash (its job's command carries the key as an escape string ``E'...'``).
+holds a backslash (its job's command carries the key as an escape string ``E'...'``); and the
+repair of a transition (recover, reconcile, doctor's ``transition_health()``) finds orphan jobs
+through a hashed anti join instead of comparing each job with every pending key (20,000 rows:
+2.0 s to 0.07 s).
 
 PostgreSQL only: SQLite has no NOTIFY (its waker re-polls every second) and writes every key
 with quotes doubled, which its history already reads.

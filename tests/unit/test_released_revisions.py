@@ -87,7 +87,7 @@ RELEASED = {
     "0007/sqlite/downgrade.sql": "5431cf2e21905e1d52b9546a4a720365582c31744893f02a2484b7e6dd30b9f7",
     "0007/sqlite/upgrade.sql": "25939346bd74f2893a57df2e66534121d257c3dcdaff971975760d78d1812d8f",
     "0008/postgres/40_admin.sql": "74d9f6aaf2d250eab45a44f327c1480cf3f8ef35529e58b1cec1bdef35237f07",
-    "0008/postgres/45_transitions.sql": "ffca011d9af9ac102dff31d46f7d0c03980d3d1793877c4170de3135534afa57",
+    "0008/postgres/45_transitions.sql": "fa31f6e576a54760c3504d70c0afdcfadea786249e75346f213d4e5722b11f86",
 }
 
 

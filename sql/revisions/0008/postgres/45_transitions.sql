@@ -540,9 +540,12 @@ begin
                  where j.username operator(pg_catalog.=) current_user
                    -- the prefix is [a-z0-9-]: no LIKE wildcard in it
                    and j.jobname operator(pg_catalog.~~) (v_t.job_prefix operator(pg_catalog.||) '%')
-                   and not j.jobname operator(pg_catalog.=) any (array(
-                       select v_t.job_prefix operator(pg_catalog.||) k.key
-                       from pg_catalog.unnest(v_pending_keys) as k(key))))
+                   -- an anti join (hashed): `<> all (array)` compared each job with every
+                   -- pending key, 2 s for 20,000 rows (0008)
+                   and not exists (
+                       select from pg_catalog.unnest(v_pending_keys) as k(key)
+                       where (v_t.job_prefix operator(pg_catalog.||) k.key)
+                             operator(pg_catalog.=) j.jobname::pg_catalog.text))
     into v_exist, v_missing, v_missing_schedules, v_missing_commands, v_orphans
     from have h;
     if not p_dry_run then
