@@ -1,0 +1,50 @@
+"""The README's examples as tests run them: a section by its heading, its fenced code blocks, and
+the commands of a ``console`` (lines after ``$ ``) or ``sh`` block, split as a shell would."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def section(title: str) -> str:
+    """The text under the heading ``title`` (any level), up to the next heading of the same or a
+    higher level."""
+    text = README.read_text(encoding="utf-8")
+    match = re.search(rf"^(#+) {re.escape(title)}\n", text, re.MULTILINE)
+    assert match is not None, f"README.md has no heading {title!r}"
+    level = len(match.group(1))
+    end = re.compile(rf"^#{{1,{level}}} ", re.MULTILINE).search(text, match.end())
+    return text[match.end() : end.start() if end else len(text)]
+
+
+def blocks(text: str, language: str) -> list[str]:
+    """The fenced code blocks of ``language`` in ``text``, in order."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+
+
+def commands(block: str, *, console: bool) -> list[list[str]]:
+    """The commands of a block: in a console block only those after a ``$ `` prompt (the rest is
+    output); a trailing backslash continues a command, as does an open quote."""
+    found: list[list[str]] = []
+    pending: str | None = None
+    for line in block.splitlines():
+        if pending is None:
+            if console and not line.startswith("$ "):
+                continue
+            pending = line[2:] if console else line
+        else:
+            pending += "\n" + line
+        if pending.endswith("\\"):
+            pending = pending[:-1]
+            continue
+        try:
+            found.append(shlex.split(pending))
+        except ValueError:  # an open quote: the command goes on on the next line
+            continue
+        pending = None
+    assert pending is None, f"an unfinished command: {pending!r}"
+    return found
