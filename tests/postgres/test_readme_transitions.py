@@ -127,3 +127,19 @@ def test_the_readme_registers_memberships_and_they_expire(
         "jobs_registered": 1,
     }  # fmt: skip
     assert prefixed_jobs(db) == {f"{PREFIX}{key}": expected_schedule(expires_at)}
+
+    # "Per transition": each command as written answers for memberships alone (the waker runs
+    # in the foreground until stopped: once here)
+    (per_transition,) = blocks(section("Per transition"), "console")
+    written = commands(per_transition, console=True)
+    assert len(written) == 9
+    for command in written:
+        assert command[0] == "scheduler-admin" and command[-2:] in (
+            ["--transition", "memberships"], ["memberships", "--dry-run"],
+        ), command  # fmt: skip
+        once = ["--once"] if command[1] == "waker" else []
+        code, out, err = run(capsys, *url, *command[1:], *once)
+        assert code == 0, (command, err)
+        assert "Traceback" not in err
+        if command[1] == "list-jobs":
+            assert f"{PREFIX}{key} " in out and "meeting-status-" not in out
