@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
@@ -176,6 +176,28 @@ def expected_schedule(end_time: datetime) -> str:
     if minute < utc:
         minute += timedelta(minutes=1)
     return f"{minute.minute} {minute.hour} {minute.day} {minute.month} *"
+
+
+def value(conn: Conn, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The first column of the first row a query gives, None when it gives no row."""
+    row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+    return None if row is None else row[0]
+
+
+def db_now(conn: Conn) -> datetime:
+    """The database's clock (clock_timestamp(): not frozen at the transaction's start)."""
+    now = value(conn, "select clock_timestamp()")
+    assert isinstance(now, datetime)
+    return now
+
+
+def clear_of_ticks(conn: Conn, seconds: float) -> datetime:
+    """A time ``seconds`` ahead by the database's clock, moved later while it falls within 3 s of
+    a minute boundary (where pg_cron's minute tick could complete its row first)."""
+    at = db_now(conn) + timedelta(seconds=seconds)
+    while at.second < 3 or at.second >= 57:
+        at += timedelta(seconds=1)
+    return at
 
 
 def poll(condition: Callable[[], T], timeout: float, interval: float = 0.5) -> T:

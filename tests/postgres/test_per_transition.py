@@ -18,6 +18,7 @@ from pg_helpers import (
     job_name,
     reconcile_job_inactive,
     run_command,
+    value,
 )
 
 from scheduler_admin.backends.postgres import PostgresBackend
@@ -54,11 +55,6 @@ def memberships(db: Conn, migrated: Server) -> Iterator[PostgresBackend]:
             "select scheduler.remove_transition(name) from scheduler.transitions where not builtin"
         )
         db.execute("drop table if exists public.memberships")
-
-
-def value(db: Conn, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    row = db.execute(sql, params).fetchone()  # type: ignore[arg-type]
-    return None if row is None else row[0]
 
 
 def member(db: Conn, expires_at: datetime, status: str = "active") -> int:

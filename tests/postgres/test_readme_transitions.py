@@ -6,12 +6,19 @@ at its time, and removing the transition leaves the rows as they are."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from cli_helpers import run
-from pg_helpers import Conn, Server, expected_schedule, poll, reconcile_job_inactive
+from pg_helpers import (
+    Conn,
+    Server,
+    db_now,
+    expected_schedule,
+    poll,
+    reconcile_job_inactive,
+    value,
+)
 from readme_helpers import blocks, commands, section
 
 PREFIX = "memberships-status-"
@@ -29,12 +36,6 @@ def cleanup(db: Conn) -> Iterator[Conn]:
         db.execute("drop table if exists public.memberships")
 
 
-def one(db: Conn, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    row = db.execute(sql, params).fetchone()  # type: ignore[arg-type]
-    assert row is not None
-    return row[0]
-
-
 def prefixed_jobs(db: Conn) -> dict[str, str]:
     rows = db.execute(
         "select jobname, schedule from cron.job where jobname like %s", (PREFIX + "%",)
@@ -44,7 +45,7 @@ def prefixed_jobs(db: Conn) -> dict[str, str]:
 
 def triggers(db: Conn) -> int:
     return int(
-        one(
+        value(
             db,
             "select count(*) from pg_trigger "
             "where tgrelid = 'public.memberships'::regclass and not tgisinternal",
@@ -84,15 +85,15 @@ def test_the_readme_registers_memberships_and_they_expire(
 
     # a membership that ends in a few seconds expires at its time (the waker's call, as
     # `scheduler-admin waker --transition memberships` makes it), and its job goes
-    now: datetime = one(db, "select clock_timestamp()")
-    soon = one(
+    now = db_now(db)
+    soon = value(
         db,
         "insert into public.memberships (expires_at) values (%s) returning id",
         (now + timedelta(seconds=2),),
     )
     assert f"{PREFIX}{soon}" in prefixed_jobs(db)
     assert poll(
-        lambda: one(
+        lambda: value(
             db, "select clock_timestamp() >= expires_at from public.memberships where id = %s",
             (soon,),
         ),
@@ -100,8 +101,8 @@ def test_the_readme_registers_memberships_and_they_expire(
     )  # fmt: skip
     code, _out, err = run(capsys, *url, "waker", "--once", "--transition", "memberships")
     assert code == 0, err
-    assert one(db, "select status from public.memberships where id = %s", (soon,)) == "expired"
-    assert one(db, "select status from public.memberships where id = %s", (key,)) == "active"
+    assert value(db, "select status from public.memberships where id = %s", (soon,)) == "expired"
+    assert value(db, "select status from public.memberships where id = %s", (key,)) == "active"
     assert set(prefixed_jobs(db)) == {f"{PREFIX}{key}"}
 
     # transitions list shows it; transitions remove drops its triggers and jobs, not its rows

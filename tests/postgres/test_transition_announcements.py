@@ -16,7 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from pg_helpers import Conn, Server, connect, poll, reconcile_job_inactive
+from pg_helpers import (
+    Conn,
+    Server,
+    clear_of_ticks,
+    connect,
+    db_now,
+    poll,
+    reconcile_job_inactive,
+)
 
 from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.waker import TRANSITION_CHANNEL, ListeningSource, Waker
@@ -47,21 +55,6 @@ def memberships(db: Conn, migrated: Server) -> Iterator[None]:
         )
         db.execute("drop table if exists public.memberships")
         db.execute("drop table if exists public.invoices")
-
-
-def db_now(conn: Conn) -> datetime:
-    (now,) = conn.execute("select clock_timestamp()").fetchone()  # type: ignore[misc]
-    assert isinstance(now, datetime)
-    return now
-
-
-def expire_in(conn: Conn, seconds: float) -> datetime:
-    """A time ``seconds`` ahead by the database's clock, moved later while it falls within 3 s
-    of a minute boundary (where pg_cron's minute tick could expire the row first)."""
-    at = db_now(conn) + timedelta(seconds=seconds)
-    while at.second < 3 or at.second >= 57:
-        at += timedelta(seconds=1)
-    return at
 
 
 def insert(conn: Conn, *times: datetime, status: str = "active") -> list[int]:
@@ -116,7 +109,7 @@ def test_a_write_announces_the_earliest_time_it_registered_at_commit(
 ) -> None:
     with connect(migrated.dsn) as listener:
         listener.execute(f"listen {TRANSITION_CHANNEL}")
-        times = [expire_in(db, 30), expire_in(db, 20)]
+        times = [clear_of_ticks(db, 30), clear_of_ticks(db, 20)]
         with db.transaction():
             insert(db, *times)
             assert list(listener.notifies(timeout=0.3)) == []  # nothing before commit
@@ -125,12 +118,12 @@ def test_a_write_announces_the_earliest_time_it_registered_at_commit(
         assert [datetime.fromisoformat(a["time"]) for a in announced] == [min(times)]
 
         # a row that is not pending, or whose time has passed (expired at once), is not announced
-        insert(db, expire_in(db, 15), status="expired")
+        insert(db, clear_of_ticks(db, 15), status="expired")
         insert(db, db_now(db) - timedelta(minutes=1))
         assert list(listener.notifies(timeout=0.3)) == []
 
         # moving a pending row's time is announced
-        moved = expire_in(db, 10)
+        moved = clear_of_ticks(db, 10)
         db.execute(
             "update public.memberships set expires_at = %s where expires_at = %s",
             (moved, times[0]),
@@ -140,7 +133,7 @@ def test_a_write_announces_the_earliest_time_it_registered_at_commit(
 
         # a paused transition registers nothing and so announces nothing
         db.execute("select scheduler.pause('memberships')")
-        insert(db, expire_in(db, 12))
+        insert(db, clear_of_ticks(db, 12))
         assert list(listener.notifies(timeout=0.3)) == []
 
 
@@ -150,11 +143,11 @@ def test_an_earlier_row_wakes_a_sleeping_waker(
 ) -> None:
     """The waker (of memberships, or of every transition) sleeps until a row 40 s ahead; an
     earlier row announced on scheduler_transitions wakes it, and it expires that row on time."""
-    insert(db, expire_in(db, 40))
+    insert(db, clear_of_ticks(db, 40))
     waker = started(migrated, transition)
     try:
         cycles = waker.cycles
-        (earlier,) = insert(db, expire_in(db, 2))
+        (earlier,) = insert(db, clear_of_ticks(db, 2))
         late = lateness(db, [earlier], timeout=10)
         print(
             f"\n[waker latency] transition {transition or 'all'}, woken by NOTIFY: "
@@ -176,7 +169,7 @@ def test_a_waker_of_meetings_is_not_woken_by_another_transition(
     waker = started(migrated, "meetings")
     try:
         cycles = waker.cycles
-        (key,) = insert(db, expire_in(db, 2))
+        (key,) = insert(db, clear_of_ticks(db, 2))
         # the row is announced, but not to this waker: after its time it is still active
         # and the waker made no call (it sleeps until a meeting, max_wait at most)
         deadline = db.execute(

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import psycopg
 import pytest
 from cli_helpers import run, run_json
-from pg_helpers import Conn, Server, expected_schedule, reconcile_job_inactive, run_command
+from pg_helpers import (
+    Conn,
+    Server,
+    expected_schedule,
+    reconcile_job_inactive,
+    run_command,
+    value,
+)
 
 UTC = timezone.utc
 FUTURE = datetime(2031, 3, 14, 9, 26, 1, tzinfo=UTC)
@@ -39,11 +45,6 @@ def memberships(db: Conn) -> Iterator[Conn]:
             "select scheduler.remove_transition(name) from scheduler.transitions where not builtin"
         )
         db.execute("drop table if exists public.memberships, public.invites")
-
-
-def value(db: Conn, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    row = db.execute(sql, params).fetchone()  # type: ignore[arg-type]
-    return None if row is None else row[0]
 
 
 def insert(db: Conn, expires_at: datetime | None, status: str = "active") -> int:

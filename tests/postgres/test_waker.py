@@ -16,26 +16,11 @@ from datetime import datetime, timedelta
 
 import psycopg
 import pytest
-from pg_helpers import Conn, Server, connect, poll, reset
+from pg_helpers import Conn, Server, clear_of_ticks, connect, db_now, poll, reset
 
 from scheduler_admin.waker import CHANNEL, ListeningSource, Waker
 
 BOUND = 0.5  # seconds after its end_time by which a meeting must be done
-
-
-def db_now(conn: Conn) -> datetime:
-    (now,) = conn.execute("select clock_timestamp()").fetchone()  # type: ignore[misc]
-    assert isinstance(now, datetime)
-    return now
-
-
-def end_in(conn: Conn, seconds: float) -> datetime:
-    """An end time ``seconds`` ahead by the database's clock, moved later while it falls within
-    3 s of a minute boundary (where pg_cron's minute tick could complete it first)."""
-    end = db_now(conn) + timedelta(seconds=seconds)
-    while end.second < 3 or end.second >= 57:
-        end += timedelta(seconds=1)
-    return end
 
 
 def insert(conn: Conn, *ends: datetime) -> list[object]:
@@ -86,7 +71,7 @@ def waker(migrated: Server, db: Conn) -> Iterator[Waker]:
 
 
 def test_meetings_are_done_within_half_a_second_of_their_end(db: Conn, waker: Waker) -> None:
-    first = end_in(db, 1.5)
+    first = clear_of_ticks(db, 1.5)
     ids = insert(db, first, first + timedelta(seconds=0.4), first + timedelta(seconds=1.1))
     late = lateness(db, ids, timeout=10)
     report("direct PostgreSQL", late)
@@ -97,9 +82,9 @@ def test_meetings_are_done_within_half_a_second_of_their_end(db: Conn, waker: Wa
 
 def test_an_earlier_meeting_wakes_a_sleeping_waker(db: Conn, waker: Waker) -> None:
     """The waker sleeps until a meeting 40 s ahead; an earlier one announced by NOTIFY wakes it."""
-    insert(db, end_in(db, 40))
+    insert(db, clear_of_ticks(db, 40))
     cycles = waker.cycles
-    (later_id,) = insert(db, end_in(db, 2))
+    (later_id,) = insert(db, clear_of_ticks(db, 2))
     late = lateness(db, [later_id], timeout=10)
     report("direct PostgreSQL, woken by NOTIFY", late)
     assert 0 <= late[0] <= BOUND
@@ -111,7 +96,7 @@ def test_an_earlier_meeting_wakes_a_sleeping_waker(db: Conn, waker: Waker) -> No
 def test_the_triggers_announce_the_earliest_end_time_at_commit(db: Conn, migrated: Server) -> None:
     with connect(migrated.dsn) as listener:
         listener.execute(f"listen {CHANNEL}")
-        ends = [end_in(db, 30), end_in(db, 20)]
+        ends = [clear_of_ticks(db, 30), clear_of_ticks(db, 20)]
         with db.transaction():
             insert(db, *ends)
             assert list(listener.notifies(timeout=0.3)) == []  # nothing before commit
@@ -121,7 +106,7 @@ def test_the_triggers_announce_the_earliest_end_time_at_commit(db: Conn, migrate
         insert_done = "insert into meetings (title, end_time, status) values ('d', %s, 'done')"
         db.execute(insert_done, (ends[0],))
         assert list(listener.notifies(timeout=0.3)) == []
-        moved = end_in(db, 10)
+        moved = clear_of_ticks(db, 10)
         db.execute("update meetings set end_time = %s where end_time = %s", (moved, ends[0]))
         payloads = [n.payload for n in listener.notifies(timeout=2, stop_after=1)]
         assert [datetime.fromisoformat(p) for p in payloads] == [moved]
@@ -130,7 +115,7 @@ def test_the_triggers_announce_the_earliest_end_time_at_commit(db: Conn, migrate
 def test_two_wakers_complete_every_meeting_once(db: Conn, migrated: Server) -> None:
     wakers = [started(migrated), started(migrated)]
     try:
-        first = end_in(db, 1.5)
+        first = clear_of_ticks(db, 1.5)
         ends = [first + timedelta(milliseconds=50 * i) for i in range(40)]
         ids = insert(db, *ends)
         late = lateness(db, ids, timeout=10)
@@ -159,7 +144,7 @@ def test_the_waker_survives_a_restart_of_the_server(migrated: Server) -> None:
         finally:
             cluster.start()
         with connect(migrated.dsn) as conn:
-            (meeting_id,) = insert(conn, end_in(conn, 2))
+            (meeting_id,) = insert(conn, clear_of_ticks(conn, 2))
             late = lateness(conn, [meeting_id], timeout=10)
             report("after a restart", late)
             # the first try after the restart comes within the backoff cap (1 s)
