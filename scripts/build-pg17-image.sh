@@ -13,7 +13,7 @@ set -euo pipefail
 
 IMAGE=${SCHEDULER_TEST_IMAGE:-scheduler-test-pg17-cron:latest}
 SUITE=trixie
-PACKAGES=postgresql-17,postgresql-17-cron
+PACKAGES=postgresql-17,postgresql-17-cron,postgresql-17-plpgsql-check
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -43,9 +43,13 @@ if ! $SUDO docker info >/dev/null 2>&1; then
     fi
 fi
 
+# An image of an earlier shape (without plpgsql_check, which the lint test needs) is rebuilt.
 if [ -n "$($SUDO docker images -q "$IMAGE")" ]; then
-    echo "image $IMAGE: already built" >&2
-    exit 0
+    if $SUDO docker run --rm --network none "$IMAGE" test -e /usr/lib/postgresql/17/lib/plpgsql_check.so; then
+        echo "image $IMAGE: already built" >&2
+        exit 0
+    fi
+    echo "image $IMAGE: lacks plpgsql_check, rebuilding" >&2
 fi
 
 # The Debian mirror apt already uses here (deb822 "URIs:" or one-line "deb" sources).
@@ -81,6 +85,7 @@ $SUDO rm -rf "$root"/usr/lib/postgresql/17/lib/llvmjit* "$root"/usr/lib/postgres
     "$root"/usr/lib/*-linux-gnu/libLLVM* "$root"/usr/lib/*-linux-gnu/libz3.so*
 test -x "$root/usr/lib/postgresql/17/bin/postgres"
 test -e "$root/usr/lib/postgresql/17/lib/pg_cron.so"
+test -e "$root/usr/lib/postgresql/17/lib/plpgsql_check.so"
 $SUDO tar -C "$root" -c . | $SUDO docker import \
     --change 'USER postgres' --change 'ENV PATH=/usr/lib/postgresql/17/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     - "$IMAGE" >/dev/null

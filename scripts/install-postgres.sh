@@ -14,6 +14,7 @@ fi
 if have_initdb; then
     ver=$(pg_version)
     [ -e "/usr/lib/postgresql/$ver/lib/pg_cron.so" ] || packages+=("postgresql-$ver-cron")
+    [ -e "/usr/lib/postgresql/$ver/lib/plpgsql_check.so" ] || packages+=("postgresql-$ver-plpgsql-check")
 fi
 command -v sqlite3 >/dev/null || packages+=(sqlite3)
 
@@ -35,8 +36,14 @@ if [ ! -e "/usr/lib/postgresql/$ver/lib/pg_cron.so" ]; then
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$ver-cron" >&2
 fi
+# plpgsql_check: the lint test checks every PL/pgSQL function of ours with it
+if [ ! -e "/usr/lib/postgresql/$ver/lib/plpgsql_check.so" ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$ver-plpgsql-check" >&2
+fi
 # The throwaway cluster runs as this OS user when the tests run as root.
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
 fi
-echo "PostgreSQL $ver with pg_cron: ready" >&2
+echo "PostgreSQL $ver with pg_cron and plpgsql_check: ready" >&2
