@@ -14,12 +14,15 @@ Resolution order (compatible with the original service's variables):
 (:func:`metrics_route_enabled`; off by default).
 
 Webhooks (opt-in, :mod:`scheduler_admin.webhooks`): ``SCHEDULER_WEBHOOK_URL`` (an http(s) URL),
-``SCHEDULER_WEBHOOK_SECRET`` (signs each body with HMAC-SHA256), ``SCHEDULER_WEBHOOK_MAX_ATTEMPTS``
+``SCHEDULER_WEBHOOK_SECRET`` (a Standard Webhooks secret ``whsec_<base64>``, or two separated by
+a space while rotating: see :func:`webhook_secret_keys`), ``SCHEDULER_WEBHOOK_MAX_ATTEMPTS``
 (default 8) and ``SCHEDULER_WEBHOOK_TIMEOUT`` (seconds, default 10); see :func:`webhook_settings`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import math
 import os
@@ -47,6 +50,7 @@ __all__ = [
     "resolve",
     "sqlalchemy_url",
     "webhook_display",
+    "webhook_secret_keys",
     "webhook_settings",
 ]
 
@@ -60,6 +64,12 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 MASKED_URL = "***"
 DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
 DEFAULT_WEBHOOK_TIMEOUT = 10.0  # seconds
+WEBHOOK_SECRET_PREFIX = "whsec_"  # a Standard Webhooks secret: whsec_<base64 of the key>
+WEBHOOK_SECRET_MIN_BYTES = 24  # the Standard Webhooks scheme: keys of 24 to 64 random bytes
+WEBHOOK_SECRETS_MAX = 2  # while rotating: the new secret and the old one
+NEW_WEBHOOK_SECRET_COMMAND = (
+    "python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\""
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,8 @@ class Settings:
             redactor.add_url(self.webhook.url)
             if self.webhook.secret:
                 redactor.add_secret(self.webhook.secret)
+                for secret in self.webhook.secret.split():  # each of two while rotating
+                    redactor.add_secret(secret)
         return redactor
 
 
@@ -236,13 +248,69 @@ def _positive_number(env: Mapping[str, str], name: str, default: float, *, integ
     return number
 
 
+def webhook_secret_keys(value: str, *, name: str = "SCHEDULER_WEBHOOK_SECRET") -> list[bytes]:
+    """The HMAC keys of a webhook secret setting: one Standard Webhooks secret
+    (``whsec_<base64>``, the key being the decoded bytes, at least 24 of them), or two separated
+    by whitespace while rotating (the dispatcher signs with both; a receiver accepts either).
+
+    Raises :class:`ConfigurationError` saying what is wrong and how to make a secret; it never
+    shows the secret. ``name`` is what the message calls the setting.
+    """
+    secrets = value.split()
+    hint = (
+        f"Generate a secret with: {NEW_WEBHOOK_SECRET_COMMAND} and give the receiver the same "
+        "value. A secret of the old X-Scheduler-Signature header (e.g. openssl rand -hex 32) "
+        "is not one: see README, Webhooks, Moving from X-Scheduler-Signature."
+    )
+    if not secrets:
+        raise ConfigurationError(f"{name} is empty", hint=hint)
+    if len(secrets) > WEBHOOK_SECRETS_MAX:
+        raise ConfigurationError(
+            f"{name} holds {len(secrets)} space-separated values: at most "
+            f"{WEBHOOK_SECRETS_MAX} secrets (the new and the old one while rotating)",
+            hint=hint,
+        )
+    keys = []
+    for number, secret in enumerate(secrets, 1):
+        which = name if len(secrets) == 1 else f"{name} (secret {number} of {len(secrets)})"
+        if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+            raise ConfigurationError(
+                f"{which} does not start with {WEBHOOK_SECRET_PREFIX}: it must be a Standard "
+                f"Webhooks secret, {WEBHOOK_SECRET_PREFIX} followed by the key in base64",
+                hint=hint,
+            )
+        encoded = secret[len(WEBHOOK_SECRET_PREFIX) :]
+        try:
+            if not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", encoded):
+                raise binascii.Error
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigurationError(
+                f"{which}: what follows {WEBHOOK_SECRET_PREFIX} is not base64 (A-Z, a-z, 0-9, "
+                "+ and /, then = padding)",
+                hint=hint,
+            ) from None
+        if len(key) < WEBHOOK_SECRET_MIN_BYTES:
+            raise ConfigurationError(
+                f"{which} is too short: its key is {len(key)} bytes, at least "
+                f"{WEBHOOK_SECRET_MIN_BYTES} are needed",
+                hint=hint,
+            )
+        keys.append(key)
+    return keys
+
+
 def webhook_settings(env: Mapping[str, str] | None = None) -> WebhookSettings | None:
     """The webhook settings of ``env``; None when ``SCHEDULER_WEBHOOK_URL`` is unset.
 
-    ``SCHEDULER_WEBHOOK_MAX_ATTEMPTS`` and ``SCHEDULER_WEBHOOK_TIMEOUT`` are checked even then,
-    so that a typo shows before webhooks are turned on.
+    ``SCHEDULER_WEBHOOK_SECRET``, ``SCHEDULER_WEBHOOK_MAX_ATTEMPTS`` and
+    ``SCHEDULER_WEBHOOK_TIMEOUT`` are checked even then, so that a typo shows before webhooks
+    are turned on.
     """
     env = os.environ if env is None else env
+    secret = " ".join((env.get("SCHEDULER_WEBHOOK_SECRET") or "").split()) or None
+    if secret is not None:
+        webhook_secret_keys(secret)
     max_attempts = int(
         _positive_number(
             env, "SCHEDULER_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS, integer=True
@@ -273,7 +341,6 @@ def webhook_settings(env: Mapping[str, str] | None = None) -> WebhookSettings | 
         )
     if not parts.hostname:
         raise ConfigurationError("SCHEDULER_WEBHOOK_URL has no host", hint=hint)
-    secret = env.get("SCHEDULER_WEBHOOK_SECRET") or None
     return WebhookSettings(url, secret, max_attempts, timeout)
 
 

@@ -11,11 +11,15 @@ transaction that completes it; while webhooks are on
    locked``, each leased for ``lease_seconds`` and its ``attempts`` counted), so that several
    dispatchers share the work and an event whose dispatcher died is claimed again once its lease
    has expired;
-2. POSTs each one as JSON, in parallel (``concurrency`` at a time), with the headers
-   ``Idempotency-Key: <event_key>`` (the same on every attempt), ``X-Scheduler-Event:
-   <type>`` (``meeting.completed`` for a meeting, ``transition.completed`` for a row of another
-   transition: the payload's ``type``) and, when ``SCHEDULER_WEBHOOK_SECRET`` is set,
-   ``X-Scheduler-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>``;
+2. POSTs each one as JSON, in parallel (``concurrency`` at a time), with the headers of the
+   Standard Webhooks scheme: ``webhook-id: <event_key>`` (the same on every attempt),
+   ``webhook-timestamp: <Unix seconds at sending>`` and, when ``SCHEDULER_WEBHOOK_SECRET`` is
+   set, ``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`` (one
+   signature per secret, space-separated, while two are rotated); and ``Idempotency-Key:
+   <event_key>``, ``X-Scheduler-Event: <type>`` (``meeting.completed`` for a meeting,
+   ``transition.completed`` for a row of another transition: the payload's ``type``).
+   :func:`verify` checks such a request on the receiving side, as does any Standard Webhooks
+   library;
 3. records every attempt (``record_attempt``): a 2xx answer is ``delivered``; a 4xx other than
    408 and 429 is ``failed`` at once (the receiver refuses it, sending it again would not
    help); anything else (5xx, 408, 429, a redirect, a timeout, a connection error) is ``retry``
@@ -24,7 +28,8 @@ transaction that completes it; while webhooks are on
    has been claimed ``max_attempts`` times, then ``failed``.
 
 Delivery is at least once: a dispatcher that dies between the POST and the record leaves the
-event claimed until its lease expires, then it is sent again with the same ``Idempotency-Key``.
+event claimed until its lease expires, then it is sent again with the same ``webhook-id`` (and
+``Idempotency-Key``), a new ``webhook-timestamp`` and so a new signature.
 The lease (by default twice the HTTP timeout plus 5 s: connecting and waiting for the answer
 are each bounded by the timeout) outlasts a delivery, so live dispatchers never send the same
 event twice.
@@ -40,19 +45,21 @@ path, query or credentials are ever logged (:func:`scheduler_admin.config.webhoo
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
 import random
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 import httpx
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from scheduler_admin import __version__, config
 from scheduler_admin.backends.base import Event, Outcome
@@ -65,9 +72,12 @@ log = logging.getLogger("scheduler_admin.webhooks")
 EVENT_TYPE = "meeting.completed"  # the type of a meeting's event
 TRANSITION_EVENT_TYPE = "transition.completed"  # the type of another transition's row's event
 MEETINGS = "meetings"  # the builtin transition
-SIGNATURE_HEADER = "X-Scheduler-Signature"
+ID_HEADER = "webhook-id"  # Standard Webhooks: the event's key, the same on every attempt
+TIMESTAMP_HEADER = "webhook-timestamp"  # Standard Webhooks: Unix seconds at sending
+SIGNATURE_HEADER = "webhook-signature"  # Standard Webhooks: v1,<base64> per secret
 EVENT_HEADER = "X-Scheduler-Event"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+TOLERANCE = timedelta(minutes=5)  # verify(): how far a timestamp may be from the clock
 USER_AGENT = f"scheduler-admin/{__version__}"
 
 BACKOFF_BASE = 1.0  # seconds: the largest wait before the second attempt
@@ -166,28 +176,108 @@ def encode(event: Event) -> bytes:
     return json.dumps(payload(event), separators=(",", ":")).encode("utf-8")
 
 
-def signature(body: bytes, secret: str) -> str:
-    """``sha256=<hex>``: the HMAC-SHA256 of ``body`` keyed with ``secret`` (UTF-8)."""
-    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
+class VerificationError(WebhookVerificationError):
+    """A webhook request failed :func:`verify`; the message says why (a missing header, a
+    timestamp out of the tolerance, no matching signature). A subclass of the standardwebhooks
+    package's ``WebhookVerificationError``, so that one ``except`` catches both."""
 
 
-def verify(body: bytes, secret: str, header: str | None) -> bool:
-    """Whether ``header`` (the ``X-Scheduler-Signature`` a receiver got) signs ``body`` with
-    ``secret``; compared in constant time. For receivers written in Python."""
-    if not header:
-        return False
-    return hmac.compare_digest(signature(body, secret), header.strip())
+def _signers(secret: str, *, name: str = "SCHEDULER_WEBHOOK_SECRET") -> list[Webhook]:
+    """One signer per secret of ``secret`` (checked: :func:`~scheduler_admin.config.
+    webhook_secret_keys`)."""
+    return [Webhook(key) for key in config.webhook_secret_keys(secret, name=name)]
 
 
-def request_headers(event: Event, body: bytes, secret: str | None) -> dict[str, str]:
+def sign(body: bytes, *, msg_id: str, timestamp: int, secret: str) -> str:
+    """The ``webhook-signature`` value of ``body`` sent as ``msg_id`` at ``timestamp`` (Unix
+    seconds): ``v1,<base64 HMAC-SHA256 of "{msg_id}.{timestamp}.{body}">`` keyed with each
+    secret of ``secret`` (``whsec_<base64>``, or two of them separated by a space while rotating:
+    two signatures, space-separated). Made by the standardwebhooks package."""
+    when = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    return " ".join(signer.sign(msg_id, when, body) for signer in _signers(secret))
+
+
+def verify(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    tolerance: timedelta = TOLERANCE,
+    now: datetime | float | None = None,
+) -> None:
+    """Check a webhook request as a receiver got it; raise :class:`VerificationError` unless it
+    is genuine and fresh. For receivers written in Python (any Standard Webhooks library does
+    the same).
+
+    ``body``: the raw request body, before any parsing. ``headers``: the request's headers (any
+    mapping; names are matched without regard to case). ``secret``: ``whsec_<base64>``, or two
+    secrets separated by a space while rotating (a signature made with either is accepted); a
+    malformed one raises :class:`~scheduler_admin.exceptions.ConfigurationError`.
+
+    Refused: a request without ``webhook-id``, ``webhook-timestamp`` or ``webhook-signature``;
+    a ``webhook-timestamp`` more than ``tolerance`` (default 5 minutes) before or after ``now``
+    (a datetime or Unix seconds; default the clock), so that a captured request cannot be
+    replayed later; and one none of whose signatures (``v1,<base64>``, space-separated) is the
+    HMAC of ``"{webhook-id}.{webhook-timestamp}.{body}"`` with a secret of ``secret``, compared
+    in constant time. Act once per ``webhook-id``: a retried event comes again with the same id.
+    """
+    signers = _signers(secret, name="the secret")
+    named = {name.lower(): value.strip() for name, value in headers.items()}
+    wanted = (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
+    missing = [name for name in wanted if not named.get(name)]
+    if missing:
+        raise VerificationError(
+            f"missing {', '.join(missing)} header{'s' if len(missing) > 1 else ''}: not a "
+            "request signed with the Standard Webhooks scheme"
+        )
+    msg_id, stamp, given = (named[name] for name in wanted)
+    if not re.fullmatch(r"[0-9]{1,12}", stamp):
+        raise VerificationError(
+            f"{TIMESTAMP_HEADER} {stamp[:24]!r} is not a time in whole Unix seconds"
+        )
+    sent = int(stamp)
+    if now is None:
+        current = time.time()
+    else:
+        current = now.timestamp() if isinstance(now, datetime) else float(now)
+    age, limit = current - sent, tolerance.total_seconds()
+    if age > limit:
+        raise VerificationError(
+            f"{TIMESTAMP_HEADER} is {age:.0f} s old, more than the tolerance of {limit:g} s: "
+            "a replayed or long-delayed request (or a clock that is wrong)"
+        )
+    if -age > limit:
+        raise VerificationError(
+            f"{TIMESTAMP_HEADER} is {-age:.0f} s in the future, more than the tolerance of "
+            f"{limit:g} s: the sender's or this clock is wrong"
+        )
+    when = datetime.fromtimestamp(sent, tz=timezone.utc)
+    expected = [signer.sign(msg_id, when, body).encode() for signer in signers]
+    signatures = [s.encode() for s in given.split()]
+    if not any(hmac.compare_digest(e, s) for e in expected for s in signatures):
+        raise VerificationError(
+            f"no {SIGNATURE_HEADER} matches: signed with another secret, or the body, "
+            f"{ID_HEADER} or {TIMESTAMP_HEADER} was changed"
+        )
+
+
+def request_headers(
+    event: Event, body: bytes, secret: str | None, *, timestamp: int | None = None
+) -> dict[str, str]:
+    """The headers of ``event``'s POST sent at ``timestamp`` (Unix seconds; default now):
+    signed when there is a ``secret``."""
+    sent = int(time.time()) if timestamp is None else timestamp
     headers = {
         "Content-Type": "application/json",
+        ID_HEADER: event["event_key"],
+        TIMESTAMP_HEADER: str(sent),
         IDEMPOTENCY_HEADER: event["event_key"],
         EVENT_HEADER: event_type(event),
     }
     if secret:
-        headers[SIGNATURE_HEADER] = signature(body, secret)
+        headers[SIGNATURE_HEADER] = sign(
+            body, msg_id=event["event_key"], timestamp=sent, secret=secret
+        )
     return headers
 
 
@@ -292,7 +382,9 @@ class Dispatcher(ThreadedLoop):
         self.store = store
         self.url = url
         self.display = config.webhook_display(url)
-        self.secret = secret or None
+        self.secret = " ".join((secret or "").split()) or None
+        if self.secret:
+            _signers(self.secret)  # a malformed secret is refused now, not at the first POST
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.lease_seconds = lease
@@ -319,6 +411,8 @@ class Dispatcher(ThreadedLoop):
         self._redact.add_url(url)
         if self.secret:
             self._redact.add_secret(self.secret)
+            for one in self.secret.split():
+                self._redact.add_secret(one)
 
     @classmethod
     def from_settings(cls, settings: config.Settings, **options: Any) -> Dispatcher:

@@ -1,15 +1,21 @@
 """The pieces of a webhook delivery without a server: back-off with full jitter, the body and its
-signature, what each HTTP status means, the settings and what they never show."""
+Standard Webhooks signature, verify(), what each HTTP status means, the settings and what they
+never show."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
+import os
 import random
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from scheduler_admin import config
 from scheduler_admin.backends.base import Event
@@ -23,6 +29,7 @@ from scheduler_admin.webhooks import (
     Attempt,
     Counts,
     Dispatcher,
+    VerificationError,
     _Done,
     backoff,
     classify,
@@ -31,9 +38,14 @@ from scheduler_admin.webhooks import (
     payload,
     request_headers,
     retry_after,
-    signature,
+    sign,
     verify,
 )
+
+# Standard Webhooks secrets: whsec_ and the base64 of 32 (24) bytes
+SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+OTHER = "whsec_" + base64.b64encode(bytes(range(100, 124))).decode()
+SENT = 1_796_000_000  # a webhook-timestamp (Unix seconds)
 
 EVENT: Event = {
     "event_id": 42,
@@ -119,14 +131,18 @@ def test_the_payload_of_another_transition_names_it_and_its_key() -> None:
     )
     assert json.loads(body) == payload(ROW_EVENT)
     assert payload(ROW_EVENT)["type"] == TRANSITION_EVENT_TYPE
-    header = signature(body, "s3cret")
-    assert request_headers(ROW_EVENT, body, "s3cret") == {
+    headers = request_headers(ROW_EVENT, body, SECRET, timestamp=SENT)
+    assert headers == {
         "Content-Type": "application/json",
+        "webhook-id": ROW_EVENT["event_key"],
+        "webhook-timestamp": str(SENT),
+        "webhook-signature": sign(
+            body, msg_id=ROW_EVENT["event_key"], timestamp=SENT, secret=SECRET
+        ),
         "Idempotency-Key": ROW_EVENT["event_key"],
         "X-Scheduler-Event": "transition.completed",
-        "X-Scheduler-Signature": header,
     }
-    assert verify(body, "s3cret", header)
+    verify(body, headers, SECRET, now=SENT)
 
 
 def test_a_final_failure_is_logged_with_the_row_it_completed(
@@ -157,33 +173,212 @@ def test_a_final_failure_is_logged_with_the_row_it_completed(
     ]
 
 
-def test_the_signature_is_hmac_sha256_hex_of_the_body() -> None:
-    # RFC-style known answer: HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog")
-    known = "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
-    assert signature(b"The quick brown fox jumps over the lazy dog", "key") == f"sha256={known}"
-    body = encode(EVENT)
-    header = signature(body, "s3cret")
-    assert header == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert verify(body, "s3cret", header) and verify(body, "s3cret", f" {header} ")
-    assert not verify(body, "s3cret", None) and not verify(body, "s3cret", "")
-    assert not verify(body, "other", header)
-    assert not verify(body.replace(b"42", b"43"), "s3cret", header)
+def test_the_signature_is_the_standard_webhooks_hmac_of_id_timestamp_and_body() -> None:
+    # the known answer of the Standard Webhooks scheme's own example
     assert (
-        signature(body, "clé") == "sha256=" + hmac.new("clé".encode(), body, "sha256").hexdigest()
+        sign(
+            b'{"test": 2432232314}',
+            msg_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
+            timestamp=1614265330,
+            secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     )
-
-
-def test_headers_carry_the_idempotency_key_and_the_signature_only_with_a_secret() -> None:
     body = encode(EVENT)
-    plain = request_headers(EVENT, body, None)
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    signed = f"{EVENT['event_key']}.{SENT}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    expected = "v1," + base64.b64encode(digest).decode()
+    assert sign(body, msg_id=EVENT["event_key"], timestamp=SENT, secret=SECRET) == expected
+
+
+def test_headers_carry_the_id_and_timestamp_always_and_the_signature_only_with_a_secret() -> None:
+    body = encode(EVENT)
+    plain = request_headers(EVENT, body, None, timestamp=SENT)
     assert plain == {
         "Content-Type": "application/json",
+        "webhook-id": EVENT["event_key"],
+        "webhook-timestamp": str(SENT),
         "Idempotency-Key": EVENT["event_key"],
         "X-Scheduler-Event": "meeting.completed",
     }
-    signed = request_headers(EVENT, body, "s3cret")
-    assert signed["X-Scheduler-Signature"] == signature(body, "s3cret")
-    assert "s3cret" not in json.dumps(signed)
+    signed = request_headers(EVENT, body, SECRET, timestamp=SENT)
+    assert signed == {**plain, "webhook-signature": signed["webhook-signature"]}
+    assert signed["webhook-signature"].startswith("v1,")
+    assert "X-Scheduler-Signature" not in signed  # dropped: it signed the body alone
+    assert SECRET.removeprefix("whsec_") not in json.dumps(signed)
+    now = request_headers(EVENT, body, SECRET)
+    assert abs(int(now["webhook-timestamp"]) - datetime.now(timezone.utc).timestamp()) < 5
+
+
+Change = Callable[[bytes, dict[str, str]], tuple[bytes, dict[str, str]]]
+
+
+def headers_of(body: bytes, secret: str = SECRET, *, sent: int = SENT) -> dict[str, str]:
+    return request_headers(EVENT, body, secret, timestamp=sent)
+
+
+def test_verify_accepts_a_genuine_request() -> None:
+    body = encode(EVENT)
+    headers = headers_of(body)
+    assert verify(body, headers, SECRET, now=SENT) is None
+    assert (
+        verify(body, headers, SECRET, now=datetime.fromtimestamp(SENT + 299, timezone.utc)) is None
+    )
+    # names in any case, values with surrounding blanks, any mapping
+    shouted = {name.upper(): f" {value} " for name, value in headers.items()}
+    verify(body, shouted, SECRET, now=SENT - 299)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b, h: (b + b" ", h), "no webhook-signature matches"),
+        (
+            lambda b, h: (b.replace(b'"attempt":3', b'"attempt":4'), h),
+            "no webhook-signature matches",
+        ),
+        (lambda b, h: (b, {**h, "webhook-id": "another-key"}), "no webhook-signature matches"),
+        (
+            lambda b, h: (b, {**h, "webhook-timestamp": str(SENT + 1)}),
+            "no webhook-signature matches",
+        ),
+        (lambda b, h: (b, {**h, "webhook-signature": "v1,AAAA"}), "no webhook-signature matches"),
+        (lambda b, h: (b, {**h, "webhook-signature": "v1a,xyz"}), "no webhook-signature matches"),
+        (lambda b, h: (b, {**h, "webhook-timestamp": "1796000000.5"}), "not a time in whole Unix"),
+        (lambda b, h: (b, {**h, "webhook-timestamp": "-5"}), "not a time in whole Unix"),
+        (
+            lambda b, h: (b, {k: v for k, v in h.items() if k != "webhook-signature"}),
+            "missing webhook-signature header",
+        ),
+        (
+            lambda b, h: (b, {k: v for k, v in h.items() if k != "webhook-id"}),
+            "missing webhook-id header",
+        ),
+        (lambda b, h: (b, {**h, "webhook-timestamp": ""}), "missing webhook-timestamp header"),
+        (
+            lambda b, h: (b, {"Content-Type": "application/json"}),
+            "missing webhook-id, webhook-timestamp, webhook-signature headers",
+        ),
+    ],
+)
+def test_verify_refuses_a_changed_or_unsigned_request(change: Change, message: str) -> None:
+    body, headers = change(encode(EVENT), headers_of(encode(EVENT)))
+    with pytest.raises(VerificationError, match=message):
+        verify(body, headers, SECRET, now=SENT)
+
+
+def test_verify_refuses_another_secret() -> None:
+    body = encode(EVENT)
+    with pytest.raises(VerificationError, match="signed with another secret"):
+        verify(body, headers_of(body, OTHER), SECRET, now=SENT)
+
+
+def test_verify_refuses_a_replay_or_a_timestamp_from_the_future() -> None:
+    body = encode(EVENT)
+    headers = headers_of(body)
+    with pytest.raises(VerificationError, match=r"is 301 s old, more than the tolerance of 300 s"):
+        verify(body, headers, SECRET, now=SENT + 301)
+    later = datetime.fromtimestamp(SENT, timezone.utc) + timedelta(days=1)
+    with pytest.raises(VerificationError, match="a replayed or long-delayed request"):
+        verify(body, headers, SECRET, now=later)
+    with pytest.raises(VerificationError, match=r"is 301 s in the future"):
+        verify(body, headers, SECRET, now=SENT - 301)
+    with pytest.raises(VerificationError, match=r"is 999999999999 s in the future"):
+        verify(body, {**headers, "webhook-timestamp": "999999999999"}, SECRET, now=0)
+    # the tolerance is a keyword argument
+    verify(body, headers, SECRET, now=SENT + 3599, tolerance=timedelta(hours=1))
+    with pytest.raises(VerificationError, match="more than the tolerance of 10 s"):
+        verify(body, headers, SECRET, now=SENT + 11, tolerance=timedelta(seconds=10))
+    # a fresh request on the real clock
+    verify(body, request_headers(EVENT, body, SECRET), SECRET)
+    with pytest.raises(VerificationError, match="s old"):
+        verify(body, headers, SECRET)  # SENT is long past
+
+
+def test_verify_errors_are_the_standard_webhooks_error() -> None:
+    body = encode(EVENT)
+    with pytest.raises(WebhookVerificationError):
+        verify(body, {}, SECRET)
+
+
+def test_rotation_two_secrets_two_signatures_either_accepted() -> None:
+    body = encode(EVENT)
+    headers = headers_of(body, f"{SECRET} {OTHER}")
+    first, second = headers["webhook-signature"].split(" ")
+    assert first == headers_of(body, SECRET)["webhook-signature"]
+    assert second == headers_of(body, OTHER)["webhook-signature"]
+    for secret in (SECRET, OTHER, f"{SECRET} {OTHER}", f"{OTHER}  {SECRET}"):
+        verify(body, headers, secret, now=SENT)
+    # a receiver that holds both accepts a request signed with either alone
+    verify(body, headers_of(body, OTHER), f"{SECRET} {OTHER}", now=SENT)
+    verify(body, headers_of(body, SECRET), f"{SECRET} {OTHER}", now=SENT)
+    third = "whsec_" + base64.b64encode(b"3" * 32).decode()
+    with pytest.raises(VerificationError, match="signed with another secret"):
+        verify(body, headers, third, now=SENT)
+
+
+def test_interoperability_with_the_standardwebhooks_package_without_a_server() -> None:
+    body = encode(EVENT)
+    # ours, verified by the package (on the real clock: it has a fixed 5-minute tolerance)
+    headers = request_headers(EVENT, body, f"{SECRET} {OTHER}")
+    assert Webhook(SECRET).verify(body, headers) == payload(EVENT)
+    assert Webhook(OTHER).verify(body, headers) == payload(EVENT)
+    # the package's, verified by ours
+    msg_id, when = "msg_2mN5xWjQnT1oKp", datetime.now(timezone.utc)
+    theirs = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": Webhook(SECRET).sign(msg_id, when, body),
+    }
+    verify(body, theirs, SECRET)
+    with pytest.raises(VerificationError):
+        verify(body, theirs, OTHER)
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("0123456789abcdef0123456789abcdef0123456789abcdef", "does not start with whsec_"),
+        ("whsec-" + "A" * 44, "does not start with whsec_"),
+        ("whsec_" + "A" * 40 + "!", "what follows whsec_ is not base64"),
+        ("whsec_" + "A" * 41, "what follows whsec_ is not base64"),
+        ("whsec_" + "A" * 40 + "-_", "what follows whsec_ is not base64"),
+        ("whsec_", "what follows whsec_ is not base64"),
+        ("whsec_c2hvcnQ=", "too short: its key is 5 bytes, at least 24 are needed"),
+        (f"{SECRET} {OTHER} {SECRET}", "holds 3 space-separated values: at most 2 secrets"),
+        (f"{SECRET} hexhexhexhexhexhex", r"\(secret 2 of 2\) does not start with whsec_"),
+    ],
+)
+def test_a_malformed_secret_is_a_clear_error_that_never_shows_it(secret: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        resolve(None, {"SCHEDULER_WEBHOOK_URL": URL, "SCHEDULER_WEBHOOK_SECRET": secret})
+    shown = str(caught.value)
+    assert "SCHEDULER_WEBHOOK_SECRET" in shown
+    assert "base64.b64encode(os.urandom(32))" in shown  # how to make one
+    for part in secret.split():
+        if part.removeprefix("whsec_"):
+            assert part not in shown and part.removeprefix("whsec_") not in shown
+    # also without a URL (a typo shows before webhooks are on), and given to the dispatcher
+    with pytest.raises(ConfigurationError, match=message):
+        webhook_settings({"SCHEDULER_WEBHOOK_SECRET": secret})
+
+    class NoStore:
+        def close(self) -> None:
+            pass
+
+    with pytest.raises(ConfigurationError, match=message):
+        Dispatcher(NoStore(), "https://hooks.example.com/x", secret=secret)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="the secret"):
+        verify(b"{}", headers_of(b"{}"), secret, now=SENT)
+
+
+def test_a_generated_secret_is_accepted() -> None:
+    generated = "whsec_" + base64.b64encode(os.urandom(32)).decode()  # the hint's command
+    assert config.webhook_secret_keys(generated) == [base64.b64decode(generated[6:])]
+    # unpadded base64 and the spec's 24-byte keys are secrets too
+    assert len(config.webhook_secret_keys(generated.rstrip("="))[0]) == 32
+    assert len(config.webhook_secret_keys(OTHER)[0]) == 24
 
 
 @pytest.mark.parametrize(
@@ -241,16 +436,21 @@ def test_webhook_settings_defaults_and_values() -> None:
     assert settings == WebhookSettings("https://hooks.example.com/x", None, 8, 10.0)
     env = {
         "SCHEDULER_WEBHOOK_URL": URL,
-        "SCHEDULER_WEBHOOK_SECRET": "whsec-abcdef123456",
+        "SCHEDULER_WEBHOOK_SECRET": f" {SECRET}\t",
         "SCHEDULER_WEBHOOK_MAX_ATTEMPTS": "3",
         "SCHEDULER_WEBHOOK_TIMEOUT": "2.5",
     }
     settings = resolve(None, env).webhook
-    assert settings == WebhookSettings(URL, "whsec-abcdef123456", 3, 2.5)
+    assert settings == WebhookSettings(URL, SECRET, 3, 2.5)
     assert resolve("postgresql://u:p@db/app", env).webhook == settings
     assert resolve(None, {**env, "SCHEDULER_WEBHOOK_SECRET": ""}).webhook == WebhookSettings(
         URL, None, 3, 2.5
     )
+    assert resolve(None, {**env, "SCHEDULER_WEBHOOK_SECRET": " "}).webhook == WebhookSettings(
+        URL, None, 3, 2.5
+    )
+    rotating = {**env, "SCHEDULER_WEBHOOK_SECRET": f"{SECRET}   {OTHER}"}
+    assert resolve(None, rotating).webhook == WebhookSettings(URL, f"{SECRET} {OTHER}", 3, 2.5)
 
 
 @pytest.mark.parametrize(
@@ -288,7 +488,7 @@ def test_the_url_is_shown_without_credentials_path_or_query() -> None:
     assert webhook_display("http://127.0.0.1:9000/") == "http://127.0.0.1:9000"
     assert webhook_display("HTTPS://[::1]/x") == "https://[::1]/***"
     assert webhook_display("https://h:bad/x") == "***"
-    settings = WebhookSettings(URL, "whsec-abcdef123456")
+    settings = WebhookSettings(URL, SECRET)
     for text in (repr(settings), settings.display):
         for secret in ("hook-pass", "hook-user", "path-token", "query-token", "whsec"):
             assert secret not in text
@@ -298,11 +498,11 @@ def test_the_url_is_shown_without_credentials_path_or_query() -> None:
 
 
 def test_settings_and_environment_redact_the_webhook_secrets() -> None:
-    env = {"SCHEDULER_WEBHOOK_URL": URL, "SCHEDULER_WEBHOOK_SECRET": "whsec-abcdef123456"}
-    text = f"posting to {URL} with whsec-abcdef123456"
+    env = {"SCHEDULER_WEBHOOK_URL": URL, "SCHEDULER_WEBHOOK_SECRET": f"{SECRET} {OTHER}"}
+    text = f"posting to {URL} with {SECRET}, then {OTHER} and {SECRET} {OTHER}"
     for redactor in (resolve(None, env).redactor(), Redactor.from_environment(env)):
         cleaned = redactor(text)
-        for secret in ("hook-pass", "query-token", "whsec-abcdef123456"):
+        for secret in ("hook-pass", "query-token", SECRET, OTHER, SECRET[6:], OTHER[6:]):
             assert secret not in cleaned, cleaned
     assert config.DEFAULT_WEBHOOK_MAX_ATTEMPTS == 8 and config.DEFAULT_WEBHOOK_TIMEOUT == 10
 

@@ -4,12 +4,15 @@ permanent failures, the attempt limit, the signature and the idempotency key."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import itertools
 import json
 import threading
+import time
+from datetime import timedelta
 
+import pytest
+from standardwebhooks import Webhook
 from webhook_helpers import (
     HOLD,
     Answer,
@@ -23,7 +26,15 @@ from webhook_helpers import (
     sleep,
 )
 
-from scheduler_admin.webhooks import EVENT_TYPE, TRANSITION_EVENT_TYPE, Dispatcher, verify
+from scheduler_admin.webhooks import (
+    EVENT_TYPE,
+    TRANSITION_EVENT_TYPE,
+    Dispatcher,
+    VerificationError,
+    verify,
+)
+
+SECRET = "whsec_" + base64.b64encode(b"delivery tests' secret, 32 bytes").decode()
 
 
 def delivered(store: EventStoreHarness, *event_ids: int) -> bool:
@@ -42,14 +53,19 @@ def test_one_event_is_posted_with_its_payload_and_headers(
     event_store: EventStoreHarness, receiver: WebhookReceiver, make_dispatcher: DispatcherFactory
 ) -> None:
     (event,) = event_store.add_events(1)
+    before = int(time.time())
     counts = make_dispatcher().run_once()
+    after = time.time()
     assert (counts.claimed, counts.delivered, counts.retried, counts.failed) == (1, 1, 0, 0)
     (request,) = receiver.received()
     assert request.path == "/hooks/meetings"
     assert request.headers["content-type"] == "application/json"
+    assert request.headers["webhook-id"] == event["event_key"]
+    assert before <= int(request.headers["webhook-timestamp"]) <= after
     assert request.headers["idempotency-key"] == event["event_key"]
     assert request.headers["x-scheduler-event"] == EVENT_TYPE == "meeting.completed"
-    assert "x-scheduler-signature" not in request.headers  # no secret, no signature
+    assert "webhook-signature" not in request.headers  # no secret, no signature
+    assert "x-scheduler-signature" not in request.headers  # the old scheme is gone
     assert request.json == {
         "type": "meeting.completed",
         "event_id": event["event_id"],
@@ -81,6 +97,9 @@ def test_500s_then_success_retries_with_the_same_idempotency_key(
     assert poll(lambda: delivered(event_store, event["event_id"]))
     requests = receiver.received()
     assert [r.key for r in requests] == [event["event_key"]] * 4
+    assert [r.headers["webhook-id"] for r in requests] == [event["event_key"]] * 4
+    stamps = [int(r.headers["webhook-timestamp"]) for r in requests]
+    assert stamps == sorted(stamps)  # each attempt is stamped when it is sent
     assert [r.json["attempt"] for r in requests] == [1, 2, 3, 4]
     assert {
         r.body.replace(b'"attempt":' + str(r.json["attempt"]).encode(), b"") for r in requests
@@ -236,23 +255,34 @@ def test_max_attempts_then_failed(
     assert {r.key for r in receiver.received()} == {event["event_key"]}
 
 
-def test_the_signature_is_the_hmac_of_the_exact_body(
+def test_every_attempt_is_signed_with_the_standard_webhooks_scheme(
     event_store: EventStoreHarness, receiver: WebhookReceiver, make_dispatcher: DispatcherFactory
 ) -> None:
-    secret = "whsec_0123456789abcdef"
     event_store.add_events(2)
     receiver.script(500)  # a retry is signed too
-    dispatcher = make_dispatcher(secret=secret)
+    dispatcher = make_dispatcher(secret=SECRET)
     dispatcher.start_thread()
     assert poll(lambda: len(receiver.received()) == 3)
     for request in receiver.received():
-        header = request.headers["x-scheduler-signature"]
-        expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-        assert header == f"sha256={expected}"
-        assert verify(request.body, secret, header)
-        assert not verify(request.body, "another secret", header)
-        assert not verify(request.body + b" ", secret, header)
-        assert json.loads(request.body)["event_key"] == request.key
+        signature = request.headers["webhook-signature"]
+        assert signature.startswith("v1,") and " " not in signature  # one secret, one signature
+        assert "x-scheduler-signature" not in request.headers
+        # the Standard Webhooks library accepts it, and so does ours
+        assert Webhook(SECRET).verify(request.body, request.headers) == request.json
+        verify(request.body, request.headers, SECRET)
+        other = "whsec_" + base64.b64encode(b"another secret of thirty-two byt").decode()
+        with pytest.raises(VerificationError, match="signed with another secret"):
+            verify(request.body, request.headers, other)
+        with pytest.raises(VerificationError, match="no webhook-signature matches"):
+            verify(request.body + b" ", request.headers, SECRET)
+        # replayed six minutes later: refused
+        sent = int(request.headers["webhook-timestamp"])
+        with pytest.raises(VerificationError, match="a replayed or long-delayed request"):
+            verify(request.body, request.headers, SECRET, now=sent + 360)
+        verify(
+            request.body, request.headers, SECRET, now=sent + 360, tolerance=timedelta(minutes=7)
+        )
+        assert json.loads(request.body)["event_key"] == request.key == request.headers["webhook-id"]
 
 
 def test_a_database_that_goes_away_is_retried_and_nothing_is_lost(
@@ -331,7 +361,7 @@ def test_an_event_of_another_transition_is_delivered_signed_with_its_transition_
     tests/sqlite."""
     from webhook_helpers import MemoryEventStore
 
-    secret = "whsec_0123456789abcdef"
+    secret = SECRET
     store = MemoryEventStore()
     store.set_webhooks(True)
     (meeting,) = store.add_events(1)
@@ -349,7 +379,7 @@ def test_an_event_of_another_transition_is_delivered_signed_with_its_transition_
     by_key = receiver.by_key()
     assert len(by_key[meeting["event_key"]]) + len(by_key[row["event_key"]]) == 3
     for request in receiver.received():
-        assert verify(request.body, secret, request.headers["x-scheduler-signature"])
+        verify(request.body, request.headers, secret)
     for request in by_key[row["event_key"]]:
         assert request.headers["x-scheduler-event"] == TRANSITION_EVENT_TYPE
         assert request.json == {

@@ -3,6 +3,7 @@ to a receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ from cli_helpers import run, run_json
 from pg_helpers import Server
 from webhook_helpers import WebhookReceiver
 
-SECRET = "whsec-0123456789abcdef"
+from scheduler_admin.webhooks import verify
+
+SECRET = "whsec_" + base64.b64encode(b"the PostgreSQL CLI test secret!!").decode()
 
 
 def write_events(db: Any, count: int) -> list[str]:
@@ -72,6 +75,8 @@ def test_webhooks_once_on_postgres(
     counts = run_json(capsys, "--database-url", migrated.url, "webhooks", "--once")
     assert (counts["claimed"], counts["delivered"], counts["failed"]) == (3, 2, 1)
     sent = {r.json["meeting_id"] for r in receiver.received()}
+    for request in receiver.received():
+        verify(request.body, request.headers, SECRET)
     assert sent == set(after) and not sent & set(before)
     rows = {r["meeting_id"]: r for r in run_json(capsys, "--database-url", migrated.url, "events")}
     assert rows[before[0]]["delivery"] is None
