@@ -31,6 +31,16 @@ rows of each active one and answers the earliest pending time among them), or on
 transition (``scheduler-admin waker --transition memberships``), which heeds only that
 transition's announcements.
 
+Announcements are hints. PostgreSQL has no privilege on channels: any role that can connect may
+``LISTEN`` on these two (and learn the earliest end time of the rows a statement wrote, and a
+transition's name) and ``NOTIFY`` on them. So the waker trusts nothing it hears there: a payload
+the triggers would not send (not a time, a time without an offset, not JSON of that shape, too
+long, out of range, no transition's name) is ignored with a rate-limited debug line, never
+treated as a failure, and the connection stays; a well-formed time only brings the next
+``wake()`` forward, never sooner than ``announce_gap`` after the last answer, so that a stream of
+them (spoofed, or a burst of real writes) costs at most one call per ``announce_gap`` (0.2 s), and
+``wake()`` reads the real next time from the database anyway.
+
 ``SCHEDULER_WAKER=false`` turns it off (as does ``ENABLE_MEETING_STATUS_UPDATES=false``).
 """
 
@@ -41,10 +51,11 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from scheduler_admin import config
@@ -63,6 +74,11 @@ BACKOFF_CAP = 30.0  # seconds: the longest wait between retries
 REST_POLL = 2.0  # seconds: the re-poll over Supabase's REST API
 SQLITE_POLL = 1.0  # seconds: the re-poll on SQLite
 _LISTEN_SLICE = 0.5  # seconds: how often a LISTENing waker looks at its stop flag
+ANNOUNCE_GAP = 0.2  # seconds: the soonest after an answer that an announcement brings a call
+IGNORED_LOG_INTERVAL = 60.0  # seconds: at most one debug line about ignored announcements
+MAX_PAYLOAD = 256  # characters: longer is no announcement of ours (they have fewer than 100)
+_MAX_TIME = 40  # characters of an announced time (the triggers write 32)
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a transition's name (scheduler.transitions)
 
 
 def waker_enabled(env: Mapping[str, str] | None = None) -> bool:
@@ -129,23 +145,87 @@ class PollingSource:
         self.reset()
 
 
-def announced_time(channel: str, payload: str, transition: str | None) -> datetime | None:
-    """The time a notification announces, when it concerns ``transition`` (None: every
-    transition); None for another transition's or an unreadable payload."""
+class BadAnnouncement(ValueError):
+    """A notification on our channels that no trigger of ours sends (anyone may send one)."""
+
+
+def _announced_utc(text: str) -> datetime:
+    """An announced time: ISO 8601 with its offset (no time zone is guessed), in UTC."""
+    if len(text) > _MAX_TIME or not text.isascii():
+        raise BadAnnouncement("not a time")
     try:
-        if channel == CHANNEL:
-            name, text = "meetings", payload
-        elif channel == TRANSITION_CHANNEL:
-            data = json.loads(payload)
-            name, text = data["transition"], data["time"]
-        else:
-            return None
-        if transition is not None and name != transition:
-            return None
-        return _time(text)
-    except (ValueError, KeyError, TypeError):
-        log.debug("ignored an announcement on %s: %r", channel, payload)
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadAnnouncement("not an ISO 8601 time") from None
+    if when.utcoffset() is None:
+        raise BadAnnouncement("a time without an offset")
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:
+        raise BadAnnouncement("a time out of range") from None
+
+
+def parse_announcement(channel: str, payload: str) -> tuple[str, datetime]:
+    """The transition and the time (UTC) of an announcement as the triggers send them: on
+    ``scheduler_meetings`` an ISO 8601 time with its offset (meetings), on
+    ``scheduler_transitions`` a JSON object ``{"transition": name, "time": ISO 8601}`` naming a
+    transition other than meetings. Any role that can connect may NOTIFY these channels: anything
+    else raises :class:`BadAnnouncement`, and nothing else does."""
+    if len(payload) > MAX_PAYLOAD:
+        raise BadAnnouncement(f"longer than {MAX_PAYLOAD} characters")
+    if channel == CHANNEL:
+        return "meetings", _announced_utc(payload)
+    if channel != TRANSITION_CHANNEL:
+        raise BadAnnouncement("not a channel of the scheduler")
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise BadAnnouncement("not JSON") from None
+    if not isinstance(data, dict):
+        raise BadAnnouncement("not a JSON object")
+    name, text = data.get("transition"), data.get("time")
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name == "meetings":
+        raise BadAnnouncement("no transition's name")  # meetings announce on scheduler_meetings
+    if not isinstance(text, str):
+        raise BadAnnouncement("no time")
+    return name, _announced_utc(text)
+
+
+def announced_time(channel: str, payload: str, transition: str | None) -> datetime | None:
+    """The time (UTC) a notification announces, when it concerns ``transition`` (None: every
+    transition); None for another transition's or a malformed payload."""
+    try:
+        name, when = parse_announcement(channel, payload)
+    except BadAnnouncement:
         return None
+    return when if transition is None or name == transition else None
+
+
+class _IgnoredLog:
+    """At most one debug line per ``interval`` seconds about ignored announcements, with the
+    count of those left out since the previous one (anyone may send thousands a second)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next = float("-inf")
+        self._left_out = 0
+
+    def __call__(self, channel: str, payload: str, reason: str) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._left_out += 1
+            return
+        log.debug(
+            "waker: ignored an announcement on %s (%s): %r%s; announcements are hints, and any "
+            "role that can connect may send them (at most one such line per %g s)",
+            channel,
+            reason,
+            payload[:80],
+            f" (and {self._left_out} more since the previous such line)" if self._left_out else "",
+            self.interval,
+        )
+        self._next = now + self.interval
+        self._left_out = 0
 
 
 class ListeningSource:
@@ -164,7 +244,10 @@ class ListeningSource:
         self.backend = PostgresBackend(url, connect_timeout=connect_timeout)
         self.target = self.backend.target
         self.transition = transition
+        self.ignored = 0  # malformed announcements ignored (any role that can connect may send)
+        self.sessions = 0  # sessions opened (LISTEN issued): stays 1 while the connection holds
         self._listening = False
+        self._ignored_log = _IgnoredLog(IGNORED_LOG_INTERVAL)
 
     def _session(self) -> Any:
         conn = self.backend.connect()
@@ -174,7 +257,24 @@ class ListeningSource:
             conn.execute(f"listen {CHANNEL}")
             conn.execute(f"listen {TRANSITION_CHANNEL}")
             self._listening = True
+            self.sessions += 1
         return conn
+
+    def heed(self, channel: str, payload: str) -> datetime | None:
+        """The time (UTC) an announcement gives this waker: None for another transition's, and
+        for a malformed one, which is counted and logged (rate-limited), never raised."""
+        try:
+            name, when = parse_announcement(channel, payload)
+        except Exception as exc:  # a hint from anyone: never a failure of the waker
+            self._ignore(channel, payload, str(exc) or type(exc).__name__)
+            return None
+        if self.transition is not None and name != self.transition:
+            return None
+        return when
+
+    def _ignore(self, channel: str, payload: str, reason: str) -> None:
+        self.ignored += 1
+        self._ignored_log(channel, payload, reason)
 
     def wake(self, *, transition: str | None = None) -> Wake:
         self._session()
@@ -188,10 +288,15 @@ class ListeningSource:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            for notify in conn.notifies(timeout=min(remaining, _LISTEN_SLICE), stop_after=1):
-                when = announced_time(notify.channel, notify.payload, self.transition)
-                if when is not None:
-                    announced.append(when)
+            try:
+                for notify in conn.notifies(timeout=min(remaining, _LISTEN_SLICE), stop_after=1):
+                    when = self.heed(notify.channel, notify.payload)
+                    if when is not None:
+                        announced.append(when)
+            except UnicodeDecodeError:
+                # a payload not in the session's encoding (possible in a SQL_ASCII database):
+                # psycopg drops the rest of its batch, which costs at most a wait until max_wait
+                self._ignore("?", "", "not in the session's encoding")
         return announced
 
     def reset(self) -> None:
@@ -230,6 +335,7 @@ class Waker(ThreadedLoop):
         jitter: float = JITTER,
         backoff_start: float = BACKOFF_START,
         backoff_cap: float = BACKOFF_CAP,
+        announce_gap: float = ANNOUNCE_GAP,
     ) -> None:
         self.source = source
         self.transition = transition
@@ -237,6 +343,7 @@ class Waker(ThreadedLoop):
         self.jitter = jitter
         self.backoff_start = backoff_start
         self.backoff_cap = backoff_cap
+        self.announce_gap = announce_gap
         self.completed = 0  # meetings (and other transitions' rows) this waker completed
         self.failures = 0  # consecutive failed cycles (0: the database answers)
         self.cycles = 0  # successful calls of wake()
@@ -256,6 +363,11 @@ class Waker(ThreadedLoop):
     @property
     def target(self) -> str:
         return self.source.target
+
+    @property
+    def ignored(self) -> int:
+        """Malformed announcements its source ignored (0 where nothing is announced)."""
+        return int(getattr(self.source, "ignored", 0))
 
     # -- one cycle ------------------------------------------------------------------------------
 
@@ -303,7 +415,11 @@ class Waker(ThreadedLoop):
                 break
             for end_time in self.source.wait(remaining, self._stop):
                 if self._db_now is not None:
-                    deadline = min(deadline, self._deadline_of(end_time))
+                    # a hint anyone may send: it brings the call forward, never to sooner than
+                    # announce_gap after the last answer, so that announcements in a stream
+                    # (past times, the next instants) coalesce into one call per announce_gap
+                    soonest = self._received + self.announce_gap
+                    deadline = min(deadline, max(self._deadline_of(end_time), soonest))
         if self.jitter > 0:
             self._stop.wait(random.uniform(0, self.jitter))
 
