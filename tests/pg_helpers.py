@@ -257,6 +257,9 @@ def reset(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute("update scheduler.settings set webhooks = false")
         conn.execute("delete from scheduler.completion_events")
         conn.execute("delete from scheduler.metric_totals")
+    if conn.execute("select to_regclass('scheduler.failing_rows') is not null").fetchone()[0]:  # type: ignore[index]
+        conn.execute("delete from scheduler.failing_rows")
+        conn.execute("update scheduler.reconcile_state set skipped_in_a_row = 0")
 
 
 def upgrade_error(server: Server) -> psycopg.Error:
@@ -272,7 +275,7 @@ def upgrade_error(server: Server) -> psycopg.Error:
 def reconcile_job_inactive(conn: Conn) -> Iterator[None]:
     """The recurring reconcile job inactive, and no run of it in progress: it fires at every
     tick and may complete a test's meeting first (the meeting's pending run is then dropped as
-    canceled), and its advisory lock makes reconcile() skip. Reactivated afterwards."""
+    canceled), and its lock makes reconcile() skip. Reactivated afterwards."""
     conn.execute("update cron.job set active = false where jobname = 'meeting-status-reconcile'")
     try:
         assert poll(

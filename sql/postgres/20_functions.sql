@@ -270,7 +270,14 @@ begin
                      and m.end_time operator(pg_catalog.<=) pg_catalog.now()) then
         return v_other;
     end if;
-    return scheduler.complete_due(true, p_path) operator(pg_catalog.+) v_other;
+    -- each transition in isolation (0009): the others' completions stand whatever happens here
+    -- (a held lock: the next run, the meetings' own jobs or the reconcile job complete them)
+    begin
+        return scheduler.complete_due(true, p_path) operator(pg_catalog.+) v_other;
+    exception when others then
+        raise warning 'scheduler: completing meetings failed: %', sqlerrm;
+        return v_other;
+    end;
 end
 $$;
 comment on function scheduler.sweep_due(pg_catalog.text) is
@@ -587,7 +594,7 @@ comment on function scheduler.schedule_jobs(pg_catalog.text[], pg_catalog.text[]
 -- with "stack depth limit exceeded" (3 and 7 such errors in the server log), every one inside
 -- this function while it read cron.job, as other runs committed their removals:
 --   * cron.job is only read by statements that call nothing while it is open (see below);
---   * one such transaction at a time (an advisory lock held until it ends): with a bound per
+--   * one such transaction at a time (a lock held until it ends): with a bound per
 --     transaction alone, runs removing their shares at once still failed 6 runs of a 20,000
 --     burst, and one of 100,000 crashed the server;
 --   * at most 1000 calls per transaction, counted across calls in the transaction-local setting
@@ -650,7 +657,8 @@ begin
         -- One such transaction at a time (until it ends): the runs of a busy minute queue here
         -- with cron.job closed, and take the invalidations of the one before at once. Those of
         -- the jobs still there are removed (a new snapshot: one removed meanwhile is skipped).
-        perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('scheduler.unschedule'));
+        -- A row of scheduler.locks (0009): no role but the owner can take it.
+        perform scheduler.take_lock('unschedule', true);
         v_jobs := array(select j.jobid from cron.job j
                         where j.jobid operator(pg_catalog.=) any (v_jobs)
                           and j.username operator(pg_catalog.=) current_user);
@@ -689,64 +697,34 @@ comment on function scheduler.unregister_jobs(pg_catalog.uuid[]) is
 -- Marks done every pending meeting whose end time has passed, and sets its updated_at when the
 -- table has that column (applications sync on it), and records one completion event per meeting
 -- in the same statement (scheduler.completion_events; p_path says which path completed it).
--- p_skip_locked: skip rows that another
--- transaction holds (it completes or moves them itself; the reconcile job catches any left),
--- else wait for them (up to the caller's lock_timeout). Completing a meeting unschedules its job
--- through the update trigger. Where the owner lacks DELETE on cron.job (Supabase:
--- unregister_jobs calls cron.unschedule per job, at most 1000 per transaction) the skip-locked
--- form marks at most 1000 meetings per call, so that the update trigger can unschedule the job
--- of every meeting it completed: the concurrent runs of a busy minute share the burst, and the
--- next runs, or the reconcile job, complete the rest. Dynamic SQL only for the optional column
--- and the limit (both constants of ours); the statuses and the path are parameters.
--- completed_at is the clock when the statement ran (read once: a materialized CTE).
+-- p_skip_locked: skip rows that another transaction holds (it completes or moves them itself;
+-- the reconcile job catches any left), else wait for them (up to the caller's lock_timeout).
+-- Completing a meeting unschedules its job through the update trigger. Where the owner lacks
+-- DELETE on cron.job (Supabase: unregister_jobs calls cron.unschedule per job, at most 1000 per
+-- transaction) the skip-locked form marks at most 1000 meetings per call, so that the update
+-- trigger can unschedule the job of every meeting it completed: the concurrent runs of a busy
+-- minute share the burst, and the next runs, or the reconcile job, complete the rest. 0009: the
+-- statement is complete_rows()'s (25_safety.sql): a meeting that cannot be completed is left
+-- out and recorded, and never holds up another; meetings in a partition another role owns or
+-- has a trigger on are left alone.
 create or replace function scheduler.complete_due(p_skip_locked boolean, p_path pg_catalog.text)
 returns integer
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_completed integer;
 begin
-    -- the AFTER UPDATE trigger records the BEFORE trigger's completions (path write) when this
-    -- flag is on; this statement records its own
-    perform pg_catalog.set_config('scheduler.completed_on_write', '', true);
-    execute pg_catalog.format(
-        'with due as ('
-        '    select m.id from public.meetings m'
-        '    where m.status operator(pg_catalog.=) $1'
-        '      and m.end_time operator(pg_catalog.<=) pg_catalog.now()'
-        '    %s for update %s'
-        '), done as ('
-        '    update public.meetings m set status = $2%s'
-        '    from due where m.id operator(pg_catalog.=) due.id'
-        '    returning m.id, m.end_time'
-        '), t as materialized ('
-        '    select pg_catalog.clock_timestamp() as at,'
-        '           (select s.webhooks from scheduler.settings s) as webhooks'
-        ') '
-        'insert into scheduler.completion_events'
-        '    (meeting_id, end_time, completed_at, path, delivery, next_attempt_at) '
-        'select d.id, d.end_time, t.at, $3, case when t.webhooks then ''pending'' end, t.at '
-        'from t cross join done d',
+    return scheduler.complete_rows(
+        'meetings', p_skip_locked, p_path,
         case when p_skip_locked and not pg_catalog.has_table_privilege('cron.job', 'DELETE')
-             then 'limit 1000' else '' end,
-        case when p_skip_locked then 'skip locked' else '' end,
-        case when exists (
-                 select 1 from pg_catalog.pg_attribute a
-                 where a.attrelid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
-                   and a.attname operator(pg_catalog.=) 'updated_at'
-                   and a.attnum operator(pg_catalog.>) 0 and not a.attisdropped)
-             then ', updated_at = pg_catalog.now()' else '' end)
-    using scheduler.pending_status(), scheduler.done_status(), p_path;
-    get diagnostics v_completed = row_count;
-    return v_completed;
+             then 1000 end);
 end
 $$;
 comment on function scheduler.complete_due(boolean, pg_catalog.text) is
     'Marks done the pending meetings whose end_time has passed (and sets updated_at where the '
     'table has it), recording a completion event per meeting with the given path; skipping or '
     'waiting for locked rows; skipping, at most 1000 per call where the owner lacks DELETE on '
-    'cron.job (unregister_jobs'' bound).';
+    'cron.job (unregister_jobs'' bound). A meeting that fails is recorded in failing_rows and '
+    'never holds up another.';
 -- 0003's form, without the path
 drop function if exists scheduler.complete_due(boolean);
 

@@ -6,9 +6,13 @@
 create or replace function scheduler.meetings_before_write()
 returns pg_catalog.trigger
 language plpgsql
--- security invoker: it reads and sets only NEW and its arguments (the pending and done words,
--- given when the trigger is created: the roles that write meetings cannot read
--- scheduler.settings) and calls pg_catalog functions.
+-- security definer (0009): it notes the meetings it completes in scheduler.write_completions,
+-- which only the owner may write, so that a writer cannot make the AFTER trigger record events
+-- of completions the scheduler never made. Otherwise it reads and sets only NEW and its
+-- arguments (the pending and done words, given when the trigger is created) and calls
+-- pg_catalog functions. No role but the owner may execute it (a trigger function can only be
+-- attached to a table by a role that may execute it).
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
@@ -32,8 +36,10 @@ begin
     end if;
     if new.end_time operator(pg_catalog.<=) pg_catalog.now() then
         new.status := tg_argv[1];
-        -- the AFTER trigger of this statement records the completion events (path write): it
-        -- runs as the owner, this trigger as whoever writes
+        -- the AFTER trigger of this statement records the completion events (path write) of
+        -- the meetings noted here (the setting only tells it to look: any session may set it)
+        insert into scheduler.write_completions (txid, transition, row_key)
+        values (pg_catalog.pg_current_xact_id(), 'meetings', new.id::pg_catalog.text);
         perform pg_catalog.set_config('scheduler.completed_on_write', 'on', true);
         -- completing a meeting sets updated_at where the table has it, as complete_due() does
         if pg_catalog.to_jsonb(new) operator(pg_catalog.?) 'updated_at' then
@@ -50,10 +56,10 @@ comment on function scheduler.meetings_before_write() is
     'Rows with any other status are left alone.';
 
 -- Completion events of the meetings the BEFORE trigger completed (path write): the AFTER
--- triggers below call this when the BEFORE trigger raised the transaction-local flag
--- scheduler.completed_on_write in this statement, then lower it. The rows are those of the
--- statement that became done (the BEFORE trigger cannot tell the AFTER trigger which rows it
--- changed; a statement that also sets other rows done itself records those too).
+-- triggers below call this when the transaction-local flag scheduler.completed_on_write is on,
+-- then lower it. The flag is a hint (any session may set it): only the meetings of the
+-- statement that are done and that the BEFORE trigger noted in scheduler.write_completions in
+-- this transaction get an event (0009); the notes are deleted.
 create or replace function scheduler.record_write_completions(p_meeting_ids pg_catalog.uuid[],
                                                               p_end_times pg_catalog.timestamptz[])
 returns integer
@@ -64,6 +70,12 @@ declare
     v_count integer;
 begin
     perform pg_catalog.set_config('scheduler.completed_on_write', '', true);
+    with noted as (
+        delete from scheduler.write_completions w
+        where w.txid operator(pg_catalog.=) pg_catalog.pg_current_xact_id()
+          and w.transition operator(pg_catalog.=) 'meetings'
+        returning w.row_key
+    )
     insert into scheduler.completion_events
         (meeting_id, end_time, completed_at, path, delivery, next_attempt_at)
     select r.id, r.end_time, t.at, 'write', case when t.webhooks then 'pending' end, t.at
@@ -71,14 +83,16 @@ begin
                  (select s.webhooks from scheduler.settings s) as webhooks) t
     cross join rows from (pg_catalog.unnest(p_meeting_ids), pg_catalog.unnest(p_end_times))
          as r(id, end_time)
-    where r.id is not null;
+    where r.id is not null
+      and r.id::pg_catalog.text operator(pg_catalog.=) any (array(select n.row_key from noted n));
     get diagnostics v_count = row_count;
     return v_count;
 end
 $$;
 comment on function scheduler.record_write_completions(pg_catalog.uuid[], pg_catalog.timestamptz[]) is
     'Records completion events (path write) for the meetings a write completed because their '
-    'end_time had passed. Internal: called by the AFTER triggers on meetings.';
+    'end_time had passed (those the BEFORE trigger noted in this transaction). Internal: called '
+    'by the AFTER triggers on meetings.';
 
 create or replace function scheduler.meetings_after_insert()
 returns pg_catalog.trigger

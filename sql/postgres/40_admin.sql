@@ -230,6 +230,8 @@ begin
         end;
         -- on the per-call path (Supabase) at most 1000 per transaction: the next run removes more
         v_removed := scheduler.unregister_jobs(v_orphans);
+        -- failing entries of meetings gone or no longer upcoming (0009)
+        perform scheduler.clear_failing_rows('meetings');
     end if;
 
     return pg_catalog.jsonb_build_object(
@@ -271,10 +273,23 @@ returns pg_catalog.jsonb
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_meetings pg_catalog.jsonb;
 begin
-    return case when scheduler.is_enabled() or p_dry_run
-                then scheduler.repair(p_dry_run, p_skip_locked)
-                else scheduler.skipped_meetings_report(p_dry_run) end
+    -- each transition in isolation (0009): a failure of the meetings' repair is reported, and
+    -- the other transitions are repaired all the same
+    begin
+        v_meetings := case when scheduler.is_enabled() or p_dry_run
+                           then scheduler.repair(p_dry_run, p_skip_locked)
+                           else scheduler.skipped_meetings_report(p_dry_run) end;
+    exception when others then
+        v_meetings := scheduler.skipped_meetings_report(p_dry_run)
+                      operator(pg_catalog.||) pg_catalog.jsonb_build_object(
+                          'errors', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                              'error', sqlerrm)),
+                          'success', false);
+    end;
+    return v_meetings
            operator(pg_catalog.||) pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
                'transitions', scheduler.repair_transitions(p_dry_run, p_skip_locked),
                'paused_transitions', scheduler.paused_transitions()));
@@ -310,8 +325,9 @@ begin
                   hint = pg_catalog.format('Run scheduler-admin resume --transition %s, which also '
                                            'recovers.', p_transition);
     end if;
-    -- One recovery or reconciliation at a time.
-    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('scheduler.repair'));
+    -- One recovery or reconciliation at a time (a row of scheduler.locks, 0009: no role but the
+    -- owner can take it).
+    perform scheduler.take_lock('repair', true);
     if p_transition is null then
         return scheduler.repair_all(p_dry_run, false);
     elsif v_builtin then
@@ -383,9 +399,23 @@ begin
        or p_transition is not null and not scheduler.transition_active(p_transition) then
         return pg_catalog.jsonb_build_object('paused', true);
     end if;
-    if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('scheduler.repair')) then
+    -- one at a time (a row of scheduler.locks, 0009); a run that finds another recovery running
+    -- is counted, and doctor and the metrics show several in a row
+    if not scheduler.take_lock('repair', false) then
+        update scheduler.reconcile_state
+        set skipped_in_a_row = skipped_in_a_row operator(pg_catalog.+) 1,
+            last_skipped_at = pg_catalog.now();
         return pg_catalog.jsonb_build_object('skipped', 'another recovery is running');
     end if;
+    update scheduler.reconcile_state
+    set skipped_in_a_row = 0, last_done_at = pg_catalog.now();
+    -- TRIGGER, TRUNCATE and REFERENCES on a partition attached since (Supabase's default
+    -- privileges give them to the API roles) are taken back within a minute (0009)
+    perform scheduler.secure_table(t.relation) from scheduler.transitions t
+    where exists (select 1 from pg_catalog.pg_class c where c.oid operator(pg_catalog.=) t.relation);
+    -- notes of write completions left by a statement whose AFTER trigger did not run (0009)
+    delete from scheduler.write_completions w
+    where pg_catalog.pg_xact_status(w.txid) is distinct from 'in progress';
     if p_transition is not null and not v_builtin then
         return scheduler.transition_report(p_transition, false, true)
                operator(pg_catalog.||) pg_catalog.jsonb_build_object(
@@ -419,15 +449,19 @@ as $$
 declare
     v_status pg_catalog.text;
     v_pending pg_catalog.text := scheduler.pending_status();
+    v_relid pg_catalog.oid;
 begin
     if p_end_time is null then
         raise exception 'end_time is required' using errcode = 'invalid_parameter_value';
     end if;
-    select m.status into v_status from public.meetings m
+    select m.status, m.tableoid into v_status, v_relid from public.meetings m
     where m.id operator(pg_catalog.=) p_meeting_id for update;
     if not found then
         raise exception 'no meeting with id %', p_meeting_id using errcode = 'no_data_found';
     end if;
+    -- the update below runs the triggers of the meeting's partition as the owner (0009)
+    perform scheduler.require_safe_row('public.meetings', v_relid,
+                                       pg_catalog.format('meeting %s', p_meeting_id));
     if v_status is distinct from v_pending then
         raise exception 'meeting % is %, not %: nothing to schedule', p_meeting_id, v_status,
                         v_pending
@@ -460,12 +494,16 @@ as $$
 declare
     v_status pg_catalog.text;
     v_removed integer;
+    v_relid pg_catalog.oid;
 begin
-    select m.status into v_status from public.meetings m
+    select m.status, m.tableoid into v_status, v_relid from public.meetings m
     where m.id operator(pg_catalog.=) p_meeting_id for update;
     if not found then
         raise exception 'no meeting with id %', p_meeting_id using errcode = 'no_data_found';
     end if;
+    -- the update below runs the triggers of the meeting's partition as the owner (0009)
+    perform scheduler.require_safe_row('public.meetings', v_relid,
+                                       pg_catalog.format('meeting %s', p_meeting_id));
     select pg_catalog.count(*) into v_removed from cron.job j
     where j.jobname operator(pg_catalog.=) scheduler.job_name(p_meeting_id)::pg_catalog.name
       and j.username operator(pg_catalog.=) current_user;
@@ -572,7 +610,7 @@ begin
     if found then
         perform scheduler.create_before_write_trigger();
         if scheduler.is_enabled() then
-            perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('scheduler.repair'));
+            perform scheduler.take_lock('repair', true);
             v_repair := scheduler.repair(false, false);
         end if;
     end if;
@@ -825,7 +863,9 @@ begin
                   and a.grantee operator(pg_catalog.=) r.oid
                   and a.privilege_type operator(pg_catalog.=) any (array['INSERT', 'UPDATE', 'DELETE']))),
         'cron_timezone', v_timezone,
-        'cron_timezone_readable', v_timezone_known);
+        'cron_timezone_readable', v_timezone_known,
+        -- meetings and every registered table with their partitions and children (0009)
+        'tables', scheduler.table_safety());
 end
 $$;
 comment on function scheduler.security_report() is
@@ -1169,7 +1209,12 @@ with upcoming as (
             'job', exists (select 1 from ours o
                            where o.jobname operator(pg_catalog.=) 'meeting-status-sweep')) as sweep,
         (select e.extversion from pg_catalog.pg_extension e where e.extname operator(pg_catalog.=) 'pg_cron') as pg_cron_version,
-        scheduler.security_report() as security
+        scheduler.security_report() as security,
+        -- 0009: rows that could not be completed, and the reconcile job skipped or failing
+        (select pg_catalog.count(*) from scheduler.failing_rows) as failing_rows,
+        scheduler.failing_rows_report(null, 20) as failing_rows_detail,
+        (select x.skipped_in_a_row from scheduler.reconcile_state x) as reconcile_skipped,
+        scheduler.reconcile_failed_in_a_row() as reconcile_failed
     from scheduler.failed_runs(pg_catalog.now() operator(pg_catalog.-) interval '24 hours') r
 )
 select pg_catalog.jsonb_build_object(
@@ -1186,7 +1231,14 @@ select pg_catalog.jsonb_build_object(
     'pg_cron_version', f.pg_cron_version,
     'security', f.security,
     'sweep', f.sweep,
-    'ok', f.enabled and (f.missing_jobs operator(pg_catalog.=) 0)
+    'failing_rows', f.failing_rows,
+    'failing_rows_detail', f.failing_rows_detail,
+    'reconcile_skipped_in_a_row', coalesce(f.reconcile_skipped, 0),
+    'reconcile_failed_in_a_row', f.reconcile_failed,
+    'ok', f.enabled
+          and f.failing_rows operator(pg_catalog.=) 0
+          and coalesce(f.reconcile_skipped, 0) operator(pg_catalog.<) 3
+          and f.reconcile_failed operator(pg_catalog.<) 3 and (f.missing_jobs operator(pg_catalog.=) 0)
           and (f.orphan_jobs operator(pg_catalog.=) 0) and (f.overdue_meetings operator(pg_catalog.=) 0)
           -- a failed run is a problem until a later run has done its work
           and (f.failed_runs_24h operator(pg_catalog.=) f.retried_runs_24h) and f.reconcile_job
@@ -1298,6 +1350,14 @@ begin
                                  where c.name operator(pg_catalog.=) 'lateness_sum'), 0)),
             'failed_runs', v_failed,
             'retried_runs', v_retried,
+            -- 0009: rows failing to complete (of this transition, or all), the reconcile job
+            -- skipped or failing in a row
+            'failing_rows', (select pg_catalog.count(*) from scheduler.failing_rows f
+                             where p_transition is null
+                                or f.transition operator(pg_catalog.=) p_transition),
+            'reconcile_skipped_in_a_row', coalesce((select x.skipped_in_a_row
+                                                    from scheduler.reconcile_state x), 0),
+            'reconcile_failed_in_a_row', scheduler.reconcile_failed_in_a_row(),
             'webhooks', pg_catalog.jsonb_build_object(
                 'enabled', (select s.webhooks from scheduler.settings s),
                 'delivered', coalesce((select c.value from counts c

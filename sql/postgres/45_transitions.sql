@@ -163,50 +163,69 @@ begin
 end
 $$;
 
--- The BEFORE trigger of a registered table (row level, security invoker like the meetings' one:
--- it reads and sets only NEW and its arguments). Arguments: the time column, the state column,
--- the state to set, then the pending states. A pending row needs a finite time; one whose time
--- has passed gets the state to set at once (and so no job).
+-- The BEFORE trigger of a registered table (row level). Arguments (0009): the transition's name,
+-- the key column, the job prefix, the time column, the state column, the state to set, then the
+-- pending states. A pending row needs a finite time and a key short enough for a job name (the
+-- rule holds while paused too, so that resume never meets a row it cannot register); one whose
+-- time has passed gets the state to set at once (and so no job), and is noted in
+-- scheduler.write_completions for the AFTER trigger's completion event. security definer for
+-- that note only (see meetings_before_write); otherwise it reads and sets only NEW and its
+-- arguments.
 create or replace function scheduler.transition_before_write()
 returns pg_catalog.trigger
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_row pg_catalog.jsonb := pg_catalog.to_jsonb(new);
-    v_state pg_catalog.text := v_row operator(pg_catalog.->>) tg_argv[1];
+    v_state pg_catalog.text := v_row operator(pg_catalog.->>) tg_argv[4];
+    v_key pg_catalog.text;
     v_time pg_catalog.timestamptz;
 begin
     if v_state is null
-       or not v_state operator(pg_catalog.=) any (tg_argv[3:pg_catalog.array_upper(tg_argv, 1)]) then
+       or not v_state operator(pg_catalog.=) any (tg_argv[6:pg_catalog.array_upper(tg_argv, 1)]) then
         return new;
     end if;
-    v_time := (v_row operator(pg_catalog.->>) tg_argv[0])::pg_catalog.timestamptz;
+    v_time := (v_row operator(pg_catalog.->>) tg_argv[3])::pg_catalog.timestamptz;
     if v_time is null then
-        raise exception '%: % is required for a row in state %', tg_table_name, tg_argv[0], v_state
+        raise exception '%: % is required for a row in state %', tg_table_name, tg_argv[3], v_state
             using errcode = 'not_null_violation',
                   hint = pg_catalog.format('Give %s as a timestamp with time zone, e.g. '
-                                           '2026-12-01 15:30:00+00.', tg_argv[0]);
+                                           '2026-12-01 15:30:00+00.', tg_argv[3]);
     end if;
     if not pg_catalog.isfinite(v_time)
        or v_time operator(pg_catalog.<) '0001-01-01 00:00:00+00'::pg_catalog.timestamptz
        or v_time operator(pg_catalog.>=) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz then
-        raise exception '%: % % is out of range', tg_table_name, tg_argv[0], v_time
+        raise exception '%: % % is out of range', tg_table_name, tg_argv[3], v_time
             using errcode = 'datetime_field_overflow',
                   hint = 'Give a finite time between the years 1 and 9999.';
     end if;
+    v_key := v_row operator(pg_catalog.->>) tg_argv[1];
+    -- pg_cron keeps job names of at most 63 bytes (type name): a longer one would be cut, and
+    -- two keys cut alike would share one job
+    if pg_catalog.octet_length(tg_argv[2] operator(pg_catalog.||) v_key) operator(pg_catalog.>) 63 then
+        raise exception '%: key % is too long for a job name (% plus the key must fit in 63 bytes)',
+                        tg_table_name, pg_catalog.left(v_key, 80), pg_catalog.quote_literal(tg_argv[2])
+            using errcode = 'string_data_right_truncation',
+                  hint = 'Use shorter keys, or register the transition again with a shorter --prefix.';
+    end if;
     if v_time operator(pg_catalog.<=) pg_catalog.now() then
         new := pg_catalog.jsonb_populate_record(
-            new, pg_catalog.jsonb_build_object(tg_argv[1], tg_argv[2]));
-        -- the AFTER statement trigger records the completion event (path write; 0007)
+            new, pg_catalog.jsonb_build_object(tg_argv[4], tg_argv[5]));
+        -- the AFTER statement trigger records the completion event (path write) of the rows
+        -- noted here (the setting only tells it to look: any session may set it)
+        insert into scheduler.write_completions (txid, transition, row_key)
+        values (pg_catalog.pg_current_xact_id(), tg_argv[0], v_key);
         perform pg_catalog.set_config('scheduler.transition_completed_on_write', 'on', true);
     end if;
     return new;
 end
 $$;
 comment on function scheduler.transition_before_write() is
-    'BEFORE trigger of a registered transition''s table: a pending row needs a finite time; one '
-    'whose time has passed gets the state to set at once.';
+    'BEFORE trigger of a registered transition''s table: a pending row needs a finite time and a '
+    'key that fits a job name; one whose time has passed gets the state to set at once (its '
+    'completion noted for the AFTER trigger''s event).';
 
 -- The AFTER statement triggers of a registered table (insert, update, delete; argument: the
 -- transition's name), with transition tables new_rows / old_rows, read with dynamic SQL whose
@@ -230,11 +249,19 @@ begin
     -- rows the BEFORE trigger gave the to-state because their time had passed (0007): one
     -- completion event each, path write (rows of the statement that reached the to-state from a
     -- pending state, or were inserted so, with a time already passed)
+    -- (0009: only the rows the BEFORE trigger noted in scheduler.write_completions in this
+    -- transaction; the setting is a hint any session may set, and the notes are deleted)
     if tg_op operator(pg_catalog.<>) 'DELETE'
        and pg_catalog.current_setting('scheduler.transition_completed_on_write', true)
            operator(pg_catalog.=) 'on' then
         perform pg_catalog.set_config('scheduler.transition_completed_on_write', '', true);
         execute pg_catalog.format(
+            'with noted as ('
+            '    delete from scheduler.write_completions w'
+            '    where w.txid operator(pg_catalog.=) pg_catalog.pg_current_xact_id()'
+            '      and w.transition operator(pg_catalog.=) $1'
+            '    returning w.row_key'
+            ') '
             'insert into scheduler.completion_events '
             '    (transition, row_key, end_time, completed_at, path, delivery, next_attempt_at) '
             'select $1, n.%1$I::pg_catalog.text, n.%2$I, t.at, ''write'', '
@@ -243,7 +270,8 @@ begin
             '             (select s.webhooks from scheduler.settings s) as webhooks) t '
             'cross join new_rows n %4$s '
             'where n.%3$I operator(pg_catalog.=) $2 '
-            '  and n.%2$I operator(pg_catalog.<=) pg_catalog.now() %5$s',
+            '  and n.%2$I operator(pg_catalog.<=) pg_catalog.now() %5$s '
+            '  and n.%1$I::pg_catalog.text operator(pg_catalog.=) any (array(select x.row_key from noted x))',
             v_t.key_column, v_t.time_column, v_t.state_column,
             case when tg_op operator(pg_catalog.=) 'UPDATE'
                  then pg_catalog.format('left join old_rows o on o.%1$I operator(pg_catalog.=) n.%1$I',
@@ -317,11 +345,14 @@ declare
 begin
     select * into v_t from scheduler.transition_target(p_name);
     perform scheduler.drop_transition_triggers(p_name);
+    -- arguments (0009): name, key column, job prefix, time column, state column, to-state, the
+    -- pending states
     execute pg_catalog.format(
         'create trigger %I before insert or update on %s for each row '
-        'execute function scheduler.transition_before_write(%L, %L, %L, %s)',
+        'execute function scheduler.transition_before_write(%L, %L, %L, %L, %L, %L, %s)',
         'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_before_write',
-        v_t.table_sql, v_t.time_column, v_t.state_column, v_t.to_state,
+        v_t.table_sql, p_name, v_t.key_column, v_t.job_prefix, v_t.time_column, v_t.state_column,
+        v_t.to_state,
         (select pg_catalog.string_agg(pg_catalog.quote_literal(f.state), ', ')
          from pg_catalog.unnest(v_t.from_states) as f(state)));
     execute pg_catalog.format(
@@ -384,7 +415,9 @@ $$;
 -- Marks to_state every pending row of a transition whose time has passed (skipping or waiting
 -- for locked rows, as complete_due does for meetings), and records one completion event per row
 -- with the path that completed it (0007; completed_at is the clock when the statement ran, read
--- once). The update trigger removes their jobs. The 0006 form without a path is dropped.
+-- once). The update trigger removes their jobs. The 0006 form without a path is dropped. 0009:
+-- the statement is complete_rows()'s (25_safety.sql): a row that cannot be completed is left
+-- out and recorded, and never holds up another.
 drop function if exists scheduler.complete_due_transition(pg_catalog.text, boolean);
 create or replace function scheduler.complete_due_transition(p_name pg_catalog.text,
                                                              p_skip_locked boolean,
@@ -393,41 +426,14 @@ returns integer
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-declare
-    v_t pg_catalog.record;
-    v_count integer;
 begin
-    select * into v_t from scheduler.transition_target(p_name);
-    -- the AFTER trigger records the BEFORE trigger's completions (path write) when this flag is
-    -- on; this statement records its own
-    perform pg_catalog.set_config('scheduler.transition_completed_on_write', '', true);
-    execute pg_catalog.format(
-        'with due as ('
-        '    select d.%3$I as key from %1$s d'
-        '    where d.%2$I operator(pg_catalog.=) any ($1)'
-        '      and d.%4$I operator(pg_catalog.<=) pg_catalog.now()'
-        '    for update %5$s'
-        '), done as ('
-        '    update %1$s r set %2$I = $2 from due where r.%3$I operator(pg_catalog.=) due.key'
-        '    returning r.%3$I::pg_catalog.text as key, r.%4$I as time'
-        '), t as materialized ('
-        '    select pg_catalog.clock_timestamp() as at,'
-        '           (select s.webhooks from scheduler.settings s) as webhooks'
-        ') '
-        'insert into scheduler.completion_events'
-        '    (transition, row_key, end_time, completed_at, path, delivery, next_attempt_at) '
-        'select $3, d.key, d.time, t.at, $4, case when t.webhooks then ''pending'' end, t.at '
-        'from t cross join done d',
-        v_t.table_sql, v_t.state_column, v_t.key_column, v_t.time_column,
-        case when p_skip_locked then 'skip locked' else '' end)
-    using v_t.from_states, v_t.to_state, p_name, p_path;
-    get diagnostics v_count = row_count;
-    return v_count;
+    return scheduler.complete_rows(p_name, p_skip_locked, p_path, null);
 end
 $$;
 comment on function scheduler.complete_due_transition(pg_catalog.text, boolean, pg_catalog.text) is
     'Gives the to-state to the pending rows of a transition whose time has passed, recording a '
-    'completion event per row with the given path; skipping or waiting for locked rows.';
+    'completion event per row with the given path; skipping or waiting for locked rows. A row '
+    'that fails is recorded in failing_rows and never holds up another.';
 
 -- What a transition's job runs: completes every due row of the transition, then removes the job
 -- if its row is no longer pending (or gone). lock_timeout 5s: a held lock fails the run; later
@@ -498,18 +504,32 @@ declare
     v_missing_commands pg_catalog.text[];
     v_orphans pg_catalog.text[];
     v_removed integer;
+    v_errors pg_catalog.jsonb;
 begin
     select * into v_t from scheduler.transition_target(p_name);
     -- the pending rows (all: a job of one is never an orphan, as recover treats meetings) and
     -- those not due yet (they must have a job)
+    -- 0009: a key too long for a job name (written before the BEFORE trigger checked it, or
+    -- with the triggers off) is reported as an error, row by row, and gets no job: registering
+    -- it would cut the name (and two keys cut alike would make one statement upsert one job
+    -- twice). Its job, if one was stored cut, is an orphan.
     execute pg_catalog.format(
         'select pg_catalog.count(*), pg_catalog.array_agg(r.%1$I::pg_catalog.text), '
         '       pg_catalog.array_agg(r.%1$I::pg_catalog.text) '
-        '           filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now()), '
-        '       pg_catalog.array_agg(r.%2$I) filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now()) '
-        'from %3$s r where r.%4$I operator(pg_catalog.=) any ($1)',
+        '           filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now() and not r.too_long), '
+        '       pg_catalog.array_agg(r.%2$I) filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now() '
+        '                                             and not r.too_long), '
+        '       coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('
+        '           ''key'', pg_catalog.left(r.%1$I::pg_catalog.text, 80), ''error'', '
+        '           pg_catalog.format(''key too long for a job name (%%s plus the key must fit '
+                                      'in 63 bytes): shorten the key, or move the row out of %%s'', '
+        '                             pg_catalog.quote_literal($2), pg_catalog.array_to_string($1, '', ''))))'
+        '           filter (where r.too_long), ''[]'') '
+        'from (select x.*, pg_catalog.octet_length($2 operator(pg_catalog.||) x.%1$I::pg_catalog.text) '
+        '                  operator(pg_catalog.>) 63 as too_long '
+        '      from %3$s x where x.%4$I operator(pg_catalog.=) any ($1)) r',
         v_t.key_column, v_t.time_column, v_t.table_sql, v_t.state_column)
-    into v_total, v_pending_keys, v_keys, v_times using v_t.from_states;
+    into v_total, v_pending_keys, v_keys, v_times, v_errors using v_t.from_states, v_t.job_prefix;
     -- counted before: the total is the pending rows found, as recover reports for meetings
     if p_dry_run then
         execute pg_catalog.format(
@@ -555,13 +575,16 @@ begin
         if scheduler.transition_triggers(p_name, false) operator(pg_catalog.<) 4 then
             perform scheduler.create_transition_triggers(p_name);
         end if;
+        -- failing entries of rows gone or no longer pending (0009)
+        perform scheduler.clear_failing_rows(p_name);
     end if;
     return pg_catalog.jsonb_build_object(
         'total', v_total,
         'jobs_scheduled', coalesce(pg_catalog.cardinality(v_missing), 0),
         'jobs_already_exist', coalesce(v_exist, 0),
         'overdue_completed', v_overdue,
-        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0));
+        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0),
+        'errors', v_errors);
 end
 $$;
 
@@ -602,26 +625,56 @@ select pg_catalog.jsonb_agg(t.name order by not t.builtin, t.name)
 from scheduler.transitions t where t.paused
 $$;
 
--- recover/reconcile of every other transition: {name: report}, null when there is none.
+-- recover/reconcile of every other transition: {name: report}, null when there is none. Each
+-- transition in isolation (0009): one that fails is reported with its error, in a
+-- subtransaction, and the others are repaired all the same.
 create or replace function scheduler.repair_transitions(p_dry_run boolean, p_skip_locked boolean)
 returns pg_catalog.jsonb
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-select pg_catalog.jsonb_object_agg(o.name, scheduler.repair_transition(o.name, p_dry_run, p_skip_locked))
-from scheduler.other_transitions() o(name)
+declare
+    v_name pg_catalog.text;
+    v_result pg_catalog.jsonb;
+    v_report pg_catalog.jsonb;
+begin
+    for v_name in select o.name from scheduler.other_transitions() o(name) loop
+        begin
+            v_report := scheduler.repair_transition(v_name, p_dry_run, p_skip_locked);
+        exception when others then
+            v_report := pg_catalog.jsonb_build_object(
+                'errors', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('error', sqlerrm)));
+        end;
+        v_result := coalesce(v_result, '{}'::pg_catalog.jsonb)
+                    operator(pg_catalog.||) pg_catalog.jsonb_build_object(v_name, v_report);
+    end loop;
+    return v_result;
+end
 $$;
 
 -- The seconds sweep and the waker for every other transition that acts (skipping locked rows;
--- the path of their events). 0007: the path; the 0006 form without it is dropped.
+-- the path of their events). 0007: the path; the 0006 form without it is dropped. 0009: each
+-- transition in isolation (a held lock on one table fails that one only).
 drop function if exists scheduler.sweep_transitions();
 create or replace function scheduler.sweep_transitions(p_path pg_catalog.text)
 returns integer
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-select coalesce(pg_catalog.sum(scheduler.complete_due_transition(o.name, true, p_path)), 0)::integer
-from scheduler.other_transitions() o(name)
+declare
+    v_name pg_catalog.text;
+    v_count integer := 0;
+begin
+    for v_name in select o.name from scheduler.other_transitions() o(name) loop
+        begin
+            v_count := v_count operator(pg_catalog.+)
+                       scheduler.complete_due_transition(v_name, true, p_path);
+        exception when others then
+            raise warning 'scheduler: completing transition % failed: %', v_name, sqlerrm;
+        end;
+    end loop;
+    return v_count;
+end
 $$;
 
 -- Registers a transition: checks the table and columns, installs the triggers and an index for
@@ -689,23 +742,22 @@ begin
             using errcode = 'insufficient_privilege',
                   hint = pg_catalog.format('Run: alter table %s owner to %I; then register it again.', v_table, v_us);
     end if;
-    -- Only the owner may add triggers: another role's trigger would run as us when a job writes.
-    select pg_catalog.string_agg(distinct case when a.grantee operator(pg_catalog.=) 0 then 'public'
-                                               else pg_catalog.quote_ident(g.rolname) end, ', ')
-    into v_grantees
-    from pg_catalog.pg_class c
-    cross join lateral pg_catalog.aclexplode(c.relacl) a
-    left join pg_catalog.pg_roles g on g.oid operator(pg_catalog.=) a.grantee
-    where c.oid operator(pg_catalog.=) p_table
-      and a.privilege_type operator(pg_catalog.=) 'TRIGGER'
-      and a.grantee operator(pg_catalog.<>) c.relowner;
-    if v_grantees is not null then
-        raise exception 'roles other than the owner hold TRIGGER on %: %', v_table, v_grantees
+    -- Only the owner may add triggers, truncate or reference the table, or any partition or
+    -- child of it (0009): another role's trigger would run as us when a job writes. Those
+    -- privileges are taken back from every other role; a table below it that another role owns,
+    -- or that carries a trigger another role wrote, is refused (our jobs would write it as us).
+    if exists (select 1 from pg_catalog.unnest(scheduler.unsafe_relations(p_table))) then
+        select pg_catalog.string_agg(u.relid::pg_catalog.regclass::pg_catalog.text, ', ')
+        into v_grantees from pg_catalog.unnest(scheduler.unsafe_relations(p_table)) as u(relid);
+        raise exception '% (or a partition of it) is owned by another role or has a trigger another role wrote: %',
+                        v_table, v_grantees
             using errcode = 'insufficient_privilege',
-                  hint = pg_catalog.format('Run: revoke trigger on %s from %s; a trigger added by '
-                                           'them would run with the owner''s rights whenever a '
-                                           'job updates the table.', v_table, v_grantees);
+                  hint = pg_catalog.format('Give every partition to %I (alter table ... owner to %I) '
+                                           'and drop the triggers whose function another role owns '
+                                           '(scheduler-admin doctor lists them), then register it again.',
+                                           v_us, v_us);
     end if;
+    perform scheduler.secure_table(p_table);
     foreach v_column in array array[p_key_column, p_time_column, p_state_column] loop
         select pg_catalog.format_type(a.atttypid, null) into v_type
         from pg_catalog.pg_attribute a
@@ -1020,9 +1072,13 @@ language sql
 set search_path = pg_catalog, pg_temp
 as $$
 select pg_catalog.jsonb_build_object('transition', p_name)
-       operator(pg_catalog.||) scheduler.repair_transition(p_name, p_dry_run, p_skip_locked)
+       operator(pg_catalog.||) r.report
        operator(pg_catalog.||) pg_catalog.jsonb_build_object(
-           'errors', '[]'::pg_catalog.jsonb, 'success', true, 'dry_run', p_dry_run)
+           'errors', coalesce(r.report operator(pg_catalog.->) 'errors', '[]'::pg_catalog.jsonb),
+           'success', coalesce(pg_catalog.jsonb_array_length(r.report operator(pg_catalog.->) 'errors'), 0)
+                      operator(pg_catalog.=) 0,
+           'dry_run', p_dry_run)
+from (select scheduler.repair_transition(p_name, p_dry_run, p_skip_locked) as report) r
 $$;
 
 -- The jobs of transitions no longer registered (left by remove_transition on the per-call path,

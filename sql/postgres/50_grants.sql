@@ -58,35 +58,24 @@ end
 $grants$;
 
 -- The jobs update meetings as its owner, so every trigger on meetings runs with the owner's
--- rights when a job completes a meeting. Only the owner may add triggers: take TRIGGER back from
--- every other role (Supabase's default privileges give it to anon, authenticated and
--- service_role). scheduler-admin doctor reports it if it is granted again.
+-- rights when a job completes a meeting. Only the owner may add triggers, truncate (which
+-- bypasses row-level security and unschedules nothing) or reference it: take TRIGGER, TRUNCATE
+-- and REFERENCES back from every other role, on meetings and on every partition or child of it
+-- (Supabase's default privileges give them to anon, authenticated and service_role on every new
+-- table, partitions included). The reconcile job does the same every minute for partitions
+-- attached later; scheduler-admin doctor reports them if they come back.
 do $trigger_privilege$
 declare
-    v_grantee pg_catalog.text;
+    v_left pg_catalog.jsonb;
 begin
-    for v_grantee in
-        select distinct case when a.grantee operator(pg_catalog.=) 0 then 'public'
-                             else pg_catalog.quote_ident(r.rolname) end
-        from pg_catalog.pg_class c
-        cross join lateral pg_catalog.aclexplode(c.relacl) a
-        left join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) a.grantee
-        where c.oid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
-          and a.privilege_type operator(pg_catalog.=) 'TRIGGER'
-          and a.grantee operator(pg_catalog.<>) c.relowner
-    loop
-        execute pg_catalog.format('revoke trigger on public.meetings from %s cascade', v_grantee);
-    end loop;
-    if exists (select 1 from pg_catalog.pg_class c
-               cross join lateral pg_catalog.aclexplode(c.relacl) a
-               where c.oid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
-                 and a.privilege_type operator(pg_catalog.=) 'TRIGGER'
-                 and a.grantee operator(pg_catalog.<>) c.relowner) then
-        raise exception 'roles other than the owner still hold TRIGGER on public.meetings'
+    v_left := scheduler.secure_table('public.meetings') operator(pg_catalog.->) 'left';
+    if pg_catalog.jsonb_array_length(v_left) operator(pg_catalog.>) 0 then
+        raise exception 'roles other than the owner still hold TRIGGER, TRUNCATE or REFERENCES on public.meetings or a partition of it: %',
+                        v_left
             using errcode = 'insufficient_privilege',
-                  hint = 'Migrate as the owner of public.meetings or as a superuser, so that the '
-                         'grants can be revoked; a trigger added by another role would run with '
-                         'the owner''s rights whenever a job completes a meeting.';
+                  hint = 'Migrate as the owner of public.meetings (and of each partition) or as a '
+                         'superuser, so that the grants can be revoked; a trigger added by another '
+                         'role would run with the owner''s rights whenever a job completes a meeting.';
     end if;
 end
 $trigger_privilege$;

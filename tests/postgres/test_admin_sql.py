@@ -38,7 +38,8 @@ from pg_helpers import (
 UTC = timezone.utc
 FUTURE = datetime(2031, 3, 14, 9, 26, 0, tzinfo=UTC)
 RECONCILE_JOB = "meeting-status-reconcile"
-REPAIR_LOCK = "select pg_advisory_xact_lock(hashtext('scheduler.repair'))"
+# the row of scheduler.locks recover() and reconcile() lock (0009; only the owner may)
+REPAIR_LOCK = "select scheduler.take_lock('repair', true)"
 REPORT_KEYS = {
     "total_meetings",
     "jobs_scheduled",

@@ -148,3 +148,5 @@ def reset(shape: SupabaseShape) -> None:
         conn.execute("update scheduler.settings set webhooks = false")
         conn.execute("delete from scheduler.completion_events")
         conn.execute("delete from scheduler.metric_totals")
+        conn.execute("delete from scheduler.failing_rows")
+        conn.execute("update scheduler.reconcile_state set skipped_in_a_row = 0")

@@ -34,12 +34,10 @@ Conn = psycopg.Connection[Any]
 def no_reconcile(supa: SupabaseShape) -> Iterator[None]:
     """Hold the lock the reconcile job takes, so that its runs (every minute) skip while the
     test counts jobs; the test calls scheduler.reconcile() itself after releasing it."""
-    with supa.superuser() as lock:
-        lock.execute("select pg_advisory_lock(hashtext('scheduler.repair'))")
-        try:
-            yield
-        finally:
-            lock.execute("select pg_advisory_unlock(hashtext('scheduler.repair'))")
+    with supa.superuser() as lock, lock.transaction():
+        # the row of scheduler.locks reconcile() locks (0009), held until this transaction ends
+        lock.execute("select 1 from scheduler.locks where name = 'repair' for update")
+        yield
 
 
 def our_jobs(conn: Conn) -> int:
@@ -232,8 +230,9 @@ def test_one_unscheduling_transaction_at_a_time(supa: SupabaseShape) -> None:
                         if done.is_set():
                             break
                         row = first.execute(
+                            # waiting for the row of scheduler.locks the first one holds
                             "select exists (select 1 from pg_locks where pid = %s "
-                            "and locktype = 'advisory' and not granted)",
+                            "and locktype in ('transactionid', 'tuple') and not granted)",
                             (second_pid,),
                         ).fetchone()
                         if row and row[0]:
