@@ -26,7 +26,8 @@ UTC = timezone.utc
 Clock = Callable[[], datetime]
 
 # The objects of ours every operation needs (sql/sqlite/10_schema.sql and 20_views.sql; the
-# completion events and webhooks since revision 0004, the registry of transitions since 0005).
+# completion events and webhooks since revision 0004, the registry of transitions since 0005,
+# the rows failing to complete since 0009).
 REQUIRED = {
     "meetings": "table",
     "cron_job": "table",
@@ -43,6 +44,7 @@ REQUIRED = {
     "scheduler_metric_totals": "table",
     "scheduler_events": "view",
     "scheduler_transitions": "table",
+    "scheduler_failing_rows": "table",
 }
 
 # The columns of ours added to a table after it was created (revision 0006: a transition

@@ -88,6 +88,8 @@ RELEASED = {
     "0007/sqlite/upgrade.sql": "25939346bd74f2893a57df2e66534121d257c3dcdaff971975760d78d1812d8f",
     "0008/postgres/40_admin.sql": "74d9f6aaf2d250eab45a44f327c1480cf3f8ef35529e58b1cec1bdef35237f07",
     "0008/postgres/45_transitions.sql": "fa31f6e576a54760c3504d70c0afdcfadea786249e75346f213d4e5722b11f86",
+    "0009/sqlite/downgrade.sql": "8758c3123b1f463ead4ce6177584909831909b398853d162e6f0870fddc1a569",
+    "0009/sqlite/upgrade.sql": "6f5ba2389514e3832a31592ef3214b4f9782808171f126dcff4c43d909fecaa5",
 }
 
 
