@@ -84,6 +84,11 @@ HELP: dict[str, str] = {
     "scheduler_webhook_oldest_pending_seconds": "Age in seconds of the oldest completion event "
     "waiting for webhook delivery (0 when none waits)",
     "scheduler_webhooks_enabled": "1 when new completion events are queued for the webhook",
+    "scheduler_failing_rows": "Rows whose completion failed (a constraint or a trigger rejects "
+    "it), left out until their retry time; every other row is completed (doctor names them)",
+    "scheduler_reconcile_skipped_in_a_row": "The reconcile job's last runs skipped in a row "
+    "(another recovery held the lock)",
+    "scheduler_reconcile_failed_in_a_row": "The reconcile job's last runs failed in a row",
 }
 
 # scheduler.metrics() key -> gauge name, for the plain numbers at the top level
@@ -96,6 +101,13 @@ GAUGES: dict[str, str] = {
     "overdue_meetings": "scheduler_overdue_meetings",
     "failed_runs": "scheduler_failed_runs",
     "retried_runs": "scheduler_retried_runs",
+}
+# scheduler.metrics() keys -> gauge names, 0 when the database does not report them (a schema
+# before revision 0009)
+OPTIONAL_GAUGES: dict[str, str] = {
+    "failing_rows": "scheduler_failing_rows",
+    "reconcile_skipped_in_a_row": "scheduler_reconcile_skipped_in_a_row",
+    "reconcile_failed_in_a_row": "scheduler_reconcile_failed_in_a_row",
 }
 # keys of "webhooks" -> counter names (without _total) and gauge names
 COUNTERS: dict[str, str] = {
@@ -182,6 +194,10 @@ def families(data: Mapping[str, Any]) -> list[Metric]:
     out: list[Metric] = []
     for key, name in GAUGES.items():
         out.append(GaugeMetricFamily(name, HELP[name], value=_number(data[key], key)))
+    for key, name in OPTIONAL_GAUGES.items():
+        raw = data.get(key)
+        value = 0.0 if raw is None else _number(raw, key)
+        out.append(GaugeMetricFamily(name, HELP[name], value=value))
 
     completions = data["completions"]
     counter = CounterMetricFamily(
@@ -206,7 +222,7 @@ def families(data: Mapping[str, Any]) -> list[Metric]:
 
 
 def _empty_families() -> Iterator[Metric]:
-    for name in GAUGES.values():
+    for name in (*GAUGES.values(), *OPTIONAL_GAUGES.values()):
         yield GaugeMetricFamily(name, HELP[name])
     yield CounterMetricFamily(
         "scheduler_completions", HELP["scheduler_completions"], labels=["path"]

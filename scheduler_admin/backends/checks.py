@@ -84,6 +84,8 @@ def health_checks(
             "= on).",
         ),
     ]
+    rows.append(failing_rows_check(health))
+    rows.append(reconcile_runs_check(health))
     sweep = health.get("sweep")
     if isinstance(sweep, dict):
         rows.append(sweep_check(sweep, health.get("pg_cron_version")))
@@ -91,6 +93,81 @@ def health_checks(
         check(name, ok, details.get(name, detail), fixes.get(name, fix))
         for name, ok, detail, fix in rows
     ]
+
+
+def _count(health: Mapping[str, Any], key: str) -> int:
+    """A count of ``health()``; 0 when the database does not report it (a schema before the
+    revision that added it)."""
+    return int(health.get(key) or 0)
+
+
+# characters of a failing row's error shown by doctor (the database keeps up to 2000)
+FAILING_ERROR_SHOWN = 300
+# this many reconcile runs failed, or skipped, in a row fail doctor's check
+RECONCILE_IN_A_ROW = 3
+
+
+def failing_rows_check(health: Mapping[str, Any]) -> tuple[str, bool, str, str]:
+    """Rows whose completion failed (health's ``failing_rows``, of every transition, and
+    ``failing_rows_detail``, the most recent ones): each is left out until its retry time, so
+    a row that keeps failing is never completed until someone fixes it (revision 0009)."""
+    count = _count(health, "failing_rows")
+    if count == 0:
+        return ("no rows failing to complete", True, "no row is failing to complete", "")
+    rows = [r for r in health.get("failing_rows_detail") or [] if isinstance(r, Mapping)]
+    named = []
+    for row in rows:
+        error = str(row.get("error") or "")
+        if len(error) > FAILING_ERROR_SHOWN:
+            error = error[: FAILING_ERROR_SHOWN - 1] + "…"
+        attempts = int(row.get("attempts") or 0)
+        named.append(
+            f"{row.get('transition')} {row.get('key')}: {error} "
+            f"({plural(attempts, 'attempt')}, next try {row.get('retry_at')})"
+        )
+    detail = f"{plural(count, 'row')} failing to complete"
+    if named:
+        detail += ": " + "; ".join(named)
+        if count > len(named):
+            detail += f"; and {count - len(named)} more"
+    return (
+        "no rows failing to complete",
+        False,
+        detail,
+        "A constraint or a trigger (the application's, or another transition's on the same "
+        "table) rejects the completion of these rows; every other row is completed. Either fix "
+        "the row (e.g. set the column the trigger requires) or the trigger or constraint that "
+        "rejects it: it is retried with back-off (10 s, doubling, at most an hour) and "
+        "forgotten once it completes; or set its state yourself (its entry goes at the next "
+        "reconcile).",
+    )
+
+
+def reconcile_runs_check(health: Mapping[str, Any]) -> tuple[str, bool, str, str]:
+    """The reconcile job's last runs that failed, or were skipped (another recovery held the
+    lock), in a row (health's ``reconcile_failed_in_a_row`` and ``reconcile_skipped_in_a_row``):
+    while it does not run, overdue rows are not completed, missing jobs not registered."""
+    failed = _count(health, "reconcile_failed_in_a_row")
+    skipped = _count(health, "reconcile_skipped_in_a_row")
+
+    def last(count: int, what: str) -> str:
+        return f"the last run {what}" if count == 1 else f"the last {count} runs {what}"
+
+    parts = []
+    if failed:
+        parts.append(last(failed, "failed"))
+    if skipped:
+        parts.append(last(skipped, "was skipped" if skipped == 1 else "were skipped"))
+    return (
+        "reconcile job runs",
+        failed < RECONCILE_IN_A_ROW and skipped < RECONCILE_IN_A_ROW,
+        "; ".join(parts) if parts else "no failed or skipped run in a row",
+        "See why in `scheduler-admin history --failed` (meeting-status-reconcile); a run is "
+        "skipped while another recovery holds the lock: a recover, resume or migration that "
+        "lasts, or a session that holds it. Until the reconcile job runs again, overdue rows "
+        "are not completed and missing jobs are not registered: `scheduler-admin recover` does "
+        "it once.",
+    )
 
 
 def sweep_check(sweep: dict[str, Any], version: object) -> tuple[str, bool, str, str]:
@@ -184,6 +261,7 @@ def security_checks(security: dict[str, Any] | None) -> list[Check]:
             "roles that should write (README, Security model).",
         )
     )
+    checks.extend(table_checks(security.get("tables") or []))
     timezone = security["cron_timezone"]
     if not security["cron_timezone_readable"]:
         detail, ok = "cron.timezone not checked (this role cannot read pg_cron's settings)", True
@@ -202,3 +280,66 @@ def security_checks(security: dict[str, Any] | None) -> list[Check]:
         )
     )
     return checks
+
+
+def _revoke(grant: Mapping[str, str]) -> str:
+    grantee = grant["grantee"]
+    return f"revoke {grant['privilege'].lower()} on {grant['relation']} from {grantee};"
+
+
+def table_checks(tables: list[dict[str, Any]]) -> list[Check]:
+    """The tables the owner's code writes (meetings and every registered table), with their
+    partitions and children (``scheduler.table_safety()``, revision 0009): the scheduler leaves
+    alone the rows of a table another role owns or has a trigger on, takes TRIGGER, TRUNCATE
+    and REFERENCES back every minute, and a partition that the API roles may read with
+    row-level security off shows the rows its parent's policies hide."""
+    not_owned = [t for table in tables for t in table.get("not_owned", [])]
+    foreign = [t for table in tables for t in table.get("foreign_triggers", [])]
+    grants = [g for table in tables for g in table.get("foreign_grants", [])]
+    readable = [r for table in tables for r in table.get("readable_without_rls", [])]
+    names = ", ".join(table["table"] for table in tables) or "none"
+    return [
+        check(
+            "no other role's trigger on a table we write, or a partition of it",
+            not foreign and not not_owned,
+            f"checked {names}"
+            if not foreign and not not_owned
+            else "; ".join(
+                [
+                    f"{t['trigger']} on {t['relation']} ({t['function']}, owned by "
+                    f"{t['function_owner']})"
+                    for t in foreign
+                ]
+                + [f"{t['relation']} is owned by {t['owner']}" for t in not_owned]
+            )
+            + ": the scheduler leaves their rows pending",
+            "A trigger written by another role would run with the owner's rights (or see the "
+            "rows it updates) whenever a job completes a row: "
+            + " ".join(f"drop trigger {t['trigger']} on {t['relation']};" for t in foreign)
+            + " ".join(
+                f" alter table {t['relation']} owner to <the owner of the parent>;"
+                for t in not_owned
+            ),
+        ),
+        check(
+            "only the owner may trigger, truncate or reference them",
+            not grants,
+            "no other role holds TRIGGER, TRUNCATE or REFERENCES"
+            if not grants
+            else ", ".join(
+                f"{g['privilege']} on {g['relation']} held by {g['grantee']}" for g in grants
+            ),
+            "The reconcile job takes them back within a minute; now: "
+            + " ".join(_revoke(g) for g in grants),
+        ),
+        check(
+            "no partition readable by the API roles without row-level security",
+            not readable,
+            "none"
+            if not readable
+            else ", ".join(f"{r['relation']} readable by {r['grantee']}" for r in readable),
+            "Reading a partition directly skips its parent's policies: "
+            + " ".join(f"alter table {r['relation']} enable row level security;" for r in readable)
+            + " (or revoke select on it from those roles).",
+        ),
+    ]

@@ -809,10 +809,14 @@ def test_metrics_json_shape(adapter: Adapter) -> None:
     adapter.insert(FUTURE)
     adapter.insert(datetime.now(UTC) - timedelta(seconds=7))
     metrics = adapter.backend.metrics()
-    assert set(metrics) == {
+    # revision 0009's gauges (rows failing to complete, the reconcile job's runs failed or
+    # skipped in a row): 0 for a database that does not report them yet
+    later = {"failing_rows", "reconcile_skipped_in_a_row", "reconcile_failed_in_a_row"}
+    assert set(metrics) - later == {
         "backend", "enabled", "upcoming_meetings", "jobs", "missing_jobs", "orphan_jobs",
         "overdue_meetings", "completions", "lateness", "failed_runs", "retried_runs", "webhooks",
     }  # fmt: skip
+    assert all(metrics.get(key, 0) == 0 for key in later)
     assert metrics["backend"] == adapter.name
     assert (metrics["upcoming_meetings"], metrics["jobs"], metrics["overdue_meetings"]) == (1, 1, 0)
     assert metrics["completions"] == {

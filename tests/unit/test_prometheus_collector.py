@@ -44,6 +44,10 @@ CONTRACT: dict[str, Any] = {
     },
     "failed_runs": 6,
     "retried_runs": 4,
+    # revision 0009 (a database without them reports 0: tests/unit/test_failing_rows_checks.py)
+    "failing_rows": 2,
+    "reconcile_skipped_in_a_row": 0,
+    "reconcile_failed_in_a_row": 1,
     "webhooks": {
         "enabled": True,
         "delivered": 950,
@@ -64,6 +68,9 @@ GAUGES = {
     "scheduler_overdue_meetings": 3,
     "scheduler_failed_runs": 6,
     "scheduler_retried_runs": 4,
+    "scheduler_failing_rows": 2,
+    "scheduler_reconcile_skipped_in_a_row": 0,
+    "scheduler_reconcile_failed_in_a_row": 1,
     "scheduler_webhook_backlog": 12,
     "scheduler_webhook_oldest_pending_seconds": 42.5,
     "scheduler_webhooks_enabled": 1,
