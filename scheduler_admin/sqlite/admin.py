@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, cast
 
 from scheduler_admin import cron
 from scheduler_admin.backends.base import (
+    JOB_PREFIX,
     Job,
     Paused,
     Reconciled,
@@ -32,7 +33,7 @@ from scheduler_admin.backends.base import (
     require_aware,
 )
 from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
-from scheduler_admin.sqlite import transitions
+from scheduler_admin.sqlite import failing, transitions
 from scheduler_admin.sqlite.connection import (
     UTC,
     from_db_time,
@@ -48,6 +49,7 @@ from scheduler_admin.sqlite.functions import (
     RECONCILE_SCHEDULE,
     Statuses,
     complete_meetings,
+    forget_meetings,
     is_active,
     is_enabled,
     job_name,
@@ -271,14 +273,30 @@ def repair(
             errors.append({"meeting_id": meeting or "", "error": str(exc)})
         conn.execute("RELEASE scheduler_repair_item")
 
-    for meeting in plan.overdue:
+    if plan.overdue:
 
-        def complete(meeting: str = meeting) -> int:
-            done = complete_meetings(conn, now, [meeting], path=path)
-            unregister_jobs(conn, [meeting])
+        def complete() -> int:
+            # one set, a meeting whose completion is rejected recorded as failing and left out
+            # until its retry time (sqlite/failing.py); the jobs of those completed go (their
+            # trigger removed them, unless it is missing)
+            done = complete_meetings(conn, now, plan.overdue, path=path)
+            conn.execute(
+                """DELETE FROM cron_job
+                    WHERE jobname IN (
+                          SELECT :prefix || j.value FROM json_each(:ids) j
+                           WHERE NOT EXISTS (SELECT 1 FROM meetings m
+                                              WHERE m.id = j.value AND m.status = :pending))""",
+                {
+                    "prefix": JOB_PREFIX,
+                    "ids": json.dumps(plan.overdue),
+                    "pending": statuses(conn).pending,
+                },
+            )
             return done
 
-        attempt("overdue", meeting, complete)
+        attempt("overdue", None, complete)
+    # the failing entries of meetings gone, or set to another status by the application
+    forget_meetings(conn)
     for meeting in plan.to_schedule:
 
         def schedule(meeting: str = meeting) -> int:
@@ -327,6 +345,9 @@ def _with_transitions(
     if not others:
         return report
     repaired, failed = transitions.repair_all(conn, now, dry_run=report["dry_run"], path=path)
+    if not report["dry_run"]:
+        # the failing entries of transitions removed meanwhile
+        failing.forget_unregistered(conn)
     if failed:
         report["errors"] += failed
         report["success"] = False
@@ -786,6 +807,29 @@ def failed_runs_since(conn: sqlite3.Connection, since: datetime | None) -> int:
     return int(conn.execute(_FAILED_RUNS_SQL, params).fetchone()[0])
 
 
+def reconcile_failed_in_a_row(conn: sqlite3.Connection) -> int:
+    """How many of the reconcile job's last runs failed in a row (since its last run that
+    succeeded; a run under way not counted): health's and the metrics'
+    ``reconcile_failed_in_a_row``."""
+    row = conn.execute(
+        """SELECT count(*) FROM cron_job_run_details r
+            WHERE r.command = :command AND r.status = 'failed'
+              AND r.runid > coalesce((SELECT max(s.runid) FROM cron_job_run_details s
+                                       WHERE s.command = :command AND s.status = 'succeeded'),
+                                     0)""",
+        {"command": RECONCILE_COMMAND},
+    ).fetchone()
+    return int(row[0])
+
+
+# The reconcile job is never skipped on SQLite: the worker runs it every minute, and a write
+# transaction (BEGIN IMMEDIATE) waits for another recovery instead of skipping (PostgreSQL's
+# reconcile skips a run while another recovery holds its lock, and counts those in a row).
+RECONCILE_SKIPPED_IN_A_ROW = 0
+# doctor's and health's limit: this many failed (or skipped) reconcile runs in a row is a problem
+RECONCILE_IN_A_ROW_LIMIT = 3
+
+
 def retried_runs_since(conn: sqlite3.Connection, since: datetime | None) -> int:
     """The failed runs of :func:`failed_runs_since` that were retried (health's
     retried_runs_24h, metrics' retried_runs)."""
@@ -848,7 +892,12 @@ def health(
     its heartbeat is at most :data:`WORKER_STALE_AFTER` old; on SQLite nothing else runs the
     jobs, so ``ok`` is false without it. ``retried_runs_24h``: the failed runs of the last day
     that were retried (:func:`retried_runs_since`); ``ok`` allows those, as the doctor check
-    does. ``plan``: :func:`repair_plan` if already read.
+    does. ``failing_rows``: the rows of every transition whose completion failed and that wait
+    for their retry, ``failing_rows_detail`` the most recent 20 of them
+    (:mod:`scheduler_admin.sqlite.failing`); ``reconcile_failed_in_a_row``: the reconcile job's
+    last runs that failed, in a row (``reconcile_skipped_in_a_row``: always 0 here). ``ok``
+    is false while a row is failing or the reconcile job failed 3 times in a row. ``plan``:
+    :func:`repair_plan` if already read.
     """
     plan = plan or repair_plan(conn, now)
     enabled = is_enabled(conn)
@@ -857,6 +906,8 @@ def health(
     retried = retried_runs_since(conn, day_ago)
     reconcile_ok, _ = reconcile_job_ok(conn)
     worker = worker_status(conn, now)
+    failing_rows = failing.count(conn)
+    failed_in_a_row = reconcile_failed_in_a_row(conn)
     return {
         "backend": "sqlite",
         "enabled": enabled,
@@ -869,6 +920,11 @@ def health(
         "retried_runs_24h": retried,
         "reconcile_job": reconcile_ok,
         "worker": worker,
+        # rows whose completion failed, waiting for their retry (revision 0009)
+        "failing_rows": failing_rows,
+        "failing_rows_detail": failing.detail(conn),
+        "reconcile_skipped_in_a_row": RECONCILE_SKIPPED_IN_A_ROW,
+        "reconcile_failed_in_a_row": failed_in_a_row,
         "ok": enabled
         and worker["running"]
         and plan.missing == 0
@@ -876,5 +932,7 @@ def health(
         and plan.overdue_beyond_grace == 0
         # a failed run is a problem until a later run has done its work
         and failed == retried
-        and reconcile_ok,
+        and reconcile_ok
+        and failing_rows == 0
+        and failed_in_a_row < RECONCILE_IN_A_ROW_LIMIT,
     }

@@ -12,7 +12,10 @@ of two calls:
   (``scheduler.complete_transition()``); both arguments SQL literals (quotes doubled).
 
 :func:`execute` runs one inside the caller's transaction and returns what the run did, in the
-words a run's ``return_message`` keeps. Anything else is an unknown command: a failed run.
+words a run's ``return_message`` keeps. Anything else is an unknown command: a failed run. A
+job whose own row is due but could not be completed (recorded as failing, revision 0009) is a
+failed run too, which keeps what it did for the other rows; the reconcile job is not failed by
+such a row (doctor and the metrics show it).
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ class Outcome:
 def completion_message(done: Completion, noun: str = "meeting") -> str:
     """What a ``complete_meeting`` run did, in one line (``noun`` "row" for a
     ``complete_transition`` run)."""
+    if done.failing is not None:
+        text = f"{noun} failed to complete: {done.failing}"
+        others = f"completed {plural(done.completed, 'other ' + noun)}"
+        return text + (f"; {others}" if done.completed else "")
     if done.this_one:
         return f"completed {plural(done.completed, noun)} (this one included)"
     others = f"completed {plural(done.completed, 'other ' + noun)}"
@@ -99,7 +106,10 @@ def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
         if paused_by_name(conn, name):
             return Outcome(True, paused_message(name))
         moved = transitions.complete_transition(conn, name, key, now)
-        return Outcome(True, completion_message(moved, noun="row"), moved.completed)
+        # its own row due but rejected: a failed run (what it did for the others is kept)
+        return Outcome(
+            moved.failing is None, completion_message(moved, noun="row"), moved.completed
+        )
     meeting = parse_complete_command(command)
     if meeting is None:
         return Outcome(
@@ -112,4 +122,4 @@ def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
     if paused_by_name(conn, transitions.BUILTIN):
         return Outcome(True, paused_message(transitions.BUILTIN))
     done = complete_meeting(conn, meeting, now)
-    return Outcome(True, completion_message(done), done.completed)
+    return Outcome(done.failing is None, completion_message(done), done.completed)

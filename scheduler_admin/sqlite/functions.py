@@ -10,15 +10,20 @@ connection and runs inside the caller's transaction.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from scheduler_admin.backends.base import JOB_PREFIX, RECONCILE_JOB, Wake, job_name, meeting_id
 from scheduler_admin.exceptions import NotMigrated
-from scheduler_admin.sqlite import events
+from scheduler_admin.sqlite import events, failing
 from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = [
     "JOB_PREFIX",
@@ -30,9 +35,11 @@ __all__ = [
     "complete_due_meetings",
     "complete_meeting",
     "complete_meetings",
+    "forget_meetings",
     "has_column",
     "is_active",
     "is_enabled",
+    "isolated",
     "job_command",
     "job_name",
     "job_name_of_command",
@@ -195,11 +202,22 @@ def complete_meetings(
     column (applications sync on it); the update trigger removes their jobs. Each completed
     meeting gets its completion event of ``path`` (``job``, ``waker``, ``reconcile``,
     ``recover``) at ``now``, in the same transaction (:func:`events.record_completions`).
+
+    One set UPDATE; a meeting whose completion is rejected (a constraint or a trigger of the
+    application's) never holds up the others: it is recorded as failing and left out until its
+    retry time (:func:`scheduler_admin.sqlite.failing.complete_rows`).
     """
     words = statuses(conn)
     stamp = ", updated_at = :now" if has_column(conn, "meetings", "updated_at") else ""
-    due = "status = :pending AND julianday(end_time) <= julianday(:now)"
+    pending = "meetings.status = :pending"
+    due = f"{pending} AND julianday(meetings.end_time) <= julianday(:now)"
     params = {"done": words.done, "pending": words.pending, "now": to_db_time(now)}
+    if meeting_ids is not None:
+        ids = _ids(meeting_ids)
+        if not ids:
+            return 0
+        due += " AND meetings.id IN (SELECT value FROM json_each(:ids))"
+        params["ids"] = json.dumps(ids)
 
     def complete(where: str, values: dict[str, str]) -> int:
         # the events first: afterwards the rows no longer match the condition
@@ -207,10 +225,28 @@ def complete_meetings(
         update = f"UPDATE meetings SET status = :done{stamp} WHERE {where}"
         return conn.execute(update, values).rowcount
 
-    if meeting_ids is None:
-        return complete(due, params)
-    return sum(
-        complete(due + " AND id = :id", {**params, "id": meeting}) for meeting in _ids(meeting_ids)
+    return failing.complete_rows(
+        conn,
+        now,
+        transition="meetings",
+        table="meetings",
+        key="meetings.id",
+        pending=pending,
+        where=due,
+        params=params,
+        complete=complete,
+    )
+
+
+def forget_meetings(conn: sqlite3.Connection) -> int:
+    """Forget the failing entries of meetings that are gone or no longer pending (reconcile)."""
+    return failing.forget(
+        conn,
+        "meetings",
+        table="meetings",
+        key="meetings.id",
+        pending="meetings.status = :pending",
+        params={"pending": statuses(conn).pending},
     )
 
 
@@ -231,7 +267,10 @@ class Completion(NamedTuple):
     this_one: bool  # the job's own meeting was among them
     status: str | None  # the job's meeting's status afterwards (None: no such meeting)
     job_removed: bool  # the job's meeting was not pending: its job was removed
-    pending: bool  # the job's meeting is still pending (not due yet)
+    pending: bool  # the job's meeting is still pending (not due yet, or failing)
+    # the job's meeting is due but could not be completed: its failing entry in one line
+    # (error, attempts, next try; revision 0009), else None
+    failing: str | None = None
 
 
 def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -> Completion:
@@ -256,26 +295,82 @@ def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -
     still_pending = after == words.pending
     removed = not still_pending and unregister_jobs(conn, [meeting_id]) > 0
     this_one = before == words.pending and after == words.done
-    return Completion(completed, this_one, after, removed, still_pending)
+    found = failing.entry(conn, "meetings", meeting_id) if still_pending else None
+    return Completion(
+        completed,
+        this_one,
+        after,
+        removed,
+        still_pending,
+        None if found is None else failing.describe(found),
+    )
 
 
-def next_end_time(conn: sqlite3.Connection) -> str | None:
+def next_end_time(conn: sqlite3.Connection, now: datetime | None = None) -> str | None:
     """Twin of scheduler.next_end_time() in sql/postgres/20_functions.sql: the earliest end time
-    of a pending meeting (ISO, UTC), None when there is none."""
+    of a pending meeting (ISO, UTC), None when there is none. With ``now``: a meeting waiting
+    for its retry after a failed completion counts at its retry time (revision 0009), so that
+    the waker does not wake again and again for it."""
+    pending = statuses(conn).pending
+    if now is None:
+        row = conn.execute(
+            "SELECT end_time FROM meetings WHERE status = ? ORDER BY julianday(end_time) LIMIT 1",
+            (pending,),
+        ).fetchone()
+        return None if row is None else iso_text(row[0])
     row = conn.execute(
-        "SELECT end_time FROM meetings WHERE status = ? ORDER BY julianday(end_time) LIMIT 1",
-        (statuses(conn).pending,),
+        f"""SELECT end_time FROM meetings
+             WHERE meetings.status = :pending AND {failing.not_waiting_sql("meetings.id")}
+             ORDER BY julianday(end_time) LIMIT 1""",
+        {"pending": pending, "fr_transition": "meetings", "fr_now": to_db_time(now)},
     ).fetchone()
+    times = [] if row is None else [from_db_time(row[0])]
+    times.append(
+        failing.next_retry(
+            conn,
+            now,
+            "meetings",
+            table="meetings",
+            key="meetings.id",
+            time="meetings.end_time",
+            pending="meetings.status = :pending",
+            params={"pending": pending},
+        )
+    )
+    known = [time for time in times if time is not None]
+    if known:
+        return iso(min(known))
     return None if row is None else iso_text(row[0])
+
+
+def isolated(conn: sqlite3.Connection, name: str, work: Callable[[], T]) -> T | None:
+    """``work()`` for the transition ``name`` in a savepoint: an error of the database (a table
+    the application changed behind the registry's back) is logged and rolled back, and the
+    caller goes on with the other transitions (None)."""
+    conn.execute("SAVEPOINT scheduler_transition")
+    try:
+        result = work()
+    except sqlite3.Error as exc:
+        if not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO scheduler_transition")
+        conn.execute("RELEASE scheduler_transition")
+        log.warning("transition %s could not be completed: %s", name, exc)
+        return None
+    conn.execute("RELEASE scheduler_transition")
+    return result
 
 
 def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None) -> Wake:
     """Twin of scheduler.wake() in sql/postgres/20_functions.sql: completes what is due at
     ``now`` (the backend's clock) for every active transition (None) or the one named: the
     pending meetings (events of path ``waker``) and the due rows of the registered transitions,
-    all counted in ``completed``; then the earliest pending time among them. ``paused``: none of
-    them is active (nothing completed, no next time). An unknown name is an
-    :class:`~scheduler_admin.exceptions.InvalidInput`, before anything changes."""
+    all counted in ``completed``; then the earliest pending time among them (a row waiting for
+    its retry after a failed completion counts at its retry time). ``paused``: none of them is
+    active (nothing completed, no next time). An unknown name is an
+    :class:`~scheduler_admin.exceptions.InvalidInput`, before anything changes. Each transition
+    completes in isolation (:func:`isolated`): an error of one never stops another's
+    completion."""
     # imported here: transitions imports this module
     from scheduler_admin.sqlite import transitions
 
@@ -286,19 +381,31 @@ def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None)
     times: list[datetime] = []
     if transition in (None, transitions.BUILTIN) and is_active(conn):
         acting = True
-        completed += complete_due_meetings(conn, now, path="waker")
-        found = from_db_time(next_end_time(conn))
-        if found is not None:
-            times.append(found)
+
+        def meetings() -> tuple[int, datetime | None]:
+            done = complete_due_meetings(conn, now, path="waker")
+            return done, from_db_time(next_end_time(conn, now))
+
+        result = isolated(conn, transitions.BUILTIN, meetings)
+        if result is not None:
+            completed += result[0]
+            if result[1] is not None:
+                times.append(result[1])
     for spec in transitions.registered(conn):
         if transition not in (None, spec.name) or not is_active(conn, spec.name):
             continue
         acting = True
         if transitions.table_exists(conn, spec.table):
-            completed += transitions.complete_due(conn, spec, now, path="waker")
-            found = transitions.next_time(conn, spec)
+
+            def rows(spec: transitions.Spec = spec) -> tuple[int, datetime | None]:
+                done = transitions.complete_due(conn, spec, now, path="waker")
+                return done, transitions.next_time(conn, spec, now)
+
+            found = isolated(conn, spec.name, rows)
             if found is not None:
-                times.append(found)
+                completed += found[0]
+                if found[1] is not None:
+                    times.append(found[1])
     stamp = iso(now)
     assert stamp is not None
     return Wake(

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from scheduler_admin.backends.base import PATHS
-from scheduler_admin.sqlite import admin, events, transitions
+from scheduler_admin.sqlite import admin, events, failing, transitions
 from scheduler_admin.sqlite.connection import from_db_time, to_db_time
 from scheduler_admin.sqlite.functions import is_enabled
 
@@ -153,6 +153,16 @@ def transition_runs(conn: sqlite3.Connection, spec: transitions.Spec) -> tuple[i
     return len(failed), retried
 
 
+def reconcile_and_failing(conn: sqlite3.Connection, transition: str | None) -> dict[str, int]:
+    """The rows failing to complete (of every transition, None, or of the one named) and the
+    reconcile job's runs failed (or skipped: never, on SQLite) in a row (revision 0009)."""
+    return {
+        "failing_rows": failing.count(conn, transition),
+        "reconcile_skipped_in_a_row": admin.RECONCILE_SKIPPED_IN_A_ROW,
+        "reconcile_failed_in_a_row": admin.reconcile_failed_in_a_row(conn),
+    }
+
+
 def metrics(
     conn: sqlite3.Connection, now: datetime, transition: str | None = None
 ) -> dict[str, Any]:
@@ -160,7 +170,9 @@ def metrics(
 
     The gauges of health() (upcoming meetings, jobs, missing, orphan and overdue), the
     cumulative counters of the completion events, the failed runs kept in the run history and
-    those retried (:func:`scheduler_admin.sqlite.admin.retried_runs_since`), and webhooks.
+    those retried (:func:`scheduler_admin.sqlite.admin.retried_runs_since`), the rows failing
+    to complete and the reconcile job's failures in a row (:func:`reconcile_and_failing`), and
+    webhooks.
 
     ``transition``: None, every transition's events counted, the gauges and runs the meetings';
     ``meetings``: the same with the meetings' events only; another name: the gauges, runs and
@@ -184,6 +196,7 @@ def metrics(
             "lateness": lateness(counts),
             "failed_runs": failed,
             "retried_runs": retried,
+            **reconcile_and_failing(conn, transition),
             "webhooks": webhooks(conn, counts, now, transition),
         }
     plan = admin.repair_plan(conn, now)
@@ -199,5 +212,6 @@ def metrics(
         "lateness": lateness(counts),
         "failed_runs": admin.failed_runs_since(conn, None),
         "retried_runs": admin.retried_runs_since(conn, None),
+        **reconcile_and_failing(conn, transition),
         "webhooks": webhooks(conn, counts, now, counts_of),
     }

@@ -45,7 +45,7 @@ from scheduler_admin.backends.base import (
     plural,
 )
 from scheduler_admin.exceptions import InvalidInput
-from scheduler_admin.sqlite import events
+from scheduler_admin.sqlite import events, failing
 from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
 from scheduler_admin.sqlite.functions import Completion, is_active, statuses
 
@@ -836,6 +836,7 @@ def remove_transition(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
         f"DELETE FROM cron_job WHERE {_prefix_sql('jobname')}", {"prefix": spec.prefix}
     ).rowcount
     conn.execute("DELETE FROM scheduler_transitions WHERE name = ?", (spec.name,))
+    failing.forget_transition(conn, spec.name)
     log.info("removed transition %s (%s)", spec.name, plural(removed, "job"))
     return {"name": spec.name, "jobs_removed": removed}
 
@@ -910,40 +911,101 @@ def transitions(conn: sqlite3.Connection) -> list[Transition]:
 # -- completion -----------------------------------------------------------------------------
 
 
+def _qualified(spec: Spec, column: str) -> str:
+    """A column of the transition's table qualified by the table's name (SQL that a subquery
+    on scheduler_failing_rows reads unambiguously)."""
+    return f"{spec.qtable}.{spec.col(column)}"
+
+
+def _pending_sql(spec: Spec) -> str:
+    return spec.pending(_qualified(spec, spec.state))
+
+
 def complete_due(conn: sqlite3.Connection, spec: Spec, now: datetime, *, path: str) -> int:
     """Give ``to_state`` to every pending row of the transition whose time is at or before
     ``now``; how many. Each gets its completion event of ``path`` (job, waker, reconcile,
     recover) at ``now``, recorded first (afterwards the rows no longer match). The table's
-    update trigger removes their jobs."""
-    time = spec.col(spec.time)
-    where = f"{spec.pending(spec.col(spec.state))} AND julianday({time}) <= julianday(:now)"
+    update trigger removes their jobs. One set UPDATE; a row whose completion is rejected (a
+    constraint, a trigger of the application's or of another transition on the same table)
+    never holds up the others: it is recorded as failing and left out until its retry time
+    (:func:`scheduler_admin.sqlite.failing.complete_rows`)."""
+    pending = _pending_sql(spec)
+    where = f"{pending} AND julianday({_qualified(spec, spec.time)}) <= julianday(:now)"
     params = {"to_state": spec.to_state, "now": to_db_time(now)}
-    events.record_row_completions(
+
+    def complete(condition: str, values: dict[str, str]) -> int:
+        events.record_row_completions(
+            conn,
+            now,
+            path=path,
+            transition=spec.name,
+            table=spec.qtable,
+            key=spec.col(spec.key),
+            time=spec.col(spec.time),
+            where=condition,
+            params=values,
+        )
+        return conn.execute(
+            f"UPDATE {spec.qtable} SET {spec.col(spec.state)} = :to_state WHERE {condition}",
+            values,
+        ).rowcount
+
+    return failing.complete_rows(
         conn,
         now,
-        path=path,
         transition=spec.name,
         table=spec.qtable,
-        key=spec.col(spec.key),
-        time=time,
+        key=_qualified(spec, spec.key),
+        pending=pending,
         where=where,
         params=params,
+        complete=complete,
     )
-    return conn.execute(
-        f"UPDATE {spec.qtable} SET {spec.col(spec.state)} = :to_state WHERE {where}", params
-    ).rowcount
 
 
-def next_time(conn: sqlite3.Connection, spec: Spec) -> datetime | None:
+def forget_failing(conn: sqlite3.Connection, spec: Spec) -> int:
+    """Forget the failing entries of the transition's rows that are gone or no longer pending
+    (every entry when its table is gone)."""
+    if not table_exists(conn, spec.table):
+        return failing.forget_transition(conn, spec.name)
+    return failing.forget(
+        conn,
+        spec.name,
+        table=spec.qtable,
+        key=_qualified(spec, spec.key),
+        pending=_pending_sql(spec),
+        params={},
+    )
+
+
+def next_time(conn: sqlite3.Connection, spec: Spec, now: datetime | None = None) -> datetime | None:
     """Twin of scheduler.transition_next_time(): the earliest time of a pending row of the
-    transition (None when no row is pending), what the waker sleeps until."""
+    transition (None when no row is pending), what the waker sleeps until. With ``now``: a row
+    waiting for its retry after a failed completion counts at its retry time (revision
+    0009)."""
     time = spec.col(spec.time)
+    waiting = "" if now is None else f" AND {failing.not_waiting_sql(_qualified(spec, spec.key))}"
     row = conn.execute(
         f"""SELECT {time} FROM {spec.qtable}
-             WHERE {spec.pending(spec.col(spec.state))} AND julianday({time}) IS NOT NULL
-             ORDER BY julianday({time}) LIMIT 1"""
+             WHERE {_pending_sql(spec)} AND julianday({time}) IS NOT NULL{waiting}
+             ORDER BY julianday({time}) LIMIT 1""",
+        {"fr_transition": spec.name, "fr_now": None if now is None else to_db_time(now)},
     ).fetchone()
-    return None if row is None else from_db_time(row[0])
+    found = None if row is None else from_db_time(row[0])
+    if now is None:
+        return found
+    retry = failing.next_retry(
+        conn,
+        now,
+        spec.name,
+        table=spec.qtable,
+        key=_qualified(spec, spec.key),
+        time=_qualified(spec, spec.time),
+        pending=_pending_sql(spec),
+        params={},
+    )
+    known = [time for time in (found, retry) if time is not None]
+    return min(known) if known else None
 
 
 def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: datetime) -> Completion:
@@ -981,7 +1043,15 @@ def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: date
         > 0
     )
     this_one = before in spec.from_states and after == spec.to_state
-    return Completion(completed, this_one, after, removed, still_pending)
+    found = failing.entry(conn, spec.name, key) if still_pending else None
+    return Completion(
+        completed,
+        this_one,
+        after,
+        removed,
+        still_pending,
+        None if found is None else failing.describe(found),
+    )
 
 
 # -- repair (recover, reconcile) ------------------------------------------------------------
@@ -1041,6 +1111,8 @@ def repair_transition(
         total=0, jobs_scheduled=0, jobs_already_exist=0, overdue_completed=0, orphans_removed=0
     )
     if not table_exists(conn, spec.table):
+        if not dry_run:
+            failing.forget_transition(conn, spec.name)
         return report, [
             {
                 "meeting_id": "",
@@ -1091,6 +1163,8 @@ def repair_transition(
     if created:
         log.warning("transition %s: re-created %s", spec.name, plural(created, "trigger"))
     report["overdue_completed"] = complete_due(conn, spec, now, path=path)
+    # the entries of rows gone, or set to another state by the application
+    forget_failing(conn, spec)
     valid = f"NOT {invalid_time_sql(spec.col(spec.time, 't'))}"
     report["jobs_scheduled"] = conn.execute(
         _register_sql(

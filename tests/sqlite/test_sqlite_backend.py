@@ -419,6 +419,10 @@ def test_health(conn: sqlite3.Connection, backend: SqliteBackend, clock: FakeClo
         "retried_runs_24h": 0,
         "reconcile_job": True,
         "worker": {"running": True, "heartbeat_at": clock().isoformat()},
+        "failing_rows": 0,
+        "failing_rows_detail": [],
+        "reconcile_skipped_in_a_row": 0,
+        "reconcile_failed_in_a_row": 0,
         "ok": True,
     }
     make_a_mess(conn, clock)

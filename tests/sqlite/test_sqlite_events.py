@@ -480,6 +480,9 @@ def test_metrics_of_a_known_dataset(
         "lateness",
         "failed_runs",
         "retried_runs",
+        "failing_rows",
+        "reconcile_skipped_in_a_row",
+        "reconcile_failed_in_a_row",
         "webhooks",
     }
     assert metrics["backend"] == "sqlite" and metrics["enabled"] is True
