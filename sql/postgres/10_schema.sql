@@ -273,7 +273,8 @@ create unlogged table if not exists scheduler.write_completions (
 comment on table scheduler.write_completions is
     'Rows a BEFORE trigger of ours completed on a write, by transaction, until the AFTER trigger '
     'of the statement records their completion events.';
-create index if not exists write_completions_txid_idx on scheduler.write_completions (txid);
+-- (no index: it holds only the notes of statements in progress, and an index entry per note
+-- cost more than the scan of them)
 alter table scheduler.write_completions enable row level security;
 
 -- The reconcile job's runs that found another recovery running (0009): how many in a row, and

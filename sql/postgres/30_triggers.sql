@@ -42,7 +42,12 @@ begin
         values (pg_catalog.pg_current_xact_id(), 'meetings', new.id::pg_catalog.text);
         perform pg_catalog.set_config('scheduler.completed_on_write', 'on', true);
         -- completing a meeting sets updated_at where the table has it, as complete_due() does
-        if pg_catalog.to_jsonb(new) operator(pg_catalog.?) 'updated_at' then
+        -- (0009: the third argument says whether it has it; before, each completed row was
+        -- turned into jsonb and back to find out)
+        if tg_argv[2] operator(pg_catalog.=) 'updated_at' then
+            new.updated_at := pg_catalog.now();
+        elsif tg_nargs operator(pg_catalog.<) 3
+              and pg_catalog.to_jsonb(new) operator(pg_catalog.?) 'updated_at' then
             new := pg_catalog.jsonb_populate_record(
                 new, pg_catalog.jsonb_build_object('updated_at', pg_catalog.now()));
         end if;
@@ -65,6 +70,8 @@ create or replace function scheduler.record_write_completions(p_meeting_ids pg_c
 returns integer
 language plpgsql
 set search_path = pg_catalog, pg_temp
+-- hash joins only: see meetings_after_update
+set enable_nestloop = off
 as $$
 declare
     v_count integer;
@@ -84,7 +91,8 @@ begin
     cross join rows from (pg_catalog.unnest(p_meeting_ids), pg_catalog.unnest(p_end_times))
          as r(id, end_time)
     where r.id is not null
-      and r.id::pg_catalog.text operator(pg_catalog.=) any (array(select n.row_key from noted n));
+      -- a hashed semi join (= any (array(...)) compared every row with every note)
+      and r.id::pg_catalog.text in (select n.row_key from noted n);
     get diagnostics v_count = row_count;
     return v_count;
 end
@@ -215,22 +223,35 @@ comment on function scheduler.meetings_after_delete() is
     'Unschedules the jobs of deleted upcoming meetings. security definer: see meetings_after_insert.';
 
 -- (Re)creates the BEFORE trigger with the pending and done words of scheduler.settings as its
--- arguments; configure_statuses() calls it again when the words change. format(%L) quotes them.
+-- arguments, and (0009) whether meetings has a column updated_at ('updated_at' or ''; the
+-- migration and configure_statuses() call it again); configure_statuses() calls it again when
+-- the words change. format(%L) quotes them.
 create or replace function scheduler.create_before_write_trigger()
 returns pg_catalog.void
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    v_pending pg_catalog.text;
+    v_done pg_catalog.text;
+    v_updated_at pg_catalog.text := case when exists (
+            select 1 from pg_catalog.pg_attribute a
+            where a.attrelid operator(pg_catalog.=) 'public.meetings'::pg_catalog.regclass
+              and a.attname operator(pg_catalog.=) 'updated_at'
+              and a.attnum operator(pg_catalog.>) 0 and not a.attisdropped)
+        then 'updated_at' else '' end;
 begin
+    select s.pending_status, s.done_status into v_pending, v_done from scheduler.settings s;
     drop trigger if exists scheduler_meetings_before_write on public.meetings;
-    execute (select pg_catalog.format(
+    execute pg_catalog.format(
         'create trigger scheduler_meetings_before_write before insert or update on public.meetings '
-        'for each row execute function scheduler.meetings_before_write(%L, %L)',
-        s.pending_status, s.done_status) from scheduler.settings s);
+        'for each row execute function scheduler.meetings_before_write(%L, %L, %L)',
+        v_pending, v_done, v_updated_at);
 end
 $$;
 comment on function scheduler.create_before_write_trigger() is
-    'Creates the BEFORE trigger on meetings with the pending and done words as its arguments.';
+    'Creates the BEFORE trigger on meetings with the pending and done words and whether the '
+    'table has updated_at as its arguments.';
 select scheduler.create_before_write_trigger();
 
 drop trigger if exists scheduler_meetings_after_insert on public.meetings;

@@ -271,7 +271,7 @@ begin
             'cross join new_rows n %4$s '
             'where n.%3$I operator(pg_catalog.=) $2 '
             '  and n.%2$I operator(pg_catalog.<=) pg_catalog.now() %5$s '
-            '  and n.%1$I::pg_catalog.text operator(pg_catalog.=) any (array(select x.row_key from noted x))',
+            '  and n.%1$I::pg_catalog.text in (select x.row_key from noted x)',
             v_t.key_column, v_t.time_column, v_t.state_column,
             case when tg_op operator(pg_catalog.=) 'UPDATE'
                  then pg_catalog.format('left join old_rows o on o.%1$I operator(pg_catalog.=) n.%1$I',

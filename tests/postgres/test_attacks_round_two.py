@@ -198,9 +198,9 @@ def test_a_trigger_on_a_partition_attached_later_never_runs_as_the_owner(
     facts = health(db)["security"]["tables"]
     meetings_facts = next(t for t in facts if t["table"] == "public.meetings")
     assert [t["trigger"] for t in meetings_facts["foreign_triggers"]] == ["attack"]
-    assert {(g["relation"], g["grantee"], g["privilege"]) for g in meetings_facts["foreign_grants"]} >= {
-        ("public.meetings_p1", ATTACKER, "TRIGGER")
-    }
+    assert {
+        (g["relation"], g["grantee"], g["privilege"]) for g in meetings_facts["foreign_grants"]
+    } >= {("public.meetings_p1", ATTACKER, "TRIGGER")}
 
     run_job_as_pg_cron(db, lambda user: dsn_as(migrated, user), job_name(tainted))
     db.execute("select scheduler.wake()")
@@ -233,7 +233,9 @@ def test_doctor_flags_a_partition_the_api_roles_may_read_with_rls_off(
     db.execute("alter table public.meetings enable row level security")
     db.execute("grant select on public.meetings_p0 to public")
     facts = next(t for t in health(db)["security"]["tables"] if t["table"] == "public.meetings")
-    assert facts["readable_without_rls"] == [{"relation": "public.meetings_p0", "grantee": "PUBLIC"}]
+    assert facts["readable_without_rls"] == [
+        {"relation": "public.meetings_p0", "grantee": "PUBLIC"}
+    ]
     db.execute("alter table public.meetings_p0 enable row level security")
     facts = next(t for t in health(db)["security"]["tables"] if t["table"] == "public.meetings")
     assert facts["readable_without_rls"] == []
@@ -257,8 +259,10 @@ def bookings(db: Conn) -> Iterator[None]:
     try:
         yield
     finally:
-        db.execute("select scheduler.remove_transition('bookings') where exists "
-                   "(select 1 from scheduler.transitions where name = 'bookings')")
+        db.execute(
+            "select scheduler.remove_transition('bookings') where exists "
+            "(select 1 from scheduler.transitions where name = 'bookings')"
+        )
         db.execute("drop table public.bookings cascade")
 
 
@@ -403,8 +407,12 @@ def test_a_poison_row_never_holds_up_other_rows_or_transitions(
     assert value(db, "select scheduler.metrics()")["failing_rows"] == 1
 
     # left out until its retry time: the paths run, nothing is tried again
-    for call in ("select scheduler.sweep()", "select scheduler.wake()",
-                 "select scheduler.reconcile()", "select scheduler.recover()"):
+    for call in (
+        "select scheduler.sweep()",
+        "select scheduler.wake()",
+        "select scheduler.reconcile()",
+        "select scheduler.recover()",
+    ):
         report = value(db, call)
         if isinstance(report, dict) and "success" in report:
             assert report["success"] is True, report
@@ -420,9 +428,7 @@ def test_a_poison_row_never_holds_up_other_rows_or_transitions(
 
     # fixed by a write (which completes it, its time having passed): the reconcile job removes
     # the entry of a row no longer pending
-    db.execute(
-        "update public.stays set ends_at = %s where id = 2", (FUTURE + timedelta(days=1),)
-    )
+    db.execute("update public.stays set ends_at = %s where id = 2", (FUTURE + timedelta(days=1),))
     assert stays(db)[2] == "active"
     db.execute("select scheduler.reconcile()")
     assert value(db, "select count(*) from scheduler.failing_rows") == 0
@@ -465,9 +471,7 @@ def test_a_check_constraint_rejecting_one_meeting_holds_up_no_other(db: Conn) ->
 # 4. Forged completion events ---------------------------------------------------------------------
 
 
-def test_a_writer_cannot_forge_completion_events(
-    db: Conn, login_as: Callable[..., Conn]
-) -> None:
+def test_a_writer_cannot_forge_completion_events(db: Conn, login_as: Callable[..., Conn]) -> None:
     """Setting the settings the triggers once trusted, then inserting rows already done with a
     past end time, makes no completion event; a meeting the scheduler completes on a write
     still makes one."""

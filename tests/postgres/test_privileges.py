@@ -77,7 +77,8 @@ def test_no_function_of_ours_is_executable_by_public_or_the_app(db: Conn, app_co
 def test_every_function_pins_the_search_path_with_pg_temp_last(db: Conn) -> None:
     """In the database, not only in the files: every function of ours runs with
     search_path = pg_catalog, pg_temp, and the trigger functions that run as the owner are
-    security definer."""
+    security definer (0009: the BEFORE triggers too, which note the rows they complete in a
+    table only the owner may write, so that no writer can forge a completion event)."""
     rows = db.execute(
         "select p.oid::regprocedure::text, p.proconfig, p.prosecdef "
         "from pg_proc p where p.pronamespace = 'scheduler'::regnamespace"
@@ -88,6 +89,6 @@ def test_every_function_pins_the_search_path_with_pg_temp_last(db: Conn) -> None
         "scheduler.meetings_after_update()",
         "scheduler.meetings_after_delete()",
     } <= definers
-    assert "scheduler.meetings_before_write()" not in definers
+    assert {"scheduler.meetings_before_write()", "scheduler.transition_before_write()"} <= definers
     for signature, config, _ in rows:
         assert config is not None and "search_path=pg_catalog, pg_temp" in config, signature

@@ -171,7 +171,7 @@ comment on function scheduler.secure_table(pg_catalog.regclass) is
 create or replace function scheduler.require_safe_row(p_relation pg_catalog.regclass,
                                                       p_tableoid pg_catalog.oid,
                                                       p_what pg_catalog.text)
-returns void
+returns pg_catalog.void
 language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as $$
@@ -216,7 +216,7 @@ create or replace function scheduler.note_failing_row(p_transition pg_catalog.te
                                                       p_key pg_catalog.text,
                                                       p_error pg_catalog.text,
                                                       p_sqlstate pg_catalog.text)
-returns void
+returns pg_catalog.void
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$

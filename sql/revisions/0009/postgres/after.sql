@@ -5,3 +5,6 @@ select scheduler.create_transition_triggers(t.name)
 from scheduler.transitions t
 where not t.builtin
   and exists (select 1 from pg_catalog.pg_class c where c.oid operator(pg_catalog.=) t.relation);
+
+-- The meetings' BEFORE trigger takes its third argument (whether meetings has updated_at).
+select scheduler.create_before_write_trigger();
