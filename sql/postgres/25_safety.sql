@@ -129,6 +129,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_grant pg_catalog.record;
+    v_privilege pg_catalog.text;
     v_revoked pg_catalog.jsonb := '[]';
 begin
     for v_grant in
@@ -142,12 +143,16 @@ begin
         join pg_catalog.pg_class c on c.oid operator(pg_catalog.=) g.relid
         where pg_catalog.pg_has_role(c.relowner, 'USAGE')
     loop
+        -- one of the privileges foreign_grants() reports, as a keyword of ours
+        v_privilege := case v_grant.privilege when 'TRIGGER' then 'trigger'
+                                              when 'TRUNCATE' then 'truncate'
+                                              when 'REFERENCES' then 'references' end;
         if v_grant.rolname is null then
             execute pg_catalog.format('revoke %s on %s from public cascade',
-                                      v_grant.privilege, v_grant.relid::pg_catalog.regclass);
+                                      v_privilege, v_grant.relid::pg_catalog.regclass);
         else
             execute pg_catalog.format('revoke %s on %s from %I cascade',
-                                      v_grant.privilege, v_grant.relid::pg_catalog.regclass,
+                                      v_privilege, v_grant.relid::pg_catalog.regclass,
                                       v_grant.rolname);
         end if;
         v_revoked := v_revoked operator(pg_catalog.||) pg_catalog.jsonb_build_array(
@@ -255,12 +260,14 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_from pg_catalog.text[];
     v_to pg_catalog.text;
     v_failing boolean;
     v_count integer;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    v_table := v_t.table_sql::pg_catalog.regclass;
     if v_t.builtin then
         -- the meetings' words live in scheduler.settings (configure_statuses)
         v_from := array[scheduler.pending_status()];
@@ -273,26 +280,26 @@ begin
                          where f.transition operator(pg_catalog.=) p_name);
     execute pg_catalog.format(
         'with due as ('
-        '    select r.%3$I as key from %1$s r'
-        '    where r.%2$I operator(pg_catalog.=) %6$s'
-        '      and r.%4$I operator(pg_catalog.<=) pg_catalog.now() %7$s %8$s %9$s'
-        '    %10$s for update %5$s'
+        '    select r.%I as key from %s r'
+        '    where r.%I operator(pg_catalog.=) %s'
+        '      and r.%I operator(pg_catalog.<=) pg_catalog.now() %s %s %s'
+        '    %s for update %s'
         '), done as ('
-        '    update %1$s r set %2$I = $2%11$s from due where r.%3$I operator(pg_catalog.=) due.key'
-        '    returning r.%3$I as key, r.%4$I as time'
+        '    update %s r set %I = $2%s from due where r.%I operator(pg_catalog.=) due.key'
+        '    returning r.%I as key, r.%I as time'
         '), t as materialized ('
         '    select pg_catalog.clock_timestamp() as at,'
         '           (select s.webhooks from scheduler.settings s) as webhooks'
-        ')%12$s '
+        ')%s '
         'insert into scheduler.completion_events'
         '    (transition, meeting_id, row_key, end_time, completed_at, path, delivery,'
         '     next_attempt_at) '
-        'select $3, %13$s, d.time, t.at, $4, case when t.webhooks then ''pending'' end, t.at '
+        'select $3, %s, d.time, t.at, $4, case when t.webhooks then ''pending'' end, t.at '
         'from t cross join done d',
-        v_t.table_sql, v_t.state_column, v_t.key_column, v_t.time_column,
-        case when p_skip_locked then 'skip locked' else '' end,
+        v_t.key_column, v_table, v_t.state_column,
         -- meetings: one word, so that the planner matches the partial index on end_time
         case when v_t.builtin then '$1[1]' else 'any ($1)' end,
+        v_t.time_column,
         case when p_keys is not null
              then pg_catalog.format('and r.%I::pg_catalog.text operator(pg_catalog.=) any ($5)',
                                     v_t.key_column) else '' end,
@@ -306,6 +313,8 @@ begin
                  'and f.retry_at operator(pg_catalog.>) pg_catalog.now())', v_t.key_column)
              else '' end,
         case when p_limit is not null then pg_catalog.format('limit %s', p_limit) else '' end,
+        case when p_skip_locked then 'skip locked' else '' end,
+        v_table, v_t.state_column,
         -- completing a meeting sets updated_at where the table has it (applications sync on it)
         case when v_t.builtin and exists (
                  select 1 from pg_catalog.pg_attribute a
@@ -313,6 +322,7 @@ begin
                    and a.attname operator(pg_catalog.=) 'updated_at'
                    and a.attnum operator(pg_catalog.>) 0 and not a.attisdropped)
              then ', updated_at = pg_catalog.now()' else '' end,
+        v_t.key_column, v_t.key_column, v_t.time_column,
         case when v_failing
              then ', cleared as (delete from scheduler.failing_rows f using done d '
                   'where f.transition operator(pg_catalog.=) $3 '
@@ -348,6 +358,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_unsafe pg_catalog.oid[];
     v_from pg_catalog.text[];
     v_keys pg_catalog.text[];
@@ -362,6 +373,7 @@ declare
     v_state pg_catalog.text;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    v_table := v_t.table_sql::pg_catalog.regclass;
     select pg_catalog.array_agg(u.relid) into v_unsafe
     from pg_catalog.unnest(scheduler.unsafe_relations(
         (select t.relation from scheduler.transitions t
@@ -387,16 +399,17 @@ begin
     v_from := case when v_t.builtin then array[scheduler.pending_status()] else v_t.from_states end;
     execute pg_catalog.format(
         'select pg_catalog.array_agg(k.key) from ('
-        '    select r.%1$I::pg_catalog.text as key from %2$s r'
-        '    where r.%3$I operator(pg_catalog.=) any ($1)'
-        '      and r.%4$I operator(pg_catalog.<=) pg_catalog.now()'
+        '    select r.%I::pg_catalog.text as key from %s r'
+        '    where r.%I operator(pg_catalog.=) any ($1)'
+        '      and r.%I operator(pg_catalog.<=) pg_catalog.now()'
         '      and (pg_catalog.cardinality($2) is null or r.tableoid operator(pg_catalog.<>) all ($2))'
         '      and not exists (select 1 from scheduler.failing_rows f'
         '                      where f.transition operator(pg_catalog.=) $3'
-        '                        and f.row_key operator(pg_catalog.=) r.%1$I::pg_catalog.text'
+        '                        and f.row_key operator(pg_catalog.=) r.%I::pg_catalog.text'
         '                        and f.retry_at operator(pg_catalog.>) pg_catalog.now())'
-        '    order by r.%4$I %5$s) k',
-        v_t.key_column, v_t.table_sql, v_t.state_column, v_t.time_column,
+        '    order by r.%I %s) k',
+        v_t.key_column, v_table, v_t.state_column, v_t.time_column, v_t.key_column,
+        v_t.time_column,
         case when p_limit is not null then pg_catalog.format('limit %s', p_limit) else '' end)
     into v_keys using v_from, v_unsafe, p_name;
     if v_keys is null then
@@ -446,6 +459,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_count integer;
 begin
     if not exists (select 1 from scheduler.failing_rows f
@@ -453,12 +467,13 @@ begin
         return 0;
     end if;
     select * into v_t from scheduler.transition_target(p_name);
+    v_table := v_t.table_sql::pg_catalog.regclass;
     execute pg_catalog.format(
         'delete from scheduler.failing_rows f where f.transition operator(pg_catalog.=) $1 '
-        'and not exists (select 1 from %1$s r '
-        '                where r.%2$I::pg_catalog.text operator(pg_catalog.=) f.row_key '
-        '                  and r.%3$I operator(pg_catalog.=) any ($2))',
-        v_t.table_sql, v_t.key_column, v_t.state_column)
+        'and not exists (select 1 from %s r '
+        '                where r.%I::pg_catalog.text operator(pg_catalog.=) f.row_key '
+        '                  and r.%I operator(pg_catalog.=) any ($2))',
+        v_table, v_t.key_column, v_t.state_column)
     using p_name, case when v_t.builtin then array[scheduler.pending_status()]
                        else v_t.from_states end;
     get diagnostics v_count = row_count;

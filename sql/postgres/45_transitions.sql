@@ -264,28 +264,30 @@ begin
             ') '
             'insert into scheduler.completion_events '
             '    (transition, row_key, end_time, completed_at, path, delivery, next_attempt_at) '
-            'select $1, n.%1$I::pg_catalog.text, n.%2$I, t.at, ''write'', '
+            'select $1, n.%I::pg_catalog.text, n.%I, t.at, ''write'', '
             '       case when t.webhooks then ''pending'' end, t.at '
             'from (select pg_catalog.clock_timestamp() as at, '
             '             (select s.webhooks from scheduler.settings s) as webhooks) t '
-            'cross join new_rows n %4$s '
-            'where n.%3$I operator(pg_catalog.=) $2 '
-            '  and n.%2$I operator(pg_catalog.<=) pg_catalog.now() %5$s '
-            '  and n.%1$I::pg_catalog.text in (select x.row_key from noted x)',
-            v_t.key_column, v_t.time_column, v_t.state_column,
+            'cross join new_rows n %s '
+            'where n.%I operator(pg_catalog.=) $2 '
+            '  and n.%I operator(pg_catalog.<=) pg_catalog.now() %s '
+            '  and n.%I::pg_catalog.text in (select x.row_key from noted x)',
+            v_t.key_column, v_t.time_column,
             case when tg_op operator(pg_catalog.=) 'UPDATE'
                  then pg_catalog.format('left join old_rows o on o.%1$I operator(pg_catalog.=) n.%1$I',
                                         v_t.key_column) else '' end,
+            v_t.state_column, v_t.time_column,
             case when tg_op operator(pg_catalog.=) 'UPDATE'
                  then pg_catalog.format('and (o.%1$I is null or o.%2$I operator(pg_catalog.=) any ($3))',
-                                        v_t.key_column, v_t.state_column) else '' end)
+                                        v_t.key_column, v_t.state_column) else '' end,
+            v_t.key_column)
         using v_t.name, v_t.to_state, v_t.from_states;
     end if;
     if tg_op operator(pg_catalog.<>) 'INSERT' then
         -- a row that left its pending states, or was deleted, or whose key changed, loses its job
         execute pg_catalog.format(
-            'select pg_catalog.array_agg(o.%1$I::pg_catalog.text) from old_rows o %2$s '
-            'where o.%3$I operator(pg_catalog.=) any ($1) %4$s',
+            'select pg_catalog.array_agg(o.%I::pg_catalog.text) from old_rows o %s '
+            'where o.%I operator(pg_catalog.=) any ($1) %s',
             v_t.key_column,
             case when tg_op operator(pg_catalog.=) 'UPDATE'
                  then pg_catalog.format('left join new_rows n on n.%1$I operator(pg_catalog.=) o.%1$I',
@@ -300,12 +302,13 @@ begin
     if tg_op operator(pg_catalog.<>) 'DELETE' and scheduler.transition_active(v_t.name) then
         -- a row that became pending, or whose time moved, gets its job (re)registered
         execute pg_catalog.format(
-            'select pg_catalog.array_agg(n.%1$I::pg_catalog.text), pg_catalog.array_agg(n.%2$I) '
-            'from new_rows n %4$s where n.%3$I operator(pg_catalog.=) any ($1) %5$s',
-            v_t.key_column, v_t.time_column, v_t.state_column,
+            'select pg_catalog.array_agg(n.%I::pg_catalog.text), pg_catalog.array_agg(n.%I) '
+            'from new_rows n %s where n.%I operator(pg_catalog.=) any ($1) %s',
+            v_t.key_column, v_t.time_column,
             case when tg_op operator(pg_catalog.=) 'UPDATE'
                  then pg_catalog.format('left join old_rows o on o.%1$I operator(pg_catalog.=) n.%1$I',
                                         v_t.key_column) else '' end,
+            v_t.state_column,
             case when tg_op operator(pg_catalog.=) 'UPDATE'
                  then pg_catalog.format('and (o.%1$I is null or o.%2$I is distinct from n.%2$I '
                                         'or o.%3$I is distinct from n.%3$I)',
@@ -342,8 +345,10 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    v_table := v_t.table_sql::pg_catalog.regclass;
     perform scheduler.drop_transition_triggers(p_name);
     -- arguments (0009): name, key column, job prefix, time column, state column, to-state, the
     -- pending states
@@ -351,7 +356,7 @@ begin
         'create trigger %I before insert or update on %s for each row '
         'execute function scheduler.transition_before_write(%L, %L, %L, %L, %L, %L, %s)',
         'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_before_write',
-        v_t.table_sql, p_name, v_t.key_column, v_t.job_prefix, v_t.time_column, v_t.state_column,
+        v_table, p_name, v_t.key_column, v_t.job_prefix, v_t.time_column, v_t.state_column,
         v_t.to_state,
         (select pg_catalog.string_agg(pg_catalog.quote_literal(f.state), ', ')
          from pg_catalog.unnest(v_t.from_states) as f(state)));
@@ -359,17 +364,17 @@ begin
         'create trigger %I after insert on %s referencing new table as new_rows '
         'for each statement execute function scheduler.transition_after_write(%L)',
         'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_after_insert',
-        v_t.table_sql, p_name);
+        v_table, p_name);
     execute pg_catalog.format(
         'create trigger %I after update on %s referencing old table as old_rows new table as new_rows '
         'for each statement execute function scheduler.transition_after_write(%L)',
         'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_after_update',
-        v_t.table_sql, p_name);
+        v_table, p_name);
     execute pg_catalog.format(
         'create trigger %I after delete on %s referencing old table as old_rows '
         'for each statement execute function scheduler.transition_after_write(%L)',
         'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_after_delete',
-        v_t.table_sql, p_name);
+        v_table, p_name);
 end
 $$;
 
@@ -380,14 +385,16 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_suffix pg_catalog.text;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    v_table := v_t.table_sql::pg_catalog.regclass;
     foreach v_suffix in array array['before_write', 'after_insert', 'after_update', 'after_delete'] loop
         execute pg_catalog.format('drop trigger if exists %I on %s',
                                   'scheduler_' operator(pg_catalog.||) p_name
                                   operator(pg_catalog.||) '_' operator(pg_catalog.||) v_suffix,
-                                  v_t.table_sql);
+                                  v_table);
     end loop;
 end
 $$;
@@ -447,6 +454,7 @@ set lock_timeout = '5s'
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_completed integer;
     v_pending boolean;
 begin
@@ -466,11 +474,15 @@ begin
     end if;
     select * into v_t from scheduler.transition_target(p_name);
     v_completed := scheduler.complete_due_transition(p_name, true, 'job');
+    v_table := v_t.table_sql::pg_catalog.regclass;
+    -- plpgsql_check: v_t.key_type is format_type() of the key column (transition_target)
+    perform 'PRAGMA:disable:security_warnings';
     execute pg_catalog.format(
-        'select exists (select 1 from %1$s r where r.%2$I operator(pg_catalog.=) $1::%3$s '
-        'and r.%4$I operator(pg_catalog.=) any ($2))',
-        v_t.table_sql, v_t.key_column, v_t.key_type, v_t.state_column)
+        'select exists (select 1 from %s r where r.%I operator(pg_catalog.=) $1::%s '
+        'and r.%I operator(pg_catalog.=) any ($2))',
+        v_table, v_t.key_column, v_t.key_type, v_t.state_column)
     into v_pending using p_key, v_t.from_states;
+    perform 'PRAGMA:enable:security_warnings';
     if not v_pending then
         perform scheduler.unregister_transition_jobs(p_name, array[p_key]);
     end if;
@@ -493,6 +505,7 @@ set enable_nestloop = off
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_total bigint;
     v_overdue bigint;
     v_pending_keys pg_catalog.text[];
@@ -507,6 +520,7 @@ declare
     v_errors pg_catalog.jsonb;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    v_table := v_t.table_sql::pg_catalog.regclass;
     -- the pending rows (all: a job of one is never an orphan, as recover treats meetings) and
     -- those not due yet (they must have a job)
     -- 0009: a key too long for a job name (written before the BEFORE trigger checked it, or
@@ -514,28 +528,29 @@ begin
     -- it would cut the name (and two keys cut alike would make one statement upsert one job
     -- twice). Its job, if one was stored cut, is an orphan.
     execute pg_catalog.format(
-        'select pg_catalog.count(*), pg_catalog.array_agg(r.%1$I::pg_catalog.text), '
-        '       pg_catalog.array_agg(r.%1$I::pg_catalog.text) '
-        '           filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now() and not r.too_long), '
-        '       pg_catalog.array_agg(r.%2$I) filter (where r.%2$I operator(pg_catalog.>) pg_catalog.now() '
+        'select pg_catalog.count(*), pg_catalog.array_agg(r.%I::pg_catalog.text), '
+        '       pg_catalog.array_agg(r.%I::pg_catalog.text) '
+        '           filter (where r.%I operator(pg_catalog.>) pg_catalog.now() and not r.too_long), '
+        '       pg_catalog.array_agg(r.%I) filter (where r.%I operator(pg_catalog.>) pg_catalog.now() '
         '                                             and not r.too_long), '
         '       coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('
-        '           ''key'', pg_catalog.left(r.%1$I::pg_catalog.text, 80), ''error'', '
+        '           ''key'', pg_catalog.left(r.%I::pg_catalog.text, 80), ''error'', '
         '           pg_catalog.format(''key too long for a job name (%%s plus the key must fit '
                                       'in 63 bytes): shorten the key, or move the row out of %%s'', '
         '                             pg_catalog.quote_literal($2), pg_catalog.array_to_string($1, '', ''))))'
         '           filter (where r.too_long), ''[]'') '
-        'from (select x.*, pg_catalog.octet_length($2 operator(pg_catalog.||) x.%1$I::pg_catalog.text) '
+        'from (select x.*, pg_catalog.octet_length($2 operator(pg_catalog.||) x.%I::pg_catalog.text) '
         '                  operator(pg_catalog.>) 63 as too_long '
-        '      from %3$s x where x.%4$I operator(pg_catalog.=) any ($1)) r',
-        v_t.key_column, v_t.time_column, v_t.table_sql, v_t.state_column)
+        '      from %s x where x.%I operator(pg_catalog.=) any ($1)) r',
+        v_t.key_column, v_t.key_column, v_t.time_column, v_t.time_column, v_t.time_column,
+        v_t.key_column, v_t.key_column, v_table, v_t.state_column)
     into v_total, v_pending_keys, v_keys, v_times, v_errors using v_t.from_states, v_t.job_prefix;
     -- counted before: the total is the pending rows found, as recover reports for meetings
     if p_dry_run then
         execute pg_catalog.format(
-            'select pg_catalog.count(*) from %1$s r where r.%2$I operator(pg_catalog.=) any ($1) '
-            'and r.%3$I operator(pg_catalog.<=) pg_catalog.now()',
-            v_t.table_sql, v_t.state_column, v_t.time_column)
+            'select pg_catalog.count(*) from %s r where r.%I operator(pg_catalog.=) any ($1) '
+            'and r.%I operator(pg_catalog.<=) pg_catalog.now()',
+            v_table, v_t.state_column, v_t.time_column)
         into v_overdue using v_t.from_states;
     else
         v_overdue := scheduler.complete_due_transition(
@@ -825,15 +840,15 @@ begin
     execute pg_catalog.format(
         'create index if not exists %I on %s (%I) where %I in (%s)',
         'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_due_idx',
-        v_table, p_time_column, p_state_column,
+        p_table, p_time_column, p_state_column,
         (select pg_catalog.string_agg(pg_catalog.quote_literal(f.state), ', ')
          from pg_catalog.unnest(p_from_states) as f(state)));
     perform scheduler.create_transition_triggers(p_name);
     v_completed := scheduler.complete_due_transition(p_name, false, 'recover');
     execute pg_catalog.format(
-        'select pg_catalog.array_agg(r.%1$I::pg_catalog.text), pg_catalog.array_agg(r.%2$I) '
-        'from %3$s r where r.%4$I operator(pg_catalog.=) any ($1)',
-        p_key_column, p_time_column, v_table, p_state_column)
+        'select pg_catalog.array_agg(r.%I::pg_catalog.text), pg_catalog.array_agg(r.%I) '
+        'from %s r where r.%I operator(pg_catalog.=) any ($1)',
+        p_key_column, p_time_column, p_table, p_state_column)
     into v_keys, v_times using p_from_states;
     v_registered := case when scheduler.transition_active(p_name)
                          then scheduler.register_transition_jobs(p_name, v_keys, v_times) else 0 end;
@@ -909,6 +924,7 @@ as $$
 declare
     v_name pg_catalog.text;
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_pending bigint;
 begin
     for v_name in
@@ -917,6 +933,7 @@ begin
         order by not t.builtin, t.name
     loop
         select * into v_t from scheduler.transition_target(v_name);
+        v_table := v_t.table_sql::pg_catalog.regclass;
         from_states := v_t.from_states;
         to_state := v_t.to_state;
         if v_t.builtin then
@@ -925,8 +942,8 @@ begin
             to_state := scheduler.done_status();
         end if;
         execute pg_catalog.format(
-            'select pg_catalog.count(*) from %1$s r where r.%2$I operator(pg_catalog.=) any ($1)',
-            v_t.table_sql, v_t.state_column)
+            'select pg_catalog.count(*) from %s r where r.%I operator(pg_catalog.=) any ($1)',
+            v_table, v_t.state_column)
         into v_pending using from_states;
         name := v_t.name;
         table_name := v_t.table_sql;
@@ -966,31 +983,34 @@ set enable_nestloop = off
 as $$
 declare
     -- pg_cron 1.5+ has cron.job.active (see list_jobs): one of two constants
-    v_active pg_catalog.text := case when exists (
+    v_has_active boolean := exists (
             select 1 from pg_catalog.pg_attribute a
             where a.attrelid operator(pg_catalog.=) 'cron.job'::pg_catalog.regclass
-              and a.attname operator(pg_catalog.=) 'active' and not a.attisdropped)
-        then 'c.active' else 'true' end;
+              and a.attname operator(pg_catalog.=) 'active' and not a.attisdropped);
     v_name pg_catalog.text;
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
+    v_key_from integer;
 begin
     for v_name in select n.name from scheduler.named_transitions(p_name) n(name) loop
         select * into v_t from scheduler.transition_target(v_name);
+        v_table := v_t.table_sql::pg_catalog.regclass;
+        v_key_from := pg_catalog.length(v_t.job_prefix) operator(pg_catalog.+) 1;
         return query execute pg_catalog.format($query$
 select null::pg_catalog.uuid, j.jobid, j.jobname::pg_catalog.text, j.schedule,
-       scheduler.next_run(j.schedule, pg_catalog.now()), r.%1$I, r.%2$I::pg_catalog.text, j.active,
-       %4$L::pg_catalog.text, j.key
-from (select c.jobid, c.jobname, c.schedule, %3$s as active,
-             pg_catalog.substr(c.jobname::pg_catalog.text, %5$s) as key
+       scheduler.next_run(j.schedule, pg_catalog.now()), r.%I, r.%I::pg_catalog.text, j.active,
+       %L::pg_catalog.text, j.key
+from (select c.jobid, c.jobname, c.schedule, %s as active,
+             pg_catalog.substr(c.jobname::pg_catalog.text, %s) as key
       from cron.job c
       where c.username operator(pg_catalog.=) current_user
         -- the prefix is [a-z0-9-]: no LIKE wildcard in it
-        and c.jobname operator(pg_catalog.~~) %6$L) j
-left join %7$s r on r.%8$I::pg_catalog.text operator(pg_catalog.=) j.key
+        and c.jobname operator(pg_catalog.~~) %L) j
+left join %s r on r.%I::pg_catalog.text operator(pg_catalog.=) j.key
 $query$,
-            v_t.time_column, v_t.state_column, v_active, v_name,
-            pg_catalog.length(v_t.job_prefix) operator(pg_catalog.+) 1,
-            v_t.job_prefix operator(pg_catalog.||) '%', v_t.table_sql, v_t.key_column);
+            v_t.time_column, v_t.state_column, v_name,
+            case when v_has_active then 'c.active' else 'true' end, v_key_from,
+            v_t.job_prefix operator(pg_catalog.||) '%', v_table, v_t.key_column);
     end loop;
 end
 $$;
@@ -1008,13 +1028,15 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_next pg_catalog.timestamptz;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    v_table := v_t.table_sql::pg_catalog.regclass;
     execute pg_catalog.format(
-        'select pg_catalog.min(r.%1$I) from %2$s r '
-        'where r.%3$I::pg_catalog.text operator(pg_catalog.=) any (%4$L::pg_catalog.text[])',
-        v_t.time_column, v_t.table_sql, v_t.state_column, v_t.from_states)
+        'select pg_catalog.min(r.%I) from %s r '
+        'where r.%I::pg_catalog.text operator(pg_catalog.=) any (%L::pg_catalog.text[])',
+        v_t.time_column, v_table, v_t.state_column, v_t.from_states)
     into v_next;
     return v_next;
 end
@@ -1032,20 +1054,22 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
     v_repair pg_catalog.jsonb;
     v_triggers integer;
     v_overdue bigint;
 begin
     select * into v_t from scheduler.transition_target(p_name);
+    v_table := v_t.table_sql::pg_catalog.regclass;
     if v_t.builtin then
         raise exception 'meetings is checked by scheduler.health()'
             using errcode = 'invalid_parameter_value';
     end if;
     v_triggers := scheduler.transition_triggers(p_name, true);
     execute pg_catalog.format(
-        'select pg_catalog.count(*) from %1$s r where r.%2$I operator(pg_catalog.=) any ($1) '
-        'and r.%3$I operator(pg_catalog.<) (pg_catalog.now() operator(pg_catalog.-) interval ''2 minutes'')',
-        v_t.table_sql, v_t.state_column, v_t.time_column)
+        'select pg_catalog.count(*) from %s r where r.%I operator(pg_catalog.=) any ($1) '
+        'and r.%I operator(pg_catalog.<) (pg_catalog.now() operator(pg_catalog.-) interval ''2 minutes'')',
+        v_table, v_t.state_column, v_t.time_column)
     into v_overdue using v_t.from_states;
     v_repair := scheduler.repair_transition(p_name, true, true);
     return pg_catalog.jsonb_build_object(

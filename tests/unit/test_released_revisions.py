@@ -88,6 +88,12 @@ RELEASED = {
     "0007/sqlite/upgrade.sql": "25939346bd74f2893a57df2e66534121d257c3dcdaff971975760d78d1812d8f",
     "0008/postgres/40_admin.sql": "74d9f6aaf2d250eab45a44f327c1480cf3f8ef35529e58b1cec1bdef35237f07",
     "0008/postgres/45_transitions.sql": "fa31f6e576a54760c3504d70c0afdcfadea786249e75346f213d4e5722b11f86",
+    "0009/postgres/10_schema.sql": "8b4faf8550e9711b06afd37a057160b461fb28a2cf868fab2ea2e2ee6d18b172",
+    "0009/postgres/25_safety.sql": "f69f0fc04818b89fec6d8244e3640192e74d8197337d202c9a967af556a2994e",
+    "0009/postgres/after.sql": "81fda1f8febc9b26854309425def39ada37bac547c5cc919942cc5edd6985e6c",
+    "0009/postgres/downgrade.sql": "c679a399058783a517b46b95bf84875b01a3048cd29cf25fd8970bbd75c9fb87",
+    "0009/postgres/functions.sql": "cac921be64eb0281bab1919b69b711864efde3fb47d577f53df1aa44fea95ec0",
+    "0009/postgres/grants.sql": "9628f9a4785bada8c17f68d1b4a80e6ec5a3aa8017ded756a6c244aa59655010",
     "0009/sqlite/downgrade.sql": "8758c3123b1f463ead4ce6177584909831909b398853d162e6f0870fddc1a569",
     "0009/sqlite/upgrade.sql": "6f5ba2389514e3832a31592ef3214b4f9782808171f126dcff4c43d909fecaa5",
 }
