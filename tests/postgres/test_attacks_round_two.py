@@ -195,21 +195,23 @@ def test_a_trigger_on_a_partition_attached_later_never_runs_as_the_owner(
     tainted, clean = by_partition["meetings_p1"], by_partition["meetings_p0"]
     overdue(db, "public.meetings", "id", [tainted, clean], "end_time")
 
+    run_job_as_pg_cron(db, lambda user: dsn_as(migrated, user), job_name(tainted))
+    db.execute("select scheduler.wake()")
+    db.execute("select scheduler.recover()")
+
+    assert_no_escalation(db, ATTACKER)
+    assert status_of(db, clean) == "done"
+    assert status_of(db, tainted) == "upcoming"
     facts = health(db)["security"]["tables"]
     meetings_facts = next(t for t in facts if t["table"] == "public.meetings")
     assert [t["trigger"] for t in meetings_facts["foreign_triggers"]] == ["attack"]
     assert {
         (g["relation"], g["grantee"], g["privilege"]) for g in meetings_facts["foreign_grants"]
     } >= {("public.meetings_p1", ATTACKER, "TRIGGER")}
-
-    run_job_as_pg_cron(db, lambda user: dsn_as(migrated, user), job_name(tainted))
-    db.execute("select scheduler.wake()")
-    db.execute("select scheduler.recover()")
     db.execute("select scheduler.reconcile()")
-
     assert_no_escalation(db, ATTACKER)
-    assert status_of(db, clean) == "done"
     assert status_of(db, tainted) == "upcoming"
+
     assert not value(
         db, "select has_table_privilege(%s, 'public.meetings_p1', 'trigger')", (ATTACKER,)
     ), "reconcile left TRIGGER on the partition attached after the migration"
