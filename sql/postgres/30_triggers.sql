@@ -40,7 +40,10 @@ begin
         -- the meetings noted here (the setting only tells it to look: any session may set it)
         insert into scheduler.write_completions (txid, transition, row_key)
         values (pg_catalog.pg_current_xact_id(), 'meetings', new.id::pg_catalog.text);
-        perform pg_catalog.set_config('scheduler.completed_on_write', 'on', true);
+        -- (PERFORM is a query: only the first completion of the statement pays for it)
+        if pg_catalog.current_setting('scheduler.completed_on_write', true) is distinct from 'on' then
+            perform pg_catalog.set_config('scheduler.completed_on_write', 'on', true);
+        end if;
         -- completing a meeting sets updated_at where the table has it, as complete_due() does
         -- (0009: the third argument says whether it has it; before, each completed row was
         -- turned into jsonb and back to find out)

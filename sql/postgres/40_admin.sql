@@ -283,11 +283,13 @@ begin
                            then scheduler.repair(p_dry_run, p_skip_locked)
                            else scheduler.skipped_meetings_report(p_dry_run) end;
     exception when others then
-        v_meetings := scheduler.skipped_meetings_report(p_dry_run)
-                      operator(pg_catalog.||) pg_catalog.jsonb_build_object(
-                          'errors', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-                              'error', sqlerrm)),
-                          'success', false);
+        -- (meetings is not read again: a lock on it would fail this report too)
+        v_meetings := pg_catalog.jsonb_build_object(
+            'total_meetings', 0, 'jobs_scheduled', 0, 'jobs_already_exist', 0,
+            'overdue_completed', 0, 'orphans_removed', 0,
+            'errors', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                'error', pg_catalog.format('meetings: %s', sqlerrm))),
+            'success', false, 'dry_run', p_dry_run);
     end;
     return v_meetings
            operator(pg_catalog.||) pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(

@@ -217,7 +217,11 @@ begin
         -- noted here (the setting only tells it to look: any session may set it)
         insert into scheduler.write_completions (txid, transition, row_key)
         values (pg_catalog.pg_current_xact_id(), tg_argv[0], v_key);
-        perform pg_catalog.set_config('scheduler.transition_completed_on_write', 'on', true);
+        -- (PERFORM is a query: only the first completion of the statement pays for it)
+        if pg_catalog.current_setting('scheduler.transition_completed_on_write', true)
+           is distinct from 'on' then
+            perform pg_catalog.set_config('scheduler.transition_completed_on_write', 'on', true);
+        end if;
     end if;
     return new;
 end
@@ -598,8 +602,11 @@ begin
         'jobs_scheduled', coalesce(pg_catalog.cardinality(v_missing), 0),
         'jobs_already_exist', coalesce(v_exist, 0),
         'overdue_completed', v_overdue,
-        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0),
-        'errors', v_errors);
+        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0))
+        -- rows it could not serve, one by one (0009; the key only when there are some)
+        operator(pg_catalog.||) case when pg_catalog.jsonb_array_length(v_errors) operator(pg_catalog.>) 0
+                                     then pg_catalog.jsonb_build_object('errors', v_errors)
+                                     else '{}'::pg_catalog.jsonb end;
 end
 $$;
 

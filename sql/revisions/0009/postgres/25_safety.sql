@@ -229,13 +229,13 @@ begin
     insert into scheduler.failing_rows as f
         (transition, row_key, error, sqlstate, attempts, retry_at)
     values (p_transition, p_key, p_error, p_sqlstate, 1,
-            pg_catalog.now() operator(pg_catalog.+) interval '10 seconds')
+            pg_catalog.now() operator(pg_catalog.+) interval '00:00:10')
     on conflict (transition, row_key) do update
     set error = excluded.error, sqlstate = excluded.sqlstate,
         attempts = f.attempts operator(pg_catalog.+) 1,
         last_failed_at = pg_catalog.now(),
         retry_at = pg_catalog.now() operator(pg_catalog.+) least(
-            interval '10 seconds' operator(pg_catalog.*)
+            interval '00:00:10' operator(pg_catalog.*)
                 pg_catalog.power(2, least(f.attempts, 20))::double precision,
             interval '1 hour');
     raise warning 'scheduler: % row % could not be completed: % (retried later)',

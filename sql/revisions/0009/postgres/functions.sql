@@ -217,7 +217,10 @@ begin
         -- the meetings noted here (the setting only tells it to look: any session may set it)
         insert into scheduler.write_completions (txid, transition, row_key)
         values (pg_catalog.pg_current_xact_id(), 'meetings', new.id::pg_catalog.text);
-        perform pg_catalog.set_config('scheduler.completed_on_write', 'on', true);
+        -- (PERFORM is a query: only the first completion of the statement pays for it)
+        if pg_catalog.current_setting('scheduler.completed_on_write', true) is distinct from 'on' then
+            perform pg_catalog.set_config('scheduler.completed_on_write', 'on', true);
+        end if;
         -- completing a meeting sets updated_at where the table has it, as complete_due() does
         -- (0009: the third argument says whether it has it; before, each completed row was
         -- turned into jsonb and back to find out)
@@ -455,11 +458,13 @@ begin
                            then scheduler.repair(p_dry_run, p_skip_locked)
                            else scheduler.skipped_meetings_report(p_dry_run) end;
     exception when others then
-        v_meetings := scheduler.skipped_meetings_report(p_dry_run)
-                      operator(pg_catalog.||) pg_catalog.jsonb_build_object(
-                          'errors', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-                              'error', sqlerrm)),
-                          'success', false);
+        -- (meetings is not read again: a lock on it would fail this report too)
+        v_meetings := pg_catalog.jsonb_build_object(
+            'total_meetings', 0, 'jobs_scheduled', 0, 'jobs_already_exist', 0,
+            'overdue_completed', 0, 'orphans_removed', 0,
+            'errors', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                'error', pg_catalog.format('meetings: %s', sqlerrm))),
+            'success', false, 'dry_run', p_dry_run);
     end;
     return v_meetings
            operator(pg_catalog.||) pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
@@ -1116,7 +1121,11 @@ begin
         -- noted here (the setting only tells it to look: any session may set it)
         insert into scheduler.write_completions (txid, transition, row_key)
         values (pg_catalog.pg_current_xact_id(), tg_argv[0], v_key);
-        perform pg_catalog.set_config('scheduler.transition_completed_on_write', 'on', true);
+        -- (PERFORM is a query: only the first completion of the statement pays for it)
+        if pg_catalog.current_setting('scheduler.transition_completed_on_write', true)
+           is distinct from 'on' then
+            perform pg_catalog.set_config('scheduler.transition_completed_on_write', 'on', true);
+        end if;
     end if;
     return new;
 end
@@ -1470,8 +1479,11 @@ begin
         'jobs_scheduled', coalesce(pg_catalog.cardinality(v_missing), 0),
         'jobs_already_exist', coalesce(v_exist, 0),
         'overdue_completed', v_overdue,
-        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0),
-        'errors', v_errors);
+        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0))
+        -- rows it could not serve, one by one (0009; the key only when there are some)
+        operator(pg_catalog.||) case when pg_catalog.jsonb_array_length(v_errors) operator(pg_catalog.>) 0
+                                     then pg_catalog.jsonb_build_object('errors', v_errors)
+                                     else '{}'::pg_catalog.jsonb end;
 end
 $$;
 
