@@ -92,7 +92,7 @@ RELEASED = {
     "0009/postgres/25_safety.sql": "efec64ff210c6fc17d60769c5fecb0bc4e8d17741c796dc0ad5bf23eea1cb6a5",
     "0009/postgres/after.sql": "81fda1f8febc9b26854309425def39ada37bac547c5cc919942cc5edd6985e6c",
     "0009/postgres/downgrade.sql": "c679a399058783a517b46b95bf84875b01a3048cd29cf25fd8970bbd75c9fb87",
-    "0009/postgres/functions.sql": "b9bfd7f61ab068d9a207db7b2d7667e1064fd1c75517eeb49e55d38ba42377fd",
+    "0009/postgres/functions.sql": "299cdc3ccdfd4d7b71c2bfba591bcc74c0fefa1b38c6e6ea41a4b0fdba0a51f2",
     "0009/postgres/grants.sql": "9628f9a4785bada8c17f68d1b4a80e6ec5a3aa8017ded756a6c244aa59655010",
     "0009/sqlite/downgrade.sql": "8758c3123b1f463ead4ce6177584909831909b398853d162e6f0870fddc1a569",
     "0009/sqlite/upgrade.sql": "6f5ba2389514e3832a31592ef3214b4f9782808171f126dcff4c43d909fecaa5",

@@ -1420,12 +1420,18 @@ begin
                                       'in 63 bytes): shorten the key, or move the row out of %%s'', '
         '                             pg_catalog.quote_literal($2), pg_catalog.array_to_string($1, '', ''))))'
         '           filter (where r.too_long), ''[]'') '
-        'from (select x.*, pg_catalog.octet_length($2 operator(pg_catalog.||) x.%I::pg_catalog.text) '
+        'from (select x.*, $3 and pg_catalog.octet_length($2 operator(pg_catalog.||) x.%I::pg_catalog.text) '
         '                  operator(pg_catalog.>) 63 as too_long '
         '      from %s x where x.%I operator(pg_catalog.=) any ($1)) r',
         v_t.key_column, v_t.key_column, v_t.time_column, v_t.time_column, v_t.time_column,
         v_t.key_column, v_t.key_column, v_table, v_t.state_column)
-    into v_total, v_pending_keys, v_keys, v_times, v_errors using v_t.from_states, v_t.job_prefix;
+    into v_total, v_pending_keys, v_keys, v_times, v_errors
+    -- $3: whether a key of this type can be too long at all (a uuid has 36 characters, a bigint
+    -- at most 20): the length of each key is looked at only when it can
+    using v_t.from_states, v_t.job_prefix,
+          not (v_t.key_type operator(pg_catalog.=) any (array['uuid', 'bigint', 'integer'])
+               and pg_catalog.octet_length(v_t.job_prefix) operator(pg_catalog.+) 36
+                   operator(pg_catalog.<=) 63);
     -- counted before: the total is the pending rows found, as recover reports for meetings
     if p_dry_run then
         execute pg_catalog.format(
