@@ -308,7 +308,7 @@ def run_waker_sqlite(offs: Sequence[float], spread: float) -> dict[str, Any]:
     from scheduler_admin.backends.sqlite import SqliteBackend
     from scheduler_admin.migrate import upgrade
     from scheduler_admin.sqlite.connection import from_db_time
-    from scheduler_admin.worker import CronWorker
+    from scheduler_admin.sqlite.worker import CronWorker
 
     workdir = Path(tempfile.mkdtemp(prefix="lateness-sqlite-"))
     path = workdir / "scheduler.db"

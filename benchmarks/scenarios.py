@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import statistics
 import subprocess
 import sys
@@ -703,7 +702,3 @@ def anchor_once(dsn: str, size: int, mode: str, spread: str, timeout: float) -> 
     if proc.returncode != 0:
         raise RuntimeError(f"anchor failed ({proc.returncode}): {proc.stderr[-800:]}")
     return json.loads(proc.stdout)
-
-
-def ceil_div(a: float, b: float) -> int:
-    return math.ceil(a / b)

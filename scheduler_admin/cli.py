@@ -25,9 +25,10 @@ import click
 
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend
-from scheduler_admin.backends.base import (
+from scheduler_admin.backends.base import Backend
+from scheduler_admin.core import (
+    BUILTIN,
     PATHS,
-    Backend,
     Check,
     Event,
     Job,
@@ -115,13 +116,10 @@ def until(value: str | None, now: datetime) -> str | None:
     return f"in {minutes}m {secs:02d}s"
 
 
-MEETINGS = "meetings"  # the builtin transition
-
-
 def other_transitions(rows: Sequence[Job] | Sequence[Run]) -> bool:
     """Whether some job or run serves a transition other than meetings: only then do the tables
     show a TRANSITION column (a meetings-only database prints what it always printed)."""
-    return any(r.get("transition", MEETINGS) != MEETINGS for r in rows)
+    return any(r.get("transition", BUILTIN) != BUILTIN for r in rows)
 
 
 def jobs_table(jobs: list[Job]) -> str:
@@ -131,7 +129,7 @@ def jobs_table(jobs: list[Job]) -> str:
     several = other_transitions(jobs)
     rows = [
         (
-            *((j.get("transition", MEETINGS),) if several else ()),
+            *((j.get("transition", BUILTIN),) if several else ()),
             j["job_name"],
             j["schedule"],
             short_time(j["next_run"]),
@@ -199,7 +197,7 @@ def runs_table(runs: list[Run]) -> str:
     several = other_transitions(runs)
     rows = [
         (
-            *((r.get("transition", MEETINGS),) if several else ()),
+            *((r.get("transition", BUILTIN),) if several else ()),
             r["run_id"],
             r["job_name"],
             r["status"],
@@ -236,10 +234,10 @@ def events_table(events: list[Event]) -> str:
     always printed)."""
     if not events:
         return "no completion events"
-    several = any(e.get("transition", MEETINGS) != MEETINGS for e in events)
+    several = any(e.get("transition", BUILTIN) != BUILTIN for e in events)
     rows = [
         (
-            *((e.get("transition", MEETINGS),) if several else ()),
+            *((e.get("transition", BUILTIN),) if several else ()),
             short_time(e["completed_at"]),
             e["meeting_id"] if e["meeting_id"] is not None else e.get("key"),
             e["path"],
@@ -787,11 +785,10 @@ def worker(state: State, once: bool) -> None:
     if not settings.enabled:
         click.echo("ENABLE_MEETING_STATUS_UPDATES=false: the worker does not run", err=True)
         return
-    from scheduler_admin.backends.sqlite import SqliteBackend
-    from scheduler_admin.worker import CronWorker
+    from scheduler_admin.sqlite.worker import CronWorker
 
     assert settings.url is not None
-    cron = CronWorker(SqliteBackend(settings.url))
+    cron = CronWorker(settings.url)
     if once:
         result = cron.tick()
         data = dataclasses.asdict(result)
@@ -821,7 +818,7 @@ def completed_text(count: int, transition: str | None) -> str:
     ``3 meetings completed``, or ``transition memberships: 3 rows completed``."""
     if transition is None:
         return f"{plural(count, 'row')} completed"
-    if transition == MEETINGS:
+    if transition == BUILTIN:
         return f"{plural(count, 'meeting')} completed"
     return f"transition {transition}: {plural(count, 'row')} completed"
 

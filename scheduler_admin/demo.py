@@ -18,8 +18,8 @@ from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.cli import jobs_table
 from scheduler_admin.migrate import upgrade
 from scheduler_admin.sqlite.connection import database_path, from_db_time
+from scheduler_admin.sqlite.worker import CronWorker
 from scheduler_admin.waker import Waker
-from scheduler_admin.worker import CronWorker
 
 UTC = timezone.utc
 TIMEOUT = 180.0

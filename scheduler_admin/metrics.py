@@ -35,7 +35,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString as _float_to_go
 
 from scheduler_admin import config
-from scheduler_admin.backends.base import PATHS
+from scheduler_admin.core import PATHS
 
 __all__ = [
     "CONTENT_TYPE_LATEST",

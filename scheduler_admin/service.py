@@ -20,14 +20,8 @@ from typing import Any, TypeVar, overload
 
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend
-from scheduler_admin.backends.base import (
-    Backend,
-    Job,
-    Recovered,
-    RecoverReport,
-    recover_summary,
-    require_aware,
-)
+from scheduler_admin.backends.base import Backend
+from scheduler_admin.core import Job, Recovered, RecoverReport, recover_summary, require_aware
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -143,7 +137,7 @@ class SchedulerService:
     def _start_worker(self) -> None:
         if self._worker is not None:
             return
-        from scheduler_admin.worker import CronWorker
+        from scheduler_admin.sqlite.worker import CronWorker
 
         assert self.settings.url is not None
         self._worker = CronWorker(self.settings.url)

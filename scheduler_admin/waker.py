@@ -58,9 +58,12 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from scheduler_admin import config
-from scheduler_admin.backends.base import Backend, Wake
-from scheduler_admin.loop import ThreadedLoop, stop_on_signals
+from scheduler_admin import backends, config
+from scheduler_admin.backends.base import Backend
+from scheduler_admin.backends.postgres import PostgresBackend
+from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import BUILTIN, Wake
+from scheduler_admin.loop import BACKOFF_CAP, BACKOFF_START, Backoff, ThreadedLoop, stop_on_signals
 
 log = logging.getLogger("scheduler_admin.waker")
 
@@ -69,10 +72,9 @@ TRANSITION_CHANNEL = "scheduler_transitions"  # payload: {"transition": name, "t
 MAX_WAIT = 60.0  # seconds: the longest sleep, what a missed notification can cost
 JITTER = 0.1  # seconds: the largest random delay added before each call
 DUE_RETRY = 0.5  # seconds: re-poll when a due meeting was left (locked by another transaction)
-BACKOFF_START = 1.0  # seconds: the first wait after a failure, doubled each time
-BACKOFF_CAP = 30.0  # seconds: the longest wait between retries
 REST_POLL = 2.0  # seconds: the re-poll over Supabase's REST API
 SQLITE_POLL = 1.0  # seconds: the re-poll on SQLite
+CONNECT_TIMEOUT = 5  # seconds: the longest wait for the LISTENing session to open (CLI: 10)
 _LISTEN_SLICE = 0.5  # seconds: how often a LISTENing waker looks at its stop flag
 ANNOUNCE_GAP = 0.2  # seconds: the soonest after an answer that an announcement brings a call
 IGNORED_LOG_INTERVAL = 60.0  # seconds: at most one debug line about ignored announcements
@@ -174,7 +176,7 @@ def parse_announcement(channel: str, payload: str) -> tuple[str, datetime]:
     if len(payload) > MAX_PAYLOAD:
         raise BadAnnouncement(f"longer than {MAX_PAYLOAD} characters")
     if channel == CHANNEL:
-        return "meetings", _announced_utc(payload)
+        return BUILTIN, _announced_utc(payload)
     if channel != TRANSITION_CHANNEL:
         raise BadAnnouncement("not a channel of the scheduler")
     try:
@@ -184,7 +186,7 @@ def parse_announcement(channel: str, payload: str) -> tuple[str, datetime]:
     if not isinstance(data, dict):
         raise BadAnnouncement("not a JSON object")
     name, text = data.get("transition"), data.get("time")
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name == "meetings":
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name == BUILTIN:
         raise BadAnnouncement("no transition's name")  # meetings announce on scheduler_meetings
     if not isinstance(text, str):
         raise BadAnnouncement("no time")
@@ -231,17 +233,24 @@ class _IgnoredLog:
 class ListeningSource:
     """Direct PostgreSQL: a dedicated autocommit session that ``LISTEN``\\s on
     ``scheduler_meetings`` and ``scheduler_transitions``; the triggers announce the earliest time
-    a statement registered. ``transition``: heed only that transition's announcements (None:
-    every transition's)."""
+    a statement registered. ``backend``: a backend of its own, whose session is the one that
+    listens (and gives up connecting after ``connect_timeout`` seconds, so that a server gone is
+    noticed soon), or the database's URL. ``transition``: heed only that transition's
+    announcements (None: every transition's)."""
 
     poll_interval: float | None = None
 
     def __init__(
-        self, url: str, *, connect_timeout: int = 5, transition: str | None = None
+        self,
+        backend: PostgresBackend | str,
+        *,
+        connect_timeout: int = CONNECT_TIMEOUT,
+        transition: str | None = None,
     ) -> None:
-        from scheduler_admin.backends.postgres import PostgresBackend
-
-        self.backend = PostgresBackend(url, connect_timeout=connect_timeout)
+        if isinstance(backend, str):
+            backend = PostgresBackend(backend)
+        backend.transport.connect_timeout = connect_timeout
+        self.backend = backend
         self.target = self.backend.target
         self.transition = transition
         self.ignored = 0  # malformed announcements ignored (any role that can connect may send)
@@ -309,14 +318,14 @@ class ListeningSource:
 
 
 def source_for(settings: config.Settings, transition: str | None = None) -> WakeSource:
-    """The waker's way to the configured database (for every transition, or the one named)."""
-    if settings.backend == "postgres":
-        assert settings.url is not None
-        return ListeningSource(settings.url, transition=transition)
-    from scheduler_admin.backends import open_backend
-
-    poll = SQLITE_POLL if settings.backend == "sqlite" else REST_POLL
-    return PollingSource(open_backend(settings), poll, settings.display)
+    """The waker's way to the configured database (for every transition, or the one named): the
+    backend that the one switch, :func:`~scheduler_admin.backends.open_backend`, opens for it; a
+    direct PostgreSQL connection listens, every other backend is re-polled."""
+    backend = backends.open_backend(settings)
+    if isinstance(backend, PostgresBackend):
+        return ListeningSource(backend, transition=transition)
+    poll = SQLITE_POLL if isinstance(backend, SqliteBackend) else REST_POLL
+    return PollingSource(backend, poll, settings.display)
 
 
 class Waker(ThreadedLoop):
@@ -341,12 +350,10 @@ class Waker(ThreadedLoop):
         self.transition = transition
         self.max_wait = max_wait
         self.jitter = jitter
-        self.backoff_start = backoff_start
-        self.backoff_cap = backoff_cap
         self.announce_gap = announce_gap
         self.completed = 0  # meetings (and other transitions' rows) this waker completed
-        self.failures = 0  # consecutive failed cycles (0: the database answers)
         self.cycles = 0  # successful calls of wake()
+        self.backoff = Backoff(log, "waker", start=backoff_start, cap=backoff_cap)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # the last answer: the database's clock and the monotonic time it was received, to turn
@@ -363,6 +370,11 @@ class Waker(ThreadedLoop):
     @property
     def target(self) -> str:
         return self.source.target
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failed cycles (0: the database answers)."""
+        return self.backoff.failures
 
     @property
     def ignored(self) -> int:
@@ -383,7 +395,7 @@ class Waker(ThreadedLoop):
                 "waker completed %d %s on %s",
                 result["completed"],
                 "meeting(s)"
-                if self.transition in (None, "meetings")
+                if self.transition in (None, BUILTIN)
                 else f"row(s) of transition {self.transition}",
                 self.target,
             )
@@ -427,29 +439,12 @@ class Waker(ThreadedLoop):
 
     def _step(self) -> None:
         try:
-            result = self.run_once()
-            delay = self._delay(result)
-            if self.failures:
-                log.info("waker: %s answers again after %d failure(s)", self.target, self.failures)
-                self.failures = 0
+            delay = self._delay(self.run_once())
+            self.backoff.answered(self.target)
             self._sleep(delay)
         except Exception as exc:  # never into the application: log once, back off, resume
-            self.failures += 1
             self.source.reset()
-            backoff = min(self.backoff_cap, self.backoff_start * 2 ** (self.failures - 1))
-            message = getattr(exc, "message", None) or str(exc).strip() or type(exc).__name__
-            if self.failures == 1:
-                log.warning(
-                    "waker: %s failed (%s); retrying with backoff up to %g s",
-                    self.target,
-                    message.splitlines()[0],
-                    self.backoff_cap,
-                )
-            else:
-                log.debug(
-                    "waker: failure %d (%s); next try in %g s", self.failures, message, backoff
-                )
-            self._stop.wait(backoff)
+            self._stop.wait(self.backoff.failed(exc, self.target))
 
     def run_forever(self, stop_event: threading.Event | None = None) -> None:
         """Cycle until ``stop_event`` (or stop(), or SIGTERM/SIGINT in the foreground main

@@ -61,24 +61,25 @@ from typing import Any, Protocol
 import httpx
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from scheduler_admin import __version__, config
-from scheduler_admin.backends.base import Event, Outcome
+from scheduler_admin import config
+from scheduler_admin.core import BUILTIN, VERSION, Event, Outcome
 from scheduler_admin.exceptions import ConfigurationError
-from scheduler_admin.loop import ThreadedLoop, stop_on_signals
+from scheduler_admin.loop import BACKOFF_CAP as DB_BACKOFF_CAP
+from scheduler_admin.loop import BACKOFF_START as DB_BACKOFF_START
+from scheduler_admin.loop import Backoff, ThreadedLoop, stop_on_signals
 from scheduler_admin.redact import Redactor
 
 log = logging.getLogger("scheduler_admin.webhooks")
 
 EVENT_TYPE = "meeting.completed"  # the type of a meeting's event
 TRANSITION_EVENT_TYPE = "transition.completed"  # the type of another transition's row's event
-MEETINGS = "meetings"  # the builtin transition
 ID_HEADER = "webhook-id"  # Standard Webhooks: the event's key, the same on every attempt
 TIMESTAMP_HEADER = "webhook-timestamp"  # Standard Webhooks: Unix seconds at sending
 SIGNATURE_HEADER = "webhook-signature"  # Standard Webhooks: v1,<base64> per secret
 EVENT_HEADER = "X-Scheduler-Event"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 TOLERANCE = timedelta(minutes=5)  # verify(): how far a timestamp may be from the clock
-USER_AGENT = f"scheduler-admin/{__version__}"
+USER_AGENT = f"scheduler-admin/{VERSION}"
 
 BACKOFF_BASE = 1.0  # seconds: the largest wait before the second attempt
 BACKOFF_FACTOR = 2.0  # each further attempt doubles it
@@ -86,8 +87,6 @@ BACKOFF_CAP = 300.0  # seconds: the largest wait between two attempts
 POLL_INTERVAL = 1.0  # seconds: how often an idle dispatcher looks for due events
 CONCURRENCY = 8  # events claimed, and POSTed in parallel, at a time
 LEASE_MARGIN = 5.0  # seconds: the lease is 2 * timeout + this
-DB_BACKOFF_START = 1.0  # seconds: the first wait after the database failed, doubled each time
-DB_BACKOFF_CAP = 30.0  # seconds: the longest wait between two tries of the database
 
 
 class EventStore(Protocol):
@@ -136,7 +135,7 @@ def backoff(
 def event_type(event: Event) -> str:
     """``meeting.completed`` for a meeting's event, ``transition.completed`` for another
     transition's row."""
-    return EVENT_TYPE if event.get("transition", MEETINGS) == MEETINGS else TRANSITION_EVENT_TYPE
+    return EVENT_TYPE if event.get("transition", BUILTIN) == BUILTIN else TRANSITION_EVENT_TYPE
 
 
 def row_key(event: Event) -> str | None:
@@ -152,7 +151,7 @@ def payload(event: Event) -> dict[str, Any]:
         "type": event_type(event),
         "event_id": event["event_id"],
         "event_key": event["event_key"],
-        "transition": event.get("transition", MEETINGS),
+        "transition": event.get("transition", BUILTIN),
         "key": row_key(event),
         "meeting_id": event["meeting_id"],
         "end_time": event["end_time"],
@@ -165,8 +164,8 @@ def payload(event: Event) -> dict[str, Any]:
 
 def describe_row(event: Event) -> str:
     """What an event completed, for a log line: ``meeting <id>`` or ``memberships row <key>``."""
-    transition = event.get("transition", MEETINGS)
-    if transition == MEETINGS:
+    transition = event.get("transition", BUILTIN)
+    if transition == BUILTIN:
         return f"meeting {row_key(event)}"
     return f"{transition} row {row_key(event)}"
 
@@ -393,12 +392,9 @@ class Dispatcher(ThreadedLoop):
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.rand = rand
-        self.db_backoff_start = db_backoff_start
-        self.db_backoff_cap = db_backoff_cap
         self.target = target
         self.totals = Counts()
         self.batches = 0  # claims made (idle polls included)
-        self.failures = 0  # consecutive failures of the database (0: it answers)
         self._client = client
         self._own_client = client is None
         self._pool: ThreadPoolExecutor | None = None
@@ -413,6 +409,9 @@ class Dispatcher(ThreadedLoop):
             self._redact.add_secret(self.secret)
             for one in self.secret.split():
                 self._redact.add_secret(one)
+        self.db_backoff = Backoff(
+            log, "webhooks", start=db_backoff_start, cap=db_backoff_cap, redact=self._redact
+        )
 
     @classmethod
     def from_settings(cls, settings: config.Settings, **options: Any) -> Dispatcher:
@@ -433,6 +432,11 @@ class Dispatcher(ThreadedLoop):
         options.setdefault("target", settings.display)
         return cls(open_backend(settings), webhook.url, **options)
 
+    @property
+    def failures(self) -> int:
+        """Consecutive failures of the database (0: it answers)."""
+        return self.db_backoff.failures
+
     # -- HTTP ------------------------------------------------------------------------------------
 
     @property
@@ -448,11 +452,6 @@ class Dispatcher(ThreadedLoop):
                 headers={"User-Agent": USER_AGENT},
             )
         return self._client
-
-    def deliver(self, event: Event) -> Attempt:
-        """POST ``event`` once and say what to record (never raises; records nothing). Attempt
-        number ``event["attempts"]`` (claims count attempts) past the maximum is failed."""
-        return self._post(self.client, event)
 
     def _post(self, client: httpx.Client, event: Event) -> Attempt:
         body = encode(event)
@@ -618,33 +617,13 @@ class Dispatcher(ThreadedLoop):
                 self._batch(counts)
             finally:
                 self._count(counts)
-            if self.failures:
-                log.info(
-                    "webhooks: %s answers again after %d failure(s)", self.target, self.failures
-                )
-                self.failures = 0
+            self.db_backoff.answered(self.target)
             if counts.claimed < self.concurrency:  # nothing more is due: poll again later
                 self._stop.wait(self.poll_interval)
         except Exception as exc:  # never into the application: log once, back off, resume
-            self.failures += 1
             with contextlib.suppress(Exception):
                 self.store.close()  # the next call connects again
-            wait = min(self.db_backoff_cap, self.db_backoff_start * 2 ** min(self.failures - 1, 30))
-            message = self._describe(
-                Exception(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
-            )
-            if self.failures == 1:
-                log.warning(
-                    "webhooks: %s failed (%s); retrying with back-off up to %g s",
-                    self.target,
-                    message,
-                    self.db_backoff_cap,
-                )
-            else:
-                log.debug(
-                    "webhooks: failure %d (%s); next try in %g s", self.failures, message, wait
-                )
-            self._stop.wait(wait)
+            self._stop.wait(self.db_backoff.failed(exc, self.target))
 
     def run_forever(self, stop_event: threading.Event | None = None) -> None:
         """Deliver until ``stop_event`` (or stop(), or SIGTERM/SIGINT in the foreground main

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from scheduler_admin.backends.base import PATHS, Event, Outcome
+from scheduler_admin.core import PATHS, Event, Outcome
 from scheduler_admin.webhooks import Dispatcher
 
 UTC = timezone.utc

@@ -8,7 +8,8 @@ from scheduler_admin.exceptions import ConfigurationError
 
 
 def open_backend(settings: Settings) -> Backend:
-    """The backend the settings point at (connections open lazily)."""
+    """The backend the settings point at (connections open lazily): the one place that chooses
+    it, for the CLI, the API, the metrics, the waker and the webhook dispatcher alike."""
     if settings.backend == "postgres":
         from scheduler_admin.backends.postgres import PostgresBackend
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scheduler_admin.backends.base import Check, Run, plural
+from scheduler_admin.core import Check, Run, plural
 
 # time zone names that mean UTC to PostgreSQL, lower-cased
 UTC_NAMES = frozenset(

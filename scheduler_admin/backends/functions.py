@@ -8,7 +8,16 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from scheduler_admin.backends.base import (
+from scheduler_admin.backends.checks import health_checks, security_checks
+from scheduler_admin.backends.transport import (
+    Column,
+    SqlTransport,
+    Transport,
+    normalise_times,
+    parse_time,
+)
+from scheduler_admin.core import (
+    BUILTIN,
     Check,
     Event,
     Job,
@@ -23,19 +32,9 @@ from scheduler_admin.backends.base import (
     require_aware,
     require_path,
 )
-from scheduler_admin.backends.checks import health_checks, security_checks
-from scheduler_admin.backends.transport import (
-    Column,
-    SqlTransport,
-    Transport,
-    normalise_times,
-    parse_time,
-)
 from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
 
 log = logging.getLogger(__name__)
-
-BUILTIN = "meetings"  # the transition the migrations create (scheduler.transitions)
 
 # The columns of scheduler.list_jobs() and scheduler.history(), in the order of the TypedDicts.
 JOB_COLUMNS: tuple[Column, ...] = (

@@ -2,18 +2,20 @@
 on a SQLite file.
 
 The schema (``sql/sqlite``) keeps one row in ``cron_job`` per upcoming meeting through plain
-SQLite triggers; :class:`scheduler_admin.worker.CronWorker` runs the due jobs like pg_cron. This
-class opens a transaction per operation and calls :mod:`scheduler_admin.sqlite.admin`, the twin
-of ``sql/postgres/40_admin.sql``, at the backend's clock.
+SQLite triggers; :class:`scheduler_admin.sqlite.worker.CronWorker` runs the due jobs like pg_cron.
+This class opens a transaction per operation and calls the twins in :mod:`scheduler_admin.sqlite`
+(mostly :mod:`~scheduler_admin.sqlite.admin`, the twin of ``sql/postgres/40_admin.sql``) at the
+backend's clock (:meth:`~scheduler_admin.sqlite.connection.Database.now`); its doctor is
+:mod:`scheduler_admin.backends.sqlite_doctor`.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
-from scheduler_admin.backends.base import (
+from scheduler_admin.backends.sqlite_doctor import doctor
+from scheduler_admin.core import (
     Check,
     Event,
     Job,
@@ -25,32 +27,14 @@ from scheduler_admin.backends.base import (
     Wake,
     require_path,
 )
-from scheduler_admin.sqlite import admin, events, functions, metrics, transitions
-from scheduler_admin.sqlite.connection import UTC, Clock, Database, utcnow
-from scheduler_admin.sqlite.doctor import doctor
+from scheduler_admin.sqlite import admin, events, metrics, transitions
+from scheduler_admin.sqlite.connection import Database
 
 
 class SqliteBackend(Database):
     """The Backend protocol on a SQLite file (see :mod:`scheduler_admin.backends.base`)."""
 
     name = "sqlite"
-
-    def __init__(
-        self,
-        url_or_path: str | os.PathLike[str],
-        clock: Clock | None = None,
-        *,
-        busy_timeout: float = 10.0,
-    ) -> None:
-        super().__init__(url_or_path, busy_timeout=busy_timeout)
-        self.clock: Clock = clock or utcnow
-
-    def now(self) -> datetime:
-        """The backend's clock, as aware UTC."""
-        current = self.clock()
-        if current.tzinfo is None:
-            raise ValueError("the clock must return timezone-aware datetimes")
-        return current.astimezone(UTC)
 
     def list_jobs(self, *, transition: str | None = None) -> list[Job]:
         """Every job of ours (the reconcile job included), or those of one transition, by next
@@ -127,14 +111,14 @@ class SqliteBackend(Database):
         one named), then the next time (the twin of scheduler.wake(), for the waker)."""
         now = self.now()
         with self.transaction() as conn:
-            return functions.wake(conn, now, transition)
+            return transitions.wake(conn, now, transition)
 
     def events(
         self, *, limit: int = 50, path: str | None = None, transition: str | None = None
     ) -> list[Event]:
         """Completion events, newest first (of one path, or all; of one transition, or all)."""
         with self.transaction(write=False) as conn:
-            return events.events(conn, limit=limit, path=require_path(path), transition=transition)
+            return admin.events(conn, limit=limit, path=require_path(path), transition=transition)
 
     def set_webhooks(self, enabled: bool) -> dict[str, Any]:
         """Whether meetings completed from now on are to be delivered by webhook."""

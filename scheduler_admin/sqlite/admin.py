@@ -3,7 +3,7 @@
 Every function takes an open connection and runs inside the caller's transaction
 (:class:`scheduler_admin.backends.sqlite.SqliteBackend` opens them); those that depend on the
 time take ``now`` (the backend's clock), which SQL views cannot take. Results have the shapes of
-:mod:`scheduler_admin.backends.base`, as on PostgreSQL. The set logic (which upcoming meeting has
+:mod:`scheduler_admin.core`, as on PostgreSQL. The set logic (which upcoming meeting has
 a right, wrong or missing job, which jobs are orphans) is in the views of
 ``sql/sqlite/20_views.sql``.
 """
@@ -20,8 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from scheduler_admin import cron
-from scheduler_admin.backends.base import (
+from scheduler_admin.core import (
+    BUILTIN,
     JOB_PREFIX,
+    Event,
     Job,
     Paused,
     Reconciled,
@@ -42,7 +44,7 @@ from scheduler_admin.sqlite.connection import (
     to_db_time,
     utcnow,
 )
-from scheduler_admin.sqlite.events import purge_events
+from scheduler_admin.sqlite.events import EVENT_COLUMNS, event_row, purge_events
 from scheduler_admin.sqlite.functions import (
     RECONCILE_COMMAND,
     RECONCILE_JOB,
@@ -74,7 +76,6 @@ _ALL_COMMANDS_SQL = (
     "(substr({col}, 1, 17) = 'complete_meeting(' OR {col} = 'reconcile()'"
     " OR substr({col}, 1, 20) = 'complete_transition(')"
 )
-BUILTIN = transitions.BUILTIN
 
 
 def _commands_sql(col: str, transition: str | None) -> tuple[str, dict[str, str]]:
@@ -710,6 +711,33 @@ def resume(conn: sqlite3.Connection, now: datetime, transition: str | None = Non
         )
     _set_paused(conn, transition, False)
     return recover(conn, now, transition=transition)
+
+
+# -- completion events ----------------------------------------------------------------------------
+
+
+def events(
+    conn: sqlite3.Connection,
+    *,
+    limit: int = 50,
+    path: str | None = None,
+    transition: str | None = None,
+) -> list[Event]:
+    """Twin of scheduler.events() in sql/postgres/40_admin.sql: newest first, of one path or
+    all (a path no event has, none), of every transition (None) or of the one named (an
+    unknown name: :class:`InvalidInput`)."""
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1, not {limit}")
+    if transition is not None:
+        transitions.require(conn, transition)
+    rows = conn.execute(
+        f"""SELECT {EVENT_COLUMNS} FROM scheduler_events
+             WHERE (:path IS NULL OR path = :path)
+               AND (:transition IS NULL OR transition = :transition)
+             ORDER BY event_id DESC LIMIT :limit""",
+        {"path": path, "limit": limit, "transition": transition},
+    ).fetchall()
+    return [event_row(row) for row in rows]
 
 
 # -- history and health ---------------------------------------------------------------------------

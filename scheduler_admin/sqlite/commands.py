@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from scheduler_admin.backends.base import RecoverReport, plural, recover_summary
+from scheduler_admin.core import BUILTIN, RecoverReport, plural, recover_summary
 from scheduler_admin.sqlite import admin, transitions
 from scheduler_admin.sqlite.functions import (
     RECONCILE_COMMAND,
@@ -119,7 +119,7 @@ def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
         )
     if not is_enabled(conn):
         return Outcome(True, PAUSED)
-    if paused_by_name(conn, transitions.BUILTIN):
-        return Outcome(True, paused_message(transitions.BUILTIN))
+    if paused_by_name(conn, BUILTIN):
+        return Outcome(True, paused_message(BUILTIN))
     done = complete_meeting(conn, meeting, now)
     return Outcome(done.failing is None, completion_message(done), done.completed)

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from scheduler_admin.backends.base import require_aware
+from scheduler_admin.core import require_aware
 from scheduler_admin.exceptions import DatabaseError, InvalidInput, NotMigrated
 
 log = logging.getLogger(__name__)
@@ -154,14 +154,29 @@ def missing_objects(conn: sqlite3.Connection) -> list[str]:
 
 
 class Database:
-    """One SQLite database: a file (a connection per operation) or memory (one connection)."""
+    """One SQLite database: a file (a connection per operation) or memory (one connection), and
+    the clock its operations run at (``clock``: default the system's, UTC)."""
 
-    def __init__(self, url_or_path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url_or_path: str | os.PathLike[str],
+        clock: Clock | None = None,
+        *,
+        busy_timeout: float = 10.0,
+    ) -> None:
         self.path = database_path(url_or_path)
+        self.clock: Clock = clock or utcnow
         self.busy_timeout = busy_timeout
         self._memory: sqlite3.Connection | None = None
         self._memory_lock = threading.RLock()
         self._wal_done = False
+
+    def now(self) -> datetime:
+        """The database's clock, as aware UTC."""
+        current = self.clock()
+        if current.tzinfo is None:
+            raise ValueError("the clock must return timezone-aware datetimes")
+        return current.astimezone(UTC)
 
     @property
     def is_memory(self) -> bool:

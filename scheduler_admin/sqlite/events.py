@@ -1,7 +1,9 @@
 """The Python twin of the completion events of revision 0004 (``sql/postgres/20_functions.sql``
-and ``40_admin.sql``): recording completions, ``scheduler.events()``,
-``scheduler.set_webhooks()``, ``scheduler.claim_events()``, ``scheduler.record_attempt()``, and
-the retention of ``scheduler.reconcile()`` that rolls deleted events into the totals.
+and ``40_admin.sql``): recording completions, ``scheduler.set_webhooks()``,
+``scheduler.claim_events()``, ``scheduler.record_attempt()``, and the retention of
+``scheduler.reconcile()`` that rolls deleted events into the totals. ``scheduler.events()``, which
+checks a transition's name in the registry (:mod:`scheduler_admin.sqlite.transitions`, itself a
+recorder of events), is in :mod:`scheduler_admin.sqlite.admin`.
 
 The tables are ``scheduler_completion_events``, ``scheduler_webhook_attempts``,
 ``scheduler_webhooks`` and ``scheduler_metric_totals`` (``sql/sqlite/10_schema.sql``); the view
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler_admin.backends.base import PATHS, Event, Outcome
+from scheduler_admin.core import PATHS, Event, Outcome
 from scheduler_admin.exceptions import DatabaseError, InvalidInput
 from scheduler_admin.sqlite.connection import iso_text, to_event_time
 
@@ -31,9 +33,8 @@ LATENESS_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 
 # What a new event's delivery is: pending while webhooks are on, else NULL (also in the triggers).
 _DELIVERY_SQL = """(SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
                       FROM scheduler_webhooks w WHERE w.singleton = 1)"""
-_EVENT_COLUMNS = """event_id, event_key, meeting_id, end_time, completed_at, lateness_seconds,
+EVENT_COLUMNS = """event_id, event_key, meeting_id, end_time, completed_at, lateness_seconds,
                     path, delivery, attempts, last_error, transition, key"""
-BUILTIN = "meetings"
 
 # (name, label) -> value, as scheduler_metric_totals holds them
 Totals = dict[tuple[str, str], float]
@@ -109,7 +110,7 @@ def record_row_completions(
     return conn.execute(sql, values).rowcount
 
 
-def _event(row: sqlite3.Row) -> Event:
+def event_row(row: sqlite3.Row) -> Event:
     return Event(
         event_id=int(row["event_id"]),
         event_key=str(row["event_key"]),
@@ -124,38 +125,6 @@ def _event(row: sqlite3.Row) -> Event:
         transition=str(row["transition"]),
         key=str(row["key"]),
     )
-
-
-def events(
-    conn: sqlite3.Connection,
-    *,
-    limit: int = 50,
-    path: str | None = None,
-    transition: str | None = None,
-) -> list[Event]:
-    """Twin of scheduler.events() in sql/postgres/40_admin.sql: newest first, of one path or
-    all (a path no event has, none), of every transition (None) or of the one named (an
-    unknown name: :class:`InvalidInput`)."""
-    if limit < 1:
-        raise InvalidInput(f"limit must be at least 1, not {limit}")
-    if transition is not None:
-        require_transition(conn, transition)
-    rows = conn.execute(
-        f"""SELECT {_EVENT_COLUMNS} FROM scheduler_events
-             WHERE (:path IS NULL OR path = :path)
-               AND (:transition IS NULL OR transition = :transition)
-             ORDER BY event_id DESC LIMIT :limit""",
-        {"path": path, "limit": limit, "transition": transition},
-    ).fetchall()
-    return [_event(row) for row in rows]
-
-
-def require_transition(conn: sqlite3.Connection, name: str) -> None:
-    """An unknown transition name is an :class:`InvalidInput` (the registry's rule,
-    ``sqlite/transitions.py`` ``require``, which imports this module)."""
-    from scheduler_admin.sqlite.transitions import require
-
-    require(conn, name)
 
 
 def webhooks_enabled(conn: sqlite3.Connection) -> bool:
@@ -210,11 +179,11 @@ def claim_events(
         )
     ]
     rows = conn.execute(
-        f"""SELECT {_EVENT_COLUMNS} FROM scheduler_events
+        f"""SELECT {EVENT_COLUMNS} FROM scheduler_events
              WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY event_id""",
         (json.dumps(claimed),),
     ).fetchall()
-    return [_event(row) for row in rows]
+    return [event_row(row) for row in rows]
 
 
 _OUTCOME_SET = {

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler_admin.backends.base import plural
+from scheduler_admin.core import plural
 from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
 
 log = logging.getLogger(__name__)

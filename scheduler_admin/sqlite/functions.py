@@ -4,26 +4,22 @@ On SQLite the one definition of a job's name, schedule and command is the view
 ``scheduler_meeting_jobs`` (the twin of ``scheduler.job_specs()``) and the jobs every upcoming
 meeting should have are the view ``scheduler_upcoming_jobs`` (``scheduler.upcoming_jobs()``),
 both in ``sql/sqlite/20_views.sql``; the functions here read them. The job-name rules themselves
-live in :mod:`scheduler_admin.backends.base`, re-exported here. Every function takes an open
+live in :mod:`scheduler_admin.core`, re-exported here. Every function takes an open
 connection and runs inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
-from scheduler_admin.backends.base import JOB_PREFIX, RECONCILE_JOB, Wake, job_name, meeting_id
+from scheduler_admin.core import BUILTIN, JOB_PREFIX, RECONCILE_JOB, job_name, meeting_id
 from scheduler_admin.exceptions import NotMigrated
 from scheduler_admin.sqlite import events, failing
 from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 __all__ = [
     "JOB_PREFIX",
@@ -39,7 +35,6 @@ __all__ = [
     "has_column",
     "is_active",
     "is_enabled",
-    "isolated",
     "job_command",
     "job_name",
     "job_name_of_command",
@@ -47,12 +42,9 @@ __all__ = [
     "next_end_time",
     "parse_complete_command",
     "paused_by_name",
-    "reconcile_command",
     "register_jobs",
     "statuses",
     "unregister_jobs",
-    "upcoming_jobs",
-    "wake",
 ]
 
 RECONCILE_SCHEDULE = "* * * * *"
@@ -82,16 +74,6 @@ def job_name_of_command(command: str | None) -> str | None:
         return RECONCILE_JOB
     meeting = parse_complete_command(command)
     return None if meeting is None else job_name(meeting)
-
-
-def reconcile_command() -> str:
-    """Twin of scheduler.reconcile_command() in sql/postgres/20_functions.sql."""
-    return RECONCILE_COMMAND
-
-
-def upcoming_jobs(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    """Twin of scheduler.upcoming_jobs() in sql/postgres/20_functions.sql (the view)."""
-    return conn.execute("SELECT * FROM scheduler_upcoming_jobs ORDER BY meeting_id").fetchall()
 
 
 class Statuses(NamedTuple):
@@ -144,7 +126,7 @@ def paused_by_name(conn: sqlite3.Connection, name: str) -> bool:
     return row is not None and bool(row[0])
 
 
-def is_active(conn: sqlite3.Connection, name: str = "meetings") -> bool:
+def is_active(conn: sqlite3.Connection, name: str = BUILTIN) -> bool:
     """Twin of scheduler.transition_active() (scheduler.is_enabled() for meetings): the
     scheduler as a whole is enabled and the transition is not paused by name. While not
     active, its triggers register no job, its jobs change nothing, recover refuses it and
@@ -228,7 +210,7 @@ def complete_meetings(
     return failing.complete_rows(
         conn,
         now,
-        transition="meetings",
+        transition=BUILTIN,
         table="meetings",
         key="meetings.id",
         pending=pending,
@@ -242,7 +224,7 @@ def forget_meetings(conn: sqlite3.Connection) -> int:
     """Forget the failing entries of meetings that are gone or no longer pending (reconcile)."""
     return failing.forget(
         conn,
-        "meetings",
+        BUILTIN,
         table="meetings",
         key="meetings.id",
         pending="meetings.status = :pending",
@@ -295,7 +277,7 @@ def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -
     still_pending = after == words.pending
     removed = not still_pending and unregister_jobs(conn, [meeting_id]) > 0
     this_one = before == words.pending and after == words.done
-    found = failing.entry(conn, "meetings", meeting_id) if still_pending else None
+    found = failing.entry(conn, BUILTIN, meeting_id) if still_pending else None
     return Completion(
         completed,
         this_one,
@@ -322,14 +304,14 @@ def next_end_time(conn: sqlite3.Connection, now: datetime | None = None) -> str 
         f"""SELECT end_time FROM meetings
              WHERE meetings.status = :pending AND {failing.not_waiting_sql("meetings.id")}
              ORDER BY julianday(end_time) LIMIT 1""",
-        {"pending": pending, "fr_transition": "meetings", "fr_now": to_db_time(now)},
+        {"pending": pending, "fr_transition": BUILTIN, "fr_now": to_db_time(now)},
     ).fetchone()
     times = [] if row is None else [from_db_time(row[0])]
     times.append(
         failing.next_retry(
             conn,
             now,
-            "meetings",
+            BUILTIN,
             table="meetings",
             key="meetings.id",
             time="meetings.end_time",
@@ -341,76 +323,3 @@ def next_end_time(conn: sqlite3.Connection, now: datetime | None = None) -> str 
     if known:
         return iso(min(known))
     return None if row is None else iso_text(row[0])
-
-
-def isolated(conn: sqlite3.Connection, name: str, work: Callable[[], T]) -> T | None:
-    """``work()`` for the transition ``name`` in a savepoint: an error of the database (a table
-    the application changed behind the registry's back) is logged and rolled back, and the
-    caller goes on with the other transitions (None)."""
-    conn.execute("SAVEPOINT scheduler_transition")
-    try:
-        result = work()
-    except sqlite3.Error as exc:
-        if not conn.in_transaction:
-            raise
-        conn.execute("ROLLBACK TO scheduler_transition")
-        conn.execute("RELEASE scheduler_transition")
-        log.warning("transition %s could not be completed: %s", name, exc)
-        return None
-    conn.execute("RELEASE scheduler_transition")
-    return result
-
-
-def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None) -> Wake:
-    """Twin of scheduler.wake() in sql/postgres/20_functions.sql: completes what is due at
-    ``now`` (the backend's clock) for every active transition (None) or the one named: the
-    pending meetings (events of path ``waker``) and the due rows of the registered transitions,
-    all counted in ``completed``; then the earliest pending time among them (a row waiting for
-    its retry after a failed completion counts at its retry time). ``paused``: none of them is
-    active (nothing completed, no next time). An unknown name is an
-    :class:`~scheduler_admin.exceptions.InvalidInput`, before anything changes. Each transition
-    completes in isolation (:func:`isolated`): an error of one never stops another's
-    completion."""
-    # imported here: transitions imports this module
-    from scheduler_admin.sqlite import transitions
-
-    if transition is not None:
-        transitions.require(conn, transition)
-    completed = 0
-    acting = False
-    times: list[datetime] = []
-    if transition in (None, transitions.BUILTIN) and is_active(conn):
-        acting = True
-
-        def meetings() -> tuple[int, datetime | None]:
-            done = complete_due_meetings(conn, now, path="waker")
-            return done, from_db_time(next_end_time(conn, now))
-
-        result = isolated(conn, transitions.BUILTIN, meetings)
-        if result is not None:
-            completed += result[0]
-            if result[1] is not None:
-                times.append(result[1])
-    for spec in transitions.registered(conn):
-        if transition not in (None, spec.name) or not is_active(conn, spec.name):
-            continue
-        acting = True
-        if transitions.table_exists(conn, spec.table):
-
-            def rows(spec: transitions.Spec = spec) -> tuple[int, datetime | None]:
-                done = transitions.complete_due(conn, spec, now, path="waker")
-                return done, transitions.next_time(conn, spec, now)
-
-            found = isolated(conn, spec.name, rows)
-            if found is not None:
-                completed += found[0]
-                if found[1] is not None:
-                    times.append(found[1])
-    stamp = iso(now)
-    assert stamp is not None
-    return Wake(
-        completed=completed,
-        next_end_time=iso(min(times)) if times else None,
-        now=stamp,
-        paused=not acting,
-    )

@@ -13,7 +13,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from scheduler_admin.backends.base import PATHS
+from scheduler_admin.core import BUILTIN, PATHS
 from scheduler_admin.sqlite import admin, events, failing, transitions
 from scheduler_admin.sqlite.connection import from_db_time, to_db_time
 from scheduler_admin.sqlite.functions import is_enabled
@@ -183,7 +183,7 @@ def metrics(
         transitions.require(conn, transition)
     counts_of = None if transition is None else transition
     counts = cumulative_counts(conn, counts_of)
-    if transition not in (None, transitions.BUILTIN):
+    if transition not in (None, BUILTIN):
         assert transition is not None
         spec = transitions.spec_of(conn, transition)
         failed, retried = transition_runs(conn, spec)

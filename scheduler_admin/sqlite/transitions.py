@@ -1,6 +1,7 @@
 """Registered timed transitions on SQLite: the twin of ``scheduler.add_transition()``,
 ``remove_transition()``, ``transitions()``, ``complete_transition()`` and the repair of every
-transition by ``recover()``/``reconcile()`` (revision 0005).
+transition by ``recover()``/``reconcile()`` (revision 0005); and of ``scheduler.wake()``, which
+completes the due rows of meetings and of every other transition for the waker.
 
 A transition says: rows of a table whose state column holds one of ``from_states`` get
 ``to_state`` at the time in their time column. The registry is the table
@@ -31,27 +32,36 @@ import json
 import logging
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from scheduler_admin import cron
-from scheduler_admin.backends.base import (
+from scheduler_admin.core import (
+    BUILTIN,
     JOB_PREFIX,
     RECONCILE_JOB,
     Job,
     Transition,
     TransitionReport,
+    Wake,
     plural,
 )
 from scheduler_admin.exceptions import InvalidInput
 from scheduler_admin.sqlite import events, failing
 from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
-from scheduler_admin.sqlite.functions import Completion, is_active, statuses
+from scheduler_admin.sqlite.functions import (
+    Completion,
+    complete_due_meetings,
+    is_active,
+    next_end_time,
+    statuses,
+)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-BUILTIN = "meetings"
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
 PREFIX_RE = re.compile(r"[a-z][a-z0-9-]*-\Z")
 TRIGGER_KINDS = ("before_insert", "before_update", "after_insert", "after_update", "after_delete")
@@ -1051,6 +1061,79 @@ def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: date
         removed,
         still_pending,
         None if found is None else failing.describe(found),
+    )
+
+
+def isolated(conn: sqlite3.Connection, name: str, work: Callable[[], T]) -> T | None:
+    """``work()`` for the transition ``name`` in a savepoint: an error of the database (a table
+    the application changed behind the registry's back) is logged and rolled back, and the
+    caller goes on with the other transitions (None)."""
+    conn.execute("SAVEPOINT scheduler_transition")
+    try:
+        result = work()
+    except sqlite3.Error as exc:
+        if not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO scheduler_transition")
+        conn.execute("RELEASE scheduler_transition")
+        log.warning("transition %s could not be completed: %s", name, exc)
+        return None
+    conn.execute("RELEASE scheduler_transition")
+    return result
+
+
+def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None) -> Wake:
+    """Twin of scheduler.wake() in sql/postgres/20_functions.sql: completes what is due at
+    ``now`` (the backend's clock) for every active transition (None) or the one named: the
+    pending meetings (events of path ``waker``) and the due rows of the registered transitions,
+    all counted in ``completed``; then the earliest pending time among them (a row waiting for
+    its retry after a failed completion counts at its retry time). ``paused``: none of them is
+    active (nothing completed, no next time). An unknown name is an
+    :class:`~scheduler_admin.exceptions.InvalidInput`, before anything changes. Each transition
+    completes in isolation (:func:`isolated`): an error of one never stops another's
+    completion.
+
+    Here and not in :mod:`scheduler_admin.sqlite.functions` beside ``next_end_time()``: it serves
+    the registered transitions too, and this module builds on that one."""
+    if transition is not None:
+        require(conn, transition)
+    completed = 0
+    acting = False
+    times: list[datetime] = []
+    if transition in (None, BUILTIN) and is_active(conn):
+        acting = True
+
+        def meetings() -> tuple[int, datetime | None]:
+            done = complete_due_meetings(conn, now, path="waker")
+            return done, from_db_time(next_end_time(conn, now))
+
+        result = isolated(conn, BUILTIN, meetings)
+        if result is not None:
+            completed += result[0]
+            if result[1] is not None:
+                times.append(result[1])
+    for spec in registered(conn):
+        if transition not in (None, spec.name) or not is_active(conn, spec.name):
+            continue
+        acting = True
+        if table_exists(conn, spec.table):
+
+            def rows(spec: Spec = spec) -> tuple[int, datetime | None]:
+                done = complete_due(conn, spec, now, path="waker")
+                return done, next_time(conn, spec, now)
+
+            found = isolated(conn, spec.name, rows)
+            if found is not None:
+                completed += found[0]
+                if found[1] is not None:
+                    times.append(found[1])
+    stamp = iso(now)
+    assert stamp is not None
+    return Wake(
+        completed=completed,
+        next_end_time=iso(min(times)) if times else None,
+        now=stamp,
+        paused=not acting,
     )
 
 

@@ -11,7 +11,7 @@ from cli_helpers import run, run_json
 from pg_helpers import Conn, Server, poll, reconcile_job_inactive
 from prometheus_client.parser import text_string_to_metric_families
 
-from scheduler_admin.backends.base import PATHS
+from scheduler_admin.core import PATHS
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 LATENESS = "scheduler_completion_lateness_seconds"

@@ -23,7 +23,7 @@ import pytest
 from pg_helpers import expected_schedule
 from scenario_adapters import Adapter, Rejected, ghost_id, job_name
 
-from scheduler_admin.backends.base import Job, RecoverReport, Run
+from scheduler_admin.core import Job, RecoverReport, Run
 from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
 
 UTC = timezone.utc

@@ -13,7 +13,7 @@ from sqlite_helpers import FakeClock
 
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.migrate import upgrade
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
 

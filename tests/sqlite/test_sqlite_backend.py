@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlite_helpers import FakeClock, expected_schedule, future, insert, job, jobs, meeting, runs
 
-from scheduler_admin.backends.base import Check, Job, RecoverReport, Run
 from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import Check, Job, RecoverReport, Run
 from scheduler_admin.exceptions import InvalidInput, MeetingNotFound, NotMigrated
 from scheduler_admin.schema import read_sql
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlite_helpers import FakeClock, future
 
 from scheduler_admin.backends.sqlite import SqliteBackend
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 WRITES = 1500
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlite_helpers import FakeClock, future, insert, meeting
 
-from scheduler_admin.backends.base import PATHS, Event, Outcome
 from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import PATHS, Event, Outcome
 from scheduler_admin.exceptions import DatabaseError, InvalidInput
-from scheduler_admin.sqlite import functions
+from scheduler_admin.sqlite import transitions
 from scheduler_admin.sqlite.connection import from_db_time
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
 BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 3600)
@@ -159,7 +159,7 @@ def test_a_rolled_back_completion_leaves_no_event(
     meeting_id = insert(conn, soon(clock, 30))
     clock.advance(minutes=1)
     with pytest.raises(RuntimeError), backend.transaction() as db:
-        assert functions.wake(db, clock())["completed"] == 1
+        assert transitions.wake(db, clock())["completed"] == 1
         assert db.execute("SELECT count(*) FROM scheduler_completion_events").fetchone()[0] == 1
         raise RuntimeError("the completing transaction fails")
     assert meeting(conn, meeting_id)["status"] == "upcoming"  # type: ignore[index]

@@ -23,7 +23,7 @@ from scheduler_admin.exceptions import InvalidInput
 from scheduler_admin.migrate import upgrade
 from scheduler_admin.sqlite.admin import configure_statuses
 from scheduler_admin.sqlite.connection import to_db_time
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
 LONG_AGO = "2000-01-01T00:00:00+00:00"

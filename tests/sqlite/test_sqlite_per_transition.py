@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from sqlite_helpers import FakeClock, expected_schedule, future, insert, job, jobs
 
-from scheduler_admin.backends.base import (
+from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import (
     RecoverReport,
     TransitionReconcileReport,
     TransitionReport,
 )
-from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.exceptions import InvalidInput, NotMigrated
 from scheduler_admin.migrate import upgrade
 from scheduler_admin.sqlite import commands
 from scheduler_admin.sqlite.transitions import transition_command
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 PREFIX = "memberships-status-"
 PAST = "2020-01-01T00:00:00Z"

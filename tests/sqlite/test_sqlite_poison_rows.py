@@ -30,7 +30,7 @@ from scheduler_admin.metrics import render
 from scheduler_admin.migrate import downgrade, upgrade
 from scheduler_admin.sqlite import transitions
 from scheduler_admin.sqlite.connection import iso, to_db_time
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
 FAILING = "no rows failing to complete"

@@ -15,8 +15,8 @@ from cli_helpers import run, run_json
 from prometheus_client.parser import text_string_to_metric_families
 from sqlite_helpers import future, insert
 
-from scheduler_admin.backends.base import PATHS
 from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import PATHS
 
 UTC = timezone.utc
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlite_helpers import FakeClock, future, insert, meeting
 
 from scheduler_admin.backends.sqlite import SqliteBackend
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 
 def test_a_failed_run_is_retried_by_the_next_run_and_counted(

@@ -77,7 +77,7 @@ def test_shell_bad_input_is_rejected(db_path: Path, conn: sqlite3.Connection) ->
 
 def test_shell_sees_the_worker_complete_a_meeting(db_path: Path, conn: sqlite3.Connection) -> None:
     """End to end: the shell schedules, the worker (at the job's minute) completes."""
-    from scheduler_admin.worker import CronWorker
+    from scheduler_admin.sqlite.worker import CronWorker
 
     end = (datetime.now(UTC) + timedelta(minutes=10)).replace(second=20, microsecond=0)
     assert (

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlite_helpers import FakeClock, future, insert
 
-from scheduler_admin.backends.base import Event
 from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import Event
 from scheduler_admin.exceptions import InvalidInput, NotMigrated
 from scheduler_admin.migrate import downgrade, upgrade
 from scheduler_admin.sqlite.transitions import Spec, trigger_sql
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 PREFIX = "memberships-status-"
 PAST = "2020-01-01T00:00:00Z"

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import create_engine, pool
 from sqlite_helpers import FakeClock, expected_schedule, future, insert, job, jobs
 
-from scheduler_admin.backends.base import RecoverReport
 from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import RecoverReport
 from scheduler_admin.exceptions import InvalidInput
 from scheduler_admin.migrate import downgrade, upgrade
 from scheduler_admin.schema import teardown
@@ -23,7 +23,7 @@ from scheduler_admin.sqlite.transitions import (
     parse_transition_command,
     transition_command,
 )
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
 PAST = "2020-01-01T00:00:00Z"

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlite_helpers import FakeClock, future, insert, job, jobs, meeting, runs
 
 from scheduler_admin.backends.sqlite import SqliteBackend
-from scheduler_admin.worker import CronWorker
+from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
 REPO = Path(__file__).resolve().parents[2]
@@ -255,7 +255,7 @@ def test_foreground_worker_stops_cleanly_on_sigterm(
 ) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     code = (
-        "import sys; from scheduler_admin.worker import CronWorker; "
+        "import sys; from scheduler_admin.sqlite.worker import CronWorker; "
         "CronWorker(sys.argv[1]).run_forever(); print('stopped')"
     )
     process = subprocess.Popen(

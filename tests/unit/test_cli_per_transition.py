@@ -18,7 +18,7 @@ import pytest
 from cli_helpers import run, run_json
 
 from scheduler_admin import backends, cli, config, service, waker
-from scheduler_admin.backends.base import (
+from scheduler_admin.core import (
     Check,
     Job,
     RecoverReport,

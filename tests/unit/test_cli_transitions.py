@@ -12,7 +12,7 @@ import pytest
 from cli_helpers import run, run_json
 
 from scheduler_admin import cli
-from scheduler_admin.backends.base import Transition
+from scheduler_admin.core import Transition
 from scheduler_admin.exceptions import InvalidInput, PermissionDenied, SchedulerError
 
 MEETINGS: Transition = {

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler_admin import cli
-from scheduler_admin.backends.base import Event
+from scheduler_admin.core import Event
 from scheduler_admin.exceptions import InvalidInput
 from scheduler_admin.metrics import ConfiguredSource, SchedulerCollector, render, render_data
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scheduler_admin.backends.base import Check
 from scheduler_admin.backends.checks import health_checks
+from scheduler_admin.core import Check
 from scheduler_admin.metrics import HELP, render_data
 
 FAILING = "no rows failing to complete"

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from cli_helpers import run
 
-from scheduler_admin.backends.base import Job, Run
 from scheduler_admin.backends.functions import JOB_COLUMNS, RUN_COLUMNS, FunctionsBackend
 from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.backends.supabase import SupabaseBackend
@@ -24,6 +23,7 @@ from scheduler_admin.backends.transport import (
     iso,
     parse_time,
 )
+from scheduler_admin.core import Job, Run
 from scheduler_admin.exceptions import ConfigurationError, InvalidInput, MeetingNotFound
 
 UTC = timezone.utc

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler_admin import cli
-from scheduler_admin.backends.base import PATHS
+from scheduler_admin.core import PATHS
 from scheduler_admin.exceptions import ConnectionFailed
 from scheduler_admin.metrics import HELP, SchedulerCollector, render, render_data
 

@@ -18,9 +18,9 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from scheduler_admin import config
-from scheduler_admin.backends.base import Event
 from scheduler_admin.cli import duration, events_table
 from scheduler_admin.config import WebhookSettings, resolve, webhook_display, webhook_settings
+from scheduler_admin.core import Event
 from scheduler_admin.exceptions import ConfigurationError
 from scheduler_admin.redact import Redactor
 from scheduler_admin.webhooks import (

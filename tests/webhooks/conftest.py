@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from webhook_helpers import DispatcherFactory, EventStoreHarness, MemoryEventStore, WebhookReceiver
 
-from scheduler_admin.backends.base import Event
 from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import Event
 from scheduler_admin.migrate import upgrade
 from scheduler_admin.webhooks import Dispatcher
 

@@ -9,7 +9,8 @@ same for small clock jumps); longer gaps are left to the reconcile job, which ru
 and completes overdue meetings.
 
 What a job's command does is :mod:`scheduler_admin.sqlite.commands` (PostgreSQL's part: it runs
-the SQL that pg_cron hands it); this module is only the loop.
+the SQL that pg_cron hands it); this module is pg_cron's part: the loop, the minute claimed in
+``scheduler_worker``, and the runs recorded in ``cron_job_run_details``.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from scheduler_admin import cron
-from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import RECONCILE_JOB
 from scheduler_admin.exceptions import SchedulerError
 from scheduler_admin.loop import ThreadedLoop, stop_on_signals
 from scheduler_admin.sqlite import commands
-from scheduler_admin.sqlite.connection import UTC, Clock, from_db_time, to_db_time
-from scheduler_admin.sqlite.functions import RECONCILE_JOB
+from scheduler_admin.sqlite.connection import UTC, Clock, Database, from_db_time, to_db_time
 
 log = logging.getLogger("scheduler_admin.worker")
 
@@ -70,22 +70,25 @@ def floor_minute(when: datetime) -> datetime:
 class CronWorker(ThreadedLoop):
     """Runs the jobs of ``cron_job`` like pg_cron. Use :meth:`tick` directly (tests, ``--once``),
     :meth:`run_forever` in the foreground, :meth:`start_thread` in an application, or
-    :meth:`run_async` in an event loop."""
+    :meth:`run_async` in an event loop.
+
+    ``database``: a :class:`~scheduler_admin.sqlite.connection.Database` (a ``SqliteBackend`` is
+    one), whose clock it runs at unless ``clock`` is given; or the URL or path of the file."""
 
     thread_name = "scheduler-cron-worker"
 
     def __init__(
         self,
-        backend_or_path: SqliteBackend | str | os.PathLike[str],
+        database: Database | str | os.PathLike[str],
         clock: Clock | None = None,
         *,
         catch_up_minutes: int = CATCH_UP_MINUTES,
     ) -> None:
-        if isinstance(backend_or_path, SqliteBackend):
-            self.backend = backend_or_path
+        if isinstance(database, Database):
+            self.database = database
         else:
-            self.backend = SqliteBackend(backend_or_path, clock=clock)
-        self.clock: Clock = clock or self.backend.clock
+            self.database = Database(database, clock=clock)
+        self.clock: Clock = clock or self.database.clock
         self.catch_up_minutes = catch_up_minutes
         self.pid = os.getpid()
         self.hostname = socket.gethostname()
@@ -105,7 +108,7 @@ class CronWorker(ThreadedLoop):
         now = (now or self.now()).astimezone(UTC)
         minute = floor_minute(now)
         result = TickResult(minute=minute)
-        with self.backend.transaction() as conn:
+        with self.database.transaction() as conn:
             row = conn.execute(
                 "SELECT last_minute FROM scheduler_worker WHERE singleton = 1"
             ).fetchone()
@@ -168,7 +171,7 @@ class CronWorker(ThreadedLoop):
         """Run one job and record it; None when the job was removed before its turn."""
         jobid, command = int(job["jobid"]), str(job["command"])
         started = time.monotonic()
-        with self.backend.transaction() as conn:
+        with self.database.transaction() as conn:
             current = conn.execute(
                 "SELECT username, database FROM cron_job WHERE jobid = ? AND active = 1 "
                 "AND command = ?",
@@ -192,7 +195,7 @@ class CronWorker(ThreadedLoop):
         assert run_id is not None
         try:
             # A job reporting errors (reconcile with a bad row) keeps what it did.
-            with self.backend.transaction() as conn:
+            with self.database.transaction() as conn:
                 outcome = commands.execute(conn, command, now)
             ok, message = outcome.ok, outcome.message
         except (sqlite3.Error, SchedulerError) as exc:
@@ -202,7 +205,7 @@ class CronWorker(ThreadedLoop):
             ok, message = False, f"{type(exc).__name__}: {exc}"
         status = "succeeded" if ok else "failed"
         finished = now + timedelta(seconds=time.monotonic() - started)
-        with self.backend.transaction() as conn:
+        with self.database.transaction() as conn:
             conn.execute(
                 """UPDATE cron_job_run_details SET status = ?, return_message = ?, end_time = ?
                     WHERE runid = ?""",
@@ -215,7 +218,7 @@ class CronWorker(ThreadedLoop):
     def mark_stale_runs(self, now: datetime | None = None) -> int:
         """Fail the runs a dead worker left ``running``; returns how many."""
         now = now or self.now()
-        with self.backend.transaction() as conn:
+        with self.database.transaction() as conn:
             return conn.execute(
                 """UPDATE cron_job_run_details
                       SET status = 'failed', end_time = ?,

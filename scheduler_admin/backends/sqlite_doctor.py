@@ -1,9 +1,10 @@
 """``scheduler-admin doctor`` on SQLite: checks with a fix for each failing one.
 
-No SQL twin: on PostgreSQL too the checks are Python (:mod:`scheduler_admin.backends.functions`),
-and those a ``health()`` result answers are the same function on both
-(:func:`scheduler_admin.backends.checks.health_checks`); here they read
-:func:`scheduler_admin.sqlite.admin.health`, with SQLite's own fixes and the emulated worker.
+No SQL twin, and so not in :mod:`scheduler_admin.sqlite`: on PostgreSQL too the checks are Python
+(:mod:`scheduler_admin.backends.functions`), and those a ``health()`` result answers are the same
+function on both (:func:`scheduler_admin.backends.checks.health_checks`); here they read the twins
+(:func:`scheduler_admin.sqlite.admin.health` and the registry of transitions), with SQLite's own
+fixes and the emulated worker.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from scheduler_admin.backends.base import Check, plural
 from scheduler_admin.backends.checks import check as make_check
 from scheduler_admin.backends.checks import health_checks
+from scheduler_admin.core import BUILTIN, Check, plural
 from scheduler_admin.exceptions import NotMigrated
 from scheduler_admin.sqlite import admin, transitions
 from scheduler_admin.sqlite.connection import (
@@ -116,7 +117,7 @@ def doctor(db: Database, now: datetime, transition: str | None = None) -> list[C
         migrate_fix,
     ):
         return checks
-    if transition is not None and transition != transitions.BUILTIN:
+    if transition is not None and transition != BUILTIN:
         with db.transaction(write=False) as conn:
             spec = transitions.spec_of(conn, transition)
             enabled = is_enabled(conn)
@@ -130,7 +131,7 @@ def doctor(db: Database, now: datetime, transition: str | None = None) -> list[C
     with db.transaction(write=False) as conn:
         if transition is not None:
             transitions.require(conn, transition)
-        meetings_paused = transitions.paused_names(conn)[:1] == [transitions.BUILTIN]
+        meetings_paused = transitions.paused_names(conn)[:1] == [BUILTIN]
         others: list[Check] = []
         if transition is None:
             for spec in transitions.registered(conn):
@@ -187,5 +188,5 @@ def doctor(db: Database, now: datetime, transition: str | None = None) -> list[C
         "nothing else runs the jobs.",
     )
     if meetings_paused:
-        checks.append(paused_check(transitions.BUILTIN))
+        checks.append(paused_check(BUILTIN))
     return checks + others
