@@ -66,6 +66,7 @@ lint: $(PY)
 	$(PY) -m ruff check scheduler_admin tests migrations benchmarks
 	$(PY) -m ruff format --check scheduler_admin tests migrations benchmarks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 bench: install
 	$(PY) -m benchmarks
