@@ -6,22 +6,24 @@ local PostgreSQL binaries; ``container`` starts a server in the image ``SCHEDULE
 (default ``scheduler-test-pg17-cron:latest``: PostgreSQL 17 + pg_cron 1.6) through
 testcontainers. Without a server the PostgreSQL tests are skipped, except when
 ``SCHEDULER_REQUIRE_POSTGRES=1`` (CI sets it): then they fail, and the session fails if no
-PostgreSQL test ran.
+PostgreSQL test ran. Under ``SCHEDULER_REQUIRE_POSTGRES=1`` every skip is a failure, whatever its
+reason (skip_helpers.py).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from pg_helpers import Server, connect, migrate, reset
+from pg_helpers import Server, connect, db_now, migrate, reset
+from skip_helpers import REQUIRE_POSTGRES, no_skip_message, require_or_skip
 
 from scheduler_admin.testing.cluster import ClusterError
 from scheduler_admin.testing.lanes import describe_lane, server_lane, throwaway_server
 
-REQUIRE_POSTGRES = os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 _postgres_tests_run = 0
 
 
@@ -43,10 +45,45 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = 1
 
 
-def _unavailable(reason: str) -> None:
-    if REQUIRE_POSTGRES:
-        pytest.fail(f"PostgreSQL tests required (SCHEDULER_REQUIRE_POSTGRES) but {reason}")
-    pytest.skip(reason)
+def _skip_reason(longrepr: object) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: reason")
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Under SCHEDULER_REQUIRE_POSTGRES a skipped test fails, whatever skipped it (an expected
+    failure, xfail, is not a skip: it ran)."""
+    report = yield
+    if REQUIRE_POSTGRES and report.skipped and not hasattr(report, "wasxfail"):
+        report.longrepr = no_skip_message(f"it was skipped: {_skip_reason(report.longrepr)}")
+        report.outcome = "failed"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """The same for a module skipped as a whole while it is collected."""
+    report = yield
+    if REQUIRE_POSTGRES and report.skipped:
+        report.longrepr = no_skip_message(f"it was skipped: {_skip_reason(report.longrepr)}")
+        report.outcome = "failed"
+    return report
+
+
+def _check_clock(dsn: str) -> None:
+    """clock_helpers.future_on() reads this machine's clock: the server's must agree with it."""
+    with connect(dsn) as conn:
+        skew = abs(db_now(conn) - datetime.now(timezone.utc))
+    assert skew < timedelta(minutes=5), (
+        f"the server's clock is {skew} away from this machine's; the tests' future times "
+        "(clock_helpers.py) are computed from this machine's clock"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -58,13 +95,15 @@ def pg_server() -> Iterator[Server]:
     dsn = os.environ.get("SCHEDULER_TEST_DSN")
     if dsn and lane == "local":
         url = dsn  # the CLI and backends accept a URL or a key=value conninfo
+        _check_clock(dsn)
         yield Server(dsn, url, None)
         return
     try:
         with throwaway_server() as cluster:
+            _check_clock(cluster.dsn())
             yield Server(cluster.dsn(), cluster.url(), cluster)
     except ClusterError as exc:
-        _unavailable(f"could not start a throwaway server ({lane} lane): {exc}")
+        require_or_skip(f"could not start a throwaway server ({lane} lane): {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,13 +92,28 @@ def catalog(conn: Conn) -> dict[str, object]:
     }
 
 
-def sweep_supported(conn: Conn) -> bool:
-    """Whether the server's pg_cron takes schedules in seconds (1.5+): the sweep job exists."""
+def pg_cron_version(conn: Conn) -> tuple[int, ...]:
+    """The installed pg_cron's extension version, read from the catalog and parsed here (not by
+    the code under test): extversion "1.4-1" is (1, 4), "1.6" is (1, 6)."""
     row = conn.execute(
-        "select (regexp_match(extversion, '^([0-9]+)\\.([0-9]+)'))::int[] >= array[1, 5] "
-        "from pg_extension where extname = 'pg_cron'"
+        "select extversion from pg_catalog.pg_extension where extname = 'pg_cron'"
     ).fetchone()
-    return bool(row and row[0])
+    assert row is not None, "pg_cron is not created in this database"
+    match = re.fullmatch(r"([0-9]+)\.([0-9]+)(?:\.([0-9]+))?(?:-[0-9]+)?", str(row[0]))
+    assert match is not None, f"unexpected pg_cron extversion {row[0]!r}"
+    return tuple(int(part) for part in match.groups() if part is not None)
+
+
+def server_major(conn: Conn) -> int:
+    """The server's major version (15, 17), from server_version_num."""
+    return int(value(conn, "select current_setting('server_version_num')")) // 10000
+
+
+def sweep_supported(conn: Conn) -> bool:
+    """Whether the server's pg_cron takes schedules in seconds (1.5+), where the sweep job
+    exists: decided from pg_cron_version(), never from the product's
+    scheduler.sweep_supported() (tests compare the two)."""
+    return pg_cron_version(conn)[:2] >= (1, 5)
 
 
 def sweep_off(conn: Conn) -> None:

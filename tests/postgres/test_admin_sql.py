@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from clock_helpers import future_on
 from pg_helpers import (
     JOB_PATTERN,
     RECONCILE_COMMAND,
@@ -34,9 +35,11 @@ from pg_helpers import (
     status_of,
     sweep_supported,
 )
+from skip_helpers import require_or_skip
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 3, 14, 9, 26, 0, tzinfo=UTC)
+FUTURE = future_on(3, 14, 9, 26)  # 14 March, 09:26 UTC, at least 30 days ahead
+LOAD_START = future_on(1, 1)  # 1 January, 00:00 UTC
 RECONCILE_JOB = "meeting-status-reconcile"
 # the row of scheduler.locks recover() and reconcile() lock (0009; only the owner may)
 REPAIR_LOCK = "select scheduler.take_lock('repair', true)"
@@ -311,9 +314,10 @@ def test_recover_after_replica_mode_load_of_1000_meetings(db: Conn) -> None:
         with triggers_off(db):
             db.execute(
                 "insert into meetings (title, end_time) "
-                "select 'load ' || i, case when i % 8 = 0 then now() - i * interval '1 minute' "
-                "  else timestamptz '2031-01-01 00:00:00+00' + i * interval '17 seconds' end "
-                "from generate_series(1, 1000) i"
+                "select 'load ' || i, case when i %% 8 = 0 then now() - i * interval '1 minute' "
+                "  else %s::timestamptz + i * interval '17 seconds' end "
+                "from generate_series(1, 1000) i",
+                (LOAD_START,),
             )
         assert meeting_jobs(db) == {}
         assert value(db, "select count(*) from meetings where status = 'upcoming'") == 1000
@@ -447,7 +451,7 @@ def test_reconcile_job_completes_a_meeting_missed_while_the_server_was_down(
     command from the test, and its own job never runs."""
     cluster = migrated.cluster
     if cluster is None:
-        pytest.skip("needs the throwaway cluster (SCHEDULER_TEST_DSN is an external server)")
+        require_or_skip("needs the throwaway cluster (restarts it): SCHEDULER_TEST_DSN is set")
     with connect(migrated.dsn) as conn:
         migrate(migrated)
         reset(conn)
@@ -501,9 +505,10 @@ def test_reconcile_job_completes_meetings_loaded_with_triggers_off(db: Conn) -> 
     with triggers_off(db):
         db.execute(
             "insert into meetings (title, end_time) "
-            "select 'restored ' || i, case when i % 2 = 0 then now() - i * interval '1 hour' "
-            "  else timestamptz '2031-01-01 00:00:00+00' + i * interval '1 minute' end "
-            "from generate_series(1, 200) i"
+            "select 'restored ' || i, case when i %% 2 = 0 then now() - i * interval '1 hour' "
+            "  else %s::timestamptz + i * interval '1 minute' end "
+            "from generate_series(1, 200) i",
+            (LOAD_START,),
         )
     assert meeting_jobs(db) == {}
 
@@ -695,7 +700,8 @@ def test_list_jobs_one_row_per_job_of_ours(db: Conn) -> None:
     schedule no longer matches shows when it would really fire next."""
     with exclusive(db):
         now = value(db, "select now()")
-        far, _ = insert_meeting(db, FUTURE + timedelta(seconds=30))
+        # more than a year ahead: its next run is the yearly schedule's, before its end time
+        far, _ = insert_meeting(db, FUTURE.replace(year=FUTURE.year + 1) + timedelta(seconds=30))
         soon_end = now + timedelta(minutes=10, seconds=30)
         soon, _ = insert_meeting(db, soon_end)
         mid_end = now + timedelta(days=200, seconds=17)

@@ -25,6 +25,7 @@ from attack_helpers import (
     make_overdue,
     run_job_as_pg_cron,
 )
+from clock_helpers import future_on
 from pg_helpers import (
     Conn,
     Server,
@@ -38,7 +39,7 @@ from pg_helpers import (
 )
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
+FUTURE = future_on(6, 1, 12)
 LATER = FUTURE + timedelta(days=1)
 APP_OWNER = "scheduler_test_app_owner"
 CLIENT_STATEMENT_TIMEOUT = "30s"  # far above the design's lock_timeout: a hang, not a wait

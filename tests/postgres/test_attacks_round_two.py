@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -21,10 +21,11 @@ from attack_helpers import (
     logged_users,
     run_job_as_pg_cron,
 )
+from clock_helpers import future_on
 from pg_helpers import Conn, Server, connect, job_name, migrate, status_of, value
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
+FUTURE = future_on(6, 1, 12)
 ATTACKER = "scheduler_test_r2_attacker"
 MEETINGS_INDEX = "meetings_upcoming_end_time_idx"
 

@@ -7,11 +7,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from cli_helpers import run, run_json
+from clock_helpers import future_on
 from pg_helpers import Conn, Server, insert_meeting, job_name, meeting_jobs, status_of
+from skip_helpers import require_or_skip
 
 from scheduler_admin.backends.postgres import PostgresBackend
 
-FUTURE = datetime(2031, 5, 5, 10, 0, 30, tzinfo=timezone.utc)
+FUTURE = future_on(5, 5, 10, 0, 30)  # 5 May, 10:00:30 UTC, at least 30 days ahead
+YEAR = FUTURE.year
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +80,7 @@ def test_schedule_and_cancel(
         migrated.url,
         "schedule",
         str(meeting_id),
-        "2031-05-05T12:00:00+02:00",
+        f"{YEAR}-05-05T12:00:00+02:00",
     )
     assert result["status"] == "upcoming"
     assert result["job"]["schedule"] == "0 10 5 5 *"
@@ -91,17 +94,17 @@ def test_schedule_and_cancel(
     ("args", "message"),
     [
         (
-            ("schedule", "not-a-uuid", "2031-01-01T00:00:00Z"),
+            ("schedule", "not-a-uuid", f"{YEAR + 1}-01-01T00:00:00Z"),
             "no meeting with id not-a-uuid\nHint: Meeting ids are UUIDs.",
         ),
         (("cancel", "not-a-uuid"), "no meeting with id not-a-uuid\nHint: Meeting ids are UUIDs."),
         (("schedule", "{id}", "tomorrow at noon"), "cannot parse end time 'tomorrow at noon'"),
         (
-            ("schedule", "{id}", "2031-01-01T10:00:00"),
-            "end time 2031-01-01T10:00:00 has no time zone",
+            ("schedule", "{id}", f"{YEAR + 1}-01-01T10:00:00"),
+            f"end time {YEAR + 1}-01-01T10:00:00 has no time zone",
         ),
         (
-            ("schedule", str(uuid.UUID(int=1)), "2031-01-01T00:00:00Z"),
+            ("schedule", str(uuid.UUID(int=1)), f"{YEAR + 1}-01-01T00:00:00Z"),
             f"no meeting with id {uuid.UUID(int=1)}",
         ),
         (("cancel", str(uuid.UUID(int=2))), f"no meeting with id {uuid.UUID(int=2)}"),
@@ -151,7 +154,7 @@ def test_wrong_password_and_unreachable_server_fail_clearly(
     migrated: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     if migrated.cluster is None:
-        pytest.skip("needs the throwaway cluster")
+        require_or_skip("needs the throwaway cluster: SCHEDULER_TEST_DSN is set")
     port = migrated.cluster.port
     code, _, err = run(
         capsys,
@@ -172,7 +175,9 @@ def test_not_migrated_and_no_pg_cron_database(
     migrated: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     if migrated.cluster is None:
-        pytest.skip("needs the throwaway cluster")
+        require_or_skip(
+            "needs the throwaway cluster (creates a database): SCHEDULER_TEST_DSN is set"
+        )
     migrated.cluster.create_database("cli_empty")
     url = migrated.cluster.url("cli_empty")
     code, _, err = run(capsys, "--database-url", url, "list-jobs")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import psycopg
+from clock_helpers import future_on
 from pg_helpers import Conn, Server, connect, expected_schedule, job_name, meeting_jobs
 
-BASE = datetime(2031, 1, 1, tzinfo=timezone.utc)
+BASE = future_on(1, 1)
 WRITERS = 6
 SECONDS = 4.0
 

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from clock_helpers import future_on
 from pg_helpers import Conn, Server, job_command, job_name, meeting_jobs, migrate, run_command
 
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
+FUTURE = future_on(6, 1, 12)
 
 OWN_STATUSES_TABLE = (
     "create table meetings (id uuid primary key default gen_random_uuid(), title text, "

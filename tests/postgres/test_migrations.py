@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 
 import psycopg
 import pytest
+from clock_helpers import future_on
 from pg_helpers import (
     Conn,
     Server,
@@ -22,12 +22,13 @@ from pg_helpers import (
     sweep_supported,
     upgrade_error,
 )
+from skip_helpers import require_or_skip
 
 from scheduler_admin.schema import read_sql, schema_files
 from scheduler_admin.testing.cluster import find_bindir
 from scheduler_admin.testing.lanes import server_lane, throwaway_server
 
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
+FUTURE = future_on(6, 1, 12)
 
 
 def apply_sql_directory(conn: Conn) -> None:
@@ -47,11 +48,14 @@ APP_TABLE = (
     "create table public.meetings (id uuid primary key default gen_random_uuid(), title text, "
     "owner text, status text not null default 'upcoming', end_time timestamptz not null)"
 )
+# upcoming whenever the tests run: 1 June 12:00:30 and 2 January 03:04:05 UTC, 30+ days ahead
+LATER_END = future_on(6, 1, 12, 0, 30)
+SOON_END = future_on(1, 2, 3, 4, 5)
 APP_ROWS = (
     "insert into public.meetings (id, title, status, end_time) values "
-    "('7d8e5a62-3c4b-4b8f-9f59-0e4d8d3c2a11', 'later', 'upcoming', '2031-06-01 12:00:30+00'), "
+    f"('7d8e5a62-3c4b-4b8f-9f59-0e4d8d3c2a11', 'later', 'upcoming', '{LATER_END}'), "
     "('0c3f0e1d-59f6-4c1e-8a0b-6d2f1c9e7b22', 'over', 'done', '2020-01-01 00:00:00+00'), "
-    "('5b6a7c8d-1e2f-4a3b-9c4d-5e6f7a8b9c33', 'soon', 'upcoming', '2031-01-02 03:04:05+00')"
+    f"('5b6a7c8d-1e2f-4a3b-9c4d-5e6f7a8b9c33', 'soon', 'upcoming', '{SOON_END}')"
 )
 
 
@@ -254,7 +258,9 @@ def test_database_other_than_cron_database_name_fails_naming_the_setting(
     migrated: Server,
 ) -> None:
     if migrated.cluster is None:
-        pytest.skip("needs the throwaway cluster (creates a database)")
+        require_or_skip(
+            "needs the throwaway cluster (creates a database): SCHEDULER_TEST_DSN is set"
+        )
     migrated.cluster.create_database("not_the_cron_db")
     other = Server(
         migrated.cluster.dsn("not_the_cron_db"), migrated.cluster.url("not_the_cron_db"), None
@@ -271,7 +277,7 @@ def test_database_other_than_cron_database_name_fails_naming_the_setting(
 
 def test_server_without_pg_cron_preloaded_fails_naming_the_setting() -> None:
     if server_lane() == "local" and find_bindir() is None:
-        pytest.skip("needs local PostgreSQL binaries")
+        require_or_skip("needs local PostgreSQL binaries (scripts/install-postgres.sh)")
     with throwaway_server(preload_pg_cron=False) as cluster:
         server = Server(cluster.dsn(), cluster.url(), cluster)
         error = upgrade_error(server)

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from clock_helpers import future_on
 from pg_helpers import (
     Conn,
     Server,
@@ -25,7 +26,7 @@ from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.exceptions import InvalidInput
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 3, 14, 9, 26, 1, tzinfo=UTC)
+FUTURE = future_on(3, 14, 9, 26, 1)
 PREFIX = "memberships-status-"
 ADD = (
     "select scheduler.add_transition('memberships', 'public.memberships', 'id', 'expires_at', "

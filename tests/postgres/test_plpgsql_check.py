@@ -50,7 +50,6 @@ scripts/build-pg17-image.sh).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, replace
 from typing import Any
@@ -59,8 +58,8 @@ import psycopg
 import pytest
 from pg_helpers import Conn, value
 from psycopg import sql
+from skip_helpers import require_or_skip
 
-REQUIRE_POSTGRES = os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 EXTENSION_SCHEMA = "scheduler_test_plpgsql_check"
 FAILING_LEVELS = ("error", "security")
 # a scratch table with a registered transition, so that the generic trigger functions of
@@ -123,9 +122,7 @@ def _missing_plpgsql_check(db: Conn, why: str) -> None:
         f"postgresql-{major}-plpgsql-check (scripts/install-postgres.sh does; the container "
         "lane's image has it: scripts/build-pg17-image.sh)"
     )
-    if REQUIRE_POSTGRES:
-        pytest.fail(message)
-    pytest.skip(message)
+    require_or_skip(message)
 
 
 def _plpgsql_check_schema(db: Conn) -> tuple[str, str]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
 
 import psycopg
 import pytest
+from clock_helpers import future_on
 from pg_helpers import Conn, Server, connect, job_name, meeting_jobs
 
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
+FUTURE = future_on(6, 1, 12)
 APP_ROLE = "scheduler_test_app"
 
 

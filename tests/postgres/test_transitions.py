@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 from cli_helpers import run, run_json
+from clock_helpers import future_on
 from pg_helpers import (
     Conn,
     Server,
@@ -21,7 +22,7 @@ from pg_helpers import (
 )
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 3, 14, 9, 26, 1, tzinfo=UTC)
+FUTURE = future_on(3, 14, 9, 26, 1)
 PREFIX = "memberships-status-"
 ADD = (
     "select scheduler.add_transition('memberships', 'public.memberships', 'id', 'expires_at', "

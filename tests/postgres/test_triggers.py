@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from clock_helpers import future_on
 from pg_helpers import (
     Conn,
     expected_schedule,
@@ -19,7 +20,9 @@ from pg_helpers import (
 )
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 3, 14, 9, 26, 0, tzinfo=UTC)
+FUTURE = future_on(3, 14, 9, 26)  # 14 March, 09:26 UTC, at least 30 days ahead
+YEAR = FUTURE.year
+BULK_START = future_on(1, 1)  # 1 January, 00:00 UTC
 
 
 def command_of(conn: Conn, meeting_id: object) -> str:
@@ -44,20 +47,21 @@ def test_insert_registers_one_job_with_name_schedule_and_command(db: Conn) -> No
 @pytest.mark.parametrize(
     ("end_time", "schedule"),
     [
-        ("2031-03-14 09:26:00+00", "26 9 14 3 *"),  # exactly on the minute: that minute
-        ("2031-03-14 09:26:00.000001+00", "27 9 14 3 *"),  # a microsecond later: round up
-        ("2031-03-14 09:26:01+00", "27 9 14 3 *"),  # :01 rounds up
-        ("2031-03-14 09:26:59.5+00", "27 9 14 3 *"),
-        ("2031-03-14 23:59:30+00", "0 0 15 3 *"),  # rounds into the next day
-        ("2031-12-31 23:59:01+00", "0 0 1 1 *"),  # and the next year
-        ("2031-03-14 15:00:00+05:30", "30 9 14 3 *"),  # non-UTC offsets are converted
-        ("2031-03-14 05:56:30-03:30", "27 9 14 3 *"),
+        ("03-14 09:26:00+00", "26 9 14 3 *"),  # exactly on the minute: that minute
+        ("03-14 09:26:00.000001+00", "27 9 14 3 *"),  # a microsecond later: round up
+        ("03-14 09:26:01+00", "27 9 14 3 *"),  # :01 rounds up
+        ("03-14 09:26:59.5+00", "27 9 14 3 *"),
+        ("03-14 23:59:30+00", "0 0 15 3 *"),  # rounds into the next day
+        ("12-31 23:59:01+00", "0 0 1 1 *"),  # and the next year
+        ("03-14 15:00:00+05:30", "30 9 14 3 *"),  # non-UTC offsets are converted
+        ("03-14 05:56:30-03:30", "27 9 14 3 *"),
     ],
 )
 def test_schedule_is_first_utc_minute_at_or_after_end_time(
     db: Conn, end_time: str, schedule: str
 ) -> None:
     """The schedule is the first UTC minute at or after end_time, never earlier."""
+    end_time = f"{YEAR}-{end_time}"  # the parameters are month-day and time of FUTURE's year
     meeting_id, _ = insert_meeting(db, end_time)
     assert meeting_jobs(db)[job_name(meeting_id)][0] == schedule
 
@@ -67,14 +71,14 @@ def test_schedule_ignores_session_timezone(db: Conn, session_tz: str) -> None:
     """Whatever the session's TimeZone, schedules are in UTC (as pg_cron 1.4 reads them)."""
     db.execute(f"set timezone = '{session_tz}'")
     end_times = [FUTURE + timedelta(seconds=s) for s in (0, 1, 59, 3600 * 13 + 30)]
-    ids = [insert_meeting(db, "2031-03-14 09:26:00Z")[0]]  # text parsed in the session zone
+    ids = [insert_meeting(db, f"{YEAR}-03-14 09:26:00Z")[0]]  # text parsed in the session zone
     ids += [insert_meeting(db, t)[0] for t in end_times]
     jobs = meeting_jobs(db)
     assert jobs[job_name(ids[0])][0] == "26 9 14 3 *"
     for meeting_id, end_time in zip(ids[1:], end_times, strict=True):
         assert jobs[job_name(meeting_id)][0] == expected_schedule(end_time)
     # a wall-clock literal without offset is read in the session zone, then converted
-    local_id, _ = insert_meeting(db, "2031-03-14 09:26:00")
+    local_id, _ = insert_meeting(db, f"{YEAR}-03-14 09:26:00")
     (local_end,) = db.execute("select end_time from meetings where id = %s", (local_id,)).fetchone()
     assert meeting_jobs(db)[job_name(local_id)][0] == expected_schedule(local_end)
 
@@ -147,8 +151,9 @@ def test_bulk_insert_of_10000_rows_registers_10000_jobs(db: Conn) -> None:
     """One INSERT ... SELECT of 10,000 rows: one job per meeting, each with its own schedule."""
     db.execute(
         "insert into meetings (title, end_time) "
-        "select 'bulk ' || i, timestamptz '2031-01-01 00:00:00+00' + i * interval '17 seconds' "
-        "from generate_series(1, 10000) i"
+        "select 'bulk ' || i, %s::timestamptz + i * interval '17 seconds' "
+        "from generate_series(1, 10000) i",
+        (BULK_START,),
     )
     rows = db.execute("select id, end_time from meetings").fetchall()
     jobs = meeting_jobs(db)
@@ -162,8 +167,9 @@ def test_bulk_update_moves_cancels_and_completes_as_a_set(db: Conn) -> None:
     """One UPDATE of many rows re-registers, unschedules and completes correctly."""
     db.execute(
         "insert into meetings (title, end_time) "
-        "select 'b' || i, timestamptz '2031-01-01 00:00:00+00' + i * interval '1 minute' "
-        "from generate_series(1, 3000) i"
+        "select 'b' || i, %s::timestamptz + i * interval '1 minute' "
+        "from generate_series(1, 3000) i",
+        (BULK_START,),
     )
     db.execute("update meetings set end_time = end_time + interval '1 day 30 seconds'")
     db.execute("update meetings set status = 'cancelled' where right(title, 1) = '1'")

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 from pg_helpers import Conn, Server, clear_of_ticks, connect, db_now, poll, reset
+from skip_helpers import require_or_skip
 
 from scheduler_admin.waker import CHANNEL, ListeningSource, Waker
 
@@ -131,7 +132,7 @@ def test_two_wakers_complete_every_meeting_once(db: Conn, migrated: Server) -> N
 def test_the_waker_survives_a_restart_of_the_server(migrated: Server) -> None:
     cluster = migrated.cluster
     if cluster is None:
-        pytest.skip("the server under test is not a throwaway one (SCHEDULER_TEST_DSN)")
+        require_or_skip("needs the throwaway cluster (restarts it): SCHEDULER_TEST_DSN is set")
     with connect(migrated.dsn) as conn:
         reset(conn)
     waker = started(migrated, backoff_start=0.2, backoff_cap=1.0)

@@ -17,7 +17,6 @@ webhooks, metrics) are about meetings alone and run on postgres and sqlite (ids 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from scenario_adapters import (
     Transition,
     add_memberships,
 )
+from skip_helpers import require_or_skip
 
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.migrate import upgrade
@@ -144,10 +144,7 @@ def supabase_cluster() -> Iterator[SupabaseCluster]:
             upgrade(url=shape.url().replace("postgresql://", "postgresql+psycopg://", 1))
             yield shape
     except ClusterError as exc:
-        reason = f"could not start a throwaway server for the Supabase shape: {exc}"
-        if os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false"):
-            pytest.fail(f"PostgreSQL tests required (SCHEDULER_REQUIRE_POSTGRES) but {reason}")
-        pytest.skip(reason)
+        require_or_skip(f"could not start a throwaway server for the Supabase shape: {exc}")
 
 
 # The application's memberships on Supabase: each user sees and writes its own rows; the

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from clock_helpers import future_on
 from pg_helpers import expected_schedule
 from scenario_adapters import Adapter, Rejected, ghost_id, job_name
 
@@ -27,7 +28,8 @@ from scheduler_admin.core import Job, RecoverReport, Run
 from scheduler_admin.exceptions import InvalidInput, MeetingNotFound
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 3, 14, 9, 26, 0, tzinfo=UTC)
+FUTURE = future_on(3, 14, 9, 26)  # 14 March, 09:26 UTC, at least 30 days ahead
+YEAR = FUTURE.year
 any_transition = pytest.mark.any_transition
 
 
@@ -64,19 +66,20 @@ def expected_jobs(adapter: Adapter) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("end_time", "schedule"),
     [
-        ("2031-03-14T09:26:00Z", "26 9 14 3 *"),  # exactly on the minute: stays in it
-        ("2031-03-14T09:26:01Z", "27 9 14 3 *"),  # one second later: rounds up
-        ("2031-03-14T09:26:00.001+00:00", "27 9 14 3 *"),
-        ("2031-03-14T09:26:59.999+00:00", "27 9 14 3 *"),
-        ("2031-03-14T15:00:01+05:30", "31 9 14 3 *"),  # offsets are converted to UTC
-        ("2031-03-15T01:00:00+05:30", "30 19 14 3 *"),  # ... across the day boundary
-        ("2031-03-13T22:59:30-11:00", "0 10 14 3 *"),
-        ("2031-12-31T23:59:30Z", "0 0 1 1 *"),  # rounding up across the year end
+        ("03-14T09:26:00Z", "26 9 14 3 *"),  # exactly on the minute: stays in it
+        ("03-14T09:26:01Z", "27 9 14 3 *"),  # one second later: rounds up
+        ("03-14T09:26:00.001+00:00", "27 9 14 3 *"),
+        ("03-14T09:26:59.999+00:00", "27 9 14 3 *"),
+        ("03-14T15:00:01+05:30", "31 9 14 3 *"),  # offsets are converted to UTC
+        ("03-15T01:00:00+05:30", "30 19 14 3 *"),  # ... across the day boundary
+        ("03-13T22:59:30-11:00", "0 10 14 3 *"),
+        ("12-31T23:59:30Z", "0 0 1 1 *"),  # rounding up across the year end
     ],
 )
 def test_insert_registers_one_job_with_name_and_utc_schedule(
     adapter: Adapter, end_time: str, schedule: str
 ) -> None:
+    end_time = f"{YEAR}-{end_time}"  # the parameters are month-day and time of FUTURE's year
     key = adapter.insert(end_time)
     assert adapter.status(key) == adapter.t.pending
     assert adapter.jobs() == {adapter.t.job_name(key): schedule}
@@ -89,10 +92,10 @@ def test_insert_registers_one_job_with_name_and_utc_schedule(
 @pytest.mark.parametrize(
     ("end_time", "schedule"),
     [
-        ("2031-03-14T09:26:00.0004Z", "27 9 14 3 *"),
-        ("2031-03-14T09:26:00.000001Z", "27 9 14 3 *"),
-        ("2031-03-14T09:26:59.9996Z", "27 9 14 3 *"),
-        ("2031-12-31T23:59:59.999999Z", "0 0 1 1 *"),
+        ("03-14T09:26:00.0004Z", "27 9 14 3 *"),
+        ("03-14T09:26:00.000001Z", "27 9 14 3 *"),
+        ("03-14T09:26:59.9996Z", "27 9 14 3 *"),
+        ("12-31T23:59:59.999999Z", "0 0 1 1 *"),
     ],
 )
 def test_a_sub_millisecond_fraction_rounds_up_too(
@@ -100,6 +103,7 @@ def test_a_sub_millisecond_fraction_rounds_up_too(
 ) -> None:
     """A job never fires before end_time, even by a fraction of a millisecond. PostgreSQL stores
     microseconds; SQLite stores milliseconds and rounds a finer fraction up (never down)."""
+    end_time = f"{YEAR}-{end_time}"
     meeting_id = adapter.insert(end_time)
     assert adapter.jobs() == {job_name(meeting_id): schedule}
     given = datetime.fromisoformat(end_time.replace("Z", "+00:00"))
@@ -115,8 +119,8 @@ def test_a_sub_millisecond_fraction_rounds_up_too(
 @pytest.mark.parametrize(
     ("end_time", "schedule"),
     [
-        ("2031-03-14T09:26:00.0004Z", "27 9 14 3 *"),
-        ("2031-03-14T09:26:00.000001Z", "27 9 14 3 *"),
+        ("03-14T09:26:00.0004Z", "27 9 14 3 *"),
+        ("03-14T09:26:00.000001Z", "27 9 14 3 *"),
     ],
 )
 def test_a_sub_millisecond_fraction_never_schedules_the_job_early(
@@ -130,8 +134,8 @@ def test_a_sub_millisecond_fraction_never_schedules_the_job_early(
 @pytest.mark.parametrize(
     ("end_time", "schedule"),
     [
-        ("2031-03-14T09:26:59.9996Z", "27 9 14 3 *"),
-        ("2031-12-31T23:59:59.999999Z", "0 0 1 1 *"),
+        ("03-14T09:26:59.9996Z", "27 9 14 3 *"),
+        ("12-31T23:59:59.999999Z", "0 0 1 1 *"),
     ],
 )
 def test_a_sub_millisecond_fraction_before_the_minute_rounds_up_into_it(
@@ -141,6 +145,7 @@ def test_a_sub_millisecond_fraction_before_the_minute_rounds_up_into_it(
 
 
 def assert_sub_millisecond_schedule(adapter: Adapter, end_time: str, schedule: str) -> None:
+    end_time = f"{YEAR}-{end_time}"
     key = adapter.insert(end_time)
     given = datetime.fromisoformat(end_time.replace("Z", "+00:00"))
     stored = adapter.end_time(key)
@@ -150,7 +155,7 @@ def assert_sub_millisecond_schedule(adapter: Adapter, end_time: str, schedule: s
 
 @any_transition
 def test_insert_with_a_datetime_parameter(adapter: Adapter) -> None:
-    end = datetime(2031, 7, 1, 12, 0, 1, tzinfo=timezone(timedelta(hours=-4)))
+    end = future_on(7, 1, 16, 0, 1).astimezone(timezone(timedelta(hours=-4)))  # 12:00:01 there
     key = adapter.insert(end)
     assert adapter.jobs() == {adapter.t.job_name(key): "1 16 1 7 *"}
 
@@ -166,7 +171,7 @@ def test_move_keeps_one_job_with_the_new_schedule(adapter: Adapter) -> None:
         t.job_name(other): expected_schedule(FUTURE + timedelta(days=1)),
     }
     # the same instant written in another offset changes nothing
-    adapter.set_time(key, "2031-03-14T13:26:05+02:00")
+    adapter.set_time(key, f"{YEAR}-03-14T13:26:05+02:00")
     assert adapter.jobs()[t.job_name(key)] == "27 11 14 3 *"
     assert adapter.status(key) == t.pending
 
@@ -497,7 +502,7 @@ def assert_job_shape(job: Any) -> None:
 
 def test_schedule_moves_the_job_and_reports_it(adapter: Adapter) -> None:
     meeting_id = adapter.insert(FUTURE)
-    new_end = datetime(2031, 3, 14, 15, 0, 1, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    new_end = datetime(YEAR, 3, 14, 15, 0, 1, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     result = adapter.backend.schedule(meeting_id, new_end)
     assert set(result) == {"meeting_id", "status", "job"}
     assert str(result["meeting_id"]) == meeting_id and result["status"] == "upcoming"

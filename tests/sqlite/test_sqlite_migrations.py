@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clock_helpers import future_on
 from sqlalchemy import create_engine, pool
 from sqlite_helpers import future, insert, jobs
 
@@ -235,7 +236,8 @@ def test_an_existing_meetings_table_is_kept(tmp_path: Path) -> None:
             "end_time TEXT NOT NULL, room TEXT)"
         )
         conn.execute(
-            "INSERT INTO meetings (id, end_time, room) VALUES ('old', '2030-01-01T00:00:00Z', 'A')"
+            "INSERT INTO meetings (id, end_time, room) VALUES ('old', ?, 'A')",
+            (future_on(1, 1).isoformat(),),
         )
     upgrade(url=url(path))
     with sqlite3.connect(path) as conn:
@@ -473,7 +475,7 @@ def test_0006_keeps_a_transition_registered_before_and_downgrades_back(tmp_path:
     assert objects(path) == objects(fresh)
     # 0006's triggers round a fraction finer than milliseconds up (0005's did not)
     with sqlite3.connect(path) as conn:
-        fine = member(conn, "2031-03-14T09:26:00.0004Z")
+        fine = member(conn, f"{future_on(3, 14, 9, 26).year}-03-14T09:26:00.0004Z")
         (schedule,) = conn.execute(
             "SELECT schedule FROM cron_job WHERE jobname = ?", (f"memberships-status-{fine}",)
         ).fetchone()

@@ -9,14 +9,20 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from skip_helpers import require_or_skip
 from sqlite_helpers import job, jobs, meeting
 
 UTC = timezone.utc
 SQLITE3 = shutil.which("sqlite3")
 
-pytestmark = pytest.mark.skipif(
-    SQLITE3 is None, reason="the sqlite3 command-line shell is not installed"
-)
+
+@pytest.fixture(autouse=True)
+def _sqlite3_shell() -> None:
+    if SQLITE3 is None:
+        require_or_skip(
+            "the sqlite3 command-line shell is not installed (scripts/install-postgres.sh "
+            "installs it)"
+        )
 
 
 def shell(db_path: Path, sql: str) -> subprocess.CompletedProcess[str]:

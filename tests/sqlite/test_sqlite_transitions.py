@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clock_helpers import future_on
 from sqlalchemy import create_engine, pool
 from sqlite_helpers import FakeClock, expected_schedule, future, insert, job, jobs
 
@@ -27,6 +28,7 @@ from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
 PAST = "2020-01-01T00:00:00Z"
+YEAR = future_on(3, 14, 9, 26).year  # 14 March of it is at least 30 days ahead
 MEMBERSHIPS = (
     "CREATE TABLE memberships (id INTEGER PRIMARY KEY, user_id TEXT, "
     "status TEXT NOT NULL DEFAULT 'active', expires_at TEXT NOT NULL)"
@@ -264,10 +266,10 @@ def test_a_sub_millisecond_fraction_past_the_minute_rounds_the_job_up(
     application's text is kept as written, and the repair expects the same schedules."""
     add_memberships(backend)
     times = {
-        "2031-03-14T09:26:00.0004Z": "27 9 14 3 *",
-        "2031-03-14T09:26:00Z": "26 9 14 3 *",
-        "2031-03-14T09:26:00.000Z": "26 9 14 3 *",
-        "2031-03-14T09:26:00.0000Z": "26 9 14 3 *",
+        f"{YEAR}-03-14T09:26:00.0004Z": "27 9 14 3 *",
+        f"{YEAR}-03-14T09:26:00Z": "26 9 14 3 *",
+        f"{YEAR}-03-14T09:26:00.000Z": "26 9 14 3 *",
+        f"{YEAR}-03-14T09:26:00.0000Z": "26 9 14 3 *",
     }
     ids = {when: member(app, when) for when in times}
     assert {name: job["schedule"] for name, job in tjobs(app).items()} == {
@@ -278,10 +280,10 @@ def test_a_sub_millisecond_fraction_past_the_minute_rounds_the_job_up(
         assert row.fetchone()[0] == when
 
     # a row moved onto such a time follows too
-    moved = member(app, "2031-03-14T09:20:00Z")
+    moved = member(app, f"{YEAR}-03-14T09:20:00Z")
     app.execute(
-        "UPDATE memberships SET expires_at = '2031-03-14T11:26:00.000001+02:00' WHERE id = ?",
-        (moved,),
+        "UPDATE memberships SET expires_at = ? WHERE id = ?",
+        (f"{YEAR}-03-14T11:26:00.000001+02:00", moved),
     )
     assert tjobs(app)[f"{PREFIX}{moved}"]["schedule"] == "27 9 14 3 *"
 

@@ -7,24 +7,17 @@ container in the container lane) rather than sharing the main suite's. Tests tha
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from postgrest_adapter import PostgrestAdapter
+from skip_helpers import require_or_skip
 from supabase_shape import ANON_KEY, DATABASE, SERVICE_KEY, VARIANTS, SupabaseShape, build, reset
 
 from scheduler_admin.testing.cluster import ClusterError
 from scheduler_admin.testing.lanes import server_lane, throwaway_server
 
-REQUIRE_POSTGRES = os.environ.get("SCHEDULER_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 SHAPE_FIXTURES = {"supabase_cluster", "supa", "rest", "rest_adapter"}
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE_POSTGRES:
-        pytest.fail(f"PostgreSQL tests required (SCHEDULER_REQUIRE_POSTGRES) but {reason}")
-    pytest.skip(reason)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -49,7 +42,7 @@ def supabase_cluster(request: pytest.FixtureRequest) -> Iterator[SupabaseShape]:
             assert result.returncode == 0, result.stderr
             yield shape
     except ClusterError as exc:
-        _unavailable(f"could not start a throwaway server ({lane} lane): {exc}")
+        require_or_skip(f"could not start a throwaway server ({lane} lane): {exc}")
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+from clock_helpers import future_on
 from fastapi import FastAPI
 from pg_helpers import reconcile_job_inactive
 from postgrest_adapter import PostgrestAdapter
@@ -26,7 +26,7 @@ from scheduler_admin.fastapi import debug_router, include_scheduler, startup_del
 from scheduler_admin.migrate import upgrade
 from scheduler_admin.service import SchedulerService
 
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=timezone.utc)
+FUTURE = future_on(6, 1, 12)
 
 
 @pytest.fixture(autouse=True)

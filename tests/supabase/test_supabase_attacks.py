@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -24,11 +24,12 @@ from attack_helpers import (
     make_overdue,
     run_job_as_pg_cron,
 )
+from clock_helpers import future_on
 from pg_helpers import job_name, status_of
 from supabase_shape import ADMIN_FUNCTIONS, MIGRATOR, SupabaseShape
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
+FUTURE = future_on(6, 1, 12)
 LATER = FUTURE + timedelta(days=1)
 API_ROLES = ("anon", "authenticated", "service_role")
 Conn = psycopg.Connection[Any]

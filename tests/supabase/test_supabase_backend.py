@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import run
+from clock_helpers import future_on
 from pg_helpers import poll, reconcile_job_inactive
 from postgrest_adapter import PostgrestAdapter
 from supabase_shape import ANON_KEY, SERVICE_KEY, SupabaseShape
@@ -34,7 +35,7 @@ from scheduler_admin.exceptions import (
 from scheduler_admin.service import SchedulerService
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 6, 1, 12, 0, 30, tzinfo=UTC)
+FUTURE = future_on(6, 1, 12, 0, 30)
 
 
 @pytest.fixture(autouse=True)
@@ -204,7 +205,7 @@ def test_cli_over_rest_prints_what_the_direct_cli_prints(
     code, out, err = run(capsys, "doctor")
     assert code == 0, err
     assert "[ok] checked through the REST API" in out
-    code, out, _ = run(capsys, "--json", "schedule", meeting_id, "2031-06-02T12:00:00Z")
+    code, out, _ = run(capsys, "--json", "schedule", meeting_id, f"{FUTURE.year}-06-02T12:00:00Z")
     assert code == 0 and json.loads(out)["job"]["schedule"] == "0 12 2 6 *"
     code, out, _ = run(capsys, "--json", "cancel", meeting_id)
     assert code == 0 and json.loads(out)["jobs_removed"] == 1

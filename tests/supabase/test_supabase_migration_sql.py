@@ -16,23 +16,31 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from clock_helpers import future_on
 from pg_helpers import Conn, catalog, head_revision, sweep_supported
+from skip_helpers import require_or_skip
 from supabase_shape import MIGRATOR, SupabaseShape
 
 from scheduler_admin.migration_sql import migration_sql
 from scheduler_admin.testing.cluster import find_bindir
 
+# upcoming whenever the tests run: 1 June 12:00:30 and 2 January 03:04:05 UTC, 30+ days ahead
+LATER_END = future_on(6, 1, 12, 0, 30)
+SOON_END = future_on(1, 2, 3, 4, 5)
 MEETINGS = (
     "insert into public.meetings (id, title, end_time) values "
-    "('7d8e5a62-3c4b-4b8f-9f59-0e4d8d3c2a11', 'later', '2031-06-01 12:00:30+00'), "
-    "('5b6a7c8d-1e2f-4a3b-9c4d-5e6f7a8b9c33', 'soon', '2031-01-02 03:04:05+00')"
+    f"('7d8e5a62-3c4b-4b8f-9f59-0e4d8d3c2a11', 'later', '{LATER_END}'), "
+    f"('5b6a7c8d-1e2f-4a3b-9c4d-5e6f7a8b9c33', 'soon', '{SOON_END}')"
 )
 
 
 def psql() -> Path:
     bindir = find_bindir()
     if bindir is None or not (bindir / "psql").exists():
-        pytest.skip("needs the psql binary next to initdb")
+        require_or_skip(
+            "needs the psql binary next to initdb (postgresql-client; "
+            "scripts/install-postgres.sh installs it)"
+        )
     return bindir / "psql"
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import psycopg
 import pytest
-from pg_helpers import head_revision
+from clock_helpers import future_on
+from pg_helpers import head_revision, sweep_supported
 from supabase_shape import ADMIN_FUNCTIONS, MIGRATOR, REPO, SupabaseShape
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
+FUTURE = future_on(6, 1, 12)
 INTERNAL_FUNCTIONS = (
     "scheduler.reconcile(text)",
     "scheduler.pause(text)",
@@ -374,11 +375,15 @@ def test_the_seconds_sweep_is_the_migration_roles_where_pg_cron_has_seconds(
     supa: SupabaseShape,
 ) -> None:
     """On pg_cron 1.5+ (Supabase's 1.6) the sweep job is registered with cron.schedule as the
-    migration role, like every job of ours; on 1.4 it is absent."""
+    migration role, like every job of ours; on 1.4 it is absent. Which one is decided from the
+    catalog's extversion, parsed in the test (pg_helpers); scheduler.sweep_supported() must
+    agree."""
     with psycopg.connect(supa.dsn(MIGRATOR), autocommit=True) as conn:
         conn.execute("update scheduler.settings set sweep_seconds = 1")
         (state,) = conn.execute("select scheduler.sync_sweep()").fetchone()  # type: ignore[misc]
-        (supported,) = conn.execute("select scheduler.sweep_supported()").fetchone()  # type: ignore[misc]
+        (product_says,) = conn.execute("select scheduler.sweep_supported()").fetchone()  # type: ignore[misc]
+        supported = sweep_supported(conn)
+    assert product_says is supported
     with supa.superuser() as su:
         sweep = su.execute(
             "select schedule, username from cron.job where jobname = 'meeting-status-sweep'"

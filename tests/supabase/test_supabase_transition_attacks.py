@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -23,10 +23,11 @@ from attack_helpers import (
     logged_users,
     run_job_as_pg_cron,
 )
+from clock_helpers import future_on
 from supabase_shape import MIGRATOR, SupabaseShape
 
 UTC = timezone.utc
-FUTURE = datetime(2031, 6, 1, 12, 0, tzinfo=UTC)
+FUTURE = future_on(6, 1, 12)
 LATER = FUTURE + timedelta(days=1)
 PREFIX = "memberships-status-"
 ADD = (
