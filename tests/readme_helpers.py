@@ -12,13 +12,21 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def section(title: str) -> str:
     """The text under the heading ``title`` (any level), up to the next heading of the same or a
-    higher level."""
+    higher level (a line starting with ``#`` inside a fenced code block is no heading)."""
     text = README.read_text(encoding="utf-8")
     match = re.search(rf"^(#+) {re.escape(title)}\n", text, re.MULTILINE)
     assert match is not None, f"README.md has no heading {title!r}"
     level = len(match.group(1))
-    end = re.compile(rf"^#{{1,{level}}} ", re.MULTILINE).search(text, match.end())
-    return text[match.end() : end.start() if end else len(text)]
+    heading = re.compile(rf"#{{1,{level}}} ")
+    fenced = False
+    offset = match.end()
+    for line in text[match.end() :].splitlines(keepends=True):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and heading.match(line):
+            return text[match.end() : offset]
+        offset += len(line)
+    return text[match.end() :]
 
 
 def blocks(text: str, language: str) -> list[str]:

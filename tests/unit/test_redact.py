@@ -195,12 +195,43 @@ def test_malformed_urls_are_configuration_errors(url: str, message: str) -> None
     assert not re.search(rf"(?<![\w%]){secret}(?![\w%])", str(caught.value))
 
 
-def test_valid_urls_pass_the_check() -> None:
-    for url in (
-        "postgresql://u:p%40%2F%23%3F%20%25w@h:5432/db?sslmode=require",
-        "postgresql+psycopg://u@[::1]:5432/db",
-        "postgresql://u@h1:5432,h2:5433/db",
-        "postgresql:///db?host=/var/run/postgresql",
-        "host=h port=5432 user=u password='a b' dbname=db",
-    ):
-        check_postgres_url(url, "--database-url")
+@pytest.mark.parametrize(
+    ("url", "parts", "shown"),
+    [
+        (
+            "postgresql://u:p%40%2F%23%3F%20%25w@h:5432/db?sslmode=require",
+            {"user": "u", "password": "p@/#? %w", "host": "h", "port": "5432", "dbname": "db",
+             "sslmode": "require"},
+            "postgresql://u:***@h:5432/db?sslmode=require",
+        ),
+        (
+            "postgresql+psycopg://u@[::1]:5432/db",
+            {"user": "u", "host": "::1", "port": "5432", "dbname": "db"},
+            "postgresql+psycopg://u@[::1]:5432/db",
+        ),
+        (
+            "postgresql://u@h1:5432,h2:5433/db",
+            {"user": "u", "host": "h1,h2", "port": "5432,5433", "dbname": "db"},
+            "postgresql://u@h1:5432,h2:5433/db",
+        ),
+        (
+            "postgresql:///db?host=/var/run/postgresql",
+            {"host": "/var/run/postgresql", "dbname": "db"},
+            "postgresql:///db?host=/var/run/postgresql",
+        ),
+        (
+            "host=h port=5432 user=u password='a b' dbname=db",
+            {"user": "u", "password": "a b", "host": "h", "port": "5432", "dbname": "db"},
+            "host=h port=5432 user=u password=*** dbname=db",
+        ),
+    ],
+)  # fmt: skip
+def test_valid_urls_pass_the_check_and_connect_with_what_they_say(
+    url: str, parts: dict[str, str], shown: str
+) -> None:
+    """A valid URL passes the check (no ConfigurationError), libpq reads from the conninfo the
+    backends connect with exactly the parts the URL spells (a +driver dropped, percent-decoded),
+    and it is shown with the password masked and nothing else changed."""
+    check_postgres_url(url, "--database-url")
+    assert conninfo_to_dict(psycopg_conninfo(url)) == parts
+    assert mask_url(url) == shown

@@ -1,5 +1,7 @@
-"""doctor's reading of scheduler.security_report(): the cron.timezone rule, which pg_cron 1.4
-(the CI server) cannot exercise because it has no such setting."""
+"""doctor's reading of scheduler.security_report(): the cron.timezone rule, case by case. On real
+servers, tests/postgres/test_doctor_cron_timezone.py: the local lane's pg_cron 1.4 has no such
+setting; the container lane's 1.6 reads GMT by default, and a server of that lane started with
+another cron.timezone fails the check."""
 
 from __future__ import annotations
 
