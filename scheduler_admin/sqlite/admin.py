@@ -455,9 +455,13 @@ def schedule_meeting(
     conn: sqlite3.Connection, meeting: str, end_time: datetime, now: datetime
 ) -> dict[str, Any]:
     """Twin of scheduler.schedule_meeting() in sql/postgres/40_admin.sql."""
-    # Full precision: the triggers store milliseconds and round a finer fraction up, so that
-    # the job never fires before the end time.
-    stored = require_aware(end_time).astimezone(UTC).isoformat()
+    # Milliseconds, what the schema stores, a finer fraction rounded up so that the job never
+    # fires before the end time. (The triggers round a finer fraction up too, but a fraction of
+    # .9995 s or more lost its second there: SQLite's %S truncates where %f rounds.)
+    utc = require_aware(end_time).astimezone(UTC)
+    if utc.microsecond % 1000:
+        utc += timedelta(microseconds=1000 - utc.microsecond % 1000)
+    stored = to_db_time(utc)
     pending = statuses(conn).pending
     status = _status(conn, meeting)
     if status is None:
