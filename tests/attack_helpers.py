@@ -76,6 +76,19 @@ def drop_attack_log(su: Conn) -> None:
     su.execute("delete from cron.job where jobname = %s", (EVIL_JOB,))
 
 
+def dsn_as(server: Any, role: str) -> str:
+    """The test server's DSN, logged in as another role (the server's ``dsn`` is the superuser
+    postgres's)."""
+    return str(server.dsn).replace("user=postgres", f"user={role}")
+
+
+def assert_no_escalation(su: Conn, attacker: str) -> None:
+    """The attack code ran as the attacker only, gained nothing and scheduled nothing."""
+    assert not is_superuser(su, attacker), f"{attacker} became a superuser"
+    assert logged_users(su) <= {attacker}, "the attack code ran as another role"
+    assert evil_jobs(su) == [], "the attack code scheduled a pg_cron job"
+
+
 def logged_users(su: Conn) -> set[str]:
     """Every current_user the attack code ran as."""
     return {who for (who,) in su.execute(f"select who from {ATTACK_LOG}")}

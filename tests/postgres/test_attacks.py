@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -16,10 +15,9 @@ import pytest
 import sqlalchemy.exc
 from attack_helpers import (
     arm_pg_temp_domains,
-    create_attack_log,
+    assert_no_escalation,
     create_trigger_function,
-    drop_attack_log,
-    evil_jobs,
+    dsn_as,
     is_superuser,
     logged_users,
     make_overdue,
@@ -45,43 +43,6 @@ APP_OWNER = "scheduler_test_app_owner"
 CLIENT_STATEMENT_TIMEOUT = "30s"  # far above the design's lock_timeout: a hang, not a wait
 
 
-def dsn_as(server: Server, role: str) -> str:
-    return server.dsn.replace("user=postgres", f"user={role}")
-
-
-@pytest.fixture
-def attack_log(db: Conn) -> Iterator[None]:
-    create_attack_log(db)
-    try:
-        yield
-    finally:
-        drop_attack_log(db)
-
-
-@pytest.fixture
-def login_as(db: Conn, migrated: Server) -> Iterator[Callable[..., Conn]]:
-    """login_as(role, *grants): create a login role, grant it exactly that, connect as it.
-    The connections are closed and the roles dropped (with what they own) at teardown."""
-    roles: list[str] = []
-    with ExitStack() as connections:
-
-        def login(role: str, *grants: str) -> Conn:
-            db.execute(f"drop role if exists {role}")
-            db.execute(f"create role {role} login")
-            roles.append(role)
-            for grant in grants:
-                db.execute(grant.format(role=role))
-            return connections.enter_context(connect(dsn_as(migrated, role)))
-
-        try:
-            yield login
-        finally:
-            connections.close()
-            for role in roles:
-                db.execute(f"drop owned by {role}")
-                db.execute(f"drop role {role}")
-
-
 def insert_upcoming(db: Conn, end_time: datetime = FUTURE) -> object:
     row = db.execute(
         "insert into public.meetings (title, end_time) values ('target', %s) returning id",
@@ -89,13 +50,6 @@ def insert_upcoming(db: Conn, end_time: datetime = FUTURE) -> object:
     ).fetchone()
     assert row is not None
     return row[0]
-
-
-def assert_no_escalation(db: Conn, attacker: str) -> None:
-    """The attack code ran as the attacker only, gained nothing and scheduled nothing."""
-    assert not is_superuser(db, attacker), f"{attacker} became a superuser"
-    assert logged_users(db) <= {attacker}, "the attack code ran as another role"
-    assert evil_jobs(db) == [], "the attack code scheduled a pg_cron job"
 
 
 # 1. pg_temp type hijack, one role kind at a time -------------------------------------------

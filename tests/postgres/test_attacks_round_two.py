@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from datetime import timedelta, timezone
 from typing import Any
 
 import psycopg
 import pytest
 from attack_helpers import (
-    create_attack_log,
+    assert_no_escalation,
     create_pg_temp_trigger_function,
-    drop_attack_log,
-    evil_jobs,
-    is_superuser,
-    logged_users,
+    dsn_as,
     run_job_as_pg_cron,
 )
 from clock_helpers import future_on
@@ -28,52 +24,6 @@ UTC = timezone.utc
 FUTURE = future_on(6, 1, 12)
 ATTACKER = "scheduler_test_r2_attacker"
 MEETINGS_INDEX = "meetings_upcoming_end_time_idx"
-
-
-def dsn_as(server: Server, role: str) -> str:
-    return server.dsn.replace("user=postgres", f"user={role}")
-
-
-@pytest.fixture
-def attack_log(db: Conn) -> Iterator[None]:
-    create_attack_log(db)
-    try:
-        yield
-    finally:
-        drop_attack_log(db)
-
-
-@pytest.fixture
-def login_as(db: Conn, migrated: Server) -> Iterator[Callable[..., Conn]]:
-    """login_as(role, *grants): a login role with exactly those grants, connected; dropped
-    (with what it owns) at teardown."""
-    roles: list[str] = []
-    with ExitStack() as connections:
-
-        def login(role: str, *grants: str) -> Conn:
-            db.execute(f"drop owned by {role}") if value(
-                db, "select 1 from pg_roles where rolname = %s", (role,)
-            ) else None
-            db.execute(f"drop role if exists {role}")
-            db.execute(f"create role {role} login")
-            roles.append(role)
-            for grant in grants:
-                db.execute(grant.format(role=role))
-            return connections.enter_context(connect(dsn_as(migrated, role)))
-
-        try:
-            yield login
-        finally:
-            connections.close()
-            for role in roles:
-                db.execute(f"drop owned by {role}")
-                db.execute(f"drop role {role}")
-
-
-def assert_no_escalation(db: Conn, attacker: str) -> None:
-    assert not is_superuser(db, attacker), f"{attacker} became a superuser"
-    assert logged_users(db) <= {attacker}, "the attack code ran as another role"
-    assert evil_jobs(db) == [], "the attack code scheduled a pg_cron job"
 
 
 def health(db: Conn) -> dict[str, Any]:

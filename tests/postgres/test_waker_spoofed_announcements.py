@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from attack_helpers import dsn_as
 from pg_helpers import Conn, Server, clear_of_ticks, connect, poll, value
 
 from scheduler_admin import waker as waker_module
@@ -131,10 +132,6 @@ def test_ignored_announcements_are_counted_and_logged_at_most_once_per_interval(
 
 
 # -- on the server: a role with nothing but CONNECT ----------------------------------------------
-
-
-def dsn_as(server: Server, role: str) -> str:
-    return str(server.dsn).replace("user=postgres", f"user={role}")
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ RELEASED = {
     "0008/postgres/40_admin.sql": "74d9f6aaf2d250eab45a44f327c1480cf3f8ef35529e58b1cec1bdef35237f07",
     "0008/postgres/45_transitions.sql": "fa31f6e576a54760c3504d70c0afdcfadea786249e75346f213d4e5722b11f86",
     "0009/postgres/10_schema.sql": "8b4faf8550e9711b06afd37a057160b461fb28a2cf868fab2ea2e2ee6d18b172",
-    "0009/postgres/25_safety.sql": "efec64ff210c6fc17d60769c5fecb0bc4e8d17741c796dc0ad5bf23eea1cb6a5",
+    "0009/postgres/25_safety.sql": "fe98ef8c3dc9d61c6e7843d39cdf9c2d0b23bba71227a0d6094aea2d69e3e4fb",
     "0009/postgres/after.sql": "81fda1f8febc9b26854309425def39ada37bac547c5cc919942cc5edd6985e6c",
     "0009/postgres/downgrade.sql": "c679a399058783a517b46b95bf84875b01a3048cd29cf25fd8970bbd75c9fb87",
     "0009/postgres/functions.sql": "299cdc3ccdfd4d7b71c2bfba591bcc74c0fefa1b38c6e6ea41a4b0fdba0a51f2",

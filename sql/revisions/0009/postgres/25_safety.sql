@@ -374,17 +374,13 @@ declare
 begin
     select * into v_t from scheduler.transition_target(p_name);
     v_table := v_t.table_sql::pg_catalog.regclass;
-    select pg_catalog.array_agg(u.relid) into v_unsafe
-    from pg_catalog.unnest(scheduler.unsafe_relations(
-        (select t.relation from scheduler.transitions t
-         where t.name operator(pg_catalog.=) p_name))) as u(relid);
-    if v_unsafe is not null then
+    v_unsafe := scheduler.unsafe_relations(v_table);
+    if pg_catalog.cardinality(v_unsafe) operator(pg_catalog.>) 0 then
         raise warning 'scheduler: % leaves alone the rows of % (another role owns it or has a '
                       'trigger on it; scheduler-admin doctor says which)',
                       p_name, (select pg_catalog.string_agg(u.relid::pg_catalog.regclass::pg_catalog.text, ', ')
                                from pg_catalog.unnest(v_unsafe) as u(relid));
-        if (select t.relation::pg_catalog.oid from scheduler.transitions t
-            where t.name operator(pg_catalog.=) p_name) operator(pg_catalog.=) any (v_unsafe) then
+        if v_table::pg_catalog.oid operator(pg_catalog.=) any (v_unsafe) then
             return 0;
         end if;
     end if;
@@ -402,7 +398,7 @@ begin
         '    select r.%I::pg_catalog.text as key from %s r'
         '    where r.%I operator(pg_catalog.=) any ($1)'
         '      and r.%I operator(pg_catalog.<=) pg_catalog.now()'
-        '      and (pg_catalog.cardinality($2) is null or r.tableoid operator(pg_catalog.<>) all ($2))'
+        '      and r.tableoid operator(pg_catalog.<>) all ($2)'
         '      and not exists (select 1 from scheduler.failing_rows f'
         '                      where f.transition operator(pg_catalog.=) $3'
         '                        and f.row_key operator(pg_catalog.=) r.%I::pg_catalog.text'
