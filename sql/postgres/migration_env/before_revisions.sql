@@ -43,3 +43,59 @@ begin
     end if;
 end
 $check$;
+
+-- The scheduler's jobs (the sweep runs every second on pg_cron 1.5 and later) read and write our
+-- tables while a revision replaces triggers and drops tables: a job holding one of them while
+-- waiting for another that the revision holds ends in a deadlock, and the migration fails. So the
+-- run first takes every table a job may touch, in one statement: schema scheduler's tables, the
+-- tables carrying a trigger of ours (meetings, the registered transitions' tables) and their
+-- partitions and inheritance children, each the migrating role may lock. A job arriving later
+-- waits (its lock_timeout fails the run; the next run or the reconcile job catches up); a
+-- deadlock with a job already running fails one side: a job is retried by its next run, this
+-- statement by this loop. Table names come from the catalog, quoted by regclass.
+do $lock$
+declare
+    v_tables pg_catalog.text;
+    v_tries integer := 0;
+begin
+    with recursive ours as (
+        select c.oid
+        from pg_catalog.pg_class c
+        where c.relnamespace operator(pg_catalog.=) pg_catalog.to_regnamespace('scheduler')
+          and c.relkind in ('r', 'p')
+          and c.relname operator(pg_catalog.<>) 'alembic_version'
+        union
+        select t.tgrelid
+        from pg_catalog.pg_trigger t
+        join pg_catalog.pg_proc p on p.oid operator(pg_catalog.=) t.tgfoid
+        where p.pronamespace operator(pg_catalog.=) pg_catalog.to_regnamespace('scheduler')
+        union
+        select i.inhrelid
+        from pg_catalog.pg_inherits i join ours o on i.inhparent operator(pg_catalog.=) o.oid
+    )
+    select pg_catalog.string_agg('only ' operator(pg_catalog.||) o.oid::pg_catalog.regclass::pg_catalog.text,
+                                 ', ' order by o.oid)
+    into v_tables
+    from ours o
+    join pg_catalog.pg_class c on c.oid operator(pg_catalog.=) o.oid
+    where c.relkind in ('r', 'p')
+      and (pg_catalog.has_table_privilege(o.oid, 'UPDATE')
+           or pg_catalog.has_table_privilege(o.oid, 'DELETE')
+           or pg_catalog.has_table_privilege(o.oid, 'TRUNCATE'));
+    if v_tables is null then
+        return;
+    end if;
+    loop
+        begin
+            execute 'lock table ' operator(pg_catalog.||) v_tables
+                    operator(pg_catalog.||) ' in access exclusive mode';
+            return;
+        exception when deadlock_detected then
+            v_tries := v_tries operator(pg_catalog.+) 1;
+            if v_tries operator(pg_catalog.>=) 20 then
+                raise;
+            end if;
+        end;
+    end loop;
+end
+$lock$;
