@@ -68,7 +68,7 @@ comment on function scheduler.job_meetings(pg_catalog.text[]) is
     'Meeting id in each job name of ours, null for any other name (the reconcile job included).';
 
 -- The words of public.meetings.status the scheduler acts on (scheduler.settings, set at
--- migration: 10_schema.sql and configure_statuses() in 40_admin.sql). Pending meetings get a job
+-- migration: 10_schema.sql and configure_statuses() in 42_statuses.sql). Pending meetings get a job
 -- and become done at end_time; cancel_meeting sets cancelled; any other status is left alone.
 create or replace function scheduler.pending_status()
 returns pg_catalog.text
