@@ -21,7 +21,7 @@ def app_conn(db: Conn, migrated: Server) -> Iterator[Conn]:
     db.execute(f"grant usage on schema public to {APP_ROLE}")
     db.execute(f"grant select, insert, update, delete on public.meetings to {APP_ROLE}")
     # the migration created meetings with row-level security and no policy: the application
-    # adds its own (README, "Security model")
+    # adds its own (docs/security.md, "Row-level security")
     db.execute(f"create policy app_all_rows on public.meetings for all to {APP_ROLE} using (true)")
     dsn = migrated.dsn.replace("user=postgres", f"user={APP_ROLE}")
     try:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from cli_helpers import run
+from docs_helpers import blocks, section
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from readme_helpers import blocks, section
 
 from scheduler_admin import cli
 from scheduler_admin.core import PATHS
@@ -175,35 +175,40 @@ def test_text_format_spelling() -> None:
     assert "scheduler_up 1.0" in text
 
 
-def readme_metrics() -> dict[str, str]:
-    """README.md's Metrics table: each metric as scraped (a counter with _total, labels left
-    out) -> its type."""
+METRICS_PAGE = "docs/metrics.md"
+
+
+def documented_metrics() -> dict[str, str]:
+    """docs/metrics.md's table: each metric as scraped (a counter with _total, labels left out)
+    -> its type."""
     rows = re.findall(
-        r"^\| `(scheduler_[a-z_]+)(?:\{[a-z]+\})?` \| ([a-z]+) \|", section("Metrics"), re.M
+        r"^\| `(scheduler_[a-z_]+)(?:\{[a-z]+\})?` \| ([a-z]+) \|",
+        section(METRICS_PAGE, "Metrics"),
+        re.M,
     )
-    assert rows, "README.md's Metrics section has no table of metrics"
+    assert rows, f"{METRICS_PAGE} has no table of metrics"
     return dict(rows)
 
 
 SAMPLE_SUFFIXES = {"gauge": [""], "counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
 
 
-def test_the_exposition_has_exactly_the_families_the_readme_documents() -> None:
+def test_the_exposition_has_exactly_the_families_the_docs_document() -> None:
     """The text format as Prometheus reads it (prometheus_client's parser, not the collector's
-    own tables): every metric README.md's Metrics table lists, of the type it gives, and no
-    other; each family's samples under its own name only; each with a HELP line of its own; and
-    the README's example lines are what the command prints."""
+    own tables): every metric docs/metrics.md's table lists, of the type it gives, and no other;
+    each family's samples under its own name only; each with a HELP line of its own; and the
+    page's example lines are what the command prints."""
     text = render_data(CONTRACT).decode()
     families = list(text_string_to_metric_families(text))
     scraped = {f.name + ("_total" if f.type == "counter" else ""): f.type for f in families}
-    assert scraped == readme_metrics()
+    assert scraped == documented_metrics()
     for family in families:
         names = {family.name + suffix for suffix in SAMPLE_SUFFIXES[family.type]}
         assert {sample.name for sample in family.samples} == names, family.name
     helps = [f.documentation for f in families]
     assert all(h.strip() and h != f.name for h, f in zip(helps, families, strict=True))
     assert len(set(helps)) == len(helps)  # no family carries another's HELP
-    (example,) = blocks(section("Metrics"), "console")
+    (example,) = blocks(section(METRICS_PAGE, "Metrics"), "console")
     printed = text.splitlines()
     comments = [line for line in example.splitlines() if line.startswith("# ")]
     assert comments and all(line in printed for line in comments), comments

@@ -2,8 +2,8 @@
 is verified by the scheme's own library (the ``standardwebhooks`` package), what that library
 signs is accepted by ``scheduler_admin.webhooks.verify``; rotation (two secrets, two
 signatures), a retried event keeps its ``webhook-id``, a replay is refused, and a malformed
-secret stops ``scheduler-admin webhooks`` before anything is sent; and the README's receivers
-run as written."""
+secret stops ``scheduler-admin webhooks`` before anything is sent; and the receivers of
+docs/webhooks.md run as written."""
 
 from __future__ import annotations
 
@@ -172,18 +172,19 @@ def test_the_cli_refuses_a_malformed_secret_before_sending(
     assert receiver.received() == []
 
 
-def test_the_readme_receivers_run_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    """README, Webhooks: the FastAPI receiver with the standardwebhooks package, and the check
+def test_the_docs_receivers_run_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/webhooks.md: the FastAPI receiver with the standardwebhooks package, and the check
     with ours, accept a signed event and refuse a replay and a forgery."""
+    from docs_helpers import blocks, section
     from fastapi import HTTPException
-    from readme_helpers import blocks, section
 
     from scheduler_admin.webhooks import encode, request_headers
 
-    receiver_code, ours_code = blocks(section("Webhooks"), "python")
+    page = "docs/webhooks.md"
+    receiver_code, ours_code = blocks(section(page, "Webhooks"), "python")
     monkeypatch.setenv("SCHEDULER_WEBHOOK_SECRET", NEW)
     namespace: dict[str, Any] = {}
-    exec(compile(receiver_code, "README.md", "exec"), namespace)
+    exec(compile(receiver_code, page, "exec"), namespace)
     memory = MemoryEventStore()
     memory.set_webhooks(True)
     (event,) = memory.add_events(1)
@@ -209,7 +210,7 @@ def test_the_readme_receivers_run_as_written(monkeypatch: pytest.MonkeyPatch) ->
 
     def check(headers: dict[str, str]) -> None:
         exec(
-            compile(ours_code, "README.md", "exec"),
+            compile(ours_code, page, "exec"),
             {
                 "os": __import__("os"),
                 "HTTPException": HTTPException,

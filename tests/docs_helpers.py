@@ -1,5 +1,6 @@
-"""The README's examples as tests run them: a section by its heading, its fenced code blocks, and
-the commands of a ``console`` (lines after ``$ ``) or ``sh`` block, split as a shell would."""
+"""The documentation's examples as tests run them: a section of a page of ``docs/`` by its heading,
+its fenced code blocks, and the commands of a ``console`` (lines after ``$ ``) or ``sh`` block,
+split as a shell would. A test runs an example where the site shows it."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ import re
 import shlex
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def section(title: str) -> str:
-    """The text under the heading ``title`` (any level), up to the next heading of the same or a
-    higher level (a line starting with ``#`` inside a fenced code block is no heading)."""
-    text = README.read_text(encoding="utf-8")
+def section(page: str, title: str) -> str:
+    """The text of ``page`` (a path from the repository's root, ``docs/webhooks.md``) under the
+    heading ``title`` (any level), up to the next heading of the same or a higher level (a line
+    starting with ``#`` inside a fenced code block is no heading)."""
+    text = (ROOT / page).read_text(encoding="utf-8")
     match = re.search(rf"^(#+) {re.escape(title)}\n", text, re.MULTILINE)
-    assert match is not None, f"README.md has no heading {title!r}"
+    assert match is not None, f"{page} has no heading {title!r}"
     level = len(match.group(1))
     heading = re.compile(rf"#{{1,{level}}} ")
     fenced = False

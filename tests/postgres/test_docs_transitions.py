@@ -1,7 +1,7 @@
-"""The README's "Example: memberships that expire", run as written on a real server: its table,
-its ``transitions add`` command, its writes, ``transitions list`` and ``remove``, then the same
-registration in SQL. A user registers a second table from the README alone; a row then expires
-at its time, and removing the transition leaves the rows as they are."""
+"""docs/transitions.md's "Example: memberships that expire", run as written on a real server: its
+table, its ``transitions add`` command, its writes, ``transitions list`` and ``remove``, then the
+same registration in SQL. A user registers a second table from that page alone; a row then
+expires at its time, and removing the transition leaves the rows as they are."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from cli_helpers import run
+from docs_helpers import blocks, commands, section
 from pg_helpers import (
     Conn,
     Server,
@@ -19,8 +20,8 @@ from pg_helpers import (
     reconcile_job_inactive,
     value,
 )
-from readme_helpers import blocks, commands, section
 
+PAGE = "docs/transitions.md"
 PREFIX = "memberships-status-"
 
 
@@ -53,11 +54,11 @@ def triggers(db: Conn) -> int:
     )
 
 
-def test_the_readme_registers_memberships_and_they_expire(
+def test_the_docs_register_memberships_and_they_expire(
     capsys: pytest.CaptureFixture[str], cleanup: Conn, migrated: Server
 ) -> None:
     db = cleanup
-    text = section("Example: memberships that expire")
+    text = section(PAGE, "Example: memberships that expire")
     create, same_in_sql, writes = blocks(text, "sql")
     register, manage = blocks(text, "console")
     url = ("--database-url", migrated.url)
@@ -76,7 +77,7 @@ def test_the_readme_registers_memberships_and_they_expire(
     )  # fmt: skip
     assert triggers(db) == 4
 
-    # the README's write: a membership 30 days ahead gets its job, which its select shows
+    # the page's write: a membership 30 days ahead gets its job, which its select shows
     cursor = db.execute(writes)  # the insert, then the select
     assert cursor.nextset()
     shown = cursor.fetchall()
@@ -121,7 +122,7 @@ def test_the_readme_registers_memberships_and_they_expire(
         (key, "active"), (soon, "expired"),
     ]  # fmt: skip
 
-    # the same registration in SQL: the README's select registers it again, with its job
+    # the same registration in SQL: the page's select registers it again, with its job
     (result,) = db.execute(same_in_sql).fetchone()  # type: ignore[misc]
     assert {k: result[k] for k in ("name", "table", "job_prefix", "jobs_registered")} == {
         "name": "memberships", "table": "public.memberships", "job_prefix": PREFIX,
@@ -131,7 +132,7 @@ def test_the_readme_registers_memberships_and_they_expire(
 
     # "Per transition": each command as written answers for memberships alone (the waker runs
     # in the foreground until stopped: once here)
-    (per_transition,) = blocks(section("Per transition"), "console")
+    (per_transition,) = blocks(section(PAGE, "Per transition"), "console")
     written = commands(per_transition, console=True)
     assert len(written) == 9
     for command in written:

@@ -1,7 +1,7 @@
-"""The README's "On SQLite" example, run as written in an empty directory: ``migrate``, the
-``sqlite3`` statement creating ``memberships`` (run through Python's sqlite3), then
-``transitions add``. A membership written afterwards by any client gets its job, and expires at
-its time."""
+"""docs/transitions.md's "On SQLite" example, run as written in an empty directory:
+``migrate``, the ``sqlite3`` statement creating ``memberships`` (run through Python's sqlite3),
+then ``transitions add``. A membership written afterwards by any client gets its job, and
+expires at its time."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run
-from readme_helpers import blocks, commands, section
+from docs_helpers import blocks, commands, section
 
 PREFIX = "memberships-status-"
 
 
-def test_the_readme_registers_memberships_on_sqlite_and_they_expire(
+def test_the_docs_register_memberships_on_sqlite_and_they_expire(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # the README's relative scheduler_jobs.db
-    (script,) = blocks(section("On SQLite"), "sh")
+    monkeypatch.chdir(tmp_path)  # the page's relative scheduler_jobs.db
+    (script,) = blocks(section("docs/transitions.md", "On SQLite"), "sh")
     steps = commands(script, console=False)
     assert [step[0] for step in steps] == ["scheduler-admin", "sqlite3", "scheduler-admin"]
     for step in steps:
