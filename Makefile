@@ -61,12 +61,16 @@ test-image:
 test-fast: install
 	$(PY) -m pytest -m "not slow"
 
+# the documentation site (mkdocs.yml, docs/): built --strict, so a broken link between its pages,
+# to a heading, or from README.md (docs/hooks/readme_links.py) fails; built outside the repository
+DOCS_SITE ?= $(or $(TMPDIR),/tmp)/scheduler-docs-site
 lint: $(PY)
 	$(PIP) install -q -e '.[test,lint]'
 	$(PY) -m ruff check scheduler_admin tests migrations benchmarks
 	$(PY) -m ruff format --check scheduler_admin tests migrations benchmarks
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-logo
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir $(DOCS_SITE)
 
 bench: install
 	$(PY) -m benchmarks
