@@ -25,7 +25,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 from scheduler_admin.exceptions import InvalidInput
-from scheduler_admin.schema import SqlDialect, read_revision_sql, read_sql
+from scheduler_admin.schema import SqlDialect, read_revision_sql, read_sql, released_revision_sql
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
@@ -315,7 +315,10 @@ def migration_sql(
         for revision, name in step.files:
             parts += [
                 _section(f"{step.revision} {verb}: sql/revisions/{revision}/{BACKEND}/{name}"),
-                read_revision_sql(revision, BACKEND, name),
+                # the upgrade's own files as their delta; any other as released
+                read_revision_sql(revision, BACKEND, name)
+                if revision == step.revision and not downgrade
+                else released_revision_sql(revision, BACKEND, name),
             ]
         before, after = (
             (step.revision, step.down_revision)

@@ -4,15 +4,19 @@
 idempotent: ``create … if not exists``, ``create or replace``, ``drop … if exists``) and
 ``teardown.sql``, which removes every object of ours. ``sql/revisions/<revision>/<backend>/``
 holds what each alembic revision applies, frozen when the revision is released (a unit test
-pins their checksums), so that ``alembic upgrade head`` brings a database migrated by an older
-release to the current schema; a test proves that migrating to head equals applying every file
-of ``sql/<backend>/``.
+pins their checksums): only what the revision changed, each definition it repeated word for word
+replaced by a marker naming the revision that holds it (``scheduler_admin.sql_units``). So
+``alembic upgrade head`` brings a database migrated by an older release to the current schema; a
+test proves that migrating to head equals applying every file of ``sql/<backend>/``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
+
+from scheduler_admin.sql_units import expand
 
 SqlDialect = Literal["postgres", "sqlite"]
 
@@ -50,7 +54,25 @@ def revision_sql_dir(revision: str, backend: SqlDialect) -> Path:
 
 
 def read_revision_sql(revision: str, backend: SqlDialect, name: str) -> str:
+    """A frozen file as stored: the revision's delta."""
     return (revision_sql_dir(revision, backend) / name).read_text(encoding="utf-8")
+
+
+def _definitions(backend: SqlDialect) -> Callable[[str], str]:
+    """What the markers of a backend point into: every file of a revision but its inverse."""
+
+    def read(revision: str) -> str:
+        files = sorted(revision_sql_dir(revision, backend).glob("[0-9]*.sql"))
+        files += [p for p in [revision_sql_dir(revision, backend) / "upgrade.sql"] if p.is_file()]
+        return "".join(p.read_text(encoding="utf-8") for p in files)
+
+    return read
+
+
+def released_revision_sql(revision: str, backend: SqlDialect, name: str) -> str:
+    """A frozen file as the revision released it: its markers expanded into the definitions they
+    name, from the revisions that hold them."""
+    return expand(read_revision_sql(revision, backend, name), _definitions(backend), revision)
 
 
 def backend_of_dialect(dialect_name: str) -> SqlDialect:
@@ -80,12 +102,20 @@ def apply_files(connection: Any, names: list[str]) -> None:
         execute_script(connection, backend, read_sql(backend, name))
 
 
-def apply_revision_files(connection: Any, files: list[tuple[str, str]]) -> None:
+def apply_revision_files(
+    connection: Any, files: list[tuple[str, str]], delta_of: str | None = None
+) -> None:
     """Apply frozen revision files, each given as ``(revision, file name)`` (used by the alembic
-    revisions: a revision may re-apply files frozen by an earlier one, e.g. on downgrade)."""
+    revisions: a revision may re-apply files frozen by an earlier one, e.g. on downgrade). The
+    files of revision ``delta_of`` (the upgrade being run) apply as their delta, what changed;
+    every other file as it was released, to bring back the definitions it had."""
     backend = backend_of_dialect(connection.dialect.name)
     for revision, name in files:
-        execute_script(connection, backend, read_revision_sql(revision, backend, name))
+        if revision == delta_of:
+            script = read_revision_sql(revision, backend, name)
+        else:
+            script = released_revision_sql(revision, backend, name)
+        execute_script(connection, backend, script)
 
 
 def apply_schema(connection: Any) -> None:

@@ -45,7 +45,9 @@ DOWNGRADE_FILES: dict[str, list[str]] = {
 
 def upgrade() -> None:
     bind = op.get_bind()
-    apply_revision_files(bind, [(revision, name) for name in UPGRADE_FILES[bind.dialect.name]])
+    apply_revision_files(
+        bind, [(revision, name) for name in UPGRADE_FILES[bind.dialect.name]], delta_of=revision
+    )
 
 
 def downgrade() -> None:

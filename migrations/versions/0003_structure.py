@@ -61,7 +61,7 @@ DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
 
 def upgrade() -> None:
     bind = op.get_bind()
-    apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name])
+    apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name], delta_of=revision)
 
 
 def downgrade() -> None:

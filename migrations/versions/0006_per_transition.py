@@ -70,7 +70,7 @@ def _sqlite_driver(bind: Any) -> Any:
 
 def upgrade() -> None:
     bind = op.get_bind()
-    apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name])
+    apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name], delta_of=revision)
     if bind.dialect.name == "sqlite":
         from scheduler_admin.sqlite.transitions import (
             create_generated_triggers,

@@ -75,7 +75,7 @@ def _sqlite_driver(bind: Any) -> Any:
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
-        apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name])
+        apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name], delta_of=revision)
         return
     from scheduler_admin.sqlite.transitions import (
         create_generated_triggers,
@@ -85,7 +85,7 @@ def upgrade() -> None:
     # the generated triggers are dropped before the rebuild and re-created after it, now
     # recording the events of the write path
     present = drop_generated_triggers(_sqlite_driver(bind))
-    apply_revision_files(bind, UPGRADE_FILES["sqlite"])
+    apply_revision_files(bind, UPGRADE_FILES["sqlite"], delta_of=revision)
     create_generated_triggers(
         _sqlite_driver(bind), present, paused_check=True, finer_fraction=True, events=True
     )

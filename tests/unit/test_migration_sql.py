@@ -21,7 +21,7 @@ from scheduler_admin.cli import cli
 from scheduler_admin.exceptions import InvalidInput
 from scheduler_admin.migrate import alembic_config
 from scheduler_admin.migration_sql import migration_sql, plan
-from scheduler_admin.schema import read_sql, revision_sql_dir
+from scheduler_admin.schema import read_sql, released_revision_sql, revision_sql_dir
 
 BEFORE = read_sql("postgres", "migration_env/before_revisions.sql")
 AFTER = read_sql("postgres", "migration_env/after_revisions.sql")
@@ -41,14 +41,22 @@ def applied_by(
     bind = SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))
     with monkeypatch.context() as patch:
         patch.setattr(module, "op", SimpleNamespace(get_bind=lambda: bind))
-        patch.setattr(module, "apply_revision_files", lambda _bind, files: applied.extend(files))
+        patch.setattr(
+            module,
+            "apply_revision_files",
+            lambda _bind, files, delta_of=None: applied.extend(files),
+        )
         getattr(module, function)()
     return applied
 
 
-def file_text(revision: str, name: str) -> str:
-    """A frozen file exactly as it is on disk (no newline translation)."""
-    return (revision_sql_dir(revision, "postgres") / name).read_bytes().decode("utf-8")
+def file_text(revision: str, name: str, upgrading: str | None = None) -> str:
+    """A frozen file as a migration applies it: exactly as it is on disk (no newline
+    translation) when it belongs to the revision being upgraded to, its delta; any other as the
+    revision released it (markers expanded)."""
+    if revision == upgrading:
+        return (revision_sql_dir(revision, "postgres") / name).read_bytes().decode("utf-8")
+    return released_revision_sql(revision, "postgres", name)
 
 
 def in_order(script: str, parts: list[str]) -> bool:
@@ -98,7 +106,8 @@ def test_upgrade_is_one_transaction_with_every_file_in_order() -> None:
     expected = [BEFORE, "create table if not exists scheduler.alembic_version ("]
     previous = None
     for step in plan(start=None, end="head", downgrade=False).steps:
-        expected += [file_text(revision, name) for revision, name in step.files]
+        # the step's own files as their delta, files of earlier revisions as released
+        expected += [file_text(revision, name, step.revision) for revision, name in step.files]
         expected.append(
             f"insert into scheduler.alembic_version (version_num) values ('{step.revision}');"
             if previous is None
@@ -132,7 +141,7 @@ def test_from_a_revision_leaves_out_the_revisions_before_it() -> None:
     assert "set version_num = '0002'" not in script
     assert "if v_versions is distinct from '0002' then" in script
     assert "scheduler-admin sql --from 0002" in script  # the header's command
-    included = {file_text(r, n) for s in steps for r, n in s.files}
+    included = {file_text(r, n, s.revision) for s in steps for r, n in s.files}
     for path in sorted((revision_sql_dir("0001", "postgres")).glob("*.sql")):
         text = path.read_text(encoding="utf-8")
         if text not in included:
@@ -228,9 +237,9 @@ def test_files_are_copied_byte_for_byte_and_safe_for_psql() -> None:
     scripts = migration_sql(start=None, end="head", downgrade=False) + migration_sql(
         start="head", end="base", downgrade=True
     )
-    for step in (*up, *down):
+    for step, own in [(s, s.revision) for s in up] + [(s, None) for s in down]:
         for revision, name in step.files:
-            assert file_text(revision, name) in scripts, (revision, name)
+            assert file_text(revision, name, own) in scripts, (revision, name)
     for line in scripts.splitlines():
         assert not re.search(r"(?<![:\w]):['\"A-Za-z_{]", line), line
         assert not line.lstrip().startswith("\\"), line

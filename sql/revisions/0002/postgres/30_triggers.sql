@@ -105,26 +105,7 @@ end
 $$;
 comment on function scheduler.meetings_after_delete() is
     'Unschedules the jobs of deleted upcoming meetings. security definer: see meetings_after_insert.';
-
-drop trigger if exists scheduler_meetings_before_write on public.meetings;
-create trigger scheduler_meetings_before_write
-    before insert or update on public.meetings
-    for each row execute function scheduler.meetings_before_write();
-
-drop trigger if exists scheduler_meetings_after_insert on public.meetings;
-create trigger scheduler_meetings_after_insert
-    after insert on public.meetings
-    referencing new table as new_meetings
-    for each statement execute function scheduler.meetings_after_insert();
-
-drop trigger if exists scheduler_meetings_after_update on public.meetings;
-create trigger scheduler_meetings_after_update
-    after update on public.meetings
-    referencing old table as old_meetings new table as new_meetings
-    for each statement execute function scheduler.meetings_after_update();
-
-drop trigger if exists scheduler_meetings_after_delete on public.meetings;
-create trigger scheduler_meetings_after_delete
-    after delete on public.meetings
-    referencing old table as old_meetings
-    for each statement execute function scheduler.meetings_after_delete();
+-- unchanged since 0001: trigger scheduler_meetings_before_write
+-- unchanged since 0001: trigger scheduler_meetings_after_insert
+-- unchanged since 0001: trigger scheduler_meetings_after_update
+-- unchanged since 0001: trigger scheduler_meetings_after_delete

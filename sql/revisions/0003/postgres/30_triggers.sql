@@ -158,21 +158,6 @@ $$;
 comment on function scheduler.create_before_write_trigger() is
     'Creates the BEFORE trigger on meetings with the pending and done words as its arguments.';
 select scheduler.create_before_write_trigger();
-
-drop trigger if exists scheduler_meetings_after_insert on public.meetings;
-create trigger scheduler_meetings_after_insert
-    after insert on public.meetings
-    referencing new table as new_meetings
-    for each statement execute function scheduler.meetings_after_insert();
-
-drop trigger if exists scheduler_meetings_after_update on public.meetings;
-create trigger scheduler_meetings_after_update
-    after update on public.meetings
-    referencing old table as old_meetings new table as new_meetings
-    for each statement execute function scheduler.meetings_after_update();
-
-drop trigger if exists scheduler_meetings_after_delete on public.meetings;
-create trigger scheduler_meetings_after_delete
-    after delete on public.meetings
-    referencing old table as old_meetings
-    for each statement execute function scheduler.meetings_after_delete();
+-- unchanged since 0001: trigger scheduler_meetings_after_insert
+-- unchanged since 0001: trigger scheduler_meetings_after_update
+-- unchanged since 0001: trigger scheduler_meetings_after_delete

@@ -1,45 +1,4 @@
--- Admin functions: list jobs, recover, reconcile, schedule/cancel one meeting, pause, resume,
--- health, history. Callable with psycopg and through Supabase RPC. They are security definer
--- because the role that calls them (service_role on Supabase) has no rights on the cron schema;
--- every one pins search_path = pg_catalog, pg_temp and qualifies every name. They are owned by
--- the owner of public.meetings (05_owner.sql). Execute is granted in 50_grants.sql.
-
--- Next time a five-field "M H D MON *" (or "* * * * *") schedule fires at or after p_after, UTC.
-create or replace function scheduler.next_run(p_schedule pg_catalog.text,
-                                              p_after pg_catalog.timestamptz)
-returns pg_catalog.timestamptz
-language plpgsql stable strict parallel safe
-set search_path = pg_catalog, pg_temp
-as $$
--- plpgsql, not SQL: list_jobs calls it once per job, and plpgsql keeps its plans between calls.
-declare
-    v_field integer[];
-    v_year integer;
-    v_at pg_catalog.timestamptz;
-begin
-    if p_schedule operator(pg_catalog.=) '* * * * *' then
-        return scheduler.job_minute(p_after) at time zone 'UTC';
-    end if;
-    if p_schedule operator(pg_catalog.!~) '^\d{1,2} \d{1,2} \d{1,2} \d{1,2} \*$' then
-        return null;
-    end if;
-    v_field := (pg_catalog.string_to_array(p_schedule, ' '))[1:4]::integer[];
-    v_year := extract(year from p_after at time zone 'UTC')::integer;
-    -- 8 years reach the next 29 February even across a century that is not a leap year.
-    for v_offset in 0 .. 8 loop
-        v_at := pg_catalog.make_timestamptz(v_year operator(pg_catalog.+) v_offset, v_field[4], 1,
-                                            v_field[2], v_field[1], 0, 'UTC')
-                operator(pg_catalog.+) pg_catalog.make_interval(days => v_field[3] operator(pg_catalog.-) 1);
-        if pg_catalog.date_part('month', v_at at time zone 'UTC') operator(pg_catalog.=) v_field[4]
-           and v_at operator(pg_catalog.>=) p_after then
-            return v_at;
-        end if;
-    end loop;
-    return null;
-end
-$$;
-comment on function scheduler.next_run(pg_catalog.text, pg_catalog.timestamptz) is
-    'Next firing (UTC) of a schedule of ours at or after a time; null for other schedules.';
+-- unchanged since 0002: function scheduler.next_run(p_schedule pg_catalog.text, p_after pg_catalog.timestamptz)
 
 create or replace function scheduler.list_jobs()
 returns table (meeting_id pg_catalog.uuid, job_id bigint, job_name pg_catalog.text,
@@ -226,29 +185,7 @@ comment on function scheduler.repair(boolean, boolean) is
     'Completes overdue upcoming meetings, registers missing or wrong jobs, removes orphan jobs '
     '(through unregister_jobs, bounded per transaction where it calls cron.unschedule); reports '
     'counts. Internal: called by recover() and reconcile().';
-
-create or replace function scheduler.recover(p_dry_run boolean default false)
-returns pg_catalog.jsonb
-language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
--- a held lock on meetings or cron.job fails the call instead of hanging
-set lock_timeout = '5s'
-as $$
-begin
-    if not p_dry_run and not scheduler.is_enabled() then
-        raise exception 'the scheduler is paused: recovery would register jobs'
-            using errcode = 'object_not_in_prerequisite_state',
-                  hint = 'Run scheduler-admin resume (select scheduler.resume()), which also recovers.';
-    end if;
-    -- One recovery or reconciliation at a time.
-    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('scheduler.repair'));
-    return scheduler.repair(p_dry_run, false);
-end
-$$;
-comment on function scheduler.recover(boolean) is
-    'Start-up recovery: re-runs the registration for every upcoming meeting (idempotent). '
-    'With p_dry_run it changes nothing and reports what it would do.';
+-- unchanged since 0002: function scheduler.recover(p_dry_run boolean default false)
 
 create or replace function scheduler.reconcile()
 returns pg_catalog.jsonb
@@ -475,31 +412,8 @@ $$;
 comment on function scheduler.configure_statuses(pg_catalog.text, pg_catalog.text, pg_catalog.text) is
     'Sets the words of meetings.status the scheduler acts on (pending, done, cancelled), checked '
     'against the status CHECK constraints; reports the statuses left alone; repairs unless paused.';
-
-create or replace function scheduler.pause()
-returns pg_catalog.jsonb
-language sql
-security definer
-set search_path = pg_catalog, pg_temp
-as $$
-update scheduler.settings set enabled = false, updated_at = pg_catalog.now();
-select pg_catalog.jsonb_build_object('enabled', false);
-$$;
-comment on function scheduler.pause() is
-    'Pauses the scheduler: triggers register no job, jobs and reconcile change nothing.';
-
-create or replace function scheduler.resume()
-returns pg_catalog.jsonb
-language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    update scheduler.settings set enabled = true, updated_at = pg_catalog.now();
-    return scheduler.recover(false);
-end
-$$;
-comment on function scheduler.resume() is 'Resumes the scheduler and runs recovery.';
+-- unchanged since 0002: function scheduler.pause()
+-- unchanged since 0002: function scheduler.resume()
 
 create or replace function scheduler.history(p_failed_only boolean default false,
                                              p_limit integer default 50)

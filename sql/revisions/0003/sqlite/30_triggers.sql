@@ -147,10 +147,4 @@ BEGIN
         -- like cron.schedule: a job someone deactivated stays inactive
         SET schedule = excluded.schedule, command = excluded.command;
 END;
-
-DROP TRIGGER IF EXISTS scheduler_meetings_after_delete;
-CREATE TRIGGER scheduler_meetings_after_delete
-AFTER DELETE ON meetings
-BEGIN
-    DELETE FROM cron_job WHERE jobname = 'meeting-status-' || OLD.id;
-END;
+-- unchanged since 0001: trigger scheduler_meetings_after_delete

@@ -183,56 +183,9 @@ comment on function scheduler.meetings_after_update() is
     'meeting becomes upcoming or its end_time moves, announcing the earliest such end_time on '
     'channel scheduler_meetings (NOTIFY, for the application''s waker). security definer: see '
     'meetings_after_insert.';
-
-create or replace function scheduler.meetings_after_delete()
-returns pg_catalog.trigger
-language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    perform scheduler.unregister_jobs(pg_catalog.array_agg(o.id))
-    from old_meetings o
-    where o.status operator(pg_catalog.=) (select scheduler.pending_status());
-    return null;
-end
-$$;
-comment on function scheduler.meetings_after_delete() is
-    'Unschedules the jobs of deleted upcoming meetings. security definer: see meetings_after_insert.';
-
--- (Re)creates the BEFORE trigger with the pending and done words of scheduler.settings as its
--- arguments; configure_statuses() calls it again when the words change. format(%L) quotes them.
-create or replace function scheduler.create_before_write_trigger()
-returns pg_catalog.void
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    drop trigger if exists scheduler_meetings_before_write on public.meetings;
-    execute (select pg_catalog.format(
-        'create trigger scheduler_meetings_before_write before insert or update on public.meetings '
-        'for each row execute function scheduler.meetings_before_write(%L, %L)',
-        s.pending_status, s.done_status) from scheduler.settings s);
-end
-$$;
-comment on function scheduler.create_before_write_trigger() is
-    'Creates the BEFORE trigger on meetings with the pending and done words as its arguments.';
+-- unchanged since 0003: function scheduler.meetings_after_delete()
+-- unchanged since 0003: function scheduler.create_before_write_trigger()
 select scheduler.create_before_write_trigger();
-
-drop trigger if exists scheduler_meetings_after_insert on public.meetings;
-create trigger scheduler_meetings_after_insert
-    after insert on public.meetings
-    referencing new table as new_meetings
-    for each statement execute function scheduler.meetings_after_insert();
-
-drop trigger if exists scheduler_meetings_after_update on public.meetings;
-create trigger scheduler_meetings_after_update
-    after update on public.meetings
-    referencing old table as old_meetings new table as new_meetings
-    for each statement execute function scheduler.meetings_after_update();
-
-drop trigger if exists scheduler_meetings_after_delete on public.meetings;
-create trigger scheduler_meetings_after_delete
-    after delete on public.meetings
-    referencing old table as old_meetings
-    for each statement execute function scheduler.meetings_after_delete();
+-- unchanged since 0001: trigger scheduler_meetings_after_insert
+-- unchanged since 0001: trigger scheduler_meetings_after_update
+-- unchanged since 0001: trigger scheduler_meetings_after_delete

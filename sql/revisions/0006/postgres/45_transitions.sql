@@ -56,155 +56,11 @@ end
 $$;
 comment on function scheduler.transition_active(pg_catalog.text) is
     'Whether a transition acts: the scheduler is enabled and the transition is not paused by name.';
-
--- A registered transition, as the functions below need it: the registry row plus the table as
--- schema.table quoted from the catalog and the key column's type (for casts of a key given as
--- text). Raises no_data_found for an unknown name.
-create or replace function scheduler.transition_target(p_name pg_catalog.text,
-    out name pg_catalog.text, out table_sql pg_catalog.text, out key_column pg_catalog.name,
-    out key_type pg_catalog.text, out time_column pg_catalog.name,
-    out state_column pg_catalog.name, out from_states pg_catalog.text[],
-    out to_state pg_catalog.text, out job_prefix pg_catalog.text, out builtin boolean)
-language plpgsql stable
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-    select t.name, pg_catalog.format('%I.%I', n.nspname, c.relname), t.key_column,
-           pg_catalog.format_type(a.atttypid, a.atttypmod), t.time_column, t.state_column,
-           t.from_states, t.to_state, t.job_prefix, t.builtin
-    into name, table_sql, key_column, key_type, time_column, state_column, from_states,
-         to_state, job_prefix, builtin
-    from scheduler.transitions t
-    join pg_catalog.pg_class c on c.oid operator(pg_catalog.=) t.relation
-    join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=) c.relnamespace
-    join pg_catalog.pg_attribute a on a.attrelid operator(pg_catalog.=) c.oid
-                                  and a.attname operator(pg_catalog.=) t.key_column
-    where t.name operator(pg_catalog.=) p_name;
-    if not found then
-        raise exception 'no transition named %', coalesce(p_name, 'null')
-            using errcode = 'no_data_found',
-                  hint = 'scheduler-admin transitions list shows the registered ones.';
-    end if;
-end
-$$;
-
--- The jobs of a set of rows of a transition: name <job_prefix><key>, the same five-field UTC
--- schedule as a meeting's job (the first minute at or after the time: the expression of
--- scheduler.job_specs(), 20_functions.sql; a test compares the two), and the command.
-create or replace function scheduler.transition_job_specs(p_name pg_catalog.text,
-                                                          p_job_prefix pg_catalog.text,
-                                                          p_keys pg_catalog.text[],
-                                                          p_times pg_catalog.timestamptz[])
-returns table (job_name pg_catalog.text, schedule pg_catalog.text, command pg_catalog.text)
-language sql stable parallel safe
-rows 10000
-set search_path = pg_catalog, pg_temp
-as $$
-select p_job_prefix operator(pg_catalog.||) u.key,
-       pg_catalog.to_char(u.minute, 'FMMI FMHH24 FMDD FMMM') operator(pg_catalog.||) ' *',
-       pg_catalog.format(
-           'set statement_timeout = %L; select scheduler.complete_transition(%L, %L)',
-           '2min', p_name, u.key)
-from (select r.key,
-             pg_catalog.date_trunc('minute', (r.time at time zone 'UTC')
-                                   operator(pg_catalog.+) interval '59.999999 seconds') as minute
-      from rows from (pg_catalog.unnest(p_keys), pg_catalog.unnest(p_times)) as r(key, time)) u
-where u.key is not null
-$$;
-
--- Registers the jobs of the pending rows among a set (keys as text, their times).
-create or replace function scheduler.register_transition_jobs(p_name pg_catalog.text,
-                                                              p_keys pg_catalog.text[],
-                                                              p_times pg_catalog.timestamptz[])
-returns integer
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_prefix pg_catalog.text := (select t.job_prefix from scheduler.transitions t
-                                 where t.name operator(pg_catalog.=) p_name);
-begin
-    if coalesce(pg_catalog.cardinality(p_keys), 0) operator(pg_catalog.=) 0 then
-        return 0;
-    end if;
-    -- pg_cron keeps job names of at most 63 bytes (type name): a longer one would be cut, and
-    -- its job could never be found again by its name
-    if exists (select 1 from pg_catalog.unnest(p_keys) as k(key)
-               where pg_catalog.octet_length(v_prefix operator(pg_catalog.||) k.key)
-                     operator(pg_catalog.>) 63) then
-        raise exception 'a key of transition % is too long for a job name (% plus the key must fit in 63 bytes)',
-                        p_name, pg_catalog.quote_literal(v_prefix)
-            using errcode = 'string_data_right_truncation',
-                  hint = 'Use shorter keys, or register the transition again with a shorter --prefix.';
-    end if;
-    return (select scheduler.schedule_jobs(pg_catalog.array_agg(s.job_name),
-                                           pg_catalog.array_agg(s.schedule),
-                                           pg_catalog.array_agg(s.command))
-            from scheduler.transition_job_specs(p_name, v_prefix, p_keys, p_times) s);
-end
-$$;
-
-create or replace function scheduler.unregister_transition_jobs(p_name pg_catalog.text,
-                                                                p_keys pg_catalog.text[])
-returns integer
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_prefix pg_catalog.text := (select t.job_prefix from scheduler.transitions t
-                                 where t.name operator(pg_catalog.=) p_name);
-begin
-    if coalesce(pg_catalog.cardinality(p_keys), 0) operator(pg_catalog.=) 0 then
-        return 0;
-    end if;
-    return scheduler.unschedule_jobs(array(
-        select v_prefix operator(pg_catalog.||) k.key
-        from pg_catalog.unnest(p_keys) as k(key) where k.key is not null));
-end
-$$;
-
--- The BEFORE trigger of a registered table (row level, security invoker like the meetings' one:
--- it reads and sets only NEW and its arguments). Arguments: the time column, the state column,
--- the state to set, then the pending states. A pending row needs a finite time; one whose time
--- has passed gets the state to set at once (and so no job).
-create or replace function scheduler.transition_before_write()
-returns pg_catalog.trigger
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_row pg_catalog.jsonb := pg_catalog.to_jsonb(new);
-    v_state pg_catalog.text := v_row operator(pg_catalog.->>) tg_argv[1];
-    v_time pg_catalog.timestamptz;
-begin
-    if v_state is null
-       or not v_state operator(pg_catalog.=) any (tg_argv[3:pg_catalog.array_upper(tg_argv, 1)]) then
-        return new;
-    end if;
-    v_time := (v_row operator(pg_catalog.->>) tg_argv[0])::pg_catalog.timestamptz;
-    if v_time is null then
-        raise exception '%: % is required for a row in state %', tg_table_name, tg_argv[0], v_state
-            using errcode = 'not_null_violation',
-                  hint = pg_catalog.format('Give %s as a timestamp with time zone, e.g. '
-                                           '2026-12-01 15:30:00+00.', tg_argv[0]);
-    end if;
-    if not pg_catalog.isfinite(v_time)
-       or v_time operator(pg_catalog.<) '0001-01-01 00:00:00+00'::pg_catalog.timestamptz
-       or v_time operator(pg_catalog.>=) '10000-01-01 00:00:00+00'::pg_catalog.timestamptz then
-        raise exception '%: % % is out of range', tg_table_name, tg_argv[0], v_time
-            using errcode = 'datetime_field_overflow',
-                  hint = 'Give a finite time between the years 1 and 9999.';
-    end if;
-    if v_time operator(pg_catalog.<=) pg_catalog.now() then
-        new := pg_catalog.jsonb_populate_record(
-            new, pg_catalog.jsonb_build_object(tg_argv[1], tg_argv[2]));
-    end if;
-    return new;
-end
-$$;
-comment on function scheduler.transition_before_write() is
-    'BEFORE trigger of a registered transition''s table: a pending row needs a finite time; one '
-    'whose time has passed gets the state to set at once.';
+-- unchanged since 0005: function scheduler.transition_target(p_name pg_catalog.text, out name pg_catalog.text, out table_sql pg_catalog.text, out key_column pg_catalog.name, out key_type pg_catalog.text, out time_column pg_catalog.name, out state_column pg_catalog.name, out from_states pg_catalog.text[], out to_state pg_catalog.text, out job_prefix pg_catalog.text, out builtin boolean)
+-- unchanged since 0005: function scheduler.transition_job_specs(p_name pg_catalog.text, p_job_prefix pg_catalog.text, p_keys pg_catalog.text[], p_times pg_catalog.timestamptz[])
+-- unchanged since 0005: function scheduler.register_transition_jobs(p_name pg_catalog.text, p_keys pg_catalog.text[], p_times pg_catalog.timestamptz[])
+-- unchanged since 0005: function scheduler.unregister_transition_jobs(p_name pg_catalog.text, p_keys pg_catalog.text[])
+-- unchanged since 0005: function scheduler.transition_before_write()
 
 -- The AFTER statement triggers of a registered table (insert, update, delete; argument: the
 -- transition's name), with transition tables new_rows / old_rows, read with dynamic SQL whose
@@ -263,61 +119,8 @@ $$;
 comment on function scheduler.transition_after_write() is
     'AFTER statement trigger of a registered transition''s table: keeps one job per pending row. '
     'security definer: jobs belong to the owner of the scheduler''s functions.';
-
--- (Re)creates the triggers of a transition on its table.
-create or replace function scheduler.create_transition_triggers(p_name pg_catalog.text)
-returns pg_catalog.void
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_t pg_catalog.record;
-begin
-    select * into v_t from scheduler.transition_target(p_name);
-    perform scheduler.drop_transition_triggers(p_name);
-    execute pg_catalog.format(
-        'create trigger %I before insert or update on %s for each row '
-        'execute function scheduler.transition_before_write(%L, %L, %L, %s)',
-        'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_before_write',
-        v_t.table_sql, v_t.time_column, v_t.state_column, v_t.to_state,
-        (select pg_catalog.string_agg(pg_catalog.quote_literal(f.state), ', ')
-         from pg_catalog.unnest(v_t.from_states) as f(state)));
-    execute pg_catalog.format(
-        'create trigger %I after insert on %s referencing new table as new_rows '
-        'for each statement execute function scheduler.transition_after_write(%L)',
-        'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_after_insert',
-        v_t.table_sql, p_name);
-    execute pg_catalog.format(
-        'create trigger %I after update on %s referencing old table as old_rows new table as new_rows '
-        'for each statement execute function scheduler.transition_after_write(%L)',
-        'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_after_update',
-        v_t.table_sql, p_name);
-    execute pg_catalog.format(
-        'create trigger %I after delete on %s referencing old table as old_rows '
-        'for each statement execute function scheduler.transition_after_write(%L)',
-        'scheduler_' operator(pg_catalog.||) p_name operator(pg_catalog.||) '_after_delete',
-        v_t.table_sql, p_name);
-end
-$$;
-
-create or replace function scheduler.drop_transition_triggers(p_name pg_catalog.text)
-returns pg_catalog.void
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_t pg_catalog.record;
-    v_suffix pg_catalog.text;
-begin
-    select * into v_t from scheduler.transition_target(p_name);
-    foreach v_suffix in array array['before_write', 'after_insert', 'after_update', 'after_delete'] loop
-        execute pg_catalog.format('drop trigger if exists %I on %s',
-                                  'scheduler_' operator(pg_catalog.||) p_name
-                                  operator(pg_catalog.||) '_' operator(pg_catalog.||) v_suffix,
-                                  v_t.table_sql);
-    end loop;
-end
-$$;
+-- unchanged since 0005: function scheduler.create_transition_triggers(p_name pg_catalog.text)
+-- unchanged since 0005: function scheduler.drop_transition_triggers(p_name pg_catalog.text)
 
 -- How many of a transition's four triggers its table has (0006): all of them, or the enabled
 -- ones only.
@@ -338,34 +141,7 @@ where t.name operator(pg_catalog.=) p_name
                                    'after_delete']) as k(kind)))
   and (not p_enabled_only or g.tgenabled operator(pg_catalog.<>) 'D')
 $$;
-
--- Marks to_state every pending row of a transition whose time has passed (skipping or waiting
--- for locked rows, as complete_due does for meetings). The update trigger removes their jobs.
-create or replace function scheduler.complete_due_transition(p_name pg_catalog.text,
-                                                             p_skip_locked boolean)
-returns integer
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-    v_t pg_catalog.record;
-    v_count integer;
-begin
-    select * into v_t from scheduler.transition_target(p_name);
-    execute pg_catalog.format(
-        'update %1$s r set %2$I = $2 from ('
-        '    select d.%3$I as key from %1$s d'
-        '    where d.%2$I operator(pg_catalog.=) any ($1)'
-        '      and d.%4$I operator(pg_catalog.<=) pg_catalog.now()'
-        '    for update %5$s'
-        ') due where r.%3$I operator(pg_catalog.=) due.key',
-        v_t.table_sql, v_t.state_column, v_t.key_column, v_t.time_column,
-        case when p_skip_locked then 'skip locked' else '' end)
-    using v_t.from_states, v_t.to_state;
-    get diagnostics v_count = row_count;
-    return v_count;
-end
-$$;
+-- unchanged since 0005: function scheduler.complete_due_transition(p_name pg_catalog.text, p_skip_locked boolean)
 
 -- What a transition's job runs: completes every due row of the transition, then removes the job
 -- if its row is no longer pending (or gone). lock_timeout 5s: a held lock fails the run; later
@@ -535,26 +311,8 @@ as $$
 select pg_catalog.jsonb_agg(t.name order by not t.builtin, t.name)
 from scheduler.transitions t where t.paused
 $$;
-
--- recover/reconcile of every other transition: {name: report}, null when there is none.
-create or replace function scheduler.repair_transitions(p_dry_run boolean, p_skip_locked boolean)
-returns pg_catalog.jsonb
-language sql
-set search_path = pg_catalog, pg_temp
-as $$
-select pg_catalog.jsonb_object_agg(o.name, scheduler.repair_transition(o.name, p_dry_run, p_skip_locked))
-from scheduler.other_transitions() o(name)
-$$;
-
--- The seconds sweep and the waker for every other transition (skipping locked rows).
-create or replace function scheduler.sweep_transitions()
-returns integer
-language sql
-set search_path = pg_catalog, pg_temp
-as $$
-select coalesce(pg_catalog.sum(scheduler.complete_due_transition(o.name, true)), 0)::integer
-from scheduler.other_transitions() o(name)
-$$;
+-- unchanged since 0005: function scheduler.repair_transitions(p_dry_run boolean, p_skip_locked boolean)
+-- unchanged since 0005: function scheduler.sweep_transitions()
 
 -- Registers a transition: checks the table and columns, installs the triggers and an index for
 -- the due rows, completes the rows already due and registers a job per pending row. security
