@@ -2,9 +2,9 @@
 
 Both transports read the SQLSTATE of a failed call (psycopg from ``exc.diag``, PostgREST from the
 ``code`` of its JSON error) into a :class:`ServerError` and call :func:`translate`. The SQLSTATEs
-our functions raise are in ``sql/postgres/40_admin.sql``: ``no_data_found`` for an unknown meeting,
-``invalid_parameter_value`` for a meeting that is not upcoming, ``object_not_in_prerequisite_state``
-while the scheduler is paused.
+our functions raise are in the admin functions of ``sql/postgres/`` (``40_recovery.sql`` …):
+``no_data_found`` for an unknown meeting, ``invalid_parameter_value`` for a meeting that is not
+upcoming, ``object_not_in_prerequisite_state`` while the scheduler is paused.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ on a SQLite file.
 The schema (``sql/sqlite``) keeps one row in ``cron_job`` per upcoming meeting through plain
 SQLite triggers; :class:`scheduler_admin.sqlite.worker.CronWorker` runs the due jobs like pg_cron.
 This class opens a transaction per operation and calls the twins in :mod:`scheduler_admin.sqlite`
-(mostly :mod:`~scheduler_admin.sqlite.admin`, the twin of ``sql/postgres/40_admin.sql``) at the
+(one module per file of ``sql/postgres/``: :mod:`~scheduler_admin.sqlite.recovery`, the twin
+of ``40_recovery.sql``, and so on) at the
 backend's clock (:meth:`~scheduler_admin.sqlite.connection.Database.now`); its doctor is
 :mod:`scheduler_admin.backends.sqlite_doctor`.
 """
@@ -27,7 +28,15 @@ from scheduler_admin.core import (
     Wake,
     require_path,
 )
-from scheduler_admin.sqlite import admin, events, metrics, transitions
+from scheduler_admin.sqlite import (
+    events,
+    health,
+    history,
+    metrics,
+    recovery,
+    scheduling,
+    transitions,
+)
 from scheduler_admin.sqlite.connection import Database
 
 
@@ -41,7 +50,7 @@ class SqliteBackend(Database):
         run then name."""
         now = self.now()
         with self.transaction(write=False) as conn:
-            return admin.list_jobs(conn, now, transition)
+            return history.list_jobs(conn, now, transition)
 
     def recover(self, *, dry_run: bool = False, transition: str | None = None) -> Recovered:
         """Complete overdue rows, register missing or wrong jobs, remove orphan jobs: of every
@@ -52,7 +61,7 @@ class SqliteBackend(Database):
         """
         now = self.now()
         with self.transaction(write=not dry_run) as conn:
-            return admin.recover(conn, now, dry_run=dry_run, transition=transition)
+            return recovery.recover(conn, now, dry_run=dry_run, transition=transition)
 
     def reconcile(self, *, transition: str | None = None) -> Reconciled:
         """Recover, then delete our run history older than the retention (of every transition,
@@ -60,7 +69,7 @@ class SqliteBackend(Database):
         ``{"paused": True}``, like the reconcile job."""
         now = self.now()
         with self.transaction() as conn:
-            return admin.reconcile(conn, now, transition)
+            return recovery.reconcile(conn, now, transition)
 
     def history(
         self, *, failed_only: bool = False, limit: int = 50, transition: str | None = None
@@ -68,13 +77,15 @@ class SqliteBackend(Database):
         """Runs of our jobs (or of one transition's), newest first. ``failed``/``job canceled``
         is reported as canceled."""
         with self.transaction(write=False) as conn:
-            return admin.history(conn, failed_only=failed_only, limit=limit, transition=transition)
+            return history.history(
+                conn, failed_only=failed_only, limit=limit, transition=transition
+            )
 
     def health(self) -> dict[str, Any]:
         """Counts for monitoring, as the PostgreSQL backend reports them."""
         now = self.now()
         with self.transaction(write=False) as conn:
-            return admin.health(conn, now)
+            return health.health(conn, now)
 
     def doctor(self, *, transition: str | None = None) -> list[Check]:
         """Checks with a fix for each failing one; an unmigrated database is a failing check
@@ -85,26 +96,26 @@ class SqliteBackend(Database):
         """Move an upcoming meeting's end time; the triggers (re)register or complete it."""
         now = self.now()
         with self.transaction() as conn:
-            return admin.schedule_meeting(conn, meeting_id, end_time, now)
+            return scheduling.schedule_meeting(conn, meeting_id, end_time, now)
 
     def cancel(self, meeting_id: str) -> dict[str, Any]:
         """Cancel an upcoming meeting (its job goes with it); a stray job is removed too."""
         with self.transaction() as conn:
-            return admin.cancel_meeting(conn, meeting_id)
+            return scheduling.cancel_meeting(conn, meeting_id)
 
     def pause(self, *, transition: str | None = None) -> dict[str, Any]:
         """Triggers register no job and jobs change nothing until resume(): the whole
         scheduler (None) or one transition by name."""
         now = self.now()
         with self.transaction() as conn:
-            return admin.pause(conn, now, transition)
+            return scheduling.pause(conn, now, transition)
 
     def resume(self, *, transition: str | None = None) -> Recovered:
         """Enable the scheduler and every transition, then recover what happened while paused
         (None); or resume one transition and recover it."""
         now = self.now()
         with self.transaction() as conn:
-            return admin.resume(conn, now, transition)
+            return scheduling.resume(conn, now, transition)
 
     def wake(self, *, transition: str | None = None) -> Wake:
         """Complete what is due at the backend's clock (of every active transition, or of the
@@ -118,7 +129,7 @@ class SqliteBackend(Database):
     ) -> list[Event]:
         """Completion events, newest first (of one path, or all; of one transition, or all)."""
         with self.transaction(write=False) as conn:
-            return admin.events(conn, limit=limit, path=require_path(path), transition=transition)
+            return events.events(conn, limit=limit, path=require_path(path), transition=transition)
 
     def set_webhooks(self, enabled: bool) -> dict[str, Any]:
         """Whether meetings completed from now on are to be delivered by webhook."""

@@ -3,7 +3,7 @@
 No SQL twin, and so not in :mod:`scheduler_admin.sqlite`: on PostgreSQL too the checks are Python
 (:mod:`scheduler_admin.backends.functions`), and those a ``health()`` result answers are the same
 function on both (:func:`scheduler_admin.backends.checks.health_checks`); here they read the twins
-(:func:`scheduler_admin.sqlite.admin.health` and the registry of transitions), with SQLite's own
+(:func:`scheduler_admin.sqlite.health.health` and the registry of transitions), with SQLite's own
 fixes and the emulated worker.
 """
 
@@ -16,7 +16,8 @@ from scheduler_admin.backends.checks import check as make_check
 from scheduler_admin.backends.checks import health_checks
 from scheduler_admin.core import BUILTIN, Check, plural
 from scheduler_admin.exceptions import NotMigrated
-from scheduler_admin.sqlite import admin, transitions
+from scheduler_admin.sqlite import health as sqlite_health
+from scheduler_admin.sqlite import recovery, transitions
 from scheduler_admin.sqlite.connection import (
     TRIGGERS,
     Database,
@@ -26,7 +27,7 @@ from scheduler_admin.sqlite.connection import (
 )
 from scheduler_admin.sqlite.functions import is_enabled, statuses
 
-WORKER_STALE_AFTER = admin.WORKER_STALE_AFTER
+WORKER_STALE_AFTER = sqlite_health.WORKER_STALE_AFTER
 
 
 def paused_check(name: str) -> Check:
@@ -57,7 +58,7 @@ def transition_checks(
             make_check(f"transition {name}: jobs", False, gone, remove_fix),
         ]
     else:
-        present = transitions.existing_triggers(conn, spec)
+        present = transitions.transition_triggers(conn, spec)
         missing = [
             spec.trigger(kind)
             for kind in transitions.TRIGGER_KINDS
@@ -130,11 +131,11 @@ def doctor(db: Database, now: datetime, transition: str | None = None) -> list[C
             return checks + transition_checks(conn, spec, now)
     with db.transaction(write=False) as conn:
         if transition is not None:
-            transitions.require(conn, transition)
-        meetings_paused = transitions.paused_names(conn)[:1] == [BUILTIN]
+            transitions.transition_target(conn, transition)
+        meetings_paused = transitions.paused_transitions(conn)[:1] == [BUILTIN]
         others: list[Check] = []
         if transition is None:
-            for spec in transitions.registered(conn):
+            for spec in transitions.other_transitions(conn):
                 others += transition_checks(conn, spec, now)
         present = {
             str(row[0])
@@ -143,9 +144,9 @@ def doctor(db: Database, now: datetime, transition: str | None = None) -> list[C
             )
         }
         pending = statuses(conn).pending
-        plan = admin.repair_plan(conn, now)
-        health = admin.health(conn, now, plan)
-        _, reconcile_detail = admin.reconcile_job_ok(conn)
+        plan = recovery.repair_plan(conn, now)
+        health = sqlite_health.health(conn, now, plan)
+        _, reconcile_detail = sqlite_health.reconcile_job_ok(conn)
         worker = conn.execute(
             "SELECT heartbeat_at, pid, hostname FROM scheduler_worker WHERE singleton = 1"
         ).fetchone()

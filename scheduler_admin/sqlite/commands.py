@@ -5,7 +5,7 @@ of two calls:
 
 * ``complete_meeting('<id>')``: :func:`scheduler_admin.sqlite.functions.complete_meeting`
   (``scheduler.complete_meeting()``); the id is an SQL literal (quotes doubled);
-* ``reconcile()``: :func:`scheduler_admin.sqlite.admin.reconcile` (``scheduler.reconcile()``;
+* ``reconcile()``: :func:`scheduler_admin.sqlite.recovery.reconcile` (``scheduler.reconcile()``;
   the transitions paused by name are skipped, meetings included);
 * ``complete_transition('<name>', '<key>')``: the job of a row of a registered transition,
   :func:`scheduler_admin.sqlite.transitions.complete_transition`
@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from scheduler_admin.core import BUILTIN, RecoverReport, plural, recover_summary
-from scheduler_admin.sqlite import admin, transitions
+from scheduler_admin.sqlite import recovery, transitions
 from scheduler_admin.sqlite.functions import (
     RECONCILE_COMMAND,
     Completion,
@@ -89,7 +89,7 @@ def execute(conn: sqlite3.Connection, command: str, now: datetime) -> Outcome:
     if command == RECONCILE_COMMAND:
         if not is_enabled(conn):
             return Outcome(True, PAUSED)
-        report = admin.repair_and_prune(conn, now)
+        report = recovery.repair_and_prune(conn, now)
         summary = recover_summary(report) + transitions_summary(report)
         if report["errors"]:
             details = "; ".join(

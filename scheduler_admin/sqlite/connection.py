@@ -24,6 +24,9 @@ from scheduler_admin.exceptions import DatabaseError, InvalidInput, NotMigrated
 log = logging.getLogger(__name__)
 UTC = timezone.utc
 Clock = Callable[[], datetime]
+# The reconcile job's command (sql/sqlite/10_schema.sql; functions.reconcile_command()), here
+# for every module of the twin: the run history of the job is read below functions.py.
+RECONCILE_COMMAND = "reconcile()"
 
 # The objects of ours every operation needs (sql/sqlite/10_schema.sql and 20_views.sql; the
 # completion events and webhooks since revision 0004, the registry of transitions since 0005,

@@ -1,9 +1,8 @@
-"""The Python twin of the completion events of revision 0004 (``sql/postgres/20_functions.sql``
-and ``40_admin.sql``): recording completions, ``scheduler.set_webhooks()``,
-``scheduler.claim_events()``, ``scheduler.record_attempt()``, and the retention of
-``scheduler.reconcile()`` that rolls deleted events into the totals. ``scheduler.events()``, which
-checks a transition's name in the registry (:mod:`scheduler_admin.sqlite.transitions`, itself a
-recorder of events), is in :mod:`scheduler_admin.sqlite.admin`.
+"""The Python twin of ``sql/postgres/43_events.sql``, the completion events of revision 0004
+(their recording is in :mod:`scheduler_admin.sqlite.functions`): ``scheduler.events()``,
+``scheduler.set_webhooks()``, ``scheduler.claim_events()``, ``scheduler.record_attempt()``,
+``scheduler.event_counts()``, and ``scheduler.purge_events()``, the retention of
+``scheduler.reconcile()`` that rolls deleted events into the totals.
 
 The tables are ``scheduler_completion_events``, ``scheduler_webhook_attempts``,
 ``scheduler_webhooks`` and ``scheduler_metric_totals`` (``sql/sqlite/10_schema.sql``); the view
@@ -21,8 +20,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler_admin.core import PATHS, Event, Outcome
+from scheduler_admin.core import Event, Outcome
 from scheduler_admin.exceptions import DatabaseError, InvalidInput
+from scheduler_admin.sqlite import transitions
 from scheduler_admin.sqlite.connection import iso_text, to_event_time
 
 OUTCOMES = ("delivered", "retry", "failed")
@@ -30,84 +30,11 @@ MAX_ERROR = 2000  # characters of an attempt's error kept (as PostgreSQL's left(
 # The upper bounds (seconds) of the cumulative lateness buckets of metrics().
 LATENESS_BUCKETS: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 3600)
 
-# What a new event's delivery is: pending while webhooks are on, else NULL (also in the triggers).
-_DELIVERY_SQL = """(SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
-                      FROM scheduler_webhooks w WHERE w.singleton = 1)"""
 EVENT_COLUMNS = """event_id, event_key, meeting_id, end_time, completed_at, lateness_seconds,
                     path, delivery, attempts, last_error, transition, key"""
 
 # (name, label) -> value, as scheduler_metric_totals holds them
 Totals = dict[tuple[str, str], float]
-
-
-def record_completions(
-    conn: sqlite3.Connection,
-    now: datetime,
-    *,
-    path: str,
-    where: str,
-    params: Mapping[str, object],
-) -> int:
-    """One event per meeting matching ``where`` (the condition of the completing UPDATE, run
-    right after it in the same transaction), completed at ``now`` by ``path``; how many.
-
-    ``where`` is SQL on ``meetings`` written by the caller (never row data), ``params`` its
-    named parameters. The twin of the recording of completion events by the completing
-    functions of sql/postgres/20_functions.sql (scheduler.complete_due() and its callers).
-    """
-    if path not in PATHS:
-        raise InvalidInput(f"unknown completion path {path!r}: expected one of {', '.join(PATHS)}")
-    sql = f"""INSERT INTO scheduler_completion_events
-                     (meeting_id, end_time, completed_at, path, delivery, next_attempt_at,
-                      transition, key)
-              SELECT id, strftime('%Y-%m-%dT%H:%M:%f', end_time) || '000+00:00',
-                     :event_completed_at, :event_path, {_DELIVERY_SQL}, :event_completed_at,
-                     'meetings', id
-                FROM meetings
-               WHERE {where}"""
-    stamp = to_event_time(now)
-    values = {**params, "event_completed_at": stamp, "event_path": path}
-    return conn.execute(sql, values).rowcount
-
-
-def record_row_completions(
-    conn: sqlite3.Connection,
-    now: datetime,
-    *,
-    path: str,
-    transition: str,
-    table: str,
-    key: str,
-    time: str,
-    where: str,
-    params: Mapping[str, object],
-) -> int:
-    """One event per row of another transition's ``table`` matching ``where`` (the condition of
-    its completing UPDATE, run right before it), completed at ``now`` by ``path``; how many.
-
-    ``table``, ``key`` and ``time`` are the quoted identifiers of the transition's table and
-    its key and time columns, ``where`` SQL on that table, all written by
-    ``sqlite/transitions.py`` from the validated registry (never row data). The event's
-    meeting_id is null, its key the row's key as text, its end_time the row's time (UTC, to
-    the millisecond SQLite reads).
-    """
-    if path not in PATHS:
-        raise InvalidInput(f"unknown completion path {path!r}: expected one of {', '.join(PATHS)}")
-    sql = f"""INSERT INTO scheduler_completion_events
-                     (meeting_id, end_time, completed_at, path, delivery, next_attempt_at,
-                      transition, key)
-              SELECT NULL, strftime('%Y-%m-%dT%H:%M:%f', {time}) || '000+00:00',
-                     :event_completed_at, :event_path, {_DELIVERY_SQL}, :event_completed_at,
-                     :event_transition, CAST({key} AS TEXT)
-                FROM {table}
-               WHERE {where}"""
-    values = {
-        **params,
-        "event_completed_at": to_event_time(now),
-        "event_path": path,
-        "event_transition": transition,
-    }
-    return conn.execute(sql, values).rowcount
 
 
 def event_row(row: sqlite3.Row) -> Event:
@@ -134,7 +61,7 @@ def webhooks_enabled(conn: sqlite3.Connection) -> bool:
 
 
 def set_webhooks(conn: sqlite3.Connection, enabled: bool) -> dict[str, Any]:
-    """Twin of scheduler.set_webhooks() in sql/postgres/40_admin.sql: events completed from now
+    """Twin of scheduler.set_webhooks() in sql/postgres/43_events.sql: events completed from now
     on are pending delivery (or not); existing events keep their delivery."""
     conn.execute(
         """INSERT INTO scheduler_webhooks (singleton, enabled) VALUES (1, ?)
@@ -147,7 +74,7 @@ def set_webhooks(conn: sqlite3.Connection, enabled: bool) -> dict[str, Any]:
 def claim_events(
     conn: sqlite3.Connection, now: datetime, *, limit: int, lease_seconds: float
 ) -> list[Event]:
-    """Twin of scheduler.claim_events() in sql/postgres/40_admin.sql: up to ``limit`` pending
+    """Twin of scheduler.claim_events() in sql/postgres/43_events.sql: up to ``limit`` pending
     events due at ``now`` (next_attempt_at reached) without a live lease, oldest first (by
     next_attempt_at, then event_id); each gets a lease until ``now + lease_seconds`` and one
     more attempt.
@@ -203,7 +130,7 @@ def record_attempt(
     error: str | None = None,
     retry_in_seconds: float | None = None,
 ) -> bool:
-    """Twin of scheduler.record_attempt() in sql/postgres/40_admin.sql.
+    """Twin of scheduler.record_attempt() in sql/postgres/43_events.sql.
 
     Keeps an attempt row (numbered by the event's attempts so far; the error cut to
     :data:`MAX_ERROR` characters), then applies the outcome to a pending event, releasing its
@@ -251,6 +178,12 @@ def record_attempt(
 # -- the counters of metrics() and the retention --------------------------------------------------
 
 
+def lateness_buckets() -> tuple[float, ...]:
+    """Twin of scheduler.lateness_buckets() in sql/postgres/43_events.sql: the upper bounds
+    (seconds) of the lateness histogram's buckets."""
+    return LATENESS_BUCKETS
+
+
 def bucket_label(bound: float) -> str:
     """The label of a lateness bucket in scheduler_metric_totals: ``0.5``, ``1``, ``3600`` (as
     PostgreSQL prints the double precision bound)."""
@@ -259,12 +192,12 @@ def bucket_label(bound: float) -> str:
 
 def _bucket_columns() -> str:
     return ", ".join(
-        f"coalesce(sum(lateness_us <= {int(bound * 1_000_000)}), 0)" for bound in LATENESS_BUCKETS
+        f"coalesce(sum(lateness_us <= {int(bound * 1_000_000)}), 0)" for bound in lateness_buckets()
     )
 
 
 def event_counts(conn: sqlite3.Connection, where: str, params: Mapping[str, object]) -> Totals:
-    """Twin of scheduler.event_counts() in sql/postgres/40_admin.sql: the counters of the events
+    """Twin of scheduler.event_counts() in sql/postgres/43_events.sql: the counters of the events
     matching ``where`` (SQL on the view scheduler_events, written by the caller), keyed as
     scheduler_metric_totals is: (name, label) -> value."""
     counts: Totals = {}
@@ -280,7 +213,7 @@ def event_counts(conn: sqlite3.Connection, where: str, params: Mapping[str, obje
     ).fetchone()
     counts["lateness_count", ""] = row[0]
     counts["lateness_sum", ""] = row[1] / 1_000_000
-    for index, bound in enumerate(LATENESS_BUCKETS, start=2):
+    for index, bound in enumerate(lateness_buckets(), start=2):
         counts["lateness_le", bucket_label(bound)] = row[index]
     counts["webhook_delivered", ""] = row[-2]
     counts["webhook_failed", ""] = row[-1]
@@ -309,7 +242,7 @@ def totals(conn: sqlite3.Connection, transition: str | None = None) -> Totals:
 
 
 def purge_events(conn: sqlite3.Connection, now: datetime, retention_days: int) -> int:
-    """Twin of scheduler.purge_events() in sql/postgres/40_admin.sql (the reconcile job): events
+    """Twin of scheduler.purge_events() in sql/postgres/43_events.sql (the reconcile job): events
     completed more than ``retention_days`` before ``now`` (any delivery state) are added to
     scheduler_metric_totals (per transition), then deleted with their attempts; how many
     events."""
@@ -343,3 +276,27 @@ def purge_events(conn: sqlite3.Connection, now: datetime, retention_days: int) -
         params,
     )
     return conn.execute(f"DELETE FROM scheduler_completion_events WHERE {old}", params).rowcount
+
+
+def events(
+    conn: sqlite3.Connection,
+    *,
+    limit: int = 50,
+    path: str | None = None,
+    transition: str | None = None,
+) -> list[Event]:
+    """Twin of scheduler.events() in sql/postgres/43_events.sql: newest first, of one path or
+    all (a path no event has, none), of every transition (None) or of the one named (an
+    unknown name: :class:`InvalidInput`)."""
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1, not {limit}")
+    if transition is not None:
+        transitions.transition_target(conn, transition)
+    rows = conn.execute(
+        f"""SELECT {EVENT_COLUMNS} FROM scheduler_events
+             WHERE (:path IS NULL OR path = :path)
+               AND (:transition IS NULL OR transition = :transition)
+             ORDER BY event_id DESC LIMIT :limit""",
+        {"path": path, "limit": limit, "transition": transition},
+    ).fetchall()
+    return [event_row(row) for row in rows]

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import NamedTuple
 
-from scheduler_admin.core import BUILTIN, JOB_PREFIX, RECONCILE_JOB, job_name, meeting_id
-from scheduler_admin.exceptions import NotMigrated
-from scheduler_admin.sqlite import events, failing
-from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
+from scheduler_admin.core import BUILTIN, JOB_PREFIX, PATHS, RECONCILE_JOB, job_name, meeting_id
+from scheduler_admin.exceptions import InvalidInput, NotMigrated
+from scheduler_admin.sqlite import safety
+from scheduler_admin.sqlite.connection import (
+    RECONCILE_COMMAND,
+    from_db_time,
+    iso,
+    iso_text,
+    to_db_time,
+    to_event_time,
+)
 
 __all__ = [
     "JOB_PREFIX",
@@ -28,27 +35,26 @@ __all__ = [
     "RECONCILE_SCHEDULE",
     "Completion",
     "Statuses",
+    "command_job",
+    "complete_due",
     "complete_due_meetings",
     "complete_meeting",
-    "complete_meetings",
     "forget_meetings",
     "has_column",
-    "is_active",
     "is_enabled",
     "job_command",
     "job_name",
-    "job_name_of_command",
     "meeting_id",
     "next_end_time",
     "parse_complete_command",
     "paused_by_name",
     "register_jobs",
     "statuses",
+    "transition_active",
     "unregister_jobs",
 ]
 
 RECONCILE_SCHEDULE = "* * * * *"
-RECONCILE_COMMAND = "reconcile()"
 _COMPLETE_PREFIX = "complete_meeting('"
 
 
@@ -68,9 +74,15 @@ def parse_complete_command(command: str | None) -> str | None:
     return literal.replace("''", "'")
 
 
-def job_name_of_command(command: str | None) -> str | None:
+def reconcile_command() -> str:
+    """Twin of scheduler.reconcile_command() in sql/postgres/20_functions.sql: the command of the
+    reconcile job."""
+    return RECONCILE_COMMAND
+
+
+def command_job(command: str | None) -> str | None:
     """The job name a command belongs to (for runs whose job was removed since)."""
-    if command == RECONCILE_COMMAND:
+    if command == reconcile_command():
         return RECONCILE_JOB
     meeting = parse_complete_command(command)
     return None if meeting is None else job_name(meeting)
@@ -103,6 +115,12 @@ def statuses(conn: sqlite3.Connection) -> Statuses:
     return Statuses(str(row[0]), str(row[1]), str(row[2]))
 
 
+def pending_status(conn: sqlite3.Connection) -> str:
+    """Twin of scheduler.pending_status() in sql/postgres/20_functions.sql: the status that gets a
+    job (default upcoming)."""
+    return statuses(conn).pending
+
+
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     """Whether ``table`` has ``column`` (PRAGMA table_info), e.g. meetings.updated_at."""
     row = conn.execute(
@@ -126,7 +144,7 @@ def paused_by_name(conn: sqlite3.Connection, name: str) -> bool:
     return row is not None and bool(row[0])
 
 
-def is_active(conn: sqlite3.Connection, name: str = BUILTIN) -> bool:
+def transition_active(conn: sqlite3.Connection, name: str = BUILTIN) -> bool:
     """Twin of scheduler.transition_active() (scheduler.is_enabled() for meetings): the
     scheduler as a whole is enabled and the transition is not paused by name. While not
     active, its triggers register no job, its jobs change nothing, recover refuses it and
@@ -145,7 +163,7 @@ def register_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int:
     and the active flag of an existing job; returns how many jobs were created or changed.
     """
     count = 0
-    pending = statuses(conn).pending
+    pending = pending_status(conn)
     for meeting in _ids(meeting_ids):
         count += conn.execute(
             """INSERT INTO cron_job (schedule, command, jobname)
@@ -162,15 +180,19 @@ def register_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int:
 
 def unregister_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int:
     """Twin of scheduler.unregister_jobs() in sql/postgres/20_functions.sql; returns how many."""
+    return unschedule_jobs(conn, [job_name(meeting) for meeting in _ids(meeting_ids)])
+
+
+def unschedule_jobs(conn: sqlite3.Connection, job_names: Iterable[str]) -> int:
+    """Twin of scheduler.unschedule_jobs() in sql/postgres/20_functions.sql: remove the jobs of
+    these names (those that exist); returns how many."""
     count = 0
-    for meeting in _ids(meeting_ids):
-        count += conn.execute(
-            "DELETE FROM cron_job WHERE jobname = ?", (job_name(meeting),)
-        ).rowcount
+    for name in dict.fromkeys(job_names):
+        count += conn.execute("DELETE FROM cron_job WHERE jobname = ?", (name,)).rowcount
     return count
 
 
-def complete_meetings(
+def complete_due(
     conn: sqlite3.Connection,
     now: datetime,
     meeting_ids: Iterable[str] | None = None,
@@ -187,7 +209,7 @@ def complete_meetings(
 
     One set UPDATE; a meeting whose completion is rejected (a constraint or a trigger of the
     application's) never holds up the others: it is recorded as failing and left out until its
-    retry time (:func:`scheduler_admin.sqlite.failing.complete_rows`).
+    retry time (:func:`scheduler_admin.sqlite.safety.complete_rows`).
     """
     words = statuses(conn)
     stamp = ", updated_at = :now" if has_column(conn, "meetings", "updated_at") else ""
@@ -203,11 +225,11 @@ def complete_meetings(
 
     def complete(where: str, values: dict[str, str]) -> int:
         # the events first: afterwards the rows no longer match the condition
-        events.record_completions(conn, now, path=path, where=where, params=values)
+        record_completions(conn, now, path=path, where=where, params=values)
         update = f"UPDATE meetings SET status = :done{stamp} WHERE {where}"
         return conn.execute(update, values).rowcount
 
-    return failing.complete_rows(
+    return safety.complete_rows(
         conn,
         now,
         transition=BUILTIN,
@@ -220,15 +242,90 @@ def complete_meetings(
     )
 
 
+# What a new event's delivery is: pending while webhooks are on, else NULL (also in the triggers).
+DELIVERY_SQL = """(SELECT CASE WHEN w.enabled = 1 THEN 'pending' END
+                      FROM scheduler_webhooks w WHERE w.singleton = 1)"""
+
+
+def record_completions(
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    path: str,
+    where: str,
+    params: Mapping[str, object],
+) -> int:
+    """One event per meeting matching ``where`` (the condition of the completing UPDATE, run
+    right after it in the same transaction), completed at ``now`` by ``path``; how many.
+
+    ``where`` is SQL on ``meetings`` written by the caller (never row data), ``params`` its
+    named parameters. The twin of the recording of completion events by the completing
+    functions of sql/postgres/20_functions.sql (scheduler.complete_due() and its callers).
+    """
+    if path not in PATHS:
+        raise InvalidInput(f"unknown completion path {path!r}: expected one of {', '.join(PATHS)}")
+    sql = f"""INSERT INTO scheduler_completion_events
+                     (meeting_id, end_time, completed_at, path, delivery, next_attempt_at,
+                      transition, key)
+              SELECT id, strftime('%Y-%m-%dT%H:%M:%f', end_time) || '000+00:00',
+                     :event_completed_at, :event_path, {DELIVERY_SQL}, :event_completed_at,
+                     'meetings', id
+                FROM meetings
+               WHERE {where}"""
+    stamp = to_event_time(now)
+    values = {**params, "event_completed_at": stamp, "event_path": path}
+    return conn.execute(sql, values).rowcount
+
+
+def record_row_completions(
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    path: str,
+    transition: str,
+    table: str,
+    key: str,
+    time: str,
+    where: str,
+    params: Mapping[str, object],
+) -> int:
+    """One event per row of another transition's ``table`` matching ``where`` (the condition of
+    its completing UPDATE, run right before it), completed at ``now`` by ``path``; how many.
+
+    ``table``, ``key`` and ``time`` are the quoted identifiers of the transition's table and
+    its key and time columns, ``where`` SQL on that table, all written by
+    ``sqlite/transitions.py`` from the validated registry (never row data). The event's
+    meeting_id is null, its key the row's key as text, its end_time the row's time (UTC, to
+    the millisecond SQLite reads).
+    """
+    if path not in PATHS:
+        raise InvalidInput(f"unknown completion path {path!r}: expected one of {', '.join(PATHS)}")
+    sql = f"""INSERT INTO scheduler_completion_events
+                     (meeting_id, end_time, completed_at, path, delivery, next_attempt_at,
+                      transition, key)
+              SELECT NULL, strftime('%Y-%m-%dT%H:%M:%f', {time}) || '000+00:00',
+                     :event_completed_at, :event_path, {DELIVERY_SQL}, :event_completed_at,
+                     :event_transition, CAST({key} AS TEXT)
+                FROM {table}
+               WHERE {where}"""
+    values = {
+        **params,
+        "event_completed_at": to_event_time(now),
+        "event_path": path,
+        "event_transition": transition,
+    }
+    return conn.execute(sql, values).rowcount
+
+
 def forget_meetings(conn: sqlite3.Connection) -> int:
     """Forget the failing entries of meetings that are gone or no longer pending (reconcile)."""
-    return failing.forget(
+    return safety.clear_failing_rows(
         conn,
         BUILTIN,
         table="meetings",
         key="meetings.id",
         pending="meetings.status = :pending",
-        params={"pending": statuses(conn).pending},
+        params={"pending": pending_status(conn)},
     )
 
 
@@ -236,9 +333,9 @@ def complete_due_meetings(conn: sqlite3.Connection, now: datetime, *, path: str)
     """Twin of scheduler.complete_due_meetings() in sql/postgres/20_functions.sql.
 
     Marks done every pending meeting whose end time is at or before ``now`` (see
-    :func:`complete_meetings`), recording events of ``path``.
+    :func:`complete_due`), recording events of ``path``.
     """
-    return complete_meetings(conn, now, path=path)
+    return complete_due(conn, now, path=path)
 
 
 class Completion(NamedTuple):
@@ -270,21 +367,21 @@ def complete_meeting(conn: sqlite3.Connection, meeting_id: str, now: datetime) -
 
     words = statuses(conn)
     before = status()
-    if not is_active(conn):
+    if not transition_active(conn):
         return Completion(0, False, before, False, before == words.pending)
     completed = complete_due_meetings(conn, now, path="job")
     after = status()
     still_pending = after == words.pending
     removed = not still_pending and unregister_jobs(conn, [meeting_id]) > 0
     this_one = before == words.pending and after == words.done
-    found = failing.entry(conn, BUILTIN, meeting_id) if still_pending else None
+    found = safety.entry(conn, BUILTIN, meeting_id) if still_pending else None
     return Completion(
         completed,
         this_one,
         after,
         removed,
         still_pending,
-        None if found is None else failing.describe(found),
+        None if found is None else safety.describe(found),
     )
 
 
@@ -293,7 +390,7 @@ def next_end_time(conn: sqlite3.Connection, now: datetime | None = None) -> str 
     of a pending meeting (ISO, UTC), None when there is none. With ``now``: a meeting waiting
     for its retry after a failed completion counts at its retry time (revision 0009), so that
     the waker does not wake again and again for it."""
-    pending = statuses(conn).pending
+    pending = pending_status(conn)
     if now is None:
         row = conn.execute(
             "SELECT end_time FROM meetings WHERE status = ? ORDER BY julianday(end_time) LIMIT 1",
@@ -302,13 +399,13 @@ def next_end_time(conn: sqlite3.Connection, now: datetime | None = None) -> str 
         return None if row is None else iso_text(row[0])
     row = conn.execute(
         f"""SELECT end_time FROM meetings
-             WHERE meetings.status = :pending AND {failing.not_waiting_sql("meetings.id")}
+             WHERE meetings.status = :pending AND {safety.not_waiting_sql("meetings.id")}
              ORDER BY julianday(end_time) LIMIT 1""",
         {"pending": pending, "fr_transition": BUILTIN, "fr_now": to_db_time(now)},
     ).fetchone()
     times = [] if row is None else [from_db_time(row[0])]
     times.append(
-        failing.next_retry(
+        safety.next_retry(
             conn,
             now,
             BUILTIN,

@@ -1,4 +1,4 @@
-"""The Python twin of ``scheduler.metrics()`` (``sql/postgres/40_admin.sql``): the counters and
+"""The Python twin of ``scheduler.metrics()`` (``sql/postgres/48_metrics.sql``): the counters and
 gauges ``scheduler-admin metrics`` prints, as the same JSON document.
 
 The counters (completions by path, the lateness histogram, webhook deliveries and failures) are
@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from scheduler_admin.core import BUILTIN, PATHS
-from scheduler_admin.sqlite import admin, events, failing, transitions
+from scheduler_admin.sqlite import events, health, history, recovery, safety, transitions
 from scheduler_admin.sqlite.connection import from_db_time, to_db_time
 from scheduler_admin.sqlite.functions import is_enabled
 
@@ -48,7 +48,7 @@ def lateness(counts: events.Totals) -> dict[str, Any]:
     return {
         "buckets": [
             [bound, int(counts.get(("lateness_le", events.bucket_label(bound)), 0))]
-            for bound in events.LATENESS_BUCKETS
+            for bound in events.lateness_buckets()
         ],
         "count": int(counts.get(("lateness_count", ""), 0)),
         "sum": counts.get(("lateness_sum", ""), 0),
@@ -107,7 +107,7 @@ def transition_gauges(
              WHERE {spec.pending(spec.col(spec.state, "t"))}""",
         {
             "now": to_db_time(now),
-            "overdue": to_db_time(now - admin.OVERDUE_GRACE),
+            "overdue": to_db_time(now - recovery.OVERDUE_GRACE),
             "prefix": spec.prefix,
         },
     ).fetchone()
@@ -157,20 +157,20 @@ def reconcile_and_failing(conn: sqlite3.Connection, transition: str | None) -> d
     """The rows failing to complete (of every transition, None, or of the one named) and the
     reconcile job's runs failed (or skipped: never, on SQLite) in a row (revision 0009)."""
     return {
-        "failing_rows": failing.count(conn, transition),
-        "reconcile_skipped_in_a_row": admin.RECONCILE_SKIPPED_IN_A_ROW,
-        "reconcile_failed_in_a_row": admin.reconcile_failed_in_a_row(conn),
+        "failing_rows": safety.count(conn, transition),
+        "reconcile_skipped_in_a_row": health.RECONCILE_SKIPPED_IN_A_ROW,
+        "reconcile_failed_in_a_row": safety.reconcile_failed_in_a_row(conn),
     }
 
 
 def metrics(
     conn: sqlite3.Connection, now: datetime, transition: str | None = None
 ) -> dict[str, Any]:
-    """Twin of scheduler.metrics() in sql/postgres/40_admin.sql (backend ``sqlite``).
+    """Twin of scheduler.metrics() in sql/postgres/48_metrics.sql (backend ``sqlite``).
 
     The gauges of health() (upcoming meetings, jobs, missing, orphan and overdue), the
     cumulative counters of the completion events, the failed runs kept in the run history and
-    those retried (:func:`scheduler_admin.sqlite.admin.retried_runs_since`), the rows failing
+    those retried (:func:`scheduler_admin.sqlite.history.failed_runs`), the rows failing
     to complete and the reconcile job's failures in a row (:func:`reconcile_and_failing`), and
     webhooks.
 
@@ -180,7 +180,7 @@ def metrics(
     :class:`~scheduler_admin.exceptions.InvalidInput`.
     """
     if transition is not None:
-        transitions.require(conn, transition)
+        transitions.transition_target(conn, transition)
     counts_of = None if transition is None else transition
     counts = cumulative_counts(conn, counts_of)
     if transition not in (None, BUILTIN):
@@ -199,19 +199,20 @@ def metrics(
             **reconcile_and_failing(conn, transition),
             "webhooks": webhooks(conn, counts, now, transition),
         }
-    plan = admin.repair_plan(conn, now)
+    plan = recovery.repair_plan(conn, now)
+    runs = history.failed_runs(conn, None)
     return {
         "backend": "sqlite",
         "enabled": is_enabled(conn),
         "upcoming_meetings": plan.total,
-        "jobs": admin.meeting_jobs_count(conn),
+        "jobs": health.meeting_jobs_count(conn),
         "missing_jobs": plan.missing,
         "orphan_jobs": len(plan.orphans),
         "overdue_meetings": plan.overdue_beyond_grace,
         "completions": {path: int(counts.get(("completions", path), 0)) for path in PATHS},
         "lateness": lateness(counts),
-        "failed_runs": admin.failed_runs_since(conn, None),
-        "retried_runs": admin.retried_runs_since(conn, None),
+        "failed_runs": runs.failed,
+        "retried_runs": runs.retried,
         **reconcile_and_failing(conn, transition),
         "webhooks": webhooks(conn, counts, now, counts_of),
     }

@@ -23,7 +23,7 @@ or the transition paused by name: its ``paused`` flag, revision 0006): no job is
 jobs are still removed. Unlike meetings, the application's time column is
 never rewritten (no UTC normalisation). Every completion of a row records its completion event
 (revision 0007, :func:`scheduler_admin.sqlite.events.record_row_completions`): path ``write``
-from the triggers, else the path of the caller of :func:`complete_due`.
+from the triggers, else the path of the caller of :func:`complete_due_transition`.
 """
 
 from __future__ import annotations
@@ -49,14 +49,15 @@ from scheduler_admin.core import (
     plural,
 )
 from scheduler_admin.exceptions import InvalidInput
-from scheduler_admin.sqlite import events, failing
+from scheduler_admin.sqlite import safety
 from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
 from scheduler_admin.sqlite.functions import (
     Completion,
     complete_due_meetings,
-    is_active,
     next_end_time,
+    record_row_completions,
     statuses,
+    transition_active,
 )
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ def _spec(row: sqlite3.Row) -> Spec:
     )
 
 
-def registered(conn: sqlite3.Connection) -> list[Spec]:
+def other_transitions(conn: sqlite3.Connection) -> list[Spec]:
     """Every non-builtin transition, by name."""
     cursor = conn.cursor()
     cursor.row_factory = sqlite3.Row  # the migrations' connection has none
@@ -255,7 +256,7 @@ def _lookup(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
 UNKNOWN_HINT = "scheduler-admin transitions list shows the registered ones."
 
 
-def require(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
+def transition_target(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
     """The registry row of the transition ``name`` (meetings included); an unknown name is an
     :class:`InvalidInput`, raised before the caller changes anything."""
     row = _lookup(conn, name) if isinstance(name, str) else None
@@ -265,15 +266,15 @@ def require(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
 
 
 def spec_of(conn: sqlite3.Connection, name: str) -> Spec:
-    """The registered transition ``name`` other than meetings (:func:`require` for an unknown
-    name)."""
-    row = require(conn, name)
+    """The registered transition ``name`` other than meetings (:func:`transition_target` for an
+    unknown name)."""
+    row = transition_target(conn, name)
     if row["builtin"]:
         raise InvalidInput(f"the transition {name} is builtin: the meetings machinery serves it")
     return _spec(row)
 
 
-def paused_names(conn: sqlite3.Connection) -> list[str]:
+def paused_transitions(conn: sqlite3.Connection) -> list[str]:
     """The transitions paused by name, meetings first, then by name."""
     rows = conn.execute(
         "SELECT name FROM scheduler_transitions WHERE paused = 1 ORDER BY builtin DESC, name"
@@ -443,7 +444,7 @@ END""",
     }
 
 
-def existing_triggers(conn: sqlite3.Connection, spec: Spec) -> set[str]:
+def transition_triggers(conn: sqlite3.Connection, spec: Spec) -> set[str]:
     names = [spec.trigger(kind) for kind in TRIGGER_KINDS]
     rows = conn.execute(
         f"SELECT name FROM sqlite_master WHERE type = 'trigger' "
@@ -453,10 +454,10 @@ def existing_triggers(conn: sqlite3.Connection, spec: Spec) -> set[str]:
     return {str(row[0]) for row in rows}
 
 
-def install_triggers(conn: sqlite3.Connection, spec: Spec) -> int:
+def create_transition_triggers(conn: sqlite3.Connection, spec: Spec) -> int:
     """Create the transition's triggers that are missing (all at add; after an application
     rebuilt its table, the repair re-creates them); how many were created."""
-    present = existing_triggers(conn, spec)
+    present = transition_triggers(conn, spec)
     created = 0
     for kind, sql in trigger_sql(spec).items():
         if spec.trigger(kind) not in present:
@@ -465,7 +466,7 @@ def install_triggers(conn: sqlite3.Connection, spec: Spec) -> int:
     return created
 
 
-def drop_triggers(conn: sqlite3.Connection, spec: Spec) -> None:
+def drop_transition_triggers(conn: sqlite3.Connection, spec: Spec) -> None:
     for kind in TRIGGER_KINDS:
         conn.execute(f"DROP TRIGGER IF EXISTS {quote_ident(spec.trigger(kind))}")
 
@@ -475,10 +476,10 @@ def drop_generated_triggers(conn: sqlite3.Connection) -> dict[str, list[str]]:
     name, for :func:`create_generated_triggers` (the migration of 0006 re-creates them in the
     shape of the revision it goes to, no more and no fewer)."""
     present: dict[str, list[str]] = {}
-    for spec in registered(conn):
-        found = existing_triggers(conn, spec)
+    for spec in other_transitions(conn):
+        found = transition_triggers(conn, spec)
         present[spec.name] = [kind for kind in TRIGGER_KINDS if spec.trigger(kind) in found]
-        drop_triggers(conn, spec)
+        drop_transition_triggers(conn, spec)
     return present
 
 
@@ -494,7 +495,7 @@ def create_generated_triggers(
     registry, with or without the check of the paused flag, the rounding of a finer fraction
     and the events of the write path (:func:`trigger_sql`); how many."""
     created = 0
-    for spec in registered(conn):
+    for spec in other_transitions(conn):
         statements = trigger_sql(
             spec, paused_check=paused_check, finer_fraction=finer_fraction, events=events
         )
@@ -719,7 +720,7 @@ def _validate(
     prefix = job_prefix if job_prefix is not None else name.replace("_", "-") + "-status-"
     _check_prefix(conn, prefix)
     spec = Spec(name, real_table, key, time, state, tuple(states), to_state, prefix)
-    taken = existing_triggers(conn, spec)
+    taken = transition_triggers(conn, spec)
     if taken:
         raise InvalidInput(
             f"the trigger {sorted(taken)[0]} exists already: the transition's triggers would "
@@ -800,10 +801,10 @@ def add_transition(
             to_db_time(now),
         ),
     )
-    install_triggers(conn, spec)
+    create_transition_triggers(conn, spec)
     completed = registered_jobs = 0
-    if is_active(conn, spec.name):
-        completed = complete_due(conn, spec, now, path="recover")
+    if transition_active(conn, spec.name):
+        completed = complete_due_transition(conn, spec, now, path="recover")
         registered_jobs = conn.execute(
             _register_sql(spec, spec.pending(spec.col(spec.state, "t"))),
             {},
@@ -841,12 +842,12 @@ def remove_transition(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
     """Twin of scheduler.remove_transition(): drop the transition's triggers and jobs and its
     registry row; the table's rows are never touched. ``meetings`` is refused."""
     spec = _spec_or_error(conn, name)
-    drop_triggers(conn, spec)
+    drop_transition_triggers(conn, spec)
     removed = conn.execute(
         f"DELETE FROM cron_job WHERE {_prefix_sql('jobname')}", {"prefix": spec.prefix}
     ).rowcount
     conn.execute("DELETE FROM scheduler_transitions WHERE name = ?", (spec.name,))
-    failing.forget_transition(conn, spec.name)
+    safety.forget_transition(conn, spec.name)
     log.info("removed transition %s (%s)", spec.name, plural(removed, "job"))
     return {"name": spec.name, "jobs_removed": removed}
 
@@ -931,20 +932,22 @@ def _pending_sql(spec: Spec) -> str:
     return spec.pending(_qualified(spec, spec.state))
 
 
-def complete_due(conn: sqlite3.Connection, spec: Spec, now: datetime, *, path: str) -> int:
+def complete_due_transition(
+    conn: sqlite3.Connection, spec: Spec, now: datetime, *, path: str
+) -> int:
     """Give ``to_state`` to every pending row of the transition whose time is at or before
     ``now``; how many. Each gets its completion event of ``path`` (job, waker, reconcile,
     recover) at ``now``, recorded first (afterwards the rows no longer match). The table's
     update trigger removes their jobs. One set UPDATE; a row whose completion is rejected (a
     constraint, a trigger of the application's or of another transition on the same table)
     never holds up the others: it is recorded as failing and left out until its retry time
-    (:func:`scheduler_admin.sqlite.failing.complete_rows`)."""
+    (:func:`scheduler_admin.sqlite.safety.complete_rows`)."""
     pending = _pending_sql(spec)
     where = f"{pending} AND julianday({_qualified(spec, spec.time)}) <= julianday(:now)"
     params = {"to_state": spec.to_state, "now": to_db_time(now)}
 
     def complete(condition: str, values: dict[str, str]) -> int:
-        events.record_row_completions(
+        record_row_completions(
             conn,
             now,
             path=path,
@@ -960,7 +963,7 @@ def complete_due(conn: sqlite3.Connection, spec: Spec, now: datetime, *, path: s
             values,
         ).rowcount
 
-    return failing.complete_rows(
+    return safety.complete_rows(
         conn,
         now,
         transition=spec.name,
@@ -977,8 +980,8 @@ def forget_failing(conn: sqlite3.Connection, spec: Spec) -> int:
     """Forget the failing entries of the transition's rows that are gone or no longer pending
     (every entry when its table is gone)."""
     if not table_exists(conn, spec.table):
-        return failing.forget_transition(conn, spec.name)
-    return failing.forget(
+        return safety.forget_transition(conn, spec.name)
+    return safety.clear_failing_rows(
         conn,
         spec.name,
         table=spec.qtable,
@@ -988,13 +991,15 @@ def forget_failing(conn: sqlite3.Connection, spec: Spec) -> int:
     )
 
 
-def next_time(conn: sqlite3.Connection, spec: Spec, now: datetime | None = None) -> datetime | None:
+def transition_next_time(
+    conn: sqlite3.Connection, spec: Spec, now: datetime | None = None
+) -> datetime | None:
     """Twin of scheduler.transition_next_time(): the earliest time of a pending row of the
     transition (None when no row is pending), what the waker sleeps until. With ``now``: a row
     waiting for its retry after a failed completion counts at its retry time (revision
     0009)."""
     time = spec.col(spec.time)
-    waiting = "" if now is None else f" AND {failing.not_waiting_sql(_qualified(spec, spec.key))}"
+    waiting = "" if now is None else f" AND {safety.not_waiting_sql(_qualified(spec, spec.key))}"
     row = conn.execute(
         f"""SELECT {time} FROM {spec.qtable}
              WHERE {_pending_sql(spec)} AND julianday({time}) IS NOT NULL{waiting}
@@ -1004,7 +1009,7 @@ def next_time(conn: sqlite3.Connection, spec: Spec, now: datetime | None = None)
     found = None if row is None else from_db_time(row[0])
     if now is None:
         return found
-    retry = failing.next_retry(
+    retry = safety.next_retry(
         conn,
         now,
         spec.name,
@@ -1042,9 +1047,9 @@ def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: date
         return None if found is None else str(found[0])
 
     before = state()
-    if not is_active(conn, name):
+    if not transition_active(conn, name):
         return Completion(0, False, before, False, before in spec.from_states)
-    completed = complete_due(conn, spec, now, path="job")
+    completed = complete_due_transition(conn, spec, now, path="job")
     after = state()
     still_pending = after in spec.from_states
     removed = (
@@ -1053,14 +1058,14 @@ def complete_transition(conn: sqlite3.Connection, name: str, key: str, now: date
         > 0
     )
     this_one = before in spec.from_states and after == spec.to_state
-    found = failing.entry(conn, spec.name, key) if still_pending else None
+    found = safety.entry(conn, spec.name, key) if still_pending else None
     return Completion(
         completed,
         this_one,
         after,
         removed,
         still_pending,
-        None if found is None else failing.describe(found),
+        None if found is None else safety.describe(found),
     )
 
 
@@ -1096,11 +1101,11 @@ def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None)
     Here and not in :mod:`scheduler_admin.sqlite.functions` beside ``next_end_time()``: it serves
     the registered transitions too, and this module builds on that one."""
     if transition is not None:
-        require(conn, transition)
+        transition_target(conn, transition)
     completed = 0
     acting = False
     times: list[datetime] = []
-    if transition in (None, BUILTIN) and is_active(conn):
+    if transition in (None, BUILTIN) and transition_active(conn):
         acting = True
 
         def meetings() -> tuple[int, datetime | None]:
@@ -1112,15 +1117,15 @@ def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None)
             completed += result[0]
             if result[1] is not None:
                 times.append(result[1])
-    for spec in registered(conn):
-        if transition not in (None, spec.name) or not is_active(conn, spec.name):
+    for spec in other_transitions(conn):
+        if transition not in (None, spec.name) or not transition_active(conn, spec.name):
             continue
         acting = True
         if table_exists(conn, spec.table):
 
             def rows(spec: Spec = spec) -> tuple[int, datetime | None]:
-                done = complete_due(conn, spec, now, path="waker")
-                return done, next_time(conn, spec, now)
+                done = complete_due_transition(conn, spec, now, path="waker")
+                return done, transition_next_time(conn, spec, now)
 
             found = isolated(conn, spec.name, rows)
             if found is not None:
@@ -1195,7 +1200,7 @@ def repair_transition(
     )
     if not table_exists(conn, spec.table):
         if not dry_run:
-            failing.forget_transition(conn, spec.name)
+            safety.forget_transition(conn, spec.name)
         return report, [
             {
                 "meeting_id": "",
@@ -1242,10 +1247,10 @@ def repair_transition(
         report["overdue_completed"] = due
         report["orphans_removed"] = len(orphans)
         return report, errors
-    created = install_triggers(conn, spec)
+    created = create_transition_triggers(conn, spec)
     if created:
         log.warning("transition %s: re-created %s", spec.name, plural(created, "trigger"))
-    report["overdue_completed"] = complete_due(conn, spec, now, path=path)
+    report["overdue_completed"] = complete_due_transition(conn, spec, now, path=path)
     # the entries of rows gone, or set to another state by the application
     forget_failing(conn, spec)
     valid = f"NOT {invalid_time_sql(spec.col(spec.time, 't'))}"
@@ -1266,7 +1271,7 @@ def repair_transition(
     return report, errors
 
 
-def repair_all(
+def repair_transitions(
     conn: sqlite3.Connection,
     now: datetime,
     *,
@@ -1280,7 +1285,7 @@ def repair_all(
     errors."""
     reports: dict[str, TransitionRepair] = {}
     errors: list[dict[str, str]] = []
-    for spec in registered(conn):
+    for spec in other_transitions(conn):
         if spec.paused or (only is not None and spec.name != only):
             continue
         conn.execute("SAVEPOINT scheduler_repair_transition")
@@ -1351,7 +1356,7 @@ def transition_jobs(conn: sqlite3.Connection, now: datetime, name: str | None = 
     row's time (ISO UTC) and state are None when no row has that key (an orphan job, or the
     table is gone). Unsorted."""
     result: list[Job] = []
-    for spec in registered(conn):
+    for spec in other_transitions(conn):
         if name is not None and spec.name != name:
             continue
         params = {"prefix": spec.prefix}

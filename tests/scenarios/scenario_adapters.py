@@ -617,12 +617,14 @@ class SqliteAdapter:
                 execute_sqlite_script(self.conn, read_sql("sqlite", "30_triggers.sql"))
                 self.conn.execute("COMMIT")
             return
-        [spec] = [s for s in sqlite_transitions.registered(self.conn) if s.name == self.t.name]
-        sqlite_transitions.drop_triggers(self.conn, spec)
+        [spec] = [
+            s for s in sqlite_transitions.other_transitions(self.conn) if s.name == self.t.name
+        ]
+        sqlite_transitions.drop_transition_triggers(self.conn, spec)
         try:
             yield
         finally:
-            assert sqlite_transitions.install_triggers(self.conn, spec) == 5
+            assert sqlite_transitions.create_transition_triggers(self.conn, spec) == 5
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

@@ -21,8 +21,8 @@ from sqlite_helpers import FakeClock, insert, jobs, meeting
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.exceptions import InvalidInput
 from scheduler_admin.migrate import upgrade
-from scheduler_admin.sqlite.admin import configure_statuses
 from scheduler_admin.sqlite.connection import to_db_time
+from scheduler_admin.sqlite.statuses import configure_statuses
 from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc

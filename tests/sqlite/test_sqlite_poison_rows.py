@@ -266,10 +266,10 @@ def behind_triggers(conn: sqlite3.Connection, *names: str) -> Iterator[None]:
     ``worker --once`` reads); the triggers are back afterwards."""
     specs = [transitions.spec_of(conn, name) for name in names]
     for spec in specs:
-        transitions.drop_triggers(conn, spec)
+        transitions.drop_transition_triggers(conn, spec)
     yield
     for spec in specs:
-        transitions.install_triggers(conn, spec)
+        transitions.create_transition_triggers(conn, spec)
 
 
 def test_worker_once_completes_every_other_row(

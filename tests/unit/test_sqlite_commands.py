@@ -8,8 +8,8 @@ import pytest
 from scheduler_admin.sqlite.commands import completion_message
 from scheduler_admin.sqlite.functions import (
     Completion,
+    command_job,
     job_command,
-    job_name_of_command,
     parse_complete_command,
 )
 
@@ -18,7 +18,7 @@ from scheduler_admin.sqlite.functions import (
 def test_job_command_round_trip(meeting_id: str) -> None:
     command = job_command(meeting_id)
     assert parse_complete_command(command) == meeting_id
-    assert job_name_of_command(command) == f"meeting-status-{meeting_id}"
+    assert command_job(command) == f"meeting-status-{meeting_id}"
 
 
 @pytest.mark.parametrize(
@@ -26,11 +26,11 @@ def test_job_command_round_trip(meeting_id: str) -> None:
 )
 def test_other_commands_are_not_ours(command: str | None) -> None:
     assert parse_complete_command(command) is None
-    assert job_name_of_command(command) is None
+    assert command_job(command) is None
 
 
 def test_reconcile_command_names_the_reconcile_job() -> None:
-    assert job_name_of_command("reconcile()") == "meeting-status-reconcile"
+    assert command_job("reconcile()") == "meeting-status-reconcile"
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from scheduler_admin.core import plural
-from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db_time
+from scheduler_admin.sqlite.connection import (
+    RECONCILE_COMMAND,
+    from_db_time,
+    iso,
+    iso_text,
+    to_db_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +154,7 @@ def complete_rows(
         ).fetchall()
         keys = [(row[0], str(row[1])) for row in rows]
         done = _split(conn, now, transition, key, condition, values, complete, keys, exc)
-    forget(conn, transition, table=table, key=key, pending=pending, params=params)
+    clear_failing_rows(conn, transition, table=table, key=key, pending=pending, params=params)
     return done
 
 
@@ -168,7 +174,7 @@ def _split(
     if not keys:
         return 0
     if len(keys) == 1:
-        record_failure(conn, now, transition, keys[0][1], failure)
+        note_failing_row(conn, now, transition, keys[0][1], failure)
         return 0
     done = 0
     middle = len(keys) // 2
@@ -184,7 +190,7 @@ def _split(
     return done
 
 
-def record_failure(
+def note_failing_row(
     conn: sqlite3.Connection, now: datetime, transition: str, row_key: str, exc: BaseException
 ) -> None:
     """Record (or count once more) a row that failed alone: its error, attempts + 1 and the
@@ -224,7 +230,7 @@ def record_failure(
     )
 
 
-def forget(
+def clear_failing_rows(
     conn: sqlite3.Connection,
     transition: str,
     *,
@@ -292,7 +298,9 @@ def count(conn: sqlite3.Connection, transition: str | None = None) -> int:
     return int(row[0])
 
 
-def detail(conn: sqlite3.Connection, limit: int = DETAIL_LIMIT) -> list[dict[str, Any]]:
+def failing_rows_report(
+    conn: sqlite3.Connection, limit: int = DETAIL_LIMIT
+) -> list[dict[str, Any]]:
     """health's ``failing_rows_detail``: the most recent failures first, at most ``limit``."""
     rows = conn.execute(
         f"""SELECT transition, row_key, error, attempts, retry_at, last_failed_at FROM {TABLE}
@@ -337,3 +345,18 @@ def next_retry(
         {**params, "fr_transition": transition, "fr_now": to_db_time(now)},
     ).fetchone()
     return None if row is None else from_db_time(row[0])
+
+
+def reconcile_failed_in_a_row(conn: sqlite3.Connection) -> int:
+    """How many of the reconcile job's last runs failed in a row (since its last run that
+    succeeded; a run under way not counted): health's and the metrics'
+    ``reconcile_failed_in_a_row``."""
+    row = conn.execute(
+        """SELECT count(*) FROM cron_job_run_details r
+            WHERE r.command = :command AND r.status = 'failed'
+              AND r.runid > coalesce((SELECT max(s.runid) FROM cron_job_run_details s
+                                       WHERE s.command = :command AND s.status = 'succeeded'),
+                                     0)""",
+        {"command": RECONCILE_COMMAND},
+    ).fetchone()
+    return int(row[0])
