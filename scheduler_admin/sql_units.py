@@ -191,6 +191,8 @@ def _types(arguments: str) -> list[str]:
     for raw in parts:
         text = re.split(r"\s+default\s+|\s*=\s*", raw.strip(), maxsplit=1, flags=re.I)[0]
         tokens = text.split()
+        if tokens and tokens[0].lower() == "out":
+            continue  # not part of the signature
         if tokens and tokens[0].lower() in ("in", "inout", "variadic"):
             tokens = tokens[1:]
         if len(tokens) >= 2 and tokens[0].lower() not in _TYPE_WORDS:
