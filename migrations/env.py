@@ -116,7 +116,7 @@ def configure_sqlite_statuses(connection: Connection) -> None:
         return
     import sqlite3
 
-    from scheduler_admin.sqlite.admin import configure_statuses
+    from scheduler_admin.sqlite.statuses import configure_statuses
 
     driver = connection.connection.driver_connection
     begin_sqlite(connection)  # still open unless a caller's code committed it

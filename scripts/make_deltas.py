@@ -1,5 +1,13 @@
-"""One-off: rewrite the released revisions' full copies in sql/revisions/ as deltas (see
-scheduler_admin/sql_units.py). Reads the files as they are, writes them back with markers."""
+"""How the released revisions 0002-0008 became deltas (scheduler_admin/sql_units.py), kept so
+that it can be reproduced from git history: on a checkout whose sql/revisions/ holds the files as
+released (``git checkout 9308ec2 -- sql/revisions``),
+
+    python scripts/make_deltas.py --write 0008
+
+replaces each definition that a revision repeated word for word (the one in effect when its file
+ran) by a marker naming the revision that holds it, and gives the files stored today. Without
+--write it prints the lines before and after. Not for new revisions: scripts/next_delta.py
+writes those."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ WHERE substr(j.jobname, 1, 15) = 'meeting-status-'
                    WHERE s.status = (SELECT w.pending_status FROM scheduler_statuses w)
                      AND s.jobname = j.jobname);
 
--- Twin of the rows of scheduler.events() (sql/postgres/40_admin.sql) and of the generated column
+-- Twin of the rows of scheduler.events() (sql/postgres/43_events.sql) and of the generated column
 -- lateness of scheduler.completion_events: every completion event with its lateness
 -- (completed_at - end_time) in whole microseconds (exact: both times are stored with six
 -- fraction digits, 10_schema.sql) and in seconds; with its transition and key (revision 0007).
