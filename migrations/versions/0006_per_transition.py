@@ -7,7 +7,8 @@ PostgreSQL: scheduler.transition_active (is_enabled for meetings), transition_he
 the reconcile job's retention of every transition's job runs, the repair re-creating a
 transition's lost triggers. SQLite: the column of scheduler_transitions, the meetings triggers
 that read it, and the triggers generated for each registered transition re-created so that they
-read it too (no SQL file can name them).
+read it too, from the shape frozen in ``sql/revisions/0006/sqlite/generated_triggers.sql`` (the
+downgrade: 0005's, frozen in ``sql/revisions/0005/sqlite/``).
 
 Revision ID: 0006
 Revises: 0005
@@ -22,7 +23,7 @@ from typing import Any
 
 from alembic import op
 
-from scheduler_admin.schema import apply_revision_files
+from scheduler_admin.schema import apply_revision_files, read_revision_sql
 
 revision = "0006"
 down_revision = "0005"
@@ -83,9 +84,7 @@ def upgrade() -> None:
         create_generated_triggers(
             driver,
             drop_generated_triggers(driver),
-            paused_check=True,
-            finer_fraction=True,
-            events=False,  # 0007's triggers record the write path's events
+            read_revision_sql("0006", "sqlite", "generated_triggers.sql"),
         )
 
 
@@ -104,5 +103,5 @@ def downgrade() -> None:
     present = drop_generated_triggers(_sqlite_driver(bind))
     apply_revision_files(bind, DOWNGRADE_FILES["sqlite"])
     create_generated_triggers(
-        _sqlite_driver(bind), present, paused_check=False, finer_fraction=False, events=False
+        _sqlite_driver(bind), present, read_revision_sql("0005", "sqlite", "generated_triggers.sql")
     )

@@ -10,7 +10,8 @@ SQLite: scheduler_completion_events gains transition and key (meeting_id becomes
 scheduler_metric_totals is kept per transition, both rebuilt keeping every row and id; the view
 scheduler_events shows the new columns; the meetings triggers record their transition and key;
 the triggers generated for each registered transition are re-created so that they record the
-events of the write path (no SQL file can name them).
+events of the write path, from the shape frozen in ``sql/revisions/0007/sqlite/
+generated_triggers.sql`` (the downgrade: 0006's).
 
 Revision ID: 0007
 Revises: 0006
@@ -25,7 +26,7 @@ from typing import Any
 
 from alembic import op
 
-from scheduler_admin.schema import apply_revision_files
+from scheduler_admin.schema import apply_revision_files, read_revision_sql
 
 revision = "0007"
 down_revision = "0006"
@@ -87,7 +88,7 @@ def upgrade() -> None:
     present = drop_generated_triggers(_sqlite_driver(bind))
     apply_revision_files(bind, UPGRADE_FILES["sqlite"], delta_of=revision)
     create_generated_triggers(
-        _sqlite_driver(bind), present, paused_check=True, finer_fraction=True, events=True
+        _sqlite_driver(bind), present, read_revision_sql("0007", "sqlite", "generated_triggers.sql")
     )
 
 
@@ -106,5 +107,5 @@ def downgrade() -> None:
     present = drop_generated_triggers(_sqlite_driver(bind))
     apply_revision_files(bind, DOWNGRADE_FILES["sqlite"])
     create_generated_triggers(
-        _sqlite_driver(bind), present, paused_check=True, finer_fraction=True, events=False
+        _sqlite_driver(bind), present, read_revision_sql("0006", "sqlite", "generated_triggers.sql")
     )

@@ -289,12 +289,12 @@ def _prefix_sql(column: str) -> str:
 # -- the jobs a transition's rows should have -----------------------------------------------
 
 
-def jobs_sql(spec: Spec, where: str, *, finer_fraction: bool = True) -> str:
+def jobs_sql(spec: Spec, where: str) -> str:
     """The job of every row of the table matching ``where`` (SQL on alias ``t``): key, time,
     jobname, schedule, command, job_minute; the twin of the view scheduler_meeting_jobs
-    (``finer_fraction``: :func:`job_minute_sql`)."""
+    (with the rounding of a finer fraction: :func:`job_minute_sql`)."""
     command_head = quote_text(f"complete_transition({quote_text(spec.name)}, ")
-    job_minute = job_minute_sql(spec.col(spec.time, "t"), finer_fraction=finer_fraction)
+    job_minute = job_minute_sql(spec.col(spec.time, "t"))
     return f"""SELECT m.key AS key, m.time AS time,
        {quote_text(spec.prefix)} || CAST(m.key AS TEXT) AS jobname,
        {schedule_sql("m.job_minute")} AS schedule,
@@ -306,13 +306,11 @@ def jobs_sql(spec: Spec, where: str, *, finer_fraction: bool = True) -> str:
          WHERE {where}) m"""
 
 
-def _register_sql(
-    spec: Spec, where: str, *, condition: str = "1", finer_fraction: bool = True
-) -> str:
+def _register_sql(spec: Spec, where: str, *, condition: str = "1") -> str:
     # (the WHERE clause is also what lets SQLite parse INSERT ... SELECT ... ON CONFLICT)
     return f"""INSERT INTO cron_job (schedule, command, jobname)
     SELECT j.schedule, j.command, j.jobname
-      FROM ({jobs_sql(spec, where, finer_fraction=finer_fraction)}) j
+      FROM ({jobs_sql(spec, where)}) j
      WHERE {condition}
     ON CONFLICT (jobname) DO UPDATE
         -- like cron.schedule: a job someone deactivated stays inactive
@@ -344,23 +342,13 @@ def write_event_sql(spec: Spec) -> str:
        AND julianday({t_time}) <= julianday('now')"""
 
 
-def trigger_sql(
-    spec: Spec, *, paused_check: bool = True, finer_fraction: bool = True, events: bool = True
-) -> dict[str, str]:
-    """The five CREATE TRIGGER statements of a transition, by kind (see the module's doc).
-
-    ``paused_check``: a job is registered only while the transition is active
-    (:func:`active_sql`, revision 0006); False gives the triggers of revision 0005, which read
-    the scheduler's flag only (the downgrade of 0006 re-creates those).
-
-    ``finer_fraction``: the job minute rounds up a time whose fraction is finer than SQLite's
-    milliseconds (:func:`job_minute_sql`, revision 0006); the triggers of revision 0005 did not
-    (False, with ``paused_check=False``, gives them byte for byte).
-
-    ``events``: a row the triggers complete (its time already passed) records its completion
-    event of path ``write`` (revision 0007); False gives the triggers of revisions 0005 and
-    0006 byte for byte (with the two flags above as they had them)."""
-    active = active_sql(spec.name) if paused_check else _ENABLED_SQL
+def trigger_sql(spec: Spec) -> dict[str, str]:
+    """The five CREATE TRIGGER statements of a transition, by kind (see the module's doc), as the
+    schema writes them today: a job only while the transition is active (:func:`active_sql`),
+    the job minute rounding up a fraction finer than SQLite's milliseconds
+    (:func:`job_minute_sql`), and the completion event (path ``write``) of a row they complete.
+    Earlier shapes are frozen in their revisions (:func:`render_frozen_triggers`)."""
+    active = active_sql(spec.name)
     table, key, time, state = (
         spec.qtable,
         spec.col(spec.key),
@@ -385,24 +373,21 @@ END"""
     complete = f"""UPDATE {table} SET {state} = {quote_text(spec.to_state)}
      WHERE {key} = NEW.{key} AND {spec.pending(state)}
        AND julianday({time}) <= julianday('now')"""
-    if events:
-        # its completion event first, on the condition of the completion (the row is then no
-        # longer pending: a nested trigger never records it twice)
-        complete = f"""-- its completion event (path write) first, on the condition below
+    # its completion event first, on the condition of the completion (the row is then no longer
+    # pending: a nested trigger never records it twice)
+    complete = f"""-- its completion event (path write) first, on the condition below
     {write_event_sql(spec)};
     {complete}"""
     this_row = (
         f"{spec.col(spec.key, 't')} = NEW.{key} AND {spec.pending(spec.col(spec.state, 't'))}"
     )
     old_job = f"{quote_text(spec.prefix)} || CAST(OLD.{key} AS TEXT)"
-    register_new = _register_sql(spec, this_row, condition=active, finer_fraction=finer_fraction)
+    register_new = _register_sql(spec, this_row, condition=active)
     moved = (
         f"(NEW.{key} IS NOT OLD.{key} OR NOT COALESCE({spec.pending('OLD.' + state)}, 0)\n"
         f"            OR julianday(OLD.{time}) IS NOT julianday(NEW.{time}))"
     )
-    register_moved = _register_sql(
-        spec, this_row, condition=moved + " AND " + active, finer_fraction=finer_fraction
-    )
+    register_moved = _register_sql(spec, this_row, condition=moved + " AND " + active)
     return {
         "before_insert": f"""CREATE TRIGGER {quote_ident(spec.trigger("before_insert"))}
 BEFORE INSERT ON {table}
@@ -442,6 +427,75 @@ BEGIN
     DELETE FROM cron_job WHERE jobname = {old_job};
 END""",
     }
+
+
+# -- the generated triggers as a revision froze them ---------------------------------------
+#
+# A revision that changes the shape of the generated triggers freezes it in
+# sql/revisions/<revision>/sqlite/generated_triggers.sql: the five CREATE TRIGGER statements of a
+# transition whose table, columns, name, prefix and states are the placeholders below. Its
+# migration (and the downgrade of the next one) renders them for each registered transition, so
+# that a released revision never depends on how today's code writes them.
+PLACEHOLDER_SPEC = Spec(
+    name="n@me",
+    table="t@ble",
+    key="k@y",
+    time="t@me",
+    state="st@te",
+    from_states=("fr@m",),
+    to_state="t@state",
+    prefix="pref@x-",
+)
+_IDENTIFIERS = ("table", "key", "time", "state")
+# every placeholder, quoted forms first: one pass, so a value is never substituted again
+_PLACEHOLDERS = re.compile(
+    "|".join(
+        re.escape(text)
+        for text in sorted(
+            {
+                quote_text(PLACEHOLDER_SPEC.from_states[0]),
+                quote_text(PLACEHOLDER_SPEC.to_state),
+                PLACEHOLDER_SPEC.name,
+                PLACEHOLDER_SPEC.prefix,
+                PLACEHOLDER_SPEC.from_states[0],
+                *(quote_ident(getattr(PLACEHOLDER_SPEC, f)) for f in _IDENTIFIERS),
+                *(getattr(PLACEHOLDER_SPEC, f) for f in _IDENTIFIERS),
+            },
+            key=len,
+            reverse=True,
+        )
+    )
+)
+
+
+def render_frozen_triggers(template: str, spec: Spec) -> dict[str, str]:
+    """The CREATE TRIGGER statements of a frozen template (see PLACEHOLDER_SPEC) for ``spec``, by
+    kind. Quoted placeholders become quoted values; the rest stand inside the string literals of
+    the triggers' messages, where a value's quotes are doubled."""
+    from scheduler_admin.sql_units import statements
+
+    p = PLACEHOLDER_SPEC
+    values = {
+        quote_text(p.from_states[0]): ", ".join(map(quote_text, spec.from_states)),
+        quote_text(p.to_state): quote_text(spec.to_state),
+        p.name: spec.name,  # [a-z0-9_]
+        p.prefix: spec.prefix,  # [a-z0-9-]
+        p.from_states[0]: " or ".join(spec.from_states).replace("'", "''"),
+    }
+    for field in _IDENTIFIERS:
+        values[quote_ident(getattr(p, field))] = quote_ident(getattr(spec, field))
+        values[getattr(p, field)] = getattr(spec, field).replace("'", "''")
+    out: dict[str, str] = {}
+    for statement in statements(template):
+        code = "\n".join(
+            line for line in statement.splitlines() if not line.startswith("-- ")
+        ).strip()
+        if not code:
+            continue
+        code = _PLACEHOLDERS.sub(lambda m: values[m.group(0)], code.removesuffix(";"))
+        kind = next(k for k in TRIGGER_KINDS if f'"{spec.trigger(k)}"' in code.split("\n")[0])
+        out[kind] = code
+    return out
 
 
 def transition_triggers(conn: sqlite3.Connection, spec: Spec) -> set[str]:
@@ -484,21 +538,14 @@ def drop_generated_triggers(conn: sqlite3.Connection) -> dict[str, list[str]]:
 
 
 def create_generated_triggers(
-    conn: sqlite3.Connection,
-    present: dict[str, list[str]],
-    *,
-    paused_check: bool = True,
-    finer_fraction: bool = True,
-    events: bool = True,
+    conn: sqlite3.Connection, present: dict[str, list[str]], template: str
 ) -> int:
     """Create the triggers of ``present`` (:func:`drop_generated_triggers`) again from the
-    registry, with or without the check of the paused flag, the rounding of a finer fraction
-    and the events of the write path (:func:`trigger_sql`); how many."""
+    registry, in the shape a revision froze (``template``: its generated_triggers.sql, see
+    :func:`render_frozen_triggers`); how many."""
     created = 0
     for spec in other_transitions(conn):
-        statements = trigger_sql(
-            spec, paused_check=paused_check, finer_fraction=finer_fraction, events=events
-        )
+        statements = render_frozen_triggers(template, spec)
         for kind in present.get(spec.name, []):
             conn.execute(statements[kind])
             created += 1

@@ -15,8 +15,8 @@ from sqlite_helpers import future, insert, jobs
 
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.migrate import alembic_config, downgrade, upgrade
-from scheduler_admin.schema import apply_schema, read_sql, schema_files, teardown
-from scheduler_admin.sqlite.transitions import Spec, trigger_sql
+from scheduler_admin.schema import apply_schema, read_revision_sql, read_sql, schema_files, teardown
+from scheduler_admin.sqlite.transitions import Spec, render_frozen_triggers
 
 REPO = Path(__file__).resolve().parents[2]
 OURS = {
@@ -386,9 +386,8 @@ def register_as_0005(conn: sqlite3.Connection) -> None:
            VALUES ('memberships', 'memberships', 'id', 'expires_at', 'status', '["active"]',
                    'expired', 'memberships-status-')"""
     )
-    for sql in trigger_sql(
-        MEMBERSHIP_SPEC, paused_check=False, finer_fraction=False, events=False
-    ).values():
+    template = read_revision_sql("0005", "sqlite", "generated_triggers.sql")
+    for sql in render_frozen_triggers(template, MEMBERSHIP_SPEC).values():
         conn.execute(sql)
 
 

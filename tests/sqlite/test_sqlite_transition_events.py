@@ -17,7 +17,8 @@ from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.core import Event
 from scheduler_admin.exceptions import InvalidInput, NotMigrated
 from scheduler_admin.migrate import downgrade, upgrade
-from scheduler_admin.sqlite.transitions import Spec, trigger_sql
+from scheduler_admin.schema import read_revision_sql
+from scheduler_admin.sqlite.transitions import Spec, render_frozen_triggers
 from scheduler_admin.sqlite.worker import CronWorker
 
 PREFIX = "memberships-status-"
@@ -376,7 +377,8 @@ def register_as_0006(conn: sqlite3.Connection) -> None:
                    'expired', ?)""",
         (PREFIX,),
     )
-    for sql in trigger_sql(SPEC, events=False).values():
+    template = read_revision_sql("0006", "sqlite", "generated_triggers.sql")
+    for sql in render_frozen_triggers(template, SPEC).values():
         conn.execute(sql)
 
 

@@ -13,7 +13,7 @@ import sqlite3
 
 import pytest
 
-from scheduler_admin.schema import read_sql
+from scheduler_admin.schema import read_revision_sql, read_sql
 from scheduler_admin.sqlite.transitions import (
     Spec,
     active_sql,
@@ -22,6 +22,7 @@ from scheduler_admin.sqlite.transitions import (
     job_minute_sql,
     quote_ident,
     quote_text,
+    render_frozen_triggers,
     schedule_sql,
     trigger_sql,
 )
@@ -102,9 +103,7 @@ def test_the_triggers_of_revision_0005_are_kept_byte_for_byte() -> None:
         "expired",
         "memberships-status-",
     )
-    text = "\n".join(
-        trigger_sql(spec, paused_check=False, finer_fraction=False, events=False).values()
-    )
+    text = "\n".join(frozen("0005", spec).values())
     assert hashlib.sha256(text.encode()).hexdigest() == DIGEST_0005
     assert flat(finer_fraction_sql('"expires_at"')) not in flat(text)
     assert flat(finer_fraction_sql('t."expires_at"')) in flat(" ".join(trigger_sql(spec).values()))
@@ -123,7 +122,7 @@ def test_the_triggers_of_revision_0006_are_kept_byte_for_byte() -> None:
         "expired",
         "memberships-status-",
     )
-    text = "\n".join(trigger_sql(spec, events=False).values())
+    text = "\n".join(frozen("0006", spec).values())
     assert hashlib.sha256(text.encode()).hexdigest() == DIGEST_0006
     assert "scheduler_completion_events" not in text
     assert "scheduler_completion_events" in " ".join(trigger_sql(spec).values())
@@ -142,7 +141,28 @@ def test_the_meetings_triggers_check_their_paused_flag_as_the_generated_ones() -
     generated = flat(" ".join(trigger_sql(spec).values()))
     assert generated.count(flat(active_sql("odd"))) == 2
     # the triggers of revision 0005 (the downgrade of 0006) read the scheduler's flag only
-    assert "paused" not in " ".join(trigger_sql(spec, paused_check=False).values())
+    assert "paused" not in " ".join(frozen("0005", spec).values())
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        Spec("odd", "t", "k", "w", "s", ("on",), "off", "odd-"),
+        Spec("we_ird", 'it\'s "a" table', "k'ey", 'ti"me', "st'ate", ("a'b", "c"), "d'one", "w-"),
+        # values that look like the placeholders are substituted once, never again
+        Spec("n_me", "k@y", "t@ble", "st@te", "t@me", ("t@state", "fr@m"), "fr@m", "n-"),
+    ],
+)
+def test_the_latest_frozen_shape_is_today_s(spec: Spec) -> None:
+    """The generated triggers are frozen by the revision that last changed their shape (0007):
+    rendered for any transition, that template gives what trigger_sql() writes today."""
+    assert frozen("0007", spec) == trigger_sql(spec)
+
+
+def frozen(revision: str, spec: Spec) -> dict[str, str]:
+    """The generated triggers of ``spec`` in the shape ``revision`` froze."""
+    template = read_revision_sql(revision, "sqlite", "generated_triggers.sql")
+    return render_frozen_triggers(template, spec)
 
 
 def test_identifiers_and_literals_are_quoted() -> None:
