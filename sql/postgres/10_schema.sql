@@ -17,7 +17,25 @@ create table if not exists scheduler.settings (
     enabled boolean not null default true,
     history_retention interval not null default interval '7 days'
         check (history_retention >= interval '0'),
-    updated_at timestamptz not null default pg_catalog.now()
+    updated_at timestamptz not null default pg_catalog.now(),
+    -- The words of public.meetings.status the scheduler acts on, for tables that use their own
+    -- (scheduled/completed, ...): a pending meeting gets a job and becomes done at its end_time,
+    -- cancel_meeting sets cancelled, any other status is left alone. Set with
+    -- scheduler.configure_statuses() (the migration calls it when it is given other words).
+    pending_status pg_catalog.text not null default 'upcoming',
+    done_status pg_catalog.text not null default 'done',
+    cancelled_status pg_catalog.text not null default 'cancelled',
+    -- The seconds sweep (pg_cron 1.5+): its interval in seconds, 0 = off (20_functions.sql).
+    sweep_seconds integer not null default 1
+        constraint settings_sweep_seconds_check check (sweep_seconds between 0 and 59),
+    -- while true (the webhook dispatcher turns it on), new completion events wait for delivery
+    webhooks boolean not null default false,
+    constraint settings_statuses_check check (
+        pending_status operator(pg_catalog.<>) '' and done_status operator(pg_catalog.<>) ''
+        and cancelled_status operator(pg_catalog.<>) ''
+        and pending_status operator(pg_catalog.<>) done_status
+        and pending_status operator(pg_catalog.<>) cancelled_status
+        and done_status operator(pg_catalog.<>) cancelled_status)
 );
 comment on table scheduler.settings is
     'One row. enabled = false pauses the scheduler (triggers register no job, jobs and the '
@@ -25,25 +43,6 @@ comment on table scheduler.settings is
     'pending_status, done_status and cancelled_status are the words of meetings.status we act on; '
     'sweep_seconds is the interval of the seconds sweep (pg_cron 1.5+; 0 turns it off).';
 insert into scheduler.settings (singleton) values (true) on conflict do nothing;
--- The words of public.meetings.status the scheduler acts on, for tables that use their own
--- (scheduled/completed, ...): a pending meeting gets a job and becomes done at its end_time,
--- cancel_meeting sets cancelled, any other status is left alone. Set with
--- scheduler.configure_statuses() (the migration calls it when it is given other words).
-alter table scheduler.settings
-    add column if not exists pending_status pg_catalog.text not null default 'upcoming',
-    add column if not exists done_status pg_catalog.text not null default 'done',
-    add column if not exists cancelled_status pg_catalog.text not null default 'cancelled';
--- The seconds sweep (pg_cron 1.5+): its interval in seconds, 0 = off (20_functions.sql).
-alter table scheduler.settings
-    add column if not exists sweep_seconds integer not null default 1
-        constraint settings_sweep_seconds_check check (sweep_seconds between 0 and 59);
-alter table scheduler.settings drop constraint if exists settings_statuses_check;
-alter table scheduler.settings add constraint settings_statuses_check check (
-    pending_status operator(pg_catalog.<>) '' and done_status operator(pg_catalog.<>) ''
-    and cancelled_status operator(pg_catalog.<>) ''
-    and pending_status operator(pg_catalog.<>) done_status
-    and pending_status operator(pg_catalog.<>) cancelled_status
-    and done_status operator(pg_catalog.<>) cancelled_status);
 -- Row-level security with no policy: only the owner (and roles that bypass RLS) see the row, so
 -- a schema exposed through an API (Supabase's Data API) shows nothing of it by accident.
 alter table scheduler.settings enable row level security;
@@ -77,12 +76,6 @@ begin
         -- (README, "Security model"). On Supabase this keeps anon and authenticated out.
         alter table public.meetings enable row level security;
         return;
-    end if;
-    -- The table was created earlier in this same migration run (by revision 0001, which did not
-    -- enable row-level security): treat it as created by the migration. The migration
-    -- environment sets scheduler.meetings_missing when the run starts without the table.
-    if pg_catalog.current_setting('scheduler.meetings_missing', true) operator(pg_catalog.=) 'true' then
-        alter table public.meetings enable row level security;
     end if;
     foreach v_column in array array['id', 'status', 'end_time'] loop
         select pg_catalog.format_type(a.atttypid, null) into v_type
@@ -127,20 +120,19 @@ begin
 end
 $meetings$;
 
--- Completion events (0004): one row per meeting our paths completed, written by the completing
+-- Completion events: one row per completion our paths made, written by the completing
 -- statement itself (same transaction, set-based: complete_due() in 20_functions.sql and the
 -- AFTER triggers for the BEFORE trigger's completions). What the webhook dispatcher delivers,
 -- what `scheduler-admin events` shows and what the metrics count. The reconcile job deletes rows
 -- older than history_retention, adding their counts to scheduler.metric_totals first.
 -- settings.webhooks: while true (the dispatcher turns it on), new events wait for delivery.
-alter table scheduler.settings
-    add column if not exists webhooks boolean not null default false;
-
+-- Every registered transition (45_transitions.sql) has its events here: a meeting's event names
+-- its meeting (meeting_id), another transition's row its key as text (row_key).
 create table if not exists scheduler.completion_events (
     event_id bigint generated always as identity primary key,
     -- the webhook's idempotency key
     event_key pg_catalog.uuid not null default pg_catalog.gen_random_uuid(),
-    meeting_id pg_catalog.uuid not null,
+    meeting_id pg_catalog.uuid,
     end_time pg_catalog.timestamptz not null,
     completed_at pg_catalog.timestamptz not null,
     lateness pg_catalog.interval generated always as (completed_at operator(pg_catalog.-) end_time) stored,
@@ -158,7 +150,10 @@ create table if not exists scheduler.completion_events (
     -- a dispatcher's lease: until then no other dispatcher claims it
     claimed_until pg_catalog.timestamptz,
     delivered_at pg_catalog.timestamptz,
-    last_error pg_catalog.text
+    last_error pg_catalog.text,
+    transition pg_catalog.text not null default 'meetings',
+    row_key pg_catalog.text,
+    constraint completion_events_row_check check (meeting_id is not null or row_key is not null)
 );
 comment on table scheduler.completion_events is
     'One row per meeting completed by the scheduler (path: job, sweep, waker, reconcile, recover, '
@@ -189,42 +184,20 @@ alter table scheduler.webhook_attempts enable row level security;
 
 -- The counts of the events the retention deleted, so that the metrics' counters never go down:
 -- (completions, <path>), (lateness_le, <bucket>), (lateness_count, ''), (lateness_sum, ''),
--- (webhook_delivered, ''), (webhook_failed, ''), (webhook_attempt_failures, '').
+-- (webhook_delivered, ''), (webhook_failed, ''), (webhook_attempt_failures, ''), per transition.
 create table if not exists scheduler.metric_totals (
     name pg_catalog.text not null,
     label pg_catalog.text not null default '',
     value double precision not null default 0,
-    primary key (name, label)
+    transition pg_catalog.text not null default 'meetings',
+    primary key (name, label, transition)
 );
 comment on table scheduler.metric_totals is
     'Counts of completion events and webhook attempts deleted by the retention (metrics() adds '
     'them to the rows kept).';
 alter table scheduler.metric_totals enable row level security;
 
--- 0007: the events and totals of every registered transition (45_transitions.sql). A meeting's
--- event names its meeting (meeting_id), another transition's row its key as text (row_key).
-alter table scheduler.completion_events
-    add column if not exists transition pg_catalog.text not null default 'meetings';
-alter table scheduler.completion_events add column if not exists row_key pg_catalog.text;
-alter table scheduler.completion_events alter column meeting_id drop not null;
-alter table scheduler.completion_events drop constraint if exists completion_events_row_check;
-alter table scheduler.completion_events add constraint completion_events_row_check
-    check (meeting_id is not null or row_key is not null);
-alter table scheduler.metric_totals
-    add column if not exists transition pg_catalog.text not null default 'meetings';
-do $totals$
-begin
-    -- the totals are kept per transition: (name, label) becomes (name, label, transition)
-    if (select pg_catalog.array_length(c.conkey, 1) from pg_catalog.pg_constraint c
-        where c.conrelid operator(pg_catalog.=) 'scheduler.metric_totals'::pg_catalog.regclass
-          and c.contype operator(pg_catalog.=) 'p') operator(pg_catalog.=) 2 then
-        alter table scheduler.metric_totals drop constraint metric_totals_pkey;
-        alter table scheduler.metric_totals add primary key (name, label, transition);
-    end if;
-end
-$totals$;
-
--- Locks of ours (0009): one row per kind of work done one at a time ('repair': recover,
+-- Locks of ours: one row per kind of work done one at a time ('repair': recover,
 -- reconcile and a change of statuses; 'unschedule': the per-call unscheduling of jobs), locked
 -- FOR UPDATE until the transaction ends. Only the owner may lock a row of this table (FOR
 -- UPDATE needs UPDATE on it); a public advisory key could be taken by any role that may connect,
@@ -238,7 +211,7 @@ comment on table scheduler.locks is
 insert into scheduler.locks (name) values ('repair'), ('unschedule') on conflict do nothing;
 alter table scheduler.locks enable row level security;
 
--- Rows that could not be completed (0009): the key, the error, and when to try again. A set of
+-- Rows that could not be completed: the key, the error, and when to try again. A set of
 -- due rows whose update fails is split until the rows that fail are alone; each of those is
 -- recorded here and left out of every completion until retry_at (10 s, doubling per attempt,
 -- at most an hour), so that one row that cannot be completed (a CHECK constraint, a trigger of
@@ -260,7 +233,7 @@ comment on table scheduler.failing_rows is
     'until retry_at (back-off from 10 s to an hour). Shown by doctor and the metrics.';
 alter table scheduler.failing_rows enable row level security;
 
--- Completions made by the BEFORE triggers on a write (0009): a row whose time had passed when it
+-- Completions made by the BEFORE triggers on a write: a row whose time had passed when it
 -- was written pending is given its to-state by the trigger, which notes it here (it runs as the
 -- owner); the AFTER statement trigger of the same statement turns the notes of its transaction
 -- into completion events (path write) and deletes them. A setting of the session, which any
@@ -277,7 +250,7 @@ comment on table scheduler.write_completions is
 -- cost more than the scan of them)
 alter table scheduler.write_completions enable row level security;
 
--- The reconcile job's runs that found another recovery running (0009): how many in a row, and
+-- The reconcile job's runs that found another recovery running: how many in a row, and
 -- when it last did its work; doctor and the metrics show a reconcile skipped several times in a
 -- row (its failed runs are counted from cron.job_run_details).
 create table if not exists scheduler.reconcile_state (

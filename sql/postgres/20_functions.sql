@@ -185,8 +185,8 @@ comment on function scheduler.reconcile_command() is
 -- The inverse of the two above: the job a command of ours belongs to, for the runs in
 -- cron.job_run_details, whose job is usually gone (a completed meeting's job is removed). The
 -- meeting id is read at its fixed place after "select scheduler.complete_meeting('" and checked
--- by job_meetings, the one parser of job names. Accepts the commands of every release (0001 had
--- no statement timeout in front).
+-- by job_meetings, the one parser of job names. Accepts the commands of every release (with or
+-- without the statement timeout in front).
 create or replace function scheduler.command_job(p_command pg_catalog.text)
 returns pg_catalog.text
 language sql immutable parallel safe
@@ -284,9 +284,8 @@ comment on function scheduler.sweep_due(pg_catalog.text) is
     'The body of sweep() and wake(): marks done the pending meetings whose end_time has passed '
     '(events with the given path); a probe and no write when none is due.';
 
--- 0007: of every transition (the job: null) or of one by name; dropped first (0003's took no
--- argument). plpgsql: the registry is written after it on a new database.
-drop function if exists scheduler.sweep();
+-- Of every transition (the job: null) or of one by name. plpgsql: the registry is written after
+-- it on a new database.
 create or replace function scheduler.sweep(p_transition pg_catalog.text default null)
 returns integer
 language plpgsql
@@ -348,10 +347,8 @@ comment on function scheduler.next_end_time() is
 -- then the next end_time and the database's clock in one round trip. The waker sleeps for
 -- next_end_time - now, both read here, so the application's clock never decides when a meeting
 -- is due. Paused: completes nothing and reports no next end_time (the waker then sleeps its
--- longest wait). p_transition (0006): every transition that acts (null), or the one named; the
--- next time is the earliest among them. The function is dropped first: 0005's wake() had no
--- argument, and both would match a call without one.
-drop function if exists scheduler.wake();
+-- longest wait). p_transition: every transition that acts (null), or the one named; the next
+-- time is the earliest among them.
 create or replace function scheduler.wake(p_transition pg_catalog.text default null)
 returns pg_catalog.jsonb
 language plpgsql
@@ -444,7 +441,7 @@ comment on function scheduler.sync_sweep() is
     'and the installed pg_cron; returns its schedule, off or unsupported.';
 
 -- Whether the meetings' triggers, jobs and repair act: the scheduler is enabled (pause/resume)
--- and the builtin transition meetings is not paused by name (0006: pause --transition meetings;
+-- and the builtin transition meetings is not paused by name (pause --transition meetings;
 -- scheduler.transition_active in 45_transitions.sql is the same for any transition). plpgsql:
 -- written before the registry exists on a new database.
 create or replace function scheduler.is_enabled()
@@ -703,7 +700,7 @@ comment on function scheduler.unregister_jobs(pg_catalog.uuid[]) is
 -- DELETE on cron.job (Supabase: unregister_jobs calls cron.unschedule per job, at most 1000 per
 -- transaction) the skip-locked form marks at most 1000 meetings per call, so that the update
 -- trigger can unschedule the job of every meeting it completed: the concurrent runs of a busy
--- minute share the burst, and the next runs, or the reconcile job, complete the rest. 0009: the
+-- minute share the burst, and the next runs, or the reconcile job, complete the rest. The
 -- statement is complete_rows()'s (25_safety.sql): a meeting that cannot be completed is left
 -- out and recorded, and never holds up another; meetings in a partition another role owns or
 -- has a trigger on are left alone.
@@ -725,8 +722,6 @@ comment on function scheduler.complete_due(boolean, pg_catalog.text) is
     'waiting for locked rows; skipping, at most 1000 per call where the owner lacks DELETE on '
     'cron.job (unregister_jobs'' bound). A meeting that fails is recorded in failing_rows and '
     'never holds up another.';
--- 0003's form, without the path
-drop function if exists scheduler.complete_due(boolean);
 
 create or replace function scheduler.complete_due_meetings()
 returns integer

@@ -1,4 +1,4 @@
--- Fault isolation and the owner's safety when it writes a table (0009).
+-- Fault isolation and the owner's safety when it writes a table.
 --
 -- The owner's code (jobs, the sweep, the waker, reconcile, recover, the admin functions) updates
 -- meetings and every registered transition's table as the owner, so every trigger on such a
@@ -342,11 +342,11 @@ comment on function scheduler.complete_set(pg_catalog.text, pg_catalog.text[], b
     'and rows failing until a later retry. Internal: see complete_rows().';
 
 -- Completes the due rows of a transition (meetings included), each row in isolation from the
--- others: one statement for the whole set first (the usual case, as fast as before 0009); when
--- it fails, the due keys are split in halves, and halves again, each try in a subtransaction,
--- until every row that fails is alone, and that row is recorded in scheduler.failing_rows (left
--- out until its retry time). A lock or statement timeout is not a row's fault: it fails the call
--- as before (later runs retry). At most 64 failed tries per call: a statement that fails for
+-- others: one statement for the whole set first (the usual case, at no extra cost); when it
+-- fails, the due keys are split in halves, and halves again, each try in a subtransaction, until
+-- every row that fails is alone, and that row is recorded in scheduler.failing_rows (left out
+-- until its retry time). A lock or statement timeout is not a row's fault: it fails the call
+-- (later runs retry). At most 64 failed tries per call: a statement that fails for
 -- every row costs bounded work, and the next call goes on (the rows recorded are left out).
 -- Rows in tables the owner's code must not write (unsafe_relations) are left alone, with a
 -- warning; when the table itself is such, nothing is completed.

@@ -6,7 +6,7 @@
 create or replace function scheduler.meetings_before_write()
 returns pg_catalog.trigger
 language plpgsql
--- security definer (0009): it notes the meetings it completes in scheduler.write_completions,
+-- security definer: it notes the meetings it completes in scheduler.write_completions,
 -- which only the owner may write, so that a writer cannot make the AFTER trigger record events
 -- of completions the scheduler never made. Otherwise it reads and sets only NEW and its
 -- arguments (the pending and done words, given when the trigger is created) and calls
@@ -67,7 +67,7 @@ comment on function scheduler.meetings_before_write() is
 -- triggers below call this when the transaction-local flag scheduler.completed_on_write is on,
 -- then lower it. The flag is a hint (any session may set it): only the meetings of the
 -- statement that are done and that the BEFORE trigger noted in scheduler.write_completions in
--- this transaction get an event (0009); the notes are deleted.
+-- this transaction get an event; the notes are deleted.
 create or replace function scheduler.record_write_completions(p_meeting_ids pg_catalog.uuid[],
                                                               p_end_times pg_catalog.timestamptz[])
 returns integer
@@ -226,7 +226,7 @@ comment on function scheduler.meetings_after_delete() is
     'Unschedules the jobs of deleted upcoming meetings. security definer: see meetings_after_insert.';
 
 -- (Re)creates the BEFORE trigger with the pending and done words of scheduler.settings as its
--- arguments, and (0009) whether meetings has a column updated_at ('updated_at' or ''; the
+-- arguments, and whether meetings has a column updated_at ('updated_at' or ''; the
 -- migration and configure_statuses() call it again); configure_statuses() calls it again when
 -- the words change. format(%L) quotes them.
 create or replace function scheduler.create_before_write_trigger()

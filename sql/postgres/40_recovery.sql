@@ -129,7 +129,7 @@ comment on function scheduler.repair(boolean, boolean) is
     '(through unregister_jobs, bounded per transaction where it calls cron.unschedule); reports '
     'counts. Internal: called by recover() and reconcile().';
 
--- The meetings' part of a report while meetings is paused by name (0006): the pending meetings
+-- The meetings' part of a report while meetings is paused by name: the pending meetings
 -- read, nothing done.
 create or replace function scheduler.skipped_meetings_report(p_dry_run boolean)
 returns pg_catalog.jsonb
@@ -177,8 +177,7 @@ begin
 end
 $$;
 
--- 0006: every transition (p_transition null) or one; dropped first, as list_jobs.
-drop function if exists scheduler.recover(boolean);
+-- Every transition (p_transition null) or one.
 create or replace function scheduler.recover(p_dry_run boolean default false,
                                              p_transition pg_catalog.text default null)
 returns pg_catalog.jsonb
@@ -258,8 +257,7 @@ begin
 end
 $$;
 
--- 0006: every transition (the reconcile job: p_transition null) or one; dropped first.
-drop function if exists scheduler.reconcile();
+-- Every transition (the reconcile job: p_transition null) or one.
 create or replace function scheduler.reconcile(p_transition pg_catalog.text default null)
 returns pg_catalog.jsonb
 language plpgsql

@@ -88,8 +88,7 @@ comment on function scheduler.cancel_meeting(pg_catalog.uuid) is
     'Cancels an upcoming meeting (the cancelled status of scheduler.settings, default '
     'cancelled) and so removes its job (the original service''s cancel_meeting_status_update).';
 
--- 0006: the whole scheduler (p_transition null) or one transition by name; dropped first.
-drop function if exists scheduler.pause();
+-- The whole scheduler (p_transition null) or one transition by name.
 create or replace function scheduler.pause(p_transition pg_catalog.text default null)
 returns pg_catalog.jsonb
 language plpgsql
@@ -111,7 +110,6 @@ comment on function scheduler.pause(pg_catalog.text) is
     'Pauses the scheduler, or one transition by name: triggers register no job, jobs and '
     'reconcile change nothing.';
 
-drop function if exists scheduler.resume();
 create or replace function scheduler.resume(p_transition pg_catalog.text default null)
 returns pg_catalog.jsonb
 language plpgsql

@@ -1,4 +1,4 @@
--- Completion events (0004) and webhook delivery state: read the events, claim them for a
+-- Completion events and webhook delivery state: read the events, claim them for a
 -- dispatcher, record its attempts, count them, purge them past the retention. Python twin:
 -- scheduler_admin/sqlite/events.py.
 -- Callable with psycopg and through Supabase RPC; the security definer ones because the role
@@ -6,12 +6,8 @@
 -- search_path = pg_catalog, pg_temp and qualifies every name; all are owned by the owner of
 -- public.meetings (05_owner.sql). Execute is granted in 50_grants.sql.
 
--- The event rows as the admin side reads them: events(), claim_events(). 0007: the transition
--- and the key (a meeting's id, another transition's row_key); dropped first, with the functions
--- that return its columns (the types changed).
-drop function if exists scheduler.events(integer, pg_catalog.text);
-drop function if exists scheduler.claim_events(integer, double precision);
-drop function if exists scheduler.event_rows(bigint[]);
+-- The event rows as the admin side reads them: events(), claim_events(), with the transition and
+-- the key (a meeting's id, another transition's row_key).
 create or replace function scheduler.event_rows(p_event_ids bigint[])
 returns table (event_id bigint, event_key pg_catalog.uuid, meeting_id pg_catalog.uuid,
                end_time pg_catalog.timestamptz, completed_at pg_catalog.timestamptz,
@@ -28,7 +24,7 @@ from scheduler.completion_events e
 where e.event_id operator(pg_catalog.=) any (p_event_ids)
 $$;
 
--- Recent completions, newest first, optionally of one path and of one transition (0007).
+-- Recent completions, newest first, optionally of one path and of one transition.
 -- plpgsql: an unknown transition is an error.
 create or replace function scheduler.events(p_limit integer default 50,
                                             p_path pg_catalog.text default null,
@@ -191,8 +187,7 @@ $$;
 
 -- Counts of a set of completion events in scheduler.metric_totals' shape (name, label,
 -- transition, value): what metrics() adds to the totals, and what purge_events() adds to them
--- before deleting. 0007: per transition (dropped first: a column more).
-drop function if exists scheduler.event_counts(bigint[]);
+-- before deleting, per transition.
 create or replace function scheduler.event_counts(p_event_ids bigint[])
 returns table (name pg_catalog.text, label pg_catalog.text, transition pg_catalog.text,
                value double precision)

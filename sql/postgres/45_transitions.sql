@@ -1,4 +1,4 @@
--- Timed transitions for any table (0005). A transition names a table, its key column, a time
+-- Timed transitions for any table. A transition names a table, its key column, a time
 -- column, a state column, the states it applies to (pending) and the state to set: a pending row
 -- gets one pg_cron job, <job_prefix><key>, at the first minute at or after its time, and becomes
 -- to_state then, exactly as an upcoming meeting becomes done. Meetings are the first, builtin
@@ -21,13 +21,11 @@ create table if not exists scheduler.transitions (
         constraint transitions_job_prefix_check check (job_prefix ~ '^[a-z][a-z0-9-]*-$'),
     builtin boolean not null default false,
     created_at pg_catalog.timestamptz not null default pg_catalog.now(),
-    -- paused by name (0006): its triggers register no job, its jobs change nothing, recover,
+    -- paused by name: its triggers register no job, its jobs change nothing, recover,
     -- reconcile, the sweep and the waker leave it alone (scheduler.transition_active)
     paused boolean not null default false,
     constraint transitions_relation_time_key unique (relation, time_column)
 );
--- a registry created by 0005 gets the column 0006 added
-alter table scheduler.transitions add column if not exists paused boolean not null default false;
 comment on table scheduler.transitions is
     'Timed transitions: rows of relation in one of from_states get to_state at time_column, '
     'through one pg_cron job each named <job_prefix><key>. meetings is the builtin first one.';
@@ -40,7 +38,7 @@ select 'meetings', 'public.meetings'::pg_catalog.regclass, 'id', 'end_time', 'st
 from scheduler.settings s
 on conflict (name) do nothing;
 
--- Whether a transition acts (0006): the scheduler as a whole is enabled (scheduler.settings,
+-- Whether a transition acts: the scheduler as a whole is enabled (scheduler.settings,
 -- pause/resume) and the transition is not paused by name. scheduler.is_enabled() is this for
 -- the builtin meetings transition. plpgsql: written before the registry exists on a new database.
 create or replace function scheduler.transition_active(p_name pg_catalog.text)
@@ -163,7 +161,7 @@ begin
 end
 $$;
 
--- The BEFORE trigger of a registered table (row level). Arguments (0009): the transition's name,
+-- The BEFORE trigger of a registered table (row level). Arguments: the transition's name,
 -- the key column, the job prefix, the time column, the state column, the state to set, then the
 -- pending states. A pending row needs a finite time and a key short enough for a job name (the
 -- rule holds while paused too, so that resume never meets a row it cannot register); one whose
@@ -403,7 +401,7 @@ begin
 end
 $$;
 
--- How many of a transition's four triggers its table has (0006): all of them, or the enabled
+-- How many of a transition's four triggers its table has: all of them, or the enabled
 -- ones only.
 create or replace function scheduler.transition_triggers(p_name pg_catalog.text,
                                                          p_enabled_only boolean)
@@ -425,11 +423,9 @@ $$;
 
 -- Marks to_state every pending row of a transition whose time has passed (skipping or waiting
 -- for locked rows, as complete_due does for meetings), and records one completion event per row
--- with the path that completed it (0007; completed_at is the clock when the statement ran, read
--- once). The update trigger removes their jobs. The 0006 form without a path is dropped. 0009:
--- the statement is complete_rows()'s (25_safety.sql): a row that cannot be completed is left
--- out and recorded, and never holds up another.
-drop function if exists scheduler.complete_due_transition(pg_catalog.text, boolean);
+-- with the path that completed it (completed_at is the clock when the statement ran, read once).
+-- The update trigger removes their jobs. The statement is complete_rows()'s (25_safety.sql): a
+-- row that cannot be completed is left out and recorded, and never holds up another.
 create or replace function scheduler.complete_due_transition(p_name pg_catalog.text,
                                                              p_skip_locked boolean,
                                                              p_path pg_catalog.text)
@@ -654,7 +650,7 @@ from scheduler.transitions t where t.paused
 $$;
 
 -- recover/reconcile of every other transition: {name: report}, null when there is none. Each
--- transition in isolation (0009): one that fails is reported with its error, in a
+-- transition in isolation: one that fails is reported with its error, in a
 -- subtransaction, and the others are repaired all the same.
 create or replace function scheduler.repair_transitions(p_dry_run boolean, p_skip_locked boolean)
 returns pg_catalog.jsonb
@@ -681,9 +677,8 @@ end
 $$;
 
 -- The seconds sweep and the waker for every other transition that acts (skipping locked rows;
--- the path of their events). 0007: the path; the 0006 form without it is dropped. 0009: each
--- transition in isolation (a held lock on one table fails that one only).
-drop function if exists scheduler.sweep_transitions();
+-- the path of their events). Each transition in isolation (a held lock on one table fails that
+-- one only).
 create or replace function scheduler.sweep_transitions(p_path pg_catalog.text)
 returns integer
 language plpgsql
@@ -921,9 +916,7 @@ comment on function scheduler.remove_transition(pg_catalog.text) is
     'Removes a registered transition''s triggers, index and jobs; never touches the table''s rows.';
 
 -- The registered transitions, meetings first: what each applies to, how many pending rows and
--- jobs it has, and whether it is paused by name (a column 0006 added: the function is dropped
--- first, its grant is given again by 50_grants.sql).
-drop function if exists scheduler.transitions();
+-- jobs it has, and whether it is paused by name.
 create or replace function scheduler.transitions()
 returns table (name pg_catalog.text, table_name pg_catalog.text, key_column pg_catalog.text,
                time_column pg_catalog.text, state_column pg_catalog.text,
@@ -1119,7 +1112,7 @@ from (select scheduler.repair_transition(p_name, p_dry_run, p_skip_locked) as re
 $$;
 
 -- The jobs of transitions no longer registered (left by remove_transition on the per-call path,
--- see complete_transition): removed by the reconcile job (0006), bounded like any unscheduling.
+-- see complete_transition): removed by the reconcile job, bounded like any unscheduling.
 create or replace function scheduler.remove_stray_transition_jobs()
 returns integer
 language plpgsql

@@ -42,10 +42,7 @@ $$;
 comment on function scheduler.next_run(pg_catalog.text, pg_catalog.timestamptz) is
     'Next firing (UTC) of a schedule of ours at or after a time; null for other schedules.';
 
--- 0006: every transition's jobs (p_transition null), or one transition's; two columns more. The
--- function is dropped first: the columns changed, and a list_jobs() without the argument would
--- match the same calls.
-drop function if exists scheduler.list_jobs();
+-- Every transition's jobs (p_transition null), or one transition's.
 create or replace function scheduler.list_jobs(p_transition pg_catalog.text default null)
 returns table (meeting_id pg_catalog.uuid, job_id bigint, job_name pg_catalog.text,
                schedule pg_catalog.text, next_run pg_catalog.timestamptz,
@@ -127,10 +124,8 @@ comment on function scheduler.list_jobs(pg_catalog.text) is
     'transitions'' jobs), or one transition''s, with its row and next run in UTC. An orphan job '
     'has a null meeting_status.';
 
--- 0006: the runs of every transition's jobs (p_transition null) or of one transition's; two
--- columns more; dropped first, as list_jobs. plpgsql: an unknown name is an error, and the
--- registry is written after it on a new database.
-drop function if exists scheduler.history(boolean, integer);
+-- The runs of every transition's jobs (p_transition null) or of one transition's. plpgsql: an
+-- unknown name is an error, and the registry is written after it on a new database.
 create or replace function scheduler.history(p_failed_only boolean default false,
                                              p_limit integer default 50,
                                              p_transition pg_catalog.text default null)

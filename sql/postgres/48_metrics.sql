@@ -7,11 +7,10 @@
 
 -- Everything the Prometheus metrics need, in one call (scheduler-admin metrics, /metrics):
 -- health()'s counts, completions by path and the lateness histogram (cumulative: the events
--- kept plus scheduler.metric_totals), failed and retried runs, webhook delivery counts. 0007:
--- of every transition (null: the health part is the meetings', the counts every transition's)
--- or of one (its pending rows, jobs, missing and orphan jobs, overdue rows, its jobs' failed
--- runs, its events' counts); dropped first (0004's took no argument).
-drop function if exists scheduler.metrics();
+-- kept plus scheduler.metric_totals), failed and retried runs, webhook delivery counts. Of
+-- every transition (null: the health part is the meetings', the counts every transition's) or
+-- of one (its pending rows, jobs, missing and orphan jobs, overdue rows, its jobs' failed runs,
+-- its events' counts).
 create or replace function scheduler.metrics(p_transition pg_catalog.text default null)
 returns pg_catalog.jsonb
 language plpgsql stable

@@ -35,7 +35,7 @@ begin
     if exists (select 1 from pg_catalog.pg_roles where rolname operator(pg_catalog.=) 'service_role') then
         grant usage on schema scheduler to service_role;
         grant execute on function
-            -- with the transition's name (0006)
+            -- with the transition's name
             scheduler.list_jobs(pg_catalog.text), scheduler.recover(boolean, pg_catalog.text),
             scheduler.history(boolean, integer, pg_catalog.text),
             scheduler.health(),
@@ -43,14 +43,14 @@ begin
             scheduler.cancel_meeting(pg_catalog.uuid),
             -- the application's waker over REST (scheduler_admin/waker.py)
             scheduler.wake(pg_catalog.text), scheduler.next_end_time(),
-            -- completion events, the webhook dispatcher and the metrics (0004)
+            -- completion events, the webhook dispatcher and the metrics
             scheduler.events(integer, pg_catalog.text, pg_catalog.text),
             scheduler.set_webhooks(boolean),
             scheduler.claim_events(integer, double precision),
             scheduler.record_attempt(bigint, pg_catalog.text, integer, pg_catalog.text,
                                      double precision),
             scheduler.metrics(pg_catalog.text),
-            -- the registered transitions (0005), doctor's facts about one (0006)
+            -- the registered transitions, doctor's facts about one
             scheduler.transitions(), scheduler.transition_health(pg_catalog.text)
         to service_role;
     end if;
