@@ -43,9 +43,10 @@ def paused_check(name: str) -> Check:
 def transition_checks(
     conn: sqlite3.Connection, spec: transitions.Spec, now: datetime
 ) -> list[Check]:
-    """The checks of a registered transition other than meetings: its triggers are there,
-    every pending row not yet due has its job and no job of its prefix is an orphan (a dry run
-    of its repair), and whether it is paused by name."""
+    """The checks of a registered transition other than meetings, from
+    :func:`scheduler_admin.sqlite.transitions.transition_health` (its table gone: two failing
+    checks saying so): its triggers are there, every pending row not yet due has its job and no
+    job of its prefix is an orphan, and whether it is paused by name."""
     name = spec.name
     recover_fix = f"Run `scheduler-admin recover --transition {name}`"
     if not transitions.table_exists(conn, spec.table):
@@ -58,31 +59,26 @@ def transition_checks(
             make_check(f"transition {name}: jobs", False, gone, remove_fix),
         ]
     else:
-        present = transitions.transition_triggers(conn, spec)
-        missing = [
-            spec.trigger(kind)
-            for kind in transitions.TRIGGER_KINDS
-            if spec.trigger(kind) not in present
-        ]
-        kinds = len(transitions.TRIGGER_KINDS)
-        report, errors = transitions.repair_transition(conn, spec, now, dry_run=True)
+        facts = transitions.transition_health(conn, name, now)
+        missing = facts["missing_triggers"]
         detail = (
-            f"{report['total']} pending in {spec.table}, {report['jobs_scheduled']} without "
-            f"their job (missing or wrong), {plural(report['orphans_removed'], 'orphan job')}"
+            f"{facts['pending_rows']} pending in {facts['table']}, {facts['missing_jobs']} "
+            f"without their job (missing or wrong), {plural(facts['orphan_jobs'], 'orphan job')}"
         )
-        if errors:
-            detail += f", {len(errors)} with an unreadable {spec.time}"
+        if facts["unreadable_rows"]:
+            detail += f", {facts['unreadable_rows']} with an unreadable {spec.time}"
         checks = [
             make_check(
                 f"transition {name}: triggers",
                 not missing,
-                f"{kinds - len(missing)} of {kinds} triggers on {spec.table} present"
+                f"{facts['triggers']} of {len(transitions.TRIGGER_KINDS)} triggers on "
+                f"{facts['table']} present"
                 + (f" (missing: {', '.join(missing)})" if missing else ""),
                 f"{recover_fix}: it re-creates them.",
             ),
             make_check(
                 f"transition {name}: jobs",
-                not (report["jobs_scheduled"] or report["orphans_removed"] or errors),
+                not (facts["missing_jobs"] or facts["orphan_jobs"] or facts["unreadable_rows"]),
                 detail,
                 f"{recover_fix} (and fix the {spec.time} of the rows it reports).",
             ),

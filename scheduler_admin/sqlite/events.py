@@ -1,6 +1,7 @@
 """The Python twin of ``sql/postgres/43_events.sql``, the completion events of revision 0004
 (their recording is in :mod:`scheduler_admin.sqlite.functions`): ``scheduler.events()``,
-``scheduler.set_webhooks()``, ``scheduler.claim_events()``, ``scheduler.record_attempt()``,
+``scheduler.event_rows()`` (the rows both of them return), ``scheduler.set_webhooks()``,
+``scheduler.claim_events()``, ``scheduler.record_attempt()``,
 ``scheduler.event_counts()``, and ``scheduler.purge_events()``, the retention of
 ``scheduler.reconcile()`` that rolls deleted events into the totals.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ Totals = dict[tuple[str, str], float]
 
 
 def event_row(row: sqlite3.Row) -> Event:
+    """One row of the view scheduler_events (its columns :data:`EVENT_COLUMNS`) as an Event."""
     return Event(
         event_id=int(row["event_id"]),
         event_key=str(row["event_key"]),
@@ -52,6 +54,19 @@ def event_row(row: sqlite3.Row) -> Event:
         transition=str(row["transition"]),
         key=str(row["key"]),
     )
+
+
+def event_rows(conn: sqlite3.Connection, event_ids: Iterable[int]) -> list[Event]:
+    """Twin of scheduler.event_rows() in sql/postgres/43_events.sql: the events of these ids as
+    the admin side reads them (lateness in seconds, the key: a meeting's id or another
+    transition's row_key), by event_id; an id without an event is left out. What
+    :func:`events` and :func:`claim_events` return."""
+    rows = conn.execute(
+        f"""SELECT {EVENT_COLUMNS} FROM scheduler_events
+             WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY event_id""",
+        (json.dumps([int(event_id) for event_id in event_ids]),),
+    ).fetchall()
+    return [event_row(row) for row in rows]
 
 
 def webhooks_enabled(conn: sqlite3.Connection) -> bool:
@@ -105,12 +120,7 @@ def claim_events(
             },
         )
     ]
-    rows = conn.execute(
-        f"""SELECT {EVENT_COLUMNS} FROM scheduler_events
-             WHERE event_id IN (SELECT value FROM json_each(?)) ORDER BY event_id""",
-        (json.dumps(claimed),),
-    ).fetchall()
-    return [event_row(row) for row in rows]
+    return event_rows(conn, claimed)
 
 
 _OUTCOME_SET = {
@@ -292,11 +302,14 @@ def events(
         raise InvalidInput(f"limit must be at least 1, not {limit}")
     if transition is not None:
         transitions.transition_target(conn, transition)
-    rows = conn.execute(
-        f"""SELECT {EVENT_COLUMNS} FROM scheduler_events
-             WHERE (:path IS NULL OR path = :path)
-               AND (:transition IS NULL OR transition = :transition)
-             ORDER BY event_id DESC LIMIT :limit""",
-        {"path": path, "limit": limit, "transition": transition},
-    ).fetchall()
-    return [event_row(row) for row in rows]
+    latest = [
+        int(row[0])
+        for row in conn.execute(
+            """SELECT event_id FROM scheduler_completion_events
+                WHERE (:path IS NULL OR path = :path)
+                  AND (:transition IS NULL OR transition = :transition)
+                ORDER BY event_id DESC LIMIT :limit""",
+            {"path": path, "limit": limit, "transition": transition},
+        )
+    ]
+    return event_rows(conn, latest)[::-1]

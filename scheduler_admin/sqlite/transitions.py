@@ -1,7 +1,8 @@
 """Registered timed transitions on SQLite: the twin of ``scheduler.add_transition()``,
 ``remove_transition()``, ``transitions()``, ``complete_transition()`` and the repair of every
-transition by ``recover()``/``reconcile()`` (revision 0005); and of ``scheduler.wake()``, which
-completes the due rows of meetings and of every other transition for the waker.
+transition by ``recover()``/``reconcile()`` (revision 0005), ``named_transitions()`` and
+doctor's ``transition_health()``; and of ``scheduler.wake()``, which completes the due rows of
+meetings and of every other transition for the waker.
 
 A transition says: rows of a table whose state column holds one of ``from_states`` get
 ``to_state`` at the time in their time column. The registry is the table
@@ -34,7 +35,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypedDict, TypeVar
 
 from scheduler_admin import cron
@@ -244,6 +245,18 @@ def other_transitions(conn: sqlite3.Connection) -> list[Spec]:
         "SELECT * FROM scheduler_transitions WHERE builtin = 0 ORDER BY name"
     ).fetchall()
     return [_spec(row) for row in rows]
+
+
+def named_transitions(conn: sqlite3.Connection, name: str | None = None) -> list[Spec]:
+    """Twin of scheduler.named_transitions() in sql/postgres/45_transitions.sql: the
+    transitions but the builtin one whose table still exists, paused or not, by name: all of
+    them (None), or the one named (none when it is the builtin one). What wake() and
+    list_jobs serve."""
+    return [
+        spec
+        for spec in other_transitions(conn)
+        if name in (None, spec.name) and table_exists(conn, spec.table)
+    ]
 
 
 def _lookup(conn: sqlite3.Connection, name: str) -> sqlite3.Row | None:
@@ -1164,21 +1177,20 @@ def wake(conn: sqlite3.Connection, now: datetime, transition: str | None = None)
             completed += result[0]
             if result[1] is not None:
                 times.append(result[1])
-    for spec in other_transitions(conn):
-        if transition not in (None, spec.name) or not transition_active(conn, spec.name):
+    for spec in named_transitions(conn, transition):
+        if not transition_active(conn, spec.name):
             continue
         acting = True
-        if table_exists(conn, spec.table):
 
-            def rows(spec: Spec = spec) -> tuple[int, datetime | None]:
-                done = complete_due_transition(conn, spec, now, path="waker")
-                return done, transition_next_time(conn, spec, now)
+        def rows(spec: Spec = spec) -> tuple[int, datetime | None]:
+            done = complete_due_transition(conn, spec, now, path="waker")
+            return done, transition_next_time(conn, spec, now)
 
-            found = isolated(conn, spec.name, rows)
-            if found is not None:
-                completed += found[0]
-                if found[1] is not None:
-                    times.append(found[1])
+        found = isolated(conn, spec.name, rows)
+        if found is not None:
+            completed += found[0]
+            if found[1] is not None:
+                times.append(found[1])
     stamp = iso(now)
     assert stamp is not None
     return Wake(
@@ -1387,6 +1399,69 @@ def transition_report(
     )
 
 
+# -- doctor ---------------------------------------------------------------------------------
+
+OVERDUE_AFTER = timedelta(minutes=2)  # a pending row due longer ago than this is overdue
+
+
+class TransitionHealth(TypedDict):
+    """What :func:`transition_health` answers: the keys of scheduler.transition_health(), and
+    two SQLite adds for doctor's details: which triggers are missing, and how many pending rows
+    have a time that cannot be read (the repair leaves them alone)."""
+
+    transition: str
+    table: str
+    paused: bool
+    triggers: int  # of TRIGGER_KINDS, present
+    pending_rows: int
+    missing_jobs: int  # pending rows not yet due without their job (missing or wrong)
+    orphan_jobs: int  # jobs with the prefix and no pending row
+    overdue_rows: int  # pending rows due over OVERDUE_AFTER before now
+    missing_triggers: list[str]
+    unreadable_rows: int
+
+
+def transition_health(conn: sqlite3.Connection, name: str, now: datetime) -> TransitionHealth:
+    """Twin of scheduler.transition_health() in sql/postgres/45_transitions.sql: doctor's facts
+    about the registered transition ``name`` but meetings (meetings, or an unknown name: an
+    :class:`InvalidInput`): its triggers present, its pending rows, those without their job and
+    the orphan jobs of its prefix (a dry run of :func:`repair_transition`: nothing changes),
+    its rows overdue at ``now`` by over two minutes, whether it is paused by name. Its table
+    must exist (:class:`InvalidInput` otherwise, as the cast to regclass fails on
+    PostgreSQL)."""
+    row = transition_target(conn, name)
+    if row["builtin"]:
+        raise InvalidInput(f"{name} is checked by health()")
+    spec = _spec(row)
+    if not table_exists(conn, spec.table):
+        raise InvalidInput(
+            f"transition {name}: its table {spec.table} does not exist",
+            hint=f"Remove it (`scheduler-admin transitions remove {name}`) or restore the table.",
+        )
+    present = transition_triggers(conn, spec)
+    missing = [spec.trigger(kind) for kind in TRIGGER_KINDS if spec.trigger(kind) not in present]
+    time = spec.col(spec.time)
+    overdue = conn.execute(
+        f"""SELECT count(*) FROM {spec.qtable}
+             WHERE {spec.pending(spec.col(spec.state))}
+               AND julianday({time}) < julianday(:cutoff)""",
+        {"cutoff": to_db_time(now - OVERDUE_AFTER)},
+    ).fetchone()[0]
+    report, errors = repair_transition(conn, spec, now, dry_run=True)
+    return TransitionHealth(
+        transition=spec.name,
+        table=spec.table,
+        paused=spec.paused,
+        triggers=len(TRIGGER_KINDS) - len(missing),
+        pending_rows=report["total"],
+        missing_jobs=report["jobs_scheduled"],
+        orphan_jobs=report["orphans_removed"],
+        overdue_rows=int(overdue),
+        missing_triggers=missing,
+        unreadable_rows=len(errors),
+    )
+
+
 # -- list_jobs and history ------------------------------------------------------------------
 
 
@@ -1398,32 +1473,23 @@ def _next_run(schedule: str, after: datetime) -> datetime | None:
 
 
 def transition_jobs(conn: sqlite3.Connection, now: datetime, name: str | None = None) -> list[Job]:
-    """Twin of scheduler.transition_jobs(): the jobs of every non-builtin transition (or of
-    the one named), as list_jobs shows them: the key is the job name after the prefix, the
-    row's time (ISO UTC) and state are None when no row has that key (an orphan job, or the
-    table is gone). Unsorted."""
+    """Twin of scheduler.transition_jobs(): the jobs of every non-builtin transition whose
+    table exists (or of the one named: :func:`named_transitions`), as list_jobs shows them: the
+    key is the job name after the prefix, the row's time (ISO UTC) and state are None when no
+    row has that key (an orphan job). Unsorted."""
     result: list[Job] = []
-    for spec in other_transitions(conn):
-        if name is not None and spec.name != name:
-            continue
-        params = {"prefix": spec.prefix}
-        if table_exists(conn, spec.table):
-            key = spec.col(spec.key, "t")
-            sql = f"""SELECT c.jobid, c.jobname, c.schedule, c.active,
-                             substr(c.jobname, length(:prefix) + 1) AS key,
-                             {spec.col(spec.time, "t")} AS time,
-                             {spec.col(spec.state, "t")} AS state
-                        FROM cron_job c
-                        LEFT JOIN {spec.qtable} t
-                          ON {key} = substr(c.jobname, length(:prefix) + 1)
-                         AND :prefix || CAST({key} AS TEXT) = c.jobname
-                       WHERE {_prefix_sql("c.jobname")}"""
-        else:
-            sql = f"""SELECT c.jobid, c.jobname, c.schedule, c.active,
-                             substr(c.jobname, length(:prefix) + 1) AS key,
-                             NULL AS time, NULL AS state
-                        FROM cron_job c WHERE {_prefix_sql("c.jobname")}"""
-        for row in conn.execute(sql, params).fetchall():
+    for spec in named_transitions(conn, name):
+        key = spec.col(spec.key, "t")
+        sql = f"""SELECT c.jobid, c.jobname, c.schedule, c.active,
+                         substr(c.jobname, length(:prefix) + 1) AS key,
+                         {spec.col(spec.time, "t")} AS time,
+                         {spec.col(spec.state, "t")} AS state
+                    FROM cron_job c
+                    LEFT JOIN {spec.qtable} t
+                      ON {key} = substr(c.jobname, length(:prefix) + 1)
+                     AND :prefix || CAST({key} AS TEXT) = c.jobname
+                   WHERE {_prefix_sql("c.jobname")}"""
+        for row in conn.execute(sql, {"prefix": spec.prefix}).fetchall():
             active = bool(row["active"])
             schedule = str(row["schedule"])
             result.append(

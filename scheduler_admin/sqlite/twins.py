@@ -58,15 +58,6 @@ NO_COUNTERPART: dict[str, str] = {
     "caller's complete() (functions.complete_due(), transitions.complete_due_transition())",
 }
 
-# A twin exists, but inline in other functions, not yet under the SQL name.
-NOT_YET: dict[str, str] = {
-    "event_rows": "inline in events.claim_events() and events.events() "
-    "(EVENT_COLUMNS, event_row())",
-    "named_transitions": "inline in the loops of transitions.wake(), transition_jobs(), "
-    "repair_transitions()",
-    "transition_health": "inline in backends/sqlite_doctor.py (the checks of one transition)",
-}
-
 # The twin stands in another module than the one mirroring its SQL file: module, reason.
 ELSEWHERE: dict[str, tuple[str, str]] = {
     "wake": (

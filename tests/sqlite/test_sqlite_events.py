@@ -14,7 +14,7 @@ from sqlite_helpers import FakeClock, future, insert, meeting
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.core import PATHS, Event, Outcome
 from scheduler_admin.exceptions import DatabaseError, InvalidInput
-from scheduler_admin.sqlite import transitions
+from scheduler_admin.sqlite import events, transitions
 from scheduler_admin.sqlite.connection import from_db_time
 from scheduler_admin.sqlite.worker import CronWorker
 
@@ -204,6 +204,19 @@ def test_events_are_newest_first_and_filtered(
         backend.events(limit=0)
     with pytest.raises(InvalidInput, match="unknown completion path 'cron'"):
         backend.events(path="cron")  # as the PostgreSQL backend
+
+
+def test_event_rows_reads_the_events_of_given_ids_by_id(
+    conn: sqlite3.Connection, backend: SqliteBackend
+) -> None:
+    """scheduler.event_rows(): the rows events() and claim_events() return, for any ids."""
+    written = [insert(conn, "2020-01-01T00:00:00Z") for _ in range(3)]
+    ids = {e["meeting_id"]: e["event_id"] for e in all_events(backend)}
+    wanted = [ids[written[2]], ids[written[0]], 10_000]  # in any order; an unknown id is left out
+    rows = events.event_rows(conn, wanted)
+    assert [e["meeting_id"] for e in rows] == [written[0], written[2]]
+    assert rows == [e for e in reversed(all_events(backend)) if e["event_id"] in wanted]
+    assert events.event_rows(conn, []) == []
 
 
 # -- delivery state -----------------------------------------------------------------------------

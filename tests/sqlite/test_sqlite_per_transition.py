@@ -21,7 +21,7 @@ from scheduler_admin.core import (
 )
 from scheduler_admin.exceptions import InvalidInput, NotMigrated
 from scheduler_admin.migrate import upgrade
-from scheduler_admin.sqlite import commands
+from scheduler_admin.sqlite import commands, transitions
 from scheduler_admin.sqlite.transitions import transition_command
 from scheduler_admin.sqlite.worker import CronWorker
 
@@ -589,6 +589,73 @@ def test_doctor_by_name_checks_its_triggers_jobs_and_pause(
     assert checks_of(backend)["transition memberships: paused"]["ok"] is False
     backend.resume(transition="memberships")
     assert "transition memberships: paused" not in checks_of(backend, "memberships")
+
+
+def test_transition_health_answers_doctors_facts(
+    app: sqlite3.Connection, backend: SqliteBackend
+) -> None:
+    """scheduler.transition_health(): the facts doctor's checks of a transition are made of;
+    meetings and an unknown name are refused, a dry run changes nothing."""
+    soon, later = member(app, future(5)), member(app, future(60))
+    orphan_job(app)
+    app.execute("DELETE FROM cron_job WHERE jobname = ?", (f"{PREFIX}{later}",))
+    app.execute("DROP TRIGGER scheduler_memberships_after_delete")
+    before = state_of(app)
+    # ten minutes on: the first row is overdue (its job has not run), the second lacks its job
+    facts = transitions.transition_health(app, "memberships", future(10))
+    assert facts == {
+        "transition": "memberships",
+        "table": "memberships",
+        "paused": False,
+        "triggers": 4,
+        "pending_rows": 2,
+        "missing_jobs": 1,
+        "orphan_jobs": 1,
+        "overdue_rows": 1,
+        "missing_triggers": ["scheduler_memberships_after_delete"],
+        "unreadable_rows": 0,
+    }
+    assert transitions.transition_health(app, "memberships", future(0))["overdue_rows"] == 0
+    assert state_of(app) == before and status(app, soon) == "active"
+    backend.pause(transition="memberships")
+    assert transitions.transition_health(app, "memberships", future(0))["paused"] is True
+    with pytest.raises(InvalidInput, match="meetings is checked by health"):
+        transitions.transition_health(app, "meetings", future(0))
+    with pytest.raises(InvalidInput, match="no transition named nosuch"):
+        transitions.transition_health(app, "nosuch", future(0))
+    app.execute("DROP TABLE memberships")
+    with pytest.raises(InvalidInput, match="its table memberships does not exist"):
+        transitions.transition_health(app, "memberships", future(0))
+
+
+def test_named_transitions_are_those_but_meetings_whose_table_exists(
+    app: sqlite3.Connection, backend: SqliteBackend
+) -> None:
+    """scheduler.named_transitions(): paused or not, all of them or the one named; what wake
+    and list_jobs serve."""
+    app.execute("CREATE TABLE trials (id INTEGER PRIMARY KEY, status TEXT, ends_at TEXT)")
+    backend.add_transition(
+        "trials",
+        table="trials",
+        key_column="id",
+        time_column="ends_at",
+        state_column="status",
+        from_states=["open"],
+        to_state="closed",
+    )
+    backend.pause(transition="trials")
+
+    def names(name: str | None = None) -> list[str]:
+        return [spec.name for spec in transitions.named_transitions(app, name)]
+
+    assert names() == ["memberships", "trials"]
+    assert names("trials") == ["trials"] and names("meetings") == [] and names("nosuch") == []
+    member(app, future(60))
+    app.execute("DROP TABLE memberships")
+    assert names() == ["trials"] and names("memberships") == []
+    # the waker and list_jobs leave a transition whose table is gone alone
+    assert backend.wake(transition="memberships")["paused"] is True
+    assert backend.list_jobs(transition="memberships") == []
 
 
 def test_doctor_names_meetings_paused_by_name(

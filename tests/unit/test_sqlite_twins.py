@@ -53,7 +53,7 @@ def defined(module: str) -> set[str]:
 def test_every_sql_function_has_its_twin_in_the_mirroring_module_or_a_reason() -> None:
     """A name of ours in SQL is found in Python in the module named after its file; the others
     are listed with their reason."""
-    listed = set(twins.NO_COUNTERPART) | set(twins.NOT_YET) | set(twins.ELSEWHERE)
+    listed = set(twins.NO_COUNTERPART) | set(twins.ELSEWHERE)
     missing = sorted(
         f"{name} ({module}.py)"
         for name, module in sql_functions().items()
@@ -68,14 +68,14 @@ def test_the_lists_hold_only_sql_functions_without_a_twin() -> None:
     """Nothing listed is missing from the SQL, has its twin in the mirroring module after all,
     or is listed twice; every reason says something."""
     functions = sql_functions()
-    lists = [set(twins.NO_COUNTERPART), set(twins.NOT_YET), set(twins.ELSEWHERE)]
-    assert not (lists[0] & lists[1] or lists[0] & lists[2] or lists[1] & lists[2])
+    lists = [set(twins.NO_COUNTERPART), set(twins.ELSEWHERE)]
+    assert not lists[0] & lists[1]
     for name in set().union(*lists):
         assert name in functions, f"{name} is listed but no SQL function of ours"
         assert name not in python_names(functions[name]), (
             f"{name} is listed but {functions[name]}.py has it"
         )
-    for reason in [*twins.NO_COUNTERPART.values(), *twins.NOT_YET.values()]:
+    for reason in twins.NO_COUNTERPART.values():
         assert len(reason) > 20
 
 
