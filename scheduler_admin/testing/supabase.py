@@ -14,8 +14,11 @@ scheduler meets there:
   (the install guide's ``grant all privileges on all tables in schema cron``) it may also write
   ``cron.job`` (the set-based path). It may create schemas in the database and owns
   ``public.meetings``.
-* API roles ``anon``, ``authenticated``, ``service_role`` and the login role ``authenticator``;
-  ``auth.uid()`` reads the JWT's subject; ``public.meetings`` has row-level security.
+* API roles ``anon``, ``authenticated``, ``service_role`` and the login role ``authenticator``,
+  with Supabase's statement timeouts (``authenticator`` 8 s, ``anon`` 3 s, ``authenticated``
+  8 s; ``service_role`` none of its own, so authenticator's 8 s); ``auth.uid()`` reads the JWT's
+  subject from ``request.jwt.claims`` (current PostgREST) or ``request.jwt.claim.sub`` (before
+  v10); ``public.meetings`` has row-level security.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ create role authenticated nologin noinherit;
 create role service_role nologin noinherit bypassrls;
 create role authenticator login noinherit;
 grant anon, authenticated, service_role to authenticator;
+-- Supabase's statement timeouts: authenticator's applies to the session PostgREST logs in with
+-- (and so to service_role, which has none of its own); PostgREST applies an impersonated role's
+-- own settings in each request's transaction
+alter role authenticator set statement_timeout = '8s';
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
 
 create role migrator login nosuperuser nocreatedb nocreaterole nobypassrls;
 grant create on database supabase_db to migrator;
@@ -71,8 +80,13 @@ end
 $$;
 
 create schema auth;
+-- Supabase's definition: PostgREST before v10 set request.jwt.claim.sub, current PostgREST sets
+-- the claims as one JSON object, request.jwt.claims
 create function auth.uid() returns uuid language sql stable as $$
-    select nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), '')::uuid
+    select coalesce(
+        nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''),
+        (nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+    )::uuid
 $$;
 grant usage on schema auth to migrator, anon, authenticated, service_role;
 

@@ -11,14 +11,17 @@ The platform's roles and pg_cron grants and the application's table are set up b
   ``cron-job-writable`` (the install guide's ``grant all privileges on all tables in schema
   cron``) it may also write ``cron.job``. It may create schemas in the database and owns
   ``public.meetings``.
-* Requests arrive through PostgREST, which logs in as ``authenticator`` and switches to ``anon``,
-  ``authenticated`` or ``service_role`` (``bypassrls``). ``auth.uid()`` reads the JWT's subject.
+* Requests arrive through PostgREST, which logs in as ``authenticator`` (statement timeout 8 s)
+  and switches to ``anon`` (3 s), ``authenticated`` (8 s) or ``service_role`` (``bypassrls``, no
+  timeout of its own), applying the role's settings. ``auth.uid()`` reads the JWT's subject from
+  ``request.jwt.claims`` (or ``request.jwt.claim.sub``, as PostgREST before v10 set it).
 * ``public.meetings`` has row-level security: an authenticated user reads and writes only the rows
   it owns, anon only rows that belong to nobody.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +48,7 @@ from scheduler_admin.testing.supabase import (
 __all__ = [
     "ADMIN_FUNCTIONS", "ANON_KEY", "APP_SQL", "CRON_JOB_WRITABLE_SQL", "DATABASE", "MIGRATOR",
     "PLATFORM_SQL", "REPO", "SERVICE_KEY", "VARIANTS", "SupabaseShape", "build", "reset",
+    "role_settings",
 ]  # fmt: skip
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,13 +99,27 @@ class SupabaseShape:
         return psycopg.connect(self.dsn(), autocommit=True)
 
     @contextmanager
-    def as_role(self, role: str, user_id: object = None) -> Iterator[Conn]:
-        """A connection like PostgREST's: logged in as authenticator, switched to an API role."""
+    def as_role(
+        self, role: str, user_id: object = None, *, legacy_claims: bool = False
+    ) -> Iterator[Conn]:
+        """A connection like PostgREST's: logged in as authenticator (and so with its settings),
+        switched to an API role with that role's settings applied (its statement timeout), the
+        JWT's claims in ``request.jwt.claims`` as current PostgREST sets them, or with
+        ``legacy_claims`` the subject alone in ``request.jwt.claim.sub`` as PostgREST did before
+        v10."""
         with psycopg.connect(self.dsn("authenticator"), autocommit=True) as conn:
             conn.execute(sql.SQL("set role {}").format(sql.Identifier(role)))
-            if user_id is not None:
+            for name, setting in role_settings(conn, role):
+                conn.execute("select set_config(%s, %s, false)", (name, setting))
+            if legacy_claims:
+                if user_id is not None:
+                    conn.execute(
+                        "select set_config('request.jwt.claim.sub', %s, false)", (str(user_id),)
+                    )
+            else:
+                claims = {"role": role} | ({"sub": str(user_id)} if user_id is not None else {})
                 conn.execute(
-                    "select set_config('request.jwt.claim.sub', %s, false)", (str(user_id),)
+                    "select set_config('request.jwt.claims', %s, false)", (json.dumps(claims),)
                 )
             yield conn
 
@@ -121,6 +139,23 @@ class SupabaseShape:
             check=False,
             timeout=120,
         )
+
+
+def role_settings(conn: Conn, role: str) -> list[tuple[str, str]]:
+    """A role's own settings (``alter role … set``) that any user may set, for this database or
+    all, as PostgREST applies them to an impersonated role (the database's override last)."""
+    rows = conn.execute(
+        "select split_part(c, '=', 1), substr(c, strpos(c, '=') + 1) "
+        "from pg_catalog.pg_db_role_setting s "
+        "join pg_catalog.pg_roles r on r.oid = s.setrole "
+        "cross join lateral unnest(s.setconfig) c "
+        "join pg_catalog.pg_settings g on g.name = split_part(c, '=', 1) and g.context = 'user' "
+        "where r.rolname = %s and s.setdatabase in (0, (select oid from pg_catalog.pg_database "
+        "                                               where datname = current_database())) "
+        "order by s.setdatabase <> 0",
+        (role,),
+    ).fetchall()
+    return [(str(name), str(setting)) for name, setting in rows]
 
 
 def build(cluster: ThrowawayServer, variant: str = "platform") -> SupabaseShape:
