@@ -22,20 +22,14 @@ from pg_helpers import (
     JOB_PATTERN,
     RECONCILE_COMMAND,
     Conn,
-    Server,
-    connect,
     expected_schedule,
     insert_meeting,
     job_command,
     job_name,
     meeting_jobs,
-    migrate,
-    poll,
-    reset,
     status_of,
     sweep_supported,
 )
-from skip_helpers import require_or_skip
 
 UTC = timezone.utc
 FUTURE = future_on(3, 14, 9, 26)  # 14 March, 09:26 UTC, at least 30 days ahead
@@ -442,89 +436,9 @@ def test_reconcile_job_exists_after_migration(db: Conn) -> None:
     assert rows == [("* * * * *", RECONCILE_COMMAND, True, True)]
 
 
-@pytest.mark.slow
-def test_reconcile_job_completes_a_meeting_missed_while_the_server_was_down(
-    migrated: Server,
-) -> None:
-    """pg_cron does not replay runs missed while the server was down: a meeting whose end minute
-    passed during the outage is completed by the reconcile job after the restart, with no
-    command from the test, and its own job never runs."""
-    cluster = migrated.cluster
-    if cluster is None:
-        require_or_skip("needs the throwaway cluster (restarts it): SCHEDULER_TEST_DSN is set")
-    with connect(migrated.dsn) as conn:
-        migrate(migrated)
-        reset(conn)
-        now = value(conn, "select now()")
-        end_time = now + timedelta(seconds=4)
-        if first_minute_at_or_after(end_time) - now < timedelta(seconds=10):
-            end_time += timedelta(seconds=10)  # leave time to stop before the job's minute
-        fire_at = first_minute_at_or_after(end_time)
-        meeting_id, _ = insert_meeting(conn, end_time)
-        later_id, _ = insert_meeting(conn, FUTURE)
-        job_id = value(
-            conn, "select jobid from cron.job where jobname = %s", (job_name(meeting_id),)
-        )
-    started = False
-    cluster.stop()
-    try:
-        assert datetime.now(UTC) < fire_at, "the server stopped after the job's minute"
-        # stay down across the minute in which the meeting ends
-        poll(lambda: datetime.now(UTC) >= fire_at + timedelta(seconds=2), timeout=90)
-        assert datetime.now(UTC) >= fire_at + timedelta(seconds=2)
-        cluster.start()
-        started = True
-    finally:
-        if not started:
-            cluster.start()
-    with connect(migrated.dsn) as conn:
-        try:
-            assert status_of(conn, meeting_id) == "upcoming"  # nothing replayed the missed run
-            assert poll(lambda: status_of(conn, meeting_id) == "done", timeout=150)
-            assert status_of(conn, later_id) == "upcoming"
-            assert list(meeting_jobs(conn)) == [job_name(later_id)]
-            # the meeting's own job never ran: the reconcile job did it
-            assert (
-                value(conn, "select count(*) from cron.job_run_details where jobid = %s", (job_id,))
-                == 0
-            )
-            health = value(conn, "select scheduler.health()")
-            assert [health[k] for k in ("missing_jobs", "orphan_jobs", "overdue_meetings")] == [
-                0,
-                0,
-                0,
-            ]
-        finally:
-            reset(conn)
-
-
-@pytest.mark.slow
-def test_reconcile_job_completes_meetings_loaded_with_triggers_off(db: Conn) -> None:
-    """Meetings loaded in replica mode (no job, some already overdue) are completed or given
-    their jobs by the reconcile job alone, within about two minutes."""
-    with triggers_off(db):
-        db.execute(
-            "insert into meetings (title, end_time) "
-            "select 'restored ' || i, case when i %% 2 = 0 then now() - i * interval '1 hour' "
-            "  else %s::timestamptz + i * interval '1 minute' end "
-            "from generate_series(1, 200) i",
-            (LOAD_START,),
-        )
-    assert meeting_jobs(db) == {}
-
-    def repaired() -> bool:
-        overdue = value(
-            db, "select count(*) from meetings where status = 'upcoming' and end_time <= now()"
-        )
-        return overdue == 0 and len(meeting_jobs(db)) == 100
-
-    assert poll(repaired, timeout=150, interval=1)
-    counts = dict(db.execute("select status, count(*) from meetings group by 1").fetchall())
-    assert counts == {"upcoming": 100, "done": 100}
-    assert job_schedules(db) == upcoming_schedules(db)
-    assert (
-        value(db, "select count(*) from meetings where status = 'done' and end_time > now()") == 0
-    )
+# The reconcile job's own runs (after an outage, after a load with the triggers off) wait for
+# real ticks: tests/postgres/test_pg_cron_tick.py, where they share ticks with the other tests
+# that wait for one.
 
 
 # -- schedule_meeting() and cancel_meeting() ----------------------------------------------------

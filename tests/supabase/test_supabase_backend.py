@@ -9,15 +9,26 @@ import re
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from cli_helpers import run
 from clock_helpers import future_on
-from pg_helpers import poll, reconcile_job_inactive
+from pg_helpers import db_now, poll, reconcile_job_inactive
 from postgrest_adapter import PostgrestAdapter
-from supabase_shape import ANON_KEY, SERVICE_KEY, SupabaseShape
+from skip_helpers import require_or_skip
+from supabase_shape import (
+    ANON_KEY,
+    DATABASE,
+    SERVICE_KEY,
+    VARIANTS,
+    SupabaseShape,
+    build,
+    reset,
+)
 
 from scheduler_admin import config
 from scheduler_admin.backends import open_backend
@@ -33,6 +44,8 @@ from scheduler_admin.exceptions import (
     PermissionDenied,
 )
 from scheduler_admin.service import SchedulerService
+from scheduler_admin.testing.cluster import ClusterError
+from scheduler_admin.testing.lanes import server_lane, throwaway_server
 
 UTC = timezone.utc
 FUTURE = future_on(6, 1, 12, 0, 30)
@@ -328,39 +341,99 @@ def test_parse_time_reads_postgresql_json_times() -> None:
     assert parse_time(None) is None
 
 
-@pytest.mark.slow
-def test_a_real_tick_completes_an_authenticated_users_meeting(
-    supa: SupabaseShape, rest: PostgrestAdapter
-) -> None:
-    """pg_cron runs the job as the migration role (logging in over libpq) and it succeeds."""
-    user = uuid.uuid4()
-    # the reconcile job fires at the same tick: kept out, so that the meeting's own job must
-    with supa.superuser() as su, reconcile_job_inactive(su):
-        _tick_completes_the_meeting(supa, rest, user)
+@dataclass
+class Ticked:
+    """One grant variant's server after a real tick: its shape, its stand-in, the meeting an
+    authenticated user inserted and whether the tick completed it."""
+
+    shape: SupabaseShape
+    rest: PostgrestAdapter
+    meeting_id: Any
+    done: bool
 
 
-def _tick_completes_the_meeting(supa: SupabaseShape, rest: PostgrestAdapter, user: object) -> None:
-    with supa.as_role("authenticated", user) as conn:
-        (meeting_id,) = conn.execute(
-            "insert into meetings (title, end_time) values ('tick', now() + interval '2 seconds') "
-            "returning id"
-        ).fetchone()  # type: ignore[misc]
+@pytest.fixture(scope="module")
+def ticked() -> Iterator[dict[str, Ticked]]:
+    """Both grant variants, each migrated on a server of its own (the suite's cluster exists in
+    one variant at a time), through one real pg_cron tick: an authenticated user inserts a
+    meeting ending 2 s ahead on each, with the reconcile job inactive (it fires at the same tick:
+    kept out, so that the meeting's own job must complete it)."""
+    try:
+        lane = server_lane()
+    except ClusterError as exc:
+        pytest.fail(str(exc))
+    with ExitStack() as stack:
+        servers: dict[str, tuple[SupabaseShape, PostgrestAdapter]] = {}
+        for variant in VARIANTS:
+            try:
+                cluster = stack.enter_context(throwaway_server(database=DATABASE))
+            except ClusterError as exc:
+                require_or_skip(f"could not start a throwaway server ({lane} lane): {exc}")
+            shape = build(cluster, variant)
+            result = shape.alembic("upgrade", "head")
+            assert result.returncode == 0, result.stderr
+            reset(shape)
+            su = stack.enter_context(shape.superuser())
+            stack.enter_context(reconcile_job_inactive(su))
+            adapter = PostgrestAdapter(
+                shape.dsn("authenticator"),
+                keys={SERVICE_KEY: "service_role", ANON_KEY: "anon"},
+                schemas=("scheduler",),
+            )
+            stack.enter_context(adapter.running())
+            servers[variant] = (shape, adapter)
+        users = {variant: uuid.uuid4() for variant in VARIANTS}
+        meetings: dict[str, Any] = {}
+        # one end time for both, so that one tick fires both jobs
+        with servers[VARIANTS[0]][0].superuser() as su:
+            end_time = db_now(su) + timedelta(seconds=3)
+        for variant, (shape, _) in servers.items():
+            with shape.as_role("authenticated", users[variant]) as conn:
+                (meetings[variant],) = conn.execute(
+                    "insert into meetings (title, end_time) values ('tick', %s) returning id",
+                    (end_time,),
+                ).fetchone()  # type: ignore[misc]
 
-        def status() -> str:
-            (value,) = conn.execute(
-                "select status from meetings where id = %s", (meeting_id,)
-            ).fetchone()  # type: ignore[misc]
+        def status(variant: str) -> str:
+            shape = servers[variant][0]
+            with shape.as_role("authenticated", users[variant]) as conn:
+                (value,) = conn.execute(
+                    "select status from meetings where id = %s", (meetings[variant],)
+                ).fetchone()  # type: ignore[misc]
             return str(value)
 
-        assert poll(lambda: status() == "done", timeout=130, interval=1)
-    backend = SupabaseBackend(rest.url, SERVICE_KEY)
-    runs = poll(
-        lambda: [
-            r
-            for r in backend.history(limit=20)
-            if r["meeting_id"] == str(meeting_id) and r["status"] == "succeeded"
-        ],
-        timeout=30,
-    )
-    assert runs, backend.history(limit=20)
-    assert not [j for j in backend.list_jobs() if j["meeting_id"] == str(meeting_id)]
+        done = {
+            variant: bool(poll(lambda v=variant: status(v) == "done", timeout=130, interval=1))
+            for variant in VARIANTS
+        }
+        yield {
+            variant: Ticked(shape, adapter, meetings[variant], done[variant])
+            for variant, (shape, adapter) in servers.items()
+        }
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_real_tick_completes_an_authenticated_users_meeting(
+    ticked: dict[str, Ticked], variant: str
+) -> None:
+    """pg_cron runs the job as the migration role (logging in over libpq) and it succeeds: the
+    authenticated user sees the meeting done, and over REST history has the job's successful
+    run and list_jobs no job of the meeting."""
+    tick = ticked[variant]
+    assert tick.done, "the meeting was not completed by its job"
+    backend = SupabaseBackend(tick.rest.url, SERVICE_KEY)
+    try:
+        runs = poll(
+            lambda: [
+                r
+                for r in backend.history(limit=20)
+                if r["meeting_id"] == str(tick.meeting_id) and r["status"] == "succeeded"
+            ],
+            timeout=30,
+        )
+        assert runs, backend.history(limit=20)
+        assert not [j for j in backend.list_jobs() if j["meeting_id"] == str(tick.meeting_id)]
+    finally:
+        backend.close()
