@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -15,6 +16,7 @@ from pg_helpers import (
     job_command,
     job_name,
     meeting_jobs,
+    reconcile_job_inactive,
     run_command,
     status_of,
 )
@@ -191,6 +193,22 @@ def test_changing_meeting_id_moves_its_job(db: Conn) -> None:
     assert list(meeting_jobs(db)) == [job_name(new_id)]
 
 
+@pytest.fixture
+def no_reconcile_job(db: Conn) -> Iterator[None]:
+    """The reconcile job inactive (and no run of it in progress): it completes overdue meetings
+    and removes orphan jobs every minute, so with it active a test of a job's command could
+    pass on its work. Reactivated afterwards."""
+    with reconcile_job_inactive(db):
+        yield
+
+
+def completion_paths(db: Conn) -> list[tuple[object, str]]:
+    """(meeting id, path) of every completion event: which path completed which meeting."""
+    return db.execute(
+        "select meeting_id, path from scheduler.completion_events order by meeting_id"
+    ).fetchall()
+
+
 def make_overdue_with_job(db: Conn, meeting_id: object) -> None:
     """Move an upcoming meeting's end time into the past without firing the triggers."""
     db.execute("set session_replication_role = replica")
@@ -212,35 +230,47 @@ def test_job_command_before_end_time_changes_nothing(db: Conn) -> None:
     assert meeting_jobs(db) == jobs
 
 
-def test_job_command_after_end_time_completes_and_removes_job(db: Conn) -> None:
+def test_job_command_after_end_time_completes_and_removes_job(
+    db: Conn, no_reconcile_job: None
+) -> None:
+    """The job's command completes its overdue meeting (it says so: 1 completed, path job) and
+    its job goes; the other meeting and its job stay."""
     meeting_id, _ = insert_meeting(db, FUTURE)
     other_id, _ = insert_meeting(db, FUTURE + timedelta(days=1))
     command = command_of(db, meeting_id)
     make_overdue_with_job(db, meeting_id)
-    run_command(db, command)
+    assert status_of(db, meeting_id) == "upcoming"  # nothing completed it before the command
+    assert run_command(db, command) == 1
     assert status_of(db, meeting_id) == "done"
+    assert completion_paths(db) == [(meeting_id, "job")]
     assert status_of(db, other_id) == "upcoming"
     assert list(meeting_jobs(db)) == [job_name(other_id)]
 
 
-def test_job_command_completes_every_due_meeting_together(db: Conn) -> None:
+def test_job_command_completes_every_due_meeting_together(db: Conn, no_reconcile_job: None) -> None:
     """One run completes all meetings already due, so a busy minute finishes in one run."""
     due = [insert_meeting(db, FUTURE + timedelta(seconds=i))[0] for i in range(5)]
     later, _ = insert_meeting(db, FUTURE + timedelta(days=30))
     for meeting_id in due:
         make_overdue_with_job(db, meeting_id)
-    run_command(db, command_of(db, due[0]))
+    assert [status_of(db, m) for m in due] == ["upcoming"] * 5
+    assert run_command(db, command_of(db, due[0])) == 5  # one run, all five
     assert [status_of(db, m) for m in due] == ["done"] * 5
+    assert completion_paths(db) == sorted((m, "job") for m in due)
     assert list(meeting_jobs(db)) == [job_name(later)]
 
 
-def test_job_of_a_missing_meeting_removes_itself(db: Conn) -> None:
+def test_job_of_a_missing_meeting_removes_itself(db: Conn, no_reconcile_job: None) -> None:
+    """A job whose meeting does not exist removes itself when it runs (the reconcile job, which
+    also removes such orphans, is kept out)."""
     ghost = uuid.uuid4()
     db.execute(
         "select cron.schedule(scheduler.job_name(%s), '0 0 1 1 *', scheduler.job_command(%s))",
         (ghost, ghost),
     )
-    run_command(db, command_of(db, ghost))
+    command = command_of(db, ghost)
+    assert list(meeting_jobs(db)) == [job_name(ghost)]
+    assert run_command(db, command) == 0  # nothing to complete: it only removed its job
     assert meeting_jobs(db) == {}
 
 
