@@ -5,6 +5,11 @@ complete everything exactly once, and a restart of the server is survived.
 The shared reset turns the seconds sweep off, so the waker is what completes meetings within
 seconds here; pg_cron's per-meeting jobs fire at the first minute after an end, and the end
 times are chosen away from minute boundaries so that they do not race the waker.
+
+Every time here is the server's: end times are set by the inserting statement from its own
+clock (a test process starved of the CPU between reading a clock and inserting cannot shorten
+the lead), and lateness is the completion event's ``completed_at`` (the completing transaction,
+recorded by the server) minus ``end_time``, for completions whose path is the waker's.
 """
 
 from __future__ import annotations
@@ -33,9 +38,27 @@ def insert(conn: Conn, *ends: datetime) -> list[object]:
     return [row[0] for row in rows]
 
 
+def insert_ahead(conn: Conn, lead: float, *offsets: float) -> list[object]:
+    """Meetings ending ``lead`` + each offset seconds after the inserting statement's own
+    clock_timestamp(), the first end moved later while it falls within 3 s of a minute
+    boundary (where pg_cron's minute tick could complete it first)."""
+    rows = conn.execute(
+        "with ahead as (select clock_timestamp() + make_interval(secs => %s) as t), "
+        "first as (select t + make_interval(secs => case "
+        "    when extract(second from t) >= 57 then 63 - extract(second from t)::float8 "
+        "    when extract(second from t) < 3 then 3 - extract(second from t)::float8 "
+        "    else 0 end) as t from ahead) "
+        "insert into meetings (title, end_time) "
+        "select 'w', first.t + make_interval(secs => o) "
+        "from first, unnest(%s::float8[]) with ordinality u(o, i) order by i returning id",
+        (lead, [float(o) for o in offsets or (0.0,)]),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def lateness(conn: Conn, ids: list[object], timeout: float) -> list[float]:
-    """Seconds between each meeting's end_time and its completion (updated_at, set by the
-    completing transaction), once all are done."""
+    """Seconds between each meeting's end_time and its completion by the waker, by the
+    server's clock (its completion event's completed_at), once all are done."""
     assert poll(
         lambda: conn.execute(
             "select bool_and(status = 'done') from meetings where id = any(%s)", (ids,)
@@ -44,10 +67,13 @@ def lateness(conn: Conn, ids: list[object], timeout: float) -> list[float]:
         interval=0.05,
     ), "the meetings were not completed in time"
     rows = conn.execute(
-        "select extract(epoch from updated_at - end_time)::float8 from meetings where id = any(%s)",
+        "select path, extract(epoch from completed_at - end_time)::float8 "
+        "from scheduler.completion_events where meeting_id = any(%s)",
         (ids,),
     ).fetchall()
-    return [float(row[0]) for row in rows]
+    assert len(rows) == len(ids), rows  # one completion each
+    assert {path for path, _ in rows} == {"waker"}, rows  # each by a waker
+    return [float(late) for _, late in rows]
 
 
 def report(name: str, late: list[float]) -> None:
@@ -72,8 +98,7 @@ def waker(migrated: Server, db: Conn) -> Iterator[Waker]:
 
 
 def test_meetings_are_done_within_half_a_second_of_their_end(db: Conn, waker: Waker) -> None:
-    first = clear_of_ticks(db, 1.5)
-    ids = insert(db, first, first + timedelta(seconds=0.4), first + timedelta(seconds=1.1))
+    ids = insert_ahead(db, 1.5, 0, 0.4, 1.1)
     late = lateness(db, ids, timeout=10)
     report("direct PostgreSQL", late)
     assert all(0 <= s <= BOUND for s in late), late  # never early, never later than the bound
@@ -83,9 +108,9 @@ def test_meetings_are_done_within_half_a_second_of_their_end(db: Conn, waker: Wa
 
 def test_an_earlier_meeting_wakes_a_sleeping_waker(db: Conn, waker: Waker) -> None:
     """The waker sleeps until a meeting 40 s ahead; an earlier one announced by NOTIFY wakes it."""
-    insert(db, clear_of_ticks(db, 40))
+    insert_ahead(db, 40)
     cycles = waker.cycles
-    (later_id,) = insert(db, clear_of_ticks(db, 2))
+    (later_id,) = insert_ahead(db, 2)
     late = lateness(db, [later_id], timeout=10)
     report("direct PostgreSQL, woken by NOTIFY", late)
     assert 0 <= late[0] <= BOUND
@@ -116,9 +141,7 @@ def test_the_triggers_announce_the_earliest_end_time_at_commit(db: Conn, migrate
 def test_two_wakers_complete_every_meeting_once(db: Conn, migrated: Server) -> None:
     wakers = [started(migrated), started(migrated)]
     try:
-        first = clear_of_ticks(db, 1.5)
-        ends = [first + timedelta(milliseconds=50 * i) for i in range(40)]
-        ids = insert(db, *ends)
+        ids = insert_ahead(db, 1.5, *(0.05 * i for i in range(40)))
         late = lateness(db, ids, timeout=10)
         report("two wakers", late)
         assert all(0 <= s <= BOUND for s in late), late
@@ -145,7 +168,7 @@ def test_the_waker_survives_a_restart_of_the_server(migrated: Server) -> None:
         finally:
             cluster.start()
         with connect(migrated.dsn) as conn:
-            (meeting_id,) = insert(conn, clear_of_ticks(conn, 2))
+            (meeting_id,) = insert_ahead(conn, 2)
             late = lateness(conn, [meeting_id], timeout=10)
             report("after a restart", late)
             # the first try after the restart comes within the backoff cap (1 s)
