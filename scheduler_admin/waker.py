@@ -356,9 +356,13 @@ class Waker(ThreadedLoop):
         self.backoff = Backoff(log, "waker", start=backoff_start, cap=backoff_cap)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # the last answer: the database's clock and the monotonic time it was received, to turn
-        # an announced end time into a deadline without trusting the application's clock
+        # the last answer: the database's clock, the monotonic time the call was sent (its now()
+        # is the start of the call's transaction: a deadline counts from there, not from the
+        # answer, so a slow call does not delay the next one by its own duration) and the one
+        # it was received; an announced end time becomes a deadline without trusting the
+        # application's clock
         self._db_now: datetime | None = None
+        self._sent = 0.0
         self._received = 0.0
 
     @classmethod
@@ -385,9 +389,10 @@ class Waker(ThreadedLoop):
 
     def run_once(self) -> Wake:
         """Complete what is due now and return the database's answer (errors propagate)."""
+        sent = time.monotonic()
         result = self.source.wake(transition=self.transition)
         self._db_now = _time(result["now"])
-        self._received = time.monotonic()
+        self._sent, self._received = sent, time.monotonic()
         self.cycles += 1
         if result["completed"]:
             self.completed += result["completed"]
@@ -402,18 +407,20 @@ class Waker(ThreadedLoop):
         return result
 
     def _delay(self, result: Wake) -> float:
-        """Seconds to sleep after ``result``, by the database's clock."""
+        """Seconds to sleep from now after ``result``, by the database's clock."""
         if result["paused"] or result["next_end_time"] is None:
             return self.max_wait
         remaining = (_time(result["next_end_time"]) - _time(result["now"])).total_seconds()
         if remaining <= 0:
             return DUE_RETRY  # due, but held by another transaction: look again shortly
-        return min(remaining, self.max_wait)
+        # what the call itself took since its transaction began counts against the wait
+        elapsed = time.monotonic() - self._sent
+        return max(0.0, min(remaining - elapsed, self.max_wait))
 
     def _deadline_of(self, end_time: datetime) -> float:
         """The monotonic time at which ``end_time`` is due by the database's clock."""
         assert self._db_now is not None
-        return self._received + (end_time - self._db_now).total_seconds()
+        return self._sent + (end_time - self._db_now).total_seconds()
 
     def _sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` (at most the source's poll interval), cut short by an earlier
