@@ -881,7 +881,7 @@ def webhooks_command(state: State, once: bool) -> None:
         raise ConfigurationError(
             "SCHEDULER_WEBHOOK_URL is not set: there is nowhere to deliver the events",
             hint="Set SCHEDULER_WEBHOOK_URL to the https:// URL that receives them (and "
-            "SCHEDULER_WEBHOOK_SECRET to sign them); see README, Webhooks.",
+            "SCHEDULER_WEBHOOK_SECRET to sign them); see docs/webhooks.md.",
         )
     if not settings.enabled:
         click.echo(

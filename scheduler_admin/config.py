@@ -260,7 +260,7 @@ def webhook_secret_keys(value: str, *, name: str = "SCHEDULER_WEBHOOK_SECRET") -
     hint = (
         f"Generate a secret with: {NEW_WEBHOOK_SECRET_COMMAND} and give the receiver the same "
         "value. A secret of the old X-Scheduler-Signature header (e.g. openssl rand -hex 32) "
-        "is not one: see README, Webhooks, Moving from X-Scheduler-Signature."
+        "is not one: see docs/webhooks.md, Moving from X-Scheduler-Signature."
     )
     if not secrets:
         raise ConfigurationError(f"{name} is empty", hint=hint)

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 # how prometheus_client writes a bucket's le ("1.0", "+Inf"), so ours read like its histograms
 _go_float = cast(Callable[[float], str], _float_to_go)
 
-# The HELP line of every family (the README's "Metrics" table says the same).
+# The HELP line of every family (the table of docs/metrics.md says the same).
 HELP: dict[str, str] = {
     "scheduler_up": "1 when the scheduler's metrics could be read from the database, else 0 "
     "(and no other scheduler_ series is reported)",

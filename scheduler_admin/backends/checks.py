@@ -258,7 +258,7 @@ def security_checks(security: dict[str, Any] | None) -> list[Check]:
             "enabled" if security["row_security"] else "disabled" + writers,
             "Every write by these roles schedules a pg_cron job: "
             "alter table public.meetings enable row level security; then add policies for the "
-            "roles that should write (README, Security model).",
+            "roles that should write (docs/security.md).",
         )
     )
     # partitions, children and registered tables; meetings' own TRIGGER grants and foreign
