@@ -6,7 +6,7 @@ needs pg_cron 1.5+, and the SQLite worker runs by the minute). The waker closes 
 application: it asks the database for the earliest end time of a pending meeting, sleeps until
 then (at most ``max_wait`` seconds, so a missed announcement costs at most that), and calls the
 one completion function, ``scheduler.wake()`` (``sql/postgres/20_functions.sql``; on SQLite its
-twin in :mod:`scheduler_admin.sqlite.functions`), which completes what is due and answers the
+twin in :mod:`scheduler_admin.sqlite.transitions`), which completes what is due and answers the
 next end time and the database's clock in the same round trip.
 
 * **PostgreSQL (direct)**: a dedicated autocommit session that ``LISTEN``\\s on

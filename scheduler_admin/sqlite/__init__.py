@@ -28,7 +28,6 @@
                        the due jobs' ``commands`` once a minute and records their runs
 ``twins``              the SQL functions without a Python function of their name in the
                        module mirroring their file, and why (``tests/unit/test_sqlite_twins.py``)
-``admin``              ``configure_statuses`` for ``migrations/env.py``, which imports it here
 =====================  =======================================================================
 
 Each module imports only those above it in this table (``make lint`` checks that no import

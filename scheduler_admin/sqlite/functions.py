@@ -205,7 +205,7 @@ def complete_due(
     those of ``meeting_ids``), and sets their ``updated_at`` to ``now`` when the table has that
     column (applications sync on it); the update trigger removes their jobs. Each completed
     meeting gets its completion event of ``path`` (``job``, ``waker``, ``reconcile``,
-    ``recover``) at ``now``, in the same transaction (:func:`events.record_completions`).
+    ``recover``) at ``now``, in the same transaction (:func:`record_completions`).
 
     One set UPDATE; a meeting whose completion is rejected (a constraint or a trigger of the
     application's) never holds up the others: it is recorded as failing and left out until its

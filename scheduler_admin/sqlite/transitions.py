@@ -23,7 +23,7 @@ states, changes its key or is deleted loses its job. Paused (``scheduler_setting
 or the transition paused by name: its ``paused`` flag, revision 0006): no job is registered;
 jobs are still removed. Unlike meetings, the application's time column is
 never rewritten (no UTC normalisation). Every completion of a row records its completion event
-(revision 0007, :func:`scheduler_admin.sqlite.events.record_row_completions`): path ``write``
+(revision 0007, :func:`scheduler_admin.sqlite.functions.record_row_completions`): path ``write``
 from the triggers, else the path of the caller of :func:`complete_due_transition`.
 """
 

@@ -18,7 +18,7 @@ INSERT OR IGNORE INTO scheduler_settings (singleton) VALUES (1);
 -- pending_status, done_status and cancelled_status of scheduler.settings on PostgreSQL: a table
 -- of its own because SQLite cannot add a column only when it is missing, and every file here
 -- runs again on a migrated database. Set with configure_statuses()
--- (scheduler_admin/sqlite/admin.py; the migration calls it when it is given other words).
+-- (scheduler_admin/sqlite/statuses.py; the migration calls it when it is given other words).
 CREATE TABLE IF NOT EXISTS scheduler_statuses (
     singleton INTEGER PRIMARY KEY NOT NULL DEFAULT 1 CHECK (singleton = 1),
     pending_status TEXT NOT NULL DEFAULT 'upcoming',
