@@ -170,8 +170,10 @@ def test_a_trigger_on_a_partition_attached_later_never_runs_as_the_owner(
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="meetings_p1"):
         db.execute("select scheduler.cancel_meeting(%s)", (tainted,))
     # once the trigger is gone, the meeting completes
-    attacker.close()
+    # dropped before the attacker's session ends: its exit drops the pg_temp function and,
+    # with it, the trigger, and the two drops would deadlock
     db.execute("drop trigger if exists attack on public.meetings_p1")
+    attacker.close()
     db.execute("select scheduler.reconcile()")
     assert status_of(db, tainted) == "done"
 
@@ -239,8 +241,10 @@ def test_transitions_add_revokes_on_every_partition_and_refuses_a_foreign_trigge
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="bookings_p1") as info:
         db.execute(add)
     assert "drop the triggers" in (info.value.diag.message_hint or "")
-    attacker.close()
+    # dropped before the attacker's session ends: its exit drops the pg_temp function and,
+    # with it, the trigger, and the two drops would deadlock
     db.execute("drop trigger if exists attack on public.bookings_p1")
+    attacker.close()
     db.execute(add)
     assert (
         value(

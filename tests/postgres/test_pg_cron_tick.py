@@ -83,6 +83,27 @@ def finished_runs(conn: Conn, job_id: int, after: datetime) -> list[tuple[Any, .
     ).fetchall()
 
 
+def settled_runs(conn: Conn, job_id: int, after: datetime) -> list[tuple[Any, ...]]:
+    """The job's finished runs once one of them succeeded and none is still going, else []:
+    when several jobs fire in one minute and some unschedule themselves, pg_cron may drop a
+    pending run as 'failed' / 'job canceled' (scheduler.history() reports it 'canceled', not a
+    failure) and start the job again in the same minute."""
+    runs = finished_runs(conn, job_id, after)
+    going = conn.execute(
+        f"select count(*) from cron.job_run_details where jobid = %s and not ({FINISHED})",
+        (job_id,),
+    ).fetchone()
+    if going != (0,) or not any(status == "succeeded" for status, _, _ in runs):
+        return []
+    return runs
+
+
+def succeeded(runs: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The runs but pg_cron's own cancellations, each of which must be just that."""
+    canceled = [r for r in runs if r[:2] == ("failed", "job canceled")]
+    return [r for r in runs if r not in canceled]
+
+
 def events_of(conn: Conn, meeting_ids: list[Any]) -> list[tuple[Any, str]]:
     return conn.execute(
         "select meeting_id, path from scheduler.completion_events "
@@ -271,7 +292,7 @@ def ticks(migrated: Server) -> Iterator[Ticks]:
             load.jobs_after_load = jobs_of(other, load.ids)
 
         own.done = bool(poll(lambda: status_of(main, own.meeting) == "done", timeout=150))
-        own.runs = poll(lambda: finished_runs(main, own.job_id, own.end_time), timeout=30)
+        own.runs = poll(lambda: settled_runs(main, own.job_id, own.end_time), timeout=30)
         row.expired = bool(
             poll(
                 lambda: (
@@ -283,7 +304,7 @@ def ticks(migrated: Server) -> Iterator[Ticks]:
                 timeout=150,
             )
         )
-        row.runs = poll(lambda: finished_runs(main, row.job_id, row.expires_at), timeout=30)
+        row.runs = poll(lambda: settled_runs(main, row.job_id, row.expires_at), timeout=30)
 
         # -- tick 2 ---------------------------------------------------------------------------
         with psycopg.connect(migrated.dsn) as locker:
@@ -326,7 +347,7 @@ def test_pg_cron_tick_completes_the_meeting_and_records_success(ticks: Ticks) ->
     assert status_of(db, own.later) == "upcoming"
     assert jobs_of(db, [own.meeting, own.later]) == [job_name(own.later)]
     # succeeded, and started at or after the meeting's end time (never before it)
-    assert own.runs == [("succeeded", "1 row", True)]
+    assert succeeded(own.runs) == [("succeeded", "1 row", True)], own.runs
     assert events_of(db, [own.meeting]) == [(own.meeting, "job")]
 
 
@@ -370,13 +391,18 @@ def test_pg_cron_tick_gives_a_registered_transition_s_row_its_state(ticks: Ticks
     row, db = ticks.transition_row, ticks.main
     assert row.expired, "the row was not expired by its job"
     # succeeded, and started at or after the row's time (never before it)
-    assert [(status, on_time) for status, _, on_time in row.runs] == [("succeeded", True)]
+    assert [(status, on_time) for status, _, on_time in succeeded(row.runs)] == [
+        ("succeeded", True)
+    ], row.runs
     assert db.execute(
         "select count(*) from cron.job where jobname like 'memberships-status-%'"
     ).fetchone() == (0,)
     backend = PostgresBackend(ticks.server.url)
     try:
-        (listed,) = backend.history(transition="memberships")
+        # a run pg_cron dropped as canceled is listed as such (see settled_runs)
+        (listed,) = [
+            r for r in backend.history(transition="memberships") if r["status"] != "canceled"
+        ]
         assert (listed["key"], listed["status"]) == (str(row.key), "succeeded")
         assert (
             listed["return_message"] == "checked the row: the due rows of memberships are expired"
