@@ -175,12 +175,12 @@ def report_text(report: Recovered) -> str:
     """A recover (or resume) report: of meetings, with the other transitions' counts under it
     and the transitions skipped because paused; or of one other transition."""
     data: Mapping[str, Any] = report
-    would = "would be " if data.get("dry_run") else ""
     if "total_meetings" in data:
         read = plural(data["total_meetings"], "upcoming meeting")
     else:
         read = f"transition {data['transition']}, {plural(data['total'], 'pending row')}"
-    lines = [f"{would}recovery of {read}:", *_count_lines(data)]
+    head = f"would recover {read}:" if data.get("dry_run") else f"recovery of {read}:"
+    lines = [head, *_count_lines(data)]
     for name, counts in (data.get("transitions") or {}).items():
         lines.append(f"transition {name}, {plural(counts['total'], 'pending row')}:")
         lines += _count_lines(counts)

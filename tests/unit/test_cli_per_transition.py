@@ -373,6 +373,17 @@ def test_the_report_of_meetings_alone_reads_as_before(
     ]
 
 
+def test_a_dry_run_says_what_it_would_recover(
+    backend: FakeBackend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run reads "would recover N upcoming meetings", not "would be recovery of"."""
+    backend.report = {**MEETINGS_REPORT, "total_meetings": 0, "dry_run": True}
+    code, out, err = run(capsys, "recover", "--dry-run")
+    assert code == 0, err
+    assert out.splitlines()[0] == "would recover 0 upcoming meetings:"
+    assert "would be" not in out
+
+
 def test_the_report_of_one_other_transition_counts_its_pending_rows(
     backend: FakeBackend, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -380,7 +391,7 @@ def test_the_report_of_one_other_transition_counts_its_pending_rows(
     code, out, err = run(capsys, "recover", "--transition", "memberships", "--dry-run")
     assert code == 0, err
     assert out.splitlines() == [
-        "would be recovery of transition memberships, 12 pending rows:",
+        "would recover transition memberships, 12 pending rows:",
         "  jobs scheduled      4",
         "  jobs already there  7",
         "  overdue completed   1",
