@@ -155,6 +155,43 @@ def run(connection: Connection) -> None:
             secure_version_table(connection)
         elif sqlite:
             configure_sqlite_statuses(connection)
+            repair_sqlite_jobs(connection)
+
+
+def repair_sqlite_jobs(connection: Connection) -> None:
+    """After the revisions, on SQLite, when the store is at head and the scheduler enabled: the
+    jobs of upcoming meetings that have none (a meetings table that existed before the
+    migration, rows written while the triggers were missing) are registered and those already
+    over completed, by the twin of scheduler.repair(), as 60_jobs.sql does on PostgreSQL; in
+    the migration's transaction."""
+    import sqlite3
+    from datetime import datetime, timezone
+
+    from alembic.script import ScriptDirectory
+
+    from scheduler_admin.sqlite.recovery import repair
+
+    current = context.get_context().get_current_revision()
+    if current is None or current != ScriptDirectory.from_config(alembic_config).get_current_head():
+        return
+    driver = connection.connection.driver_connection
+    row_factory = driver.row_factory
+    driver.row_factory = sqlite3.Row  # what scheduler_admin.sqlite reads rows with
+    try:
+        enabled = driver.execute(
+            "SELECT COALESCE((SELECT enabled FROM scheduler_settings WHERE singleton = 1), 1)"
+        ).fetchone()[0]
+        if not enabled:
+            return
+        report = repair(driver, datetime.now(timezone.utc), dry_run=False)
+    finally:
+        driver.row_factory = row_factory
+    if report["jobs_scheduled"] or report["overdue_completed"]:
+        log.info(
+            "meetings already in the table: %d job(s) registered, %d overdue meeting(s) completed",
+            report["jobs_scheduled"],
+            report["overdue_completed"],
+        )
 
 
 def run_migrations_offline() -> None:

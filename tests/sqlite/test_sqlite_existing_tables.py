@@ -118,6 +118,50 @@ def rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in conn.execute("SELECT * FROM meetings ORDER BY id")]
 
 
+def test_the_migration_gives_existing_upcoming_meetings_their_jobs(
+    conn: sqlite3.Connection, path: Path, backend: SqliteBackend
+) -> None:
+    """As on PostgreSQL (60_jobs.sql runs scheduler.repair()): a table that existed before the
+    migration has its upcoming meetings scheduled and those already over completed by the
+    migration itself, with no recover; a second migration at head changes nothing."""
+    conn.execute("CREATE TABLE meetings (id TEXT PRIMARY KEY, status TEXT NOT NULL, end_time TEXT)")
+    conn.execute(
+        "INSERT INTO meetings VALUES ('later', 'upcoming', ?), ('over', 'upcoming', ?), "
+        "('gone', 'done', ?)",
+        (minute(90).isoformat(), LONG_AGO, minute(90).isoformat()),
+    )
+    migrate(path)
+    later = minute(90)
+    assert {name: job["schedule"] for name, job in jobs(conn).items()} == {
+        "meeting-status-later": f"{later.minute} {later.hour} {later.day} {later.month} *"
+    }
+    assert [tuple(r) for r in conn.execute("SELECT id, status FROM meetings ORDER BY id")] == [
+        ("gone", "done"),
+        ("later", "upcoming"),
+        ("over", "done"),
+    ]
+    report = backend.recover(dry_run=True)
+    assert (report["jobs_scheduled"], report["overdue_completed"]) == (0, 0)
+    before = schema(conn), dict(jobs(conn))
+    migrate(path)
+    assert (schema(conn), dict(jobs(conn))) == before
+
+
+def test_a_paused_store_gets_no_job_at_migration(
+    conn: sqlite3.Connection, path: Path, backend: SqliteBackend
+) -> None:
+    """Paused, the migration registers nothing (as 60_jobs.sql's repair, which runs only while
+    the scheduler is enabled); resume does."""
+    conn.execute("CREATE TABLE meetings (id TEXT PRIMARY KEY, status TEXT NOT NULL, end_time TEXT)")
+    migrate(path)
+    backend.pause()
+    conn.execute("INSERT INTO meetings VALUES ('later', 'upcoming', ?)", (minute(90).isoformat(),))
+    migrate(path)
+    assert set(jobs(conn)) == set()
+    backend.resume()
+    assert set(jobs(conn)) == {"meeting-status-later"}
+
+
 def test_rows_with_other_statuses_are_left_alone(
     conn: sqlite3.Connection, path: Path, backend: SqliteBackend, clock: FakeClock
 ) -> None:

@@ -247,7 +247,8 @@ def test_an_existing_meetings_table_is_kept(tmp_path: Path) -> None:
             "INSERT INTO meetings (id, end_time, room) VALUES ('new', ?, 'B')",
             (future(60).isoformat(),),
         )
-        assert set(jobs(conn)) == {"meeting-status-new"}
+        # the row written before the migration got its job at the migration (as on PostgreSQL)
+        assert set(jobs(conn)) == {"meeting-status-old", "meeting-status-new"}
 
 
 def test_teardown_inside_a_rolled_back_transaction_changes_nothing(tmp_path: Path) -> None:
