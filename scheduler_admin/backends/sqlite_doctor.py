@@ -175,12 +175,22 @@ def doctor(db: Database, now: datetime, transition: str | None = None) -> list[C
         },
     )
     heartbeat = None if worker is None else from_db_time(worker["heartbeat_at"])
+    if heartbeat is None:
+        worker_ok, worker_detail = False, "the worker has never run on this database"
+    else:
+        seen = f"last heartbeat {iso(heartbeat)}"
+        where = f"pid {worker['pid']} on {worker['hostname']}"
+        # on this host a stopped worker is known at once; elsewhere its heartbeat tells
+        if sqlite_health.worker_process_gone(worker["pid"], worker["hostname"]):
+            worker_ok = False
+            worker_detail = f"stopped (process {worker['pid']} is gone; {seen})"
+        else:
+            worker_ok = now - heartbeat <= WORKER_STALE_AFTER
+            worker_detail = f"{seen} ({where})"
     check(
         "worker running",
-        heartbeat is not None and now - heartbeat <= WORKER_STALE_AFTER,
-        "the worker has never run on this database"
-        if heartbeat is None
-        else f"last heartbeat {iso(heartbeat)} (pid {worker['pid']} on {worker['hostname']})",
+        worker_ok,
+        worker_detail,
         "Run `scheduler-admin worker` (or start CronWorker in the application): on SQLite "
         "nothing else runs the jobs.",
     )

@@ -4,6 +4,8 @@ SQLite adds: the emulated worker's heartbeat.
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,12 +60,34 @@ def reconcile_job_ok(conn: sqlite3.Connection) -> tuple[bool, str]:
 WORKER_STALE_AFTER = timedelta(minutes=3)
 
 
+def worker_process_gone(pid: int | None, hostname: str | None) -> bool:
+    """Whether the worker that wrote the heartbeat is known to be stopped: it ran on this host
+    (``socket.gethostname()``) and no process has its pid any more. A worker on another host,
+    a row without pid or host, or a system without POSIX signals (on Windows ``os.kill`` ends
+    the process) is judged by its heartbeat alone; a process of another user is alive."""
+    if pid is None or pid <= 0 or hostname != socket.gethostname() or os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, only whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, as another user's
+        return False
+    return False
+
+
 def worker_status(conn: sqlite3.Connection, now: datetime) -> dict[str, Any]:
-    """The emulated worker from its heartbeat: ``{"running": bool, "heartbeat_at": iso|None}``."""
-    row = conn.execute("SELECT heartbeat_at FROM scheduler_worker WHERE singleton = 1").fetchone()
+    """The emulated worker from its heartbeat: ``{"running": bool, "heartbeat_at": iso|None}``;
+    not running when the heartbeat is older than :data:`WORKER_STALE_AFTER` or its process on
+    this host is gone (:func:`worker_process_gone`)."""
+    row = conn.execute(
+        "SELECT heartbeat_at, pid, hostname FROM scheduler_worker WHERE singleton = 1"
+    ).fetchone()
     heartbeat = None if row is None else from_db_time(row[0])
     return {
-        "running": heartbeat is not None and now - heartbeat <= WORKER_STALE_AFTER,
+        "running": heartbeat is not None
+        and now - heartbeat <= WORKER_STALE_AFTER
+        and not worker_process_gone(row[1], row[2]),
         "heartbeat_at": None if heartbeat is None else iso(heartbeat),
     }
 
@@ -85,7 +109,8 @@ def health(
     ``overdue_meetings`` counts upcoming meetings that ended more than two minutes ago (a job
     fires at the start of the minute after the end time); ``missing_jobs`` counts upcoming
     meetings in the future without a job. ``worker`` is the emulated cron worker: running when
-    its heartbeat is at most :data:`WORKER_STALE_AFTER` old; on SQLite nothing else runs the
+    its heartbeat is at most :data:`WORKER_STALE_AFTER` old and, on this host, its process is
+    alive; on SQLite nothing else runs the
     jobs, so ``ok`` is false without it. ``retried_runs_24h``: the failed runs of the last day
     that were retried (:func:`~scheduler_admin.sqlite.history.failed_runs`); ``ok`` allows
     those, as the doctor check does. ``failing_rows``: the rows of every transition whose

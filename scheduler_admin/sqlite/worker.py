@@ -90,10 +90,16 @@ class CronWorker(ThreadedLoop):
             self.database = Database(database, clock=clock)
         self.clock: Clock = clock or self.database.clock
         self.catch_up_minutes = catch_up_minutes
-        self.pid = os.getpid()
         self.hostname = socket.gethostname()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int:
+        """The process that runs the ticks (read at each tick: a worker made before a fork
+        records the child's pid), recorded with the heartbeat so that doctor on this host can
+        tell a stopped worker at once."""
+        return os.getpid()
 
     def now(self) -> datetime:
         current = self.clock()

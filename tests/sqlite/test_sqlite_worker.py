@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,9 +14,12 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlite_helpers import FakeClock, future, insert, job, jobs, meeting, runs
 
 from scheduler_admin.backends.sqlite import SqliteBackend
+from scheduler_admin.core import Check
+from scheduler_admin.sqlite.health import WORKER_STALE_AFTER, worker_process_gone
 from scheduler_admin.sqlite.worker import CronWorker
 
 UTC = timezone.utc
@@ -276,3 +280,87 @@ def test_foreground_worker_stops_cleanly_on_sigterm(
             process.communicate()
     assert process.returncode == 0, err
     assert out.strip() == "stopped"
+
+
+# -- doctor and health on this host: the worker's process, not only its heartbeat --------------
+
+
+def worker_check(backend: SqliteBackend) -> Check:
+    return next(c for c in backend.doctor() if c["name"] == "worker running")
+
+
+def test_doctor_calls_a_killed_worker_stopped_at_once(
+    conn: sqlite3.Connection, db_path: Path
+) -> None:
+    """On the worker's host, doctor and health check that its process is alive: a killed worker
+    is "stopped (process <pid> is gone)" while its heartbeat is still fresh; a worker on another
+    host keeps the heartbeat rule."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    code = "import sys; from scheduler_admin.sqlite.worker import CronWorker; " + (
+        "CronWorker(sys.argv[1]).run_forever()"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(db_path)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    backend = SqliteBackend(db_path)  # the real clock, the worker's
+    try:
+
+        def heartbeat_of_the_process() -> bool:
+            row = conn.execute("SELECT pid FROM scheduler_worker").fetchone()
+            return row["pid"] == process.pid or process.poll() is not None
+
+        wait_for(heartbeat_of_the_process)  # its first tick is at once
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        alive = worker_check(backend)
+        assert alive["ok"], alive
+        assert f"(pid {process.pid} on {socket.gethostname()})" in alive["detail"]
+        assert backend.health()["worker"]["running"] is True
+
+        process.kill()
+        process.wait(timeout=20)  # reaped: no process has its pid any more
+        row = conn.execute("SELECT heartbeat_at FROM scheduler_worker").fetchone()
+        # the heartbeat alone would still say running
+        heartbeat = datetime.fromisoformat(row["heartbeat_at"])
+        assert datetime.now(UTC) - heartbeat < WORKER_STALE_AFTER
+        stopped = worker_check(backend)
+        assert not stopped["ok"]
+        assert stopped["detail"].startswith(f"stopped (process {process.pid} is gone; ")
+        assert stopped["fix"] and "scheduler-admin worker" in stopped["fix"]
+        assert backend.health()["worker"]["running"] is False
+
+        # the same row written on another host: its pid says nothing here
+        conn.execute("UPDATE scheduler_worker SET hostname = 'another-host'")
+        elsewhere = worker_check(backend)
+        assert elsewhere["ok"], elsewhere
+        assert f"(pid {process.pid} on another-host)" in elsewhere["detail"]
+        assert backend.health()["worker"]["running"] is True
+    finally:
+        backend.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
+def test_a_worker_process_of_another_user_counts_as_alive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """os.kill(pid, 0) refused (another user's process) means the process exists."""
+    host = socket.gethostname()
+
+    def refused(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    def gone(pid: int, sig: int) -> None:
+        raise ProcessLookupError(3, "No such process")
+
+    monkeypatch.setattr(os, "kill", refused)
+    assert worker_process_gone(4321, host) is False
+    monkeypatch.setattr(os, "kill", gone)
+    assert worker_process_gone(4321, host) is True
+    # another host, or a row without its pid or host: the heartbeat decides
+    assert worker_process_gone(4321, "another-host") is False
+    assert worker_process_gone(None, host) is False
+    assert worker_process_gone(0, host) is False
+    assert worker_process_gone(4321, None) is False
