@@ -768,7 +768,11 @@ def migration_error(
     if isinstance(orig, psycopg.Error):
         error = translate(orig, settings.display)
         return SchedulerError(f"migration failed: {redactor(error.message)}", hint=error.hint)
-    return SchedulerError(f"migration failed: {redactor(str(orig))}")
+    return SchedulerError(
+        f"migration failed: {redactor(str(orig))}",
+        hint="Run again with -vv for the traceback; `scheduler-admin sql` prints the migration's "
+        "SQL without connecting.",
+    )
 
 
 @cli.command()

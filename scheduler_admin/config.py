@@ -240,7 +240,9 @@ def _positive_number(env: Mapping[str, str], name: str, default: float, *, integ
     try:
         number = int(value) if integer else float(value)
     except ValueError:
-        raise ConfigurationError(f"{name}={value!r} is not {what}") from None
+        raise ConfigurationError(
+            f"{name}={value!r} is not {what}", hint=f"Give {what} above 0, or unset it."
+        ) from None
     if not math.isfinite(number) or number <= 0:
         raise ConfigurationError(
             f"{name}={value!r} is not above 0", hint=f"Give {what} above 0, or unset it."

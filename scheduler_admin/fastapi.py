@@ -54,6 +54,7 @@ log = logging.getLogger("scheduler_admin.fastapi")
 
 DEFAULT_STARTUP_DELAY = 1.0
 DEV_ENVIRONMENTS = frozenset({"dev", "development"})
+STARTUP_DELAY_HINT = "Give a number of seconds, 0 or more (e.g. 1 or 0.5), or unset it (1 s)."
 
 
 def startup_delay(env: dict[str, str] | None = None) -> float:
@@ -65,10 +66,13 @@ def startup_delay(env: dict[str, str] | None = None) -> float:
         delay = float(value)
     except ValueError:
         raise ConfigurationError(
-            f"SCHEDULER_STARTUP_DELAY={value!r} is not a number of seconds"
+            f"SCHEDULER_STARTUP_DELAY={value!r} is not a number of seconds",
+            hint=STARTUP_DELAY_HINT,
         ) from None
     if delay < 0:
-        raise ConfigurationError(f"SCHEDULER_STARTUP_DELAY={value!r} is negative")
+        raise ConfigurationError(
+            f"SCHEDULER_STARTUP_DELAY={value!r} is negative", hint=STARTUP_DELAY_HINT
+        )
     return delay
 
 

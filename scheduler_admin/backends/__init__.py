@@ -25,7 +25,11 @@ def open_backend(settings: Settings) -> Backend:
 
         if not settings.supabase_url or not settings.supabase_key:
             raise ConfigurationError(
-                "the Supabase backend needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+                "the Supabase backend needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY",
+                hint="Set both (the project URL and its service role key), or SUPABASE_DB_URL.",
             )
         return SupabaseBackend(settings.supabase_url, settings.supabase_key)
-    raise ConfigurationError(f"unknown backend {settings.backend!r}")
+    raise ConfigurationError(
+        f"unknown backend {settings.backend!r}",
+        hint="Use one of postgres, sqlite or supabase (config.resolve() picks it from the URL).",
+    )
