@@ -428,8 +428,11 @@ def events(state: State, limit: int, path: str | None, transition: str | None) -
 @click.pass_obj
 def doctor(state: State, transition: str | None) -> None:
     """Check pg_cron, triggers, reconcile job, missing jobs, failures; exit 1 on a problem."""
+    from scheduler_admin.backends.checks import configuration_check
+
     with state.backend() as backend:
         checks = backend.doctor(transition=transition)
+    checks = [configuration_check(state.settings()), *checks]
     healthy = all(c["ok"] for c in checks)
     emit(state, {"ok": healthy, "checks": checks}, lambda: checks_text(checks))
     if not healthy:

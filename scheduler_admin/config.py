@@ -33,7 +33,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from scheduler_admin.exceptions import ConfigurationError
-from scheduler_admin.redact import Redactor, mask_secret, mask_url
+from scheduler_admin.redact import Redactor, holds_no_secret, mask_secret, mask_url
 
 __all__ = [
     "DEFAULT_SQLITE_URL",
@@ -42,6 +42,7 @@ __all__ = [
     "WebhookSettings",
     "backend_of",
     "check_postgres_url",
+    "check_sqlite_url",
     "mask_secret",
     "mask_url",
     "metrics_route_enabled",
@@ -107,6 +108,25 @@ class Settings:
     environment: str = "dev"
     enabled: bool = True
     webhook: WebhookSettings | None = None  # None: SCHEDULER_WEBHOOK_URL is unset
+    # settings that were set but not used, each with the reason (see resolve())
+    ignored: tuple[tuple[str, str], ...] = ()
+    default: bool = False  # no setting named a database: the default SQLite store
+
+    @property
+    def origin(self) -> str:
+        """Which setting gave the database and which set ones it ignored, and why: for
+        ``doctor`` and the start-up log (a leftover ``DATABASE_URL`` wins over
+        ``ENVIRONMENT=prod`` with ``SUPABASE_DB_URL``, and this line says so)."""
+        what = "database" if self.backend == "supabase" else "database URL"
+        if self.default:
+            text = f"{what}: {DEFAULT_SQLITE_URL}, the default (no SCHEDULER_JOBSTORE_URL)"
+        else:
+            text = f"{what} from {self.source}"
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in self.ignored:
+            by_reason.setdefault(reason, []).append(name)
+        notes = [f"ignored: {', '.join(names)}, {reason}" for reason, names in by_reason.items()]
+        return text + (f" ({'; '.join(notes)})" if notes else "")
 
     @property
     def display(self) -> str:
@@ -346,19 +366,71 @@ def webhook_settings(env: Mapping[str, str] | None = None) -> WebhookSettings | 
     return WebhookSettings(url, secret, max_attempts, timeout)
 
 
-def backend_of(url: str) -> BackendName:
-    """The backend a URL (or a libpq ``key=value`` conninfo) points at."""
+SQLITE_URL_HINT = (
+    "A SQLite URL has three slashes before a relative path (sqlite:///scheduler_jobs.db, in "
+    "the working directory) and four before an absolute one (sqlite:////var/lib/app/jobs.db)."
+)
+_SQLITE_SCHEME = re.compile(r"\s*(sqlite(?:\+\w+)?):(//)?", re.IGNORECASE)
+
+
+def _sqlite_fix(path: str) -> str:
+    """The SQLite URL of a file path: ``sqlite:///`` and the path (an absolute path keeps its
+    slash, which makes the fourth)."""
+    return f"sqlite:///{path}"
+
+
+def check_sqlite_url(url: str, source: str | None = None) -> None:
+    """Raise :class:`ConfigurationError` for a SQLite URL that names no file the way SQLAlchemy
+    and the CLI read it alike: ``sqlite://scheduler_jobs.db`` (two slashes: the file name is
+    taken for a host, and the database would be in memory for one command and invalid for
+    another) or ``sqlite:scheduler_jobs.db`` (no slashes). The message gives the URL to use.
+
+    ``sqlite://`` and ``sqlite:///:memory:`` (in memory) are valid."""
+    match = _SQLITE_SCHEME.match(url)
+    if match is None:
+        return
+    shown = url.strip() if holds_no_secret(url) else mask_url(url.strip())
+    where = f"invalid SQLite URL {shown!r}" + (f" (from {source})" if source else "")
+    rest = url[match.end() :].strip()
+    if match.group(2) is None:  # sqlite:name.db
+        fix = _sqlite_fix(rest or "scheduler_jobs.db") if holds_no_secret(rest or "x") else ""
+        raise ConfigurationError(
+            f"{where}: 'sqlite:' must be followed by slashes",
+            hint=f"Use {fix}. {SQLITE_URL_HINT}" if fix else SQLITE_URL_HINT,
+        )
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if host:
+        secret = "@" in host
+        what = "the part before the first /" if secret else repr(host)
+        raise ConfigurationError(
+            f"{where}: with two slashes {what} is read as a host name, not a file "
+            "(SQLite URLs have no host)",
+            hint=SQLITE_URL_HINT if secret else f"Use {_sqlite_fix(rest)}. {SQLITE_URL_HINT}",
+        )
+
+
+def backend_of(url: str, source: str | None = None) -> BackendName:
+    """The backend a URL (or a libpq ``key=value`` conninfo) points at; a SQLite URL must be
+    one SQLAlchemy and the SQLite backend read alike (:func:`check_sqlite_url`). ``source``
+    names the setting in messages."""
     if not re.match(r"\s*[A-Za-z][A-Za-z0-9+.-]*:", url) and "=" in url:
         return "postgres"  # a value of a conninfo may hold "://" (a password, say)
-    scheme = url.split(":", 1)[0].lower()
-    if scheme.startswith("sqlite"):
+    scheme = url.split(":", 1)[0].strip().lower()
+    if scheme.startswith("sqlite") and ":" in url:
+        check_sqlite_url(url, source)
         return "sqlite"
-    if scheme.startswith(("postgres", "postgresql")):
+    if scheme.startswith(("postgres", "postgresql")) and ":" in url:
         return "postgres"
-    raise ConfigurationError(
-        f"unsupported database URL {mask_url(url)!r}",
-        hint="Use postgresql://user:password@host:port/dbname or sqlite:///path/to/file.db.",
-    )
+    shown = repr(url.strip()) if holds_no_secret(url) else repr(mask_url(url))
+    where = f"unsupported database URL {shown}" + (f" (from {source})" if source else "")
+    hint = "Use postgresql://user:password@host:port/dbname or sqlite:///path/to/file.db."
+    if holds_no_secret(url):  # a file path, say: the SQLite URL of that file
+        raise ConfigurationError(
+            f"{where}: not a URL (it has no scheme)",
+            hint=f"For a SQLite file use {_sqlite_fix(url.strip())}. {SQLITE_URL_HINT} "
+            "For PostgreSQL use postgresql://user:password@host:port/dbname.",
+        )
+    raise ConfigurationError(where, hint=hint)
 
 
 def resolve(explicit_url: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -370,9 +442,40 @@ def resolve(explicit_url: str | None = None, env: Mapping[str, str] | None = Non
     )
     webhook = webhook_settings(env)
 
-    def direct(url: str, source: str) -> Settings:
+    production = environment.lower() in PRODUCTION_NAMES
+    # The candidates in the order they are read: (setting, value, read at all).
+    candidates = [
+        ("--database-url", explicit_url, True),
+        ("SCHEDULER_DATABASE_URL", env.get("SCHEDULER_DATABASE_URL"), True),
+        ("DATABASE_URL", env.get("DATABASE_URL"), True),
+        ("SUPABASE_DB_URL", env.get("SUPABASE_DB_URL"), production),
+        ("SUPABASE_URL", env.get("SUPABASE_URL"), production),
+        ("SCHEDULER_JOBSTORE_URL", env.get("SCHEDULER_JOBSTORE_URL"), not production),
+    ]
+
+    def ignored_after(winner: str) -> tuple[tuple[str, str], ...]:
+        """The settings set besides ``winner``, and why each was not used."""
+        found = []
+        for name, value, read in candidates:  # one read before the winner would have won
+            if not value or name == winner:
+                continue
+            if read or not name.startswith("SUPABASE"):
+                reason = f"because {winner} comes first"
+            else:
+                said = (
+                    f"ENVIRONMENT={env['ENVIRONMENT']}"
+                    if env.get("ENVIRONMENT")
+                    else ("ENVIRONMENT is not set")
+                )
+                reason = (
+                    f"because {said}: the SUPABASE_ settings are read only with ENVIRONMENT=prod"
+                )
+            found.append((name, reason))
+        return tuple(found)
+
+    def direct(url: str, source: str, *, default: bool = False) -> Settings:
         url = url.strip()
-        backend = backend_of(url)
+        backend = backend_of(url, source)
         if backend == "postgres":
             check_postgres_url(url, source)
         return Settings(
@@ -382,6 +485,8 @@ def resolve(explicit_url: str | None = None, env: Mapping[str, str] | None = Non
             environment=environment,
             enabled=enabled,
             webhook=webhook,
+            ignored=ignored_after(source),
+            default=default,
         )
 
     if explicit_url:
@@ -389,7 +494,7 @@ def resolve(explicit_url: str | None = None, env: Mapping[str, str] | None = Non
     for name in ("SCHEDULER_DATABASE_URL", "DATABASE_URL"):
         if env.get(name):
             return direct(env[name], name)
-    if environment.lower() in PRODUCTION_NAMES:
+    if production:
         if env.get("SUPABASE_DB_URL"):
             return direct(env["SUPABASE_DB_URL"], "SUPABASE_DB_URL")
         supabase_url, key = env.get("SUPABASE_URL"), env.get("SUPABASE_SERVICE_ROLE_KEY")
@@ -402,13 +507,15 @@ def resolve(explicit_url: str | None = None, env: Mapping[str, str] | None = Non
                 environment=environment,
                 enabled=enabled,
                 webhook=webhook,
+                ignored=ignored_after("SUPABASE_URL"),
             )
         raise ConfigurationError(
             f"ENVIRONMENT={environment} but no production database is configured",
             hint="Set SUPABASE_DB_URL (direct connection), or SUPABASE_URL and "
             "SUPABASE_SERVICE_ROLE_KEY, or SCHEDULER_DATABASE_URL.",
         )
-    return direct(env.get("SCHEDULER_JOBSTORE_URL") or DEFAULT_SQLITE_URL, "SCHEDULER_JOBSTORE_URL")
+    jobstore = env.get("SCHEDULER_JOBSTORE_URL")
+    return direct(jobstore or DEFAULT_SQLITE_URL, "SCHEDULER_JOBSTORE_URL", default=not jobstore)
 
 
 def psycopg_conninfo(url: str) -> str:

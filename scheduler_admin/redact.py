@@ -222,12 +222,29 @@ def _conninfo_spans(text: str) -> list[Span]:
             spans.append((key_start, i))
 
 
+def holds_no_secret(value: str) -> bool:
+    """Whether ``value``, neither a URL (``scheme://``) nor a conninfo, holds nothing that could
+    be a secret and can be shown as it is (a file path, ``sqlite:name.db``): no ``@`` (a
+    user:password@ part), no ``=`` (key=value), no quotes, no spaces, and at most one ``:`` (a
+    scheme or a drive letter, never user:password)."""
+    text = value.strip()
+    return (
+        bool(text)
+        and _URL_START.match(text) is None
+        and not any(c in text for c in "@='\"\\")
+        and not any(c.isspace() for c in text)
+        and text.count(":") <= 1
+    )
+
+
 def _spans(url: str) -> list[Span]:
     match = _URL_START.match(url)
     if match:
         scheme = url[: match.end() - 3].strip()
         if scheme:
             return _url_spans(url, match.end())
+    if holds_no_secret(url):  # a file path, say: nothing to mask
+        return []
     return _conninfo_spans(url)
 
 

@@ -73,10 +73,12 @@ class SchedulerService:
         return await asyncio.to_thread(run)
 
     async def start(self) -> RecoverReport | None:
-        """Start-up: start the waker (a thread that completes each meeting within a second of
-        its end, :mod:`scheduler_admin.waker`; ``SCHEDULER_WAKER=false`` leaves it off), on
-        SQLite migrate the development store to head and start the emulated cron worker in a
-        thread, then recover.
+        """Start-up: log which setting gave the database (:meth:`log_configuration`); on SQLite
+        migrate the development store to head; start the waker (a thread that completes each
+        meeting within a second of its end, :mod:`scheduler_admin.waker`;
+        ``SCHEDULER_WAKER=false`` leaves it off); on SQLite start the emulated cron worker in a
+        thread; then recover. The waker starts after the migration, so that it never finds a
+        store that is not migrated yet (a migration that fails still starts it: it backs off).
 
         The worker starts whatever recovery does. Recovery that fails is logged and retried in
         the background with exponential back-off (1 s doubling to 60 s, a few attempts) until
@@ -91,12 +93,19 @@ class SchedulerService:
         if not self.enabled:
             log.warning("ENABLE_MEETING_STATUS_UPDATES=false: meeting status updates are off")
             return None
-        # first: it outlives a database that is down at start-up (it backs off and resumes),
-        # where recovery then fails
+        self.log_configuration()
+        if self.settings.backend == "sqlite":
+            # only the development store: PostgreSQL and Supabase are never migrated here.
+            # Before the waker, which would otherwise find no store and advise running migrate.
+            try:
+                await asyncio.to_thread(self._migrate_sqlite)
+            except Exception:
+                self.start_waker()  # it backs off and resumes once the store is migrated
+                raise
+        # before recovery: it outlives a database that is down at start-up (it backs off and
+        # resumes), where recovery then fails
         self.start_waker()
         if self.settings.backend == "sqlite":
-            # only the development store: PostgreSQL and Supabase are never migrated here
-            await asyncio.to_thread(self._migrate_sqlite)
             self._start_worker()
         # after the SQLite migration (the events table must exist); like the waker it outlives a
         # database that is down
@@ -106,6 +115,15 @@ class SchedulerService:
         except Exception:
             self._schedule_recovery_retry()
             raise
+
+    def log_configuration(self) -> None:
+        """One line on which setting gave the database, and which set ones it ignored and why
+        (:attr:`~scheduler_admin.config.Settings.origin`): a WARNING when one was ignored (a
+        leftover ``DATABASE_URL`` wins over ``ENVIRONMENT=prod`` with ``SUPABASE_DB_URL``),
+        else INFO."""
+        settings = self.settings
+        level = logging.WARNING if settings.ignored else logging.INFO
+        log.log(level, "scheduler database %s: %s", settings.display, settings.origin)
 
     def _migrate_sqlite(self) -> None:
         """Upgrade the SQLite store to head (idempotent); one INFO line when it changed it."""
@@ -117,6 +135,7 @@ class SchedulerService:
 
         url = self.settings.url
         assert url is not None
+        config.check_sqlite_url(url, self.settings.source)  # settings built without resolve()
         head = ScriptDirectory.from_config(alembic_config(url=url)).get_current_head()
         engine = create_engine(url)
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scheduler_admin.backends.base import Backend
-from scheduler_admin.config import Settings
+from scheduler_admin.config import Settings, check_sqlite_url
 from scheduler_admin.exceptions import ConfigurationError
 
 
@@ -19,6 +19,7 @@ def open_backend(settings: Settings) -> Backend:
         from scheduler_admin.backends.sqlite import SqliteBackend
 
         assert settings.url is not None
+        check_sqlite_url(settings.url, settings.source)  # settings built without resolve()
         return SqliteBackend(settings.url)
     if settings.backend == "supabase":
         from scheduler_admin.backends.supabase import SupabaseBackend

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from scheduler_admin.config import Settings
 from scheduler_admin.core import Check, Run, plural
 
 # time zone names that mean UTC to PostgreSQL, lower-cased
@@ -16,6 +17,13 @@ UTC_NAMES = frozenset(
 
 def check(name: str, ok: bool, detail: str, fix: str) -> Check:
     return Check(name=name, ok=ok, detail=detail, fix=None if ok else fix)
+
+
+def configuration_check(settings: Settings) -> Check:
+    """``doctor``'s first line: the database in use and which setting gave it, with the set
+    settings it ignored and why (a leftover ``DATABASE_URL`` before ``ENVIRONMENT=prod`` and
+    ``SUPABASE_DB_URL``). Information, never a failure: the order is documented."""
+    return check("configuration", True, f"{settings.display}: {settings.origin}", "")
 
 
 def health_checks(
