@@ -64,6 +64,10 @@ test-fast: install
 # the documentation site (mkdocs.yml, docs/): built --strict, so a broken link between its pages,
 # to a heading, or from README.md (docs/hooks/readme_links.py) fails; built outside the repository
 DOCS_SITE ?= $(or $(TMPDIR),/tmp)/scheduler-docs-site
+# the distributions as they would be published (docs/use-in-your-app.md): `python -m build` (the
+# sdist, then the wheel built from it) outside the repository, then `twine check --strict` (the
+# metadata and README.md's rendering)
+LINT_DIST ?= $(or $(TMPDIR),/tmp)/scheduler-lint-dist
 lint: $(PY)
 	$(PIP) install -q -e '.[test,lint]'
 	$(PY) -m ruff check scheduler_admin tests migrations benchmarks
@@ -71,6 +75,9 @@ lint: $(PY)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-logo
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir $(DOCS_SITE)
+	rm -rf $(LINT_DIST)
+	$(PY) -m build --quiet --outdir $(LINT_DIST) .
+	$(VENV)/bin/twine check --strict $(LINT_DIST)/*
 
 bench: install
 	$(PY) -m benchmarks
