@@ -59,12 +59,20 @@ def read_revision_sql(revision: str, backend: SqlDialect, name: str) -> str:
 
 
 def _definitions(backend: SqlDialect) -> Callable[[str], str]:
-    """What the markers of a backend point into: every file of a revision but its inverse."""
+    """What the markers of a backend point into: the files of a revision that define (numbered
+    files first), not its inverse, teardown or the template of generated triggers."""
 
     def read(revision: str) -> str:
-        files = sorted(revision_sql_dir(revision, backend).glob("[0-9]*.sql"))
-        files += [p for p in [revision_sql_dir(revision, backend) / "upgrade.sql"] if p.is_file()]
-        return "".join(p.read_text(encoding="utf-8") for p in files)
+        directory = revision_sql_dir(revision, backend)
+        numbered = sorted(directory.glob("[0-9]*.sql"))
+        others = sorted(
+            p
+            for p in directory.glob("*.sql")
+            if p not in numbered
+            and not p.name.startswith(("downgrade", "teardown"))
+            and p.name != "generated_triggers.sql"
+        )
+        return "".join(p.read_text(encoding="utf-8") for p in numbered + others)
 
     return read
 

@@ -68,16 +68,23 @@ def schedule_meeting(
 
 
 def cancel_meeting(conn: sqlite3.Connection, meeting: str) -> dict[str, Any]:
-    """Twin of scheduler.cancel_meeting() in sql/postgres/41_scheduling.sql (a stray job goes
-    too)."""
+    """Twin of scheduler.cancel_meeting() in sql/postgres/41_scheduling.sql: an upcoming meeting
+    gets the cancelled status and loses its job; a meeting in another status is refused, naming
+    it, and nothing changes."""
     status = _status(conn, meeting)
     if status is None:
         raise MeetingNotFound(meeting)
+    words = statuses(conn)
+    if status != words.pending:
+        raise InvalidInput(
+            f"meeting {meeting} is {status or 'without a status'}, not {words.pending}: "
+            "nothing to cancel",
+            hint=f"Only a meeting in status {words.pending} can be cancelled. A job left over "
+            "for another one goes with the next reconcile (scheduler-admin reconcile).",
+        )
     count = "SELECT count(*) FROM cron_job WHERE jobname = ?"
     before = int(conn.execute(count, (job_name(meeting),)).fetchone()[0])
-    words = statuses(conn)
-    if status == words.pending:
-        conn.execute("UPDATE meetings SET status = ? WHERE id = ?", (words.cancelled, meeting))
+    conn.execute("UPDATE meetings SET status = ? WHERE id = ?", (words.cancelled, meeting))
     unregister_jobs(conn, [meeting])
     after = int(conn.execute(count, (job_name(meeting),)).fetchone()[0])
     return {"meeting_id": meeting, "status": _status(conn, meeting), "jobs_removed": before - after}

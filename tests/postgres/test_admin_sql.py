@@ -554,21 +554,24 @@ def test_cancel_meeting_cancels_an_upcoming_meeting_and_removes_its_job(db: Conn
     assert list(meeting_jobs(db)) == [job_name(other_id)]
 
 
-def test_cancel_meeting_not_upcoming_keeps_status_and_removes_a_leftover_job(db: Conn) -> None:
-    """A meeting already done keeps its status; a job left over for it is removed, and a
-    second call removes nothing."""
+def test_cancel_meeting_not_upcoming_is_refused_naming_its_status(db: Conn) -> None:
+    """A meeting already done is not cancelled: invalid_parameter_value naming its status, with
+    what to do; nothing changes (a job left over for it stays for the reconcile job)."""
     meeting_id, _ = insert_meeting(db, FUTURE)
     with exclusive(db):
         with triggers_off(db):
             db.execute("update meetings set status = 'done' where id = %s", (meeting_id,))
-        result = value(db, "select scheduler.cancel_meeting(%s)", (meeting_id,))
-    assert result == {"meeting_id": str(meeting_id), "status": "done", "jobs_removed": 1}
-    assert meeting_jobs(db) == {}
-    assert value(db, "select scheduler.cancel_meeting(%s)", (meeting_id,)) == {
-        "meeting_id": str(meeting_id),
-        "status": "done",
-        "jobs_removed": 0,
-    }
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
+        db.execute("select scheduler.cancel_meeting(%s)", (meeting_id,))
+    assert refused.value.diag.message_primary == (
+        f"meeting {meeting_id} is done, not upcoming: nothing to cancel"
+    )
+    assert refused.value.diag.message_hint == (
+        "Only a meeting in status upcoming can be cancelled. A job left over for another one "
+        "goes with the next reconcile (scheduler-admin reconcile)."
+    )
+    assert status_of(db, meeting_id) == "done"
+    assert list(meeting_jobs(db)) == [job_name(meeting_id)]
 
 
 # -- pause() and resume() -----------------------------------------------------------------------

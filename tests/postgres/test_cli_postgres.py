@@ -88,6 +88,15 @@ def test_schedule_and_cancel(
     result = run_json(capsys, "--database-url", migrated.url, "cancel", str(meeting_id))
     assert (result["status"], result["jobs_removed"]) == ("cancelled", 1)
     assert status_of(db, meeting_id) == "cancelled" and meeting_jobs(db) == {}
+    # again: the meeting is no longer upcoming, and cancel says so and fails
+    code, out, err = run(capsys, "--database-url", migrated.url, "cancel", str(meeting_id))
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        f"Error: meeting {meeting_id} is cancelled, not upcoming: nothing to cancel\n"
+        "Hint: Only a meeting in status upcoming can be cancelled. A job left over for another "
+        "one goes with the next reconcile (scheduler-admin reconcile)."
+    )
+    assert status_of(db, meeting_id) == "cancelled"
 
 
 @pytest.mark.parametrize(

@@ -391,6 +391,11 @@ class PostgresAdapter:
             self.conn.execute(PG_REPAIR_LOCK)
             yield
 
+    def savepoint(self) -> contextlib.AbstractContextManager[Any]:
+        """Around a backend call expected to fail inside held(): the backend shares this
+        connection, so its error would abort the held transaction; a savepoint keeps it."""
+        return self.conn.transaction()
+
 
 class SupabaseAdapter(PostgresAdapter):
     """The Supabase shape: the backend (and the reads) as the migration role, the application's
@@ -426,6 +431,9 @@ class SupabaseAdapter(PostgresAdapter):
 
 class SqliteAdapter:
     name = "sqlite"
+
+    def savepoint(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()  # the backend has connections of its own
 
     def __init__(self, path: Path, transition: Transition) -> None:
         self.t = transition

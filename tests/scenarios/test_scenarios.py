@@ -546,23 +546,33 @@ def test_cancel_removes_the_job(adapter: Adapter) -> None:
         "jobs_removed": 1,
     }
     assert adapter.status(meeting_id) == "cancelled" and adapter.jobs() == {}
-    # again: nothing left to remove
-    assert adapter.backend.cancel(meeting_id) == {
-        "meeting_id": meeting_id,
-        "status": "cancelled",
-        "jobs_removed": 0,
-    }
+    # again: a cancelled meeting is not upcoming, and the error says so
+    before = adapter.snapshot()
+    with pytest.raises(InvalidInput) as refused:
+        adapter.backend.cancel(meeting_id)
+    assert refused.value.message == (
+        f"meeting {meeting_id} is cancelled, not upcoming: nothing to cancel"
+    )
+    assert adapter.snapshot() == before
 
 
-def test_cancel_of_a_done_meeting_removes_a_stray_job(adapter: Adapter) -> None:
+def test_cancel_of_a_done_meeting_is_refused_and_changes_nothing(adapter: Adapter) -> None:
+    """Cancelling a meeting that is not upcoming is an error naming its status, with what to do;
+    nothing changes, not even a stray job (the reconcile job removes that)."""
     meeting_id = adapter.insert(FUTURE)
     with adapter.held():
         with adapter.without_triggers():
             adapter.set_state(meeting_id, "done")
         assert job_name(meeting_id) in adapter.jobs()
-        result = adapter.backend.cancel(meeting_id)
-        assert result == {"meeting_id": meeting_id, "status": "done", "jobs_removed": 1}
-        assert adapter.jobs() == {}
+        before = adapter.snapshot()
+        with pytest.raises(InvalidInput) as refused, adapter.savepoint():
+            adapter.backend.cancel(meeting_id)
+        assert refused.value.message == (
+            f"meeting {meeting_id} is done, not upcoming: nothing to cancel"
+        )
+        assert "Only a meeting in status upcoming can be cancelled" in (refused.value.hint or "")
+        assert adapter.snapshot() == before
+        assert job_name(meeting_id) in adapter.jobs()
 
 
 def test_cancel_of_an_unknown_meeting(adapter: Adapter) -> None:

@@ -104,6 +104,8 @@ RELEASED = {
     "0009/postgres/grants.sql": "9628f9a4785bada8c17f68d1b4a80e6ec5a3aa8017ded756a6c244aa59655010",
     "0009/sqlite/downgrade.sql": "8758c3123b1f463ead4ce6177584909831909b398853d162e6f0870fddc1a569",
     "0009/sqlite/upgrade.sql": "6f5ba2389514e3832a31592ef3214b4f9782808171f126dcff4c43d909fecaa5",
+    "0010/postgres/downgrade.sql": "ed52dbc986727311f713c6e225eb230a389bc57086ae9f152b59a4688159a2db",
+    "0010/postgres/upgrade.sql": "3bd60bbe531fe42fb89e3f3d7dd0000a87d54274c986a488dd7ed73f9da75ac2",
 }
 
 # sha256 of every file of every revision as stored (the deltas)
@@ -192,6 +194,8 @@ STORED = {
     "0009/postgres/grants.sql": "9628f9a4785bada8c17f68d1b4a80e6ec5a3aa8017ded756a6c244aa59655010",
     "0009/sqlite/downgrade.sql": "8758c3123b1f463ead4ce6177584909831909b398853d162e6f0870fddc1a569",
     "0009/sqlite/upgrade.sql": "6f5ba2389514e3832a31592ef3214b4f9782808171f126dcff4c43d909fecaa5",
+    "0010/postgres/downgrade.sql": "6af39a25e48dcb265c4386917232c700c11f95f7514635240985ec2beae3308f",
+    "0010/postgres/upgrade.sql": "3bd60bbe531fe42fb89e3f3d7dd0000a87d54274c986a488dd7ed73f9da75ac2",
 }
 
 

@@ -1,0 +1,2 @@
+-- Downgrade of revision 0010: cancel_meeting() as 0009 defined it.
+-- unchanged since 0009: function scheduler.cancel_meeting(p_meeting_id pg_catalog.uuid)
