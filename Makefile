@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # The tests that need PostgreSQL: the second lane (the pg17 container) runs only these.
 PG_TESTS ?= tests/postgres tests/supabase tests/scenarios
+# Long tests that need no PostgreSQL (fresh virtual environments, the demo's minute): the second
+# lane, the shorter one, runs them instead of the first, so that both end about together.
+OTHER_SLOW ?= tests/install tests/sqlite/test_demo.py
 
 .PHONY: venv install demo test test-local test-container test-image test-fast lint bench
 
@@ -45,12 +48,14 @@ test: install test-image
 
 test-local:
 	@t0=$$(date +%s); status=0; \
-	$(PY) -m pytest --durations=10 --basetemp=$(LANES)/tmp-local || status=$$?; \
+	$(PY) -m pytest --durations=10 --basetemp=$(LANES)/tmp-local \
+	$(foreach t,$(OTHER_SLOW),--ignore=$(t)) || status=$$?; \
 	echo "local lane: $$(( $$(date +%s) - t0 )) s (exit $$status)"; exit $$status
 
 test-container:
 	@t0=$$(date +%s); status=0; SCHEDULER_TEST_SERVER=container \
 	$(PY) -m pytest --durations=10 -p no:cacheprovider --basetemp=$(LANES)/tmp-container $(PG_TESTS) \
+	$(OTHER_SLOW) \
 	|| status=$$?; \
 	echo "container lane: $$(( $$(date +%s) - t0 )) s (exit $$status)"; exit $$status
 

@@ -558,9 +558,8 @@ def test_cancel_meeting_not_upcoming_is_refused_naming_its_status(db: Conn) -> N
     """A meeting already done is not cancelled: invalid_parameter_value naming its status, with
     what to do; nothing changes (a job left over for it stays for the reconcile job)."""
     meeting_id, _ = insert_meeting(db, FUTURE)
-    with exclusive(db):
-        with triggers_off(db):
-            db.execute("update meetings set status = 'done' where id = %s", (meeting_id,))
+    with exclusive(db), triggers_off(db):
+        db.execute("update meetings set status = 'done' where id = %s", (meeting_id,))
     with pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
         db.execute("select scheduler.cancel_meeting(%s)", (meeting_id,))
     assert refused.value.diag.message_primary == (
