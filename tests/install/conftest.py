@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from install_helpers import ROOT, run
-
-
-@dataclass(frozen=True)
-class Dist:
-    wheel: Path
-    sdist: Path
-    seconds: float  # how long `python -m build` took
+from install_helpers import ROOT, Dist, run
 
 
 @pytest.fixture(scope="session")

@@ -191,3 +191,14 @@ def interpreter(version: str) -> str | None:
         if out.returncode == 0 and out.stdout.strip() == version:
             return candidate
     return None
+
+
+@dataclass(frozen=True)
+class Dist:
+    """The distributions of one ``python -m build`` (conftest.py's ``dist`` fixture; here, not
+    in conftest.py, since another directory's conftest module may be the one imported under
+    that name when several test directories run together)."""
+
+    wheel: Path
+    sdist: Path
+    seconds: float  # how long `python -m build` took

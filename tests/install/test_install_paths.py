@@ -13,10 +13,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import Dist
 from docs_helpers import blocks, section
 from install_helpers import (
     ROOT,
+    Dist,
     assert_installed,
     classified_pythons,
     install,

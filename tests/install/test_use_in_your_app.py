@@ -21,9 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import Dist
 from docs_helpers import blocks, commands, section
-from install_helpers import Venv, clean_env, install, make_venv
+from install_helpers import Dist, Venv, clean_env, install, make_venv
 
 pytestmark = pytest.mark.packaging
 
