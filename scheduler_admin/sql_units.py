@@ -8,10 +8,12 @@ exists`` before it), the delta has one line instead::
 
     -- unchanged since 0003: function scheduler.complete_meeting(p_meeting_id pg_catalog.uuid)
 
-Applying the delta runs what changed; a marker is a comment, so it runs nothing. When a later
-revision's downgrade re-applies an earlier file (to bring back what that revision had),
-``expand()`` puts each marker's definition back from the revision it names, giving the file as it
-was released (a unit test pins those texts by their checksums).
+A ``drop function`` followed by the same function created again as it was is a marker too
+(neither needs to run). Applying the delta runs what changed; a marker is a comment, so it runs
+nothing. When a downgrade re-applies an earlier file (to bring back what that revision had), or a
+revision's inverse names the definition to restore (``scripts/next_delta.py`` writes such
+markers), ``expand()`` puts each marker's definition back from the revision it names, giving the
+file as it was released (a unit test pins those texts by their checksums).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ class Unit:
     """One definition (or one other statement) of a file, with the comment lines above it."""
 
     text: str
-    key: str | None = None  # "function scheduler.f(<arguments>)", "view v", "trigger t"
+    # "function scheduler.f(<arguments>)", "drop function scheduler.f(<types>)", "view v",
+    # "trigger t"
+    key: str | None = None
     drops: str | None = None  # the function name a "drop function" statement removes
 
 
