@@ -169,6 +169,7 @@ def repair_sqlite_jobs(connection: Connection) -> None:
 
     from alembic.script import ScriptDirectory
 
+    from scheduler_admin.sqlite.functions import is_enabled
     from scheduler_admin.sqlite.recovery import repair
 
     current = context.get_context().get_current_revision()
@@ -178,10 +179,7 @@ def repair_sqlite_jobs(connection: Connection) -> None:
     row_factory = driver.row_factory
     driver.row_factory = sqlite3.Row  # what scheduler_admin.sqlite reads rows with
     try:
-        enabled = driver.execute(
-            "SELECT COALESCE((SELECT enabled FROM scheduler_settings WHERE singleton = 1), 1)"
-        ).fetchone()[0]
-        if not enabled:
+        if not is_enabled(driver):  # as 60_jobs.sql's "where scheduler.is_enabled()"
             return
         report = repair(driver, datetime.now(timezone.utc), dry_run=False)
     finally:

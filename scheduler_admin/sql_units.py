@@ -18,6 +18,7 @@ file as it was released (a unit test pins those texts by their checksums).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -220,6 +221,17 @@ def dropped(unit: Unit) -> tuple[str, list[str]] | None:
     return (unit.drops, _types(_arguments(code, open_paren)) if open_paren >= 0 else [])
 
 
+@functools.lru_cache(maxsize=32)
+def _definitions(text: str) -> dict[str, str]:
+    """The text of each key's first unit in ``text``: parsed once per revision, not once per
+    marker that names it."""
+    found: dict[str, str] = {}
+    for unit in units(text):
+        if unit.key is not None:
+            found.setdefault(unit.key, unit.text)
+    return found
+
+
 def marker(revision: str, key: str) -> str:
     return f"-- unchanged since {revision}: {key}\n"
 
@@ -233,9 +245,9 @@ def expand(text: str, read: Callable[[str], str], revision: str | None = None) -
         source, key = m.group(1), m.group(2)
         if revision is not None and source >= revision:
             raise ValueError(f"marker in {revision} names revision {source}: {key}")
-        for unit in units(read(source)):
-            if unit.key == key:
-                return expand(unit.text, read, source)
-        raise ValueError(f"revision {source} does not define {key}")
+        found = _definitions(read(source)).get(key)
+        if found is None:
+            raise ValueError(f"revision {source} does not define {key}")
+        return expand(found, read, source)
 
     return MARKER.sub(lambda m: definition(m).rstrip("\n"), text)
