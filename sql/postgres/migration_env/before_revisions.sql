@@ -62,7 +62,7 @@ begin
         select c.oid
         from pg_catalog.pg_class c
         where c.relnamespace operator(pg_catalog.=) pg_catalog.to_regnamespace('scheduler')
-          and c.relkind in ('r', 'p')
+          and c.relkind operator(pg_catalog.=) any (array['r', 'p']::pg_catalog."char"[])
           and c.relname operator(pg_catalog.<>) 'alembic_version'
         union
         select t.tgrelid
@@ -78,7 +78,7 @@ begin
     into v_tables
     from ours o
     join pg_catalog.pg_class c on c.oid operator(pg_catalog.=) o.oid
-    where c.relkind in ('r', 'p')
+    where c.relkind operator(pg_catalog.=) any (array['r', 'p']::pg_catalog."char"[])
       and (pg_catalog.has_table_privilege(o.oid, 'UPDATE')
            or pg_catalog.has_table_privilege(o.oid, 'DELETE')
            or pg_catalog.has_table_privilege(o.oid, 'TRUNCATE'));
