@@ -11,7 +11,8 @@ Times are ISO-8601 strings in UTC (``2026-12-01T15:30:00+00:00``).
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from typing import Literal, TypedDict, cast
 
 from scheduler_admin.exceptions import InvalidInput
@@ -35,15 +36,18 @@ class Job(TypedDict):
     time and state and ``meeting_id`` is None."""
 
     meeting_id: str | None  # None for the reconcile and sweep jobs and other transitions' jobs
-    job_id: int
+    job_id: int | None  # None for a pending row beyond the job horizon (registered_at)
     job_name: str
     schedule: str
     next_run: str | None  # next time the schedule fires, UTC
     end_time: str | None
     meeting_status: str | None  # None when the row is gone (an orphan job)
-    active: bool
+    active: bool | None  # None for a pending row beyond the job horizon
     transition: str  # the transition the job serves; meetings for the reconcile and sweep jobs
     key: str | None  # its row's key as text (a meeting's id); None for reconcile and sweep
+    # None for a job; for a pending row beyond the job horizon (no job yet: job_id and active are
+    # None, job_name and schedule the job it will get), when it gets its job (time - horizon)
+    registered_at: str | None
 
 
 class RecoverReport(TypedDict):
@@ -54,6 +58,7 @@ class RecoverReport(TypedDict):
     jobs_already_exist: int
     overdue_completed: int  # upcoming meetings whose end time had passed, marked done
     orphans_removed: int  # jobs of ours with no upcoming meeting or a wrong schedule
+    beyond_horizon: int  # upcoming meetings beyond the job horizon: no job yet
     errors: list[dict[str, str]]  # {"meeting_id": ..., "error": ...}
     success: bool
     dry_run: bool
@@ -70,6 +75,7 @@ class TransitionReport(TypedDict):
     jobs_already_exist: int
     overdue_completed: int  # pending rows whose time had passed, given the to-state
     orphans_removed: int  # jobs with the transition's prefix and no pending row
+    beyond_horizon: int  # pending rows beyond the job horizon: no job yet
     errors: list[dict[str, str]]
     success: bool
     dry_run: bool
@@ -183,6 +189,67 @@ class Transition(TypedDict):
     paused: bool  # paused by name (pause --transition); the whole scheduler may be paused too
 
 
+class Horizon(TypedDict):
+    """A transition's job horizon (``scheduler.horizons()``): a pending row gets its job once its
+    time is within it."""
+
+    transition: str
+    job_horizon: str | None  # as PostgreSQL writes an interval ("1 day", "12:00:00"); None: none
+    horizon_seconds: float | None
+    own: bool  # the transition's own, not the default (scheduler.settings.job_horizon)
+    beyond_horizon: int  # pending rows beyond it (no job yet)
+    next_beyond: str | None  # the earliest time among them
+    next_registration: str | None  # when that one gets its job (its time minus the horizon)
+
+
+# The shortest job horizon (scheduler.set_job_horizon): the reconcile job registers the rows
+# entering it once a minute, and doctor fails at three runs skipped or failed in a row.
+MIN_HORIZON_SECONDS = 15 * 60
+
+_UNITS = {
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+    "w": 604800, "week": 604800, "weeks": 604800,
+}  # fmt: skip
+
+
+def parse_horizon(text: str | None) -> timedelta | None:
+    """A job horizon as given on the command line, in the configuration or to the API: ``none``
+    (or empty) for none, else one or more ``<number> <unit>`` (``36h``, ``1 day 12 hours``,
+    ``90 minutes``; units s, m, h, d, w and their words). At least 15 minutes."""
+    if text is None or text.strip().lower() in ("", "none", "null", "off"):
+        return None
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]+)", text.strip().lower())
+    rest = re.sub(r"(\d+(?:\.\d+)?)\s*([a-z]+)", "", text.strip().lower()).strip(" ,")
+    if not parts or rest or any(unit not in _UNITS for _, unit in parts):
+        raise InvalidInput(
+            f"cannot read the job horizon {text!r}",
+            hint="Give a duration such as 1d, 36h, '1 day 12 hours' or 90m, or none.",
+        )
+    horizon = timedelta(seconds=sum(float(n) * _UNITS[unit] for n, unit in parts))
+    if horizon.total_seconds() < MIN_HORIZON_SECONDS:
+        raise InvalidInput(
+            f"job horizon {text!r} is too short: it must be at least 15 minutes",
+            hint="The reconcile job registers the rows entering the horizon once a minute; give "
+            "at least 15 minutes (e.g. 1d), or none to give every pending row its job.",
+        )
+    return horizon
+
+
+def interval_text(horizon: timedelta | None) -> str | None:
+    """A duration as PostgreSQL writes an interval of days and seconds (``1 day``, ``2 days
+    03:00:00``, ``00:15:00``): the same text on every backend."""
+    if horizon is None:
+        return None
+    days, seconds = horizon.days, int(horizon.total_seconds()) - horizon.days * 86400
+    clock = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if not days:
+        return clock
+    return f"{days} {'day' if days == 1 else 'days'}" + (f" {clock}" if seconds else "")
+
+
 def job_name(meeting_id: str) -> str:
     """The job name of a meeting (``scheduler.job_name``)."""
     return JOB_PREFIX + meeting_id
@@ -235,6 +302,10 @@ def recover_summary(report: RecoverReport | TransitionReport) -> str:
         f"{plural(report['orphans_removed'], 'orphan')} removed, "
         f"{plural(len(report['errors']), 'error')}"
     )
+    beyond = report.get("beyond_horizon")
+    if isinstance(beyond, int) and beyond:
+        text += f", {beyond} beyond the job horizon (no job yet)"
+    
     deleted = report.get("history_deleted")
     if isinstance(deleted, int):
         text += f", {plural(deleted, 'old run')} deleted"

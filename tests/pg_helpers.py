@@ -273,6 +273,10 @@ def reset(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute("update scheduler.settings set webhooks = false")
         conn.execute("delete from scheduler.completion_events")
         conn.execute("delete from scheduler.metric_totals")
+    horizon = "select count(*) = 1 from pg_attribute where attrelid = 'scheduler.settings'::regclass and attname = 'job_horizon'"
+    if conn.execute(horizon).fetchone()[0]:  # type: ignore[index]
+        conn.execute("update scheduler.settings set job_horizon = null")
+        conn.execute("update scheduler.transitions set job_horizon = null")
     if conn.execute("select to_regclass('scheduler.failing_rows') is not null").fetchone()[0]:  # type: ignore[index]
         conn.execute("delete from scheduler.failing_rows")
         conn.execute("update scheduler.reconcile_state set skipped_in_a_row = 0")

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from scheduler_admin.core import (
     Check,
     Event,
+    Horizon,
     Job,
     Outcome,
     Reconciled,
@@ -85,5 +86,9 @@ class Backend(Protocol):
     ) -> dict[str, Any]: ...
 
     def remove_transition(self, name: str) -> dict[str, Any]: ...
+
+    def horizons(self) -> list[Horizon]: ...
+
+    def set_job_horizon(self, horizon: str | None, *, transition: str | None = None) -> Horizon: ...
 
     def close(self) -> None: ...

@@ -20,6 +20,7 @@ from scheduler_admin.core import (
     BUILTIN,
     Check,
     Event,
+    Horizon,
     Job,
     Outcome,
     Reconciled,
@@ -27,6 +28,8 @@ from scheduler_admin.core import (
     Run,
     Transition,
     Wake,
+    interval_text,
+    parse_horizon,
     plural,
     recover_summary,
     require_aware,
@@ -48,6 +51,26 @@ JOB_COLUMNS: tuple[Column, ...] = (
     ("active", "value"),
     ("transition", "text"),
     ("key", "text"),
+)
+# scheduler.deferred_jobs(): the pending rows beyond the job horizon
+DEFERRED_COLUMNS: tuple[Column, ...] = (
+    ("transition", "text"),
+    ("key", "text"),
+    ("job_name", "text"),
+    ("schedule", "text"),
+    ("next_run", "time"),
+    ("end_time", "time"),
+    ("state", "text"),
+    ("registered_at", "time"),
+)
+HORIZON_COLUMNS: tuple[Column, ...] = (
+    ("transition", "text"),
+    ("job_horizon", "text"),
+    ("horizon_seconds", "value"),
+    ("own", "value"),
+    ("beyond_horizon", "value"),
+    ("next_beyond", "time"),
+    ("next_registration", "time"),
 )
 RUN_COLUMNS: tuple[Column, ...] = (
     ("run_id", "value"),
@@ -151,7 +174,52 @@ class FunctionsBackend:
         names = [name for name, _ in JOB_COLUMNS]
         rows = self.transport.rows("list_jobs", _of(transition), JOB_COLUMNS)
         log.debug("listed %s on %s", plural(len(rows), "job"), self.target)
-        return [cast(Job, dict(zip(names, row, strict=True))) for row in rows]
+        jobs = [cast(Job, {**dict(zip(names, row, strict=True)), "registered_at": None}) for row in rows]
+        # the pending rows beyond the job horizon, after the jobs: the job each will get
+        deferred = self.transport.rows(
+            "deferred_jobs", {"p_transition": transition}, DEFERRED_COLUMNS
+        )
+        for row in deferred:
+            d = dict(zip([name for name, _ in DEFERRED_COLUMNS], row, strict=True))
+            jobs.append(
+                Job(
+                    meeting_id=d["key"] if d["transition"] == BUILTIN else None,
+                    job_id=None,
+                    job_name=d["job_name"],
+                    schedule=d["schedule"],
+                    next_run=d["next_run"],
+                    end_time=d["end_time"],
+                    meeting_status=d["state"],
+                    active=None,
+                    transition=d["transition"],
+                    key=d["key"],
+                    registered_at=d["registered_at"],
+                )
+            )
+        return jobs
+
+    def horizons(self) -> list[Horizon]:
+        names = [name for name, _ in HORIZON_COLUMNS]
+        rows = self.transport.rows("horizons", None, HORIZON_COLUMNS)
+        return [cast(Horizon, dict(zip(names, row, strict=True))) for row in rows]
+
+    def set_job_horizon(self, horizon: str | None, *, transition: str | None = None) -> Horizon:
+        """The default job horizon (no transition) or one transition's own (None: none, or for
+        a transition the default); parsed as :func:`~scheduler_admin.core.parse_horizon`."""
+        value = interval_text(parse_horizon(horizon))
+        result = self.transport.call(
+            "set_job_horizon", {"p_horizon": value, "p_transition": transition}
+        )
+        log.info(
+            "job horizon of %s set to %s on %s",
+            transition or "every transition (the default)",
+            value or "none",
+            self.target,
+        )
+        horizon_row = cast(dict[str, Any], result)
+        for key in ("next_beyond", "next_registration"):
+            horizon_row[key] = parse_time(horizon_row.get(key))
+        return cast(Horizon, horizon_row)
 
     def history(
         self, *, failed_only: bool = False, limit: int = 50, transition: str | None = None

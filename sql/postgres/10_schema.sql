@@ -30,6 +30,10 @@ create table if not exists scheduler.settings (
         constraint settings_sweep_seconds_check check (sweep_seconds between 0 and 59),
     -- while true (the webhook dispatcher turns it on), new completion events wait for delivery
     webhooks boolean not null default false,
+    -- The default job horizon of every transition (0011, 46_horizon.sql): a pending row gets its
+    -- job once its time is within it; null = none (every pending row has its job).
+    job_horizon pg_catalog.interval
+        constraint settings_job_horizon_check check (job_horizon >= interval '15 minutes'),
     constraint settings_statuses_check check (
         pending_status operator(pg_catalog.<>) '' and done_status operator(pg_catalog.<>) ''
         and cancelled_status operator(pg_catalog.<>) ''
@@ -41,7 +45,8 @@ comment on table scheduler.settings is
     'One row. enabled = false pauses the scheduler (triggers register no job, jobs and the '
     'reconcile job change nothing); history_retention bounds our rows in cron.job_run_details; '
     'pending_status, done_status and cancelled_status are the words of meetings.status we act on; '
-    'sweep_seconds is the interval of the seconds sweep (pg_cron 1.5+; 0 turns it off).';
+    'sweep_seconds is the interval of the seconds sweep (pg_cron 1.5+; 0 turns it off); '
+    'job_horizon is the default job horizon (null: none).';
 insert into scheduler.settings (singleton) values (true) on conflict do nothing;
 -- Row-level security with no policy: only the owner (and roles that bypass RLS) see the row, so
 -- a schema exposed through an API (Supabase's Data API) shows nothing of it by accident.

@@ -90,9 +90,12 @@ $$;
 comment on function scheduler.done_status() is
     'The status a pending meeting gets at its end_time (default done).';
 
--- The jobs every upcoming meeting should have: what recovery, reconciliation, list_jobs and
+-- The jobs the upcoming meetings should have: what recovery, reconciliation, list_jobs and
 -- health compare cron.job with. PL/pgSQL with the pending status in a variable: each call plans
 -- with its value, so a partial index on (end_time) where status = <pending> serves it.
+-- 0011: with a job horizon (46_horizon.sql), only the meetings whose end time is within it (and
+-- those with no usable end time, which repair reports): the others have no job yet, and a job of
+-- one of them is removed by the reconcile job. Without one, every upcoming meeting.
 create or replace function scheduler.upcoming_jobs()
 returns table (meeting_id pg_catalog.uuid, end_time pg_catalog.timestamptz,
                job_name pg_catalog.name, schedule pg_catalog.text, command pg_catalog.text,
@@ -103,16 +106,35 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_pending pg_catalog.text := scheduler.pending_status();
+    v_cutoff pg_catalog.timestamptz := scheduler.job_cutoff('meetings');
 begin
-    return query
-    select s.meeting_id, s.end_time, s.job_name, s.schedule, s.command, s.fires_at
-    from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
-          from public.meetings m where m.status operator(pg_catalog.=) v_pending) a
-    cross join lateral scheduler.job_specs(a.ids, a.ends) s;
+    if v_cutoff operator(pg_catalog.=) 'infinity'::pg_catalog.timestamptz then
+        return query
+        select s.meeting_id, s.end_time, s.job_name, s.schedule, s.command, s.fires_at
+        from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
+              from public.meetings m where m.status operator(pg_catalog.=) v_pending) a
+        cross join lateral scheduler.job_specs(a.ids, a.ends) s;
+    else
+        -- the rows within the horizon through the partial index; the few without a finite end
+        -- time (written with the triggers off) apart
+        return query
+        select s.meeting_id, s.end_time, s.job_name, s.schedule, s.command, s.fires_at
+        from (select pg_catalog.array_agg(m.id) as ids, pg_catalog.array_agg(m.end_time) as ends
+              from (select x.id, x.end_time from public.meetings x
+                    where x.status operator(pg_catalog.=) v_pending
+                      and x.end_time operator(pg_catalog.<=) v_cutoff
+                    union all
+                    select x.id, x.end_time from public.meetings x
+                    where x.status operator(pg_catalog.=) v_pending
+                      and (x.end_time is null
+                           or x.end_time operator(pg_catalog.=) 'infinity'::pg_catalog.timestamptz)) m) a
+        cross join lateral scheduler.job_specs(a.ids, a.ends) s;
+    end if;
 end
 $$;
 comment on function scheduler.upcoming_jobs() is
-    'The job (name, schedule, command, firing time) of every pending (upcoming) meeting.';
+    'The job (name, schedule, command, firing time) of every pending (upcoming) meeting within '
+    'the job horizon (every one without a horizon).';
 
 -- One-meeting forms of the two functions above, for callers that handle one meeting.
 create or replace function scheduler.job_name(p_meeting_id pg_catalog.uuid)
@@ -510,9 +532,42 @@ as $$
 declare
     v_count integer := 0;
     v pg_catalog.record;
+    v_cutoff pg_catalog.timestamptz;
+    v_ids pg_catalog.uuid[];
+    v_ends pg_catalog.timestamptz[];
+    v_beyond pg_catalog.text[];
 begin
     if pg_catalog.cardinality(p_meeting_ids) is null then
         return 0;
+    end if;
+    -- 0011: the meetings beyond the job horizon (46_horizon.sql) get no job; one that had a job
+    -- (moved out of the horizon) loses it. cron.job is written only when there is something to
+    -- write: pg_cron reloads every job at each statement on cron.job, even one changing nothing.
+    v_cutoff := scheduler.job_cutoff('meetings');
+    if v_cutoff operator(pg_catalog.<>) 'infinity'::pg_catalog.timestamptz then
+        select pg_catalog.array_agg(r.id) filter (where r.within),
+               pg_catalog.array_agg(r.end_time) filter (where r.within),
+               pg_catalog.array_agg(r.id::pg_catalog.text) filter (where not r.within)
+        into v_ids, v_ends, v_beyond
+        from (select x.id, x.end_time,
+                     coalesce(x.end_time operator(pg_catalog.<=) v_cutoff, true) as within
+              from rows from (pg_catalog.unnest(p_meeting_ids), pg_catalog.unnest(p_end_times))
+                   as x(id, end_time)) r;
+        if v_beyond is not null then
+            v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
+                              where j.jobname operator(pg_catalog.=)
+                                    any (array(select 'meeting-status-' operator(pg_catalog.||) b.id
+                                               from pg_catalog.unnest(v_beyond) as b(id))::pg_catalog.name[])
+                                and j.username operator(pg_catalog.=) current_user);
+            if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
+                perform scheduler.unschedule_jobs(v_beyond);
+            end if;
+        end if;
+        if v_ids is null then
+            return 0;
+        end if;
+        p_meeting_ids := v_ids;
+        p_end_times := v_ends;
     end if;
     select * into v from scheduler.job_target();
     if v.direct then
@@ -533,8 +588,9 @@ begin
 end
 $$;
 comment on function scheduler.register_jobs(pg_catalog.uuid[], pg_catalog.timestamptz[]) is
-    'Schedules (upserts) the pg_cron jobs of a set of meetings: one INSERT ... ON CONFLICT into '
-    'cron.job when the owner may write it, else cron.schedule per meeting (job_target()).';
+    'Schedules (upserts) the pg_cron jobs of a set of meetings within the job horizon, and '
+    'unschedules those of the meetings beyond it: one INSERT ... ON CONFLICT into cron.job when '
+    'the owner may write it, else cron.schedule per meeting (job_target()).';
 
 -- The same for jobs given by name, schedule and command (a registered transition's,
 -- 45_transitions.sql).
@@ -602,6 +658,7 @@ comment on function scheduler.schedule_jobs(pg_catalog.text[], pg_catalog.text[]
 -- removes itself, and the reconcile job removes them as orphans, again at most 1000 per run.
 -- complete_due_meetings completes at most 1000 meetings per call on this path, so that a burst
 -- is shared by several runs, each removing the jobs of the meetings it completed.
+-- 0011: on the set-based path the rows are locked first, then deleted by id (see below).
 create or replace function scheduler.unschedule_jobs(p_job_names pg_catalog.text[])
 returns integer
 language plpgsql
@@ -627,9 +684,32 @@ begin
         return 0;
     end if;
     if pg_catalog.has_table_privilege('cron.job', 'DELETE') then
-        delete from cron.job j
-        where j.jobname operator(pg_catalog.=) any (p_job_names::pg_catalog.name[])
-          and j.username operator(pg_catalog.=) current_user;
+        -- The rows are locked first by a statement that fires no trigger, and then deleted by
+        -- a statement that finds them locked by this transaction and so never waits. A DELETE
+        -- that waits on a row another transaction holds (a job it deletes or re-registers)
+        -- keeps cron.job open meanwhile; pg_cron's statement trigger then fires with it still
+        -- open, takes a catalog lock its transaction has not taken yet, and with it every
+        -- invalidation of cron.job committed during the wait: PostgreSQL rebuilds the open
+        -- relation once per invalidation, recursively, and about 1,500 of them exceed a 2 MB
+        -- stack ("stack depth limit exceeded" in the DELETE; benchmarks/findings/). A waiting
+        -- SELECT ... FOR UPDATE takes no lock after its wait, and the DELETE's own lock on
+        -- cron.job (a new mode) takes the invalidations before it opens the table.
+        -- FOR UPDATE needs the UPDATE privilege, which a role that may write cron.job has.
+        if pg_catalog.has_table_privilege('cron.job', 'UPDATE') then
+            v_jobs := array(select j.jobid from cron.job j
+                            where j.jobname operator(pg_catalog.=) any (p_job_names::pg_catalog.name[])
+                              and j.username operator(pg_catalog.=) current_user
+                            for update of j);
+            if coalesce(pg_catalog.cardinality(v_jobs), 0) operator(pg_catalog.=) 0 then
+                return 0;
+            end if;
+            delete from cron.job j
+            where j.jobid operator(pg_catalog.=) any (v_jobs);
+        else
+            delete from cron.job j
+            where j.jobname operator(pg_catalog.=) any (p_job_names::pg_catalog.name[])
+              and j.username operator(pg_catalog.=) current_user;
+        end if;
         get diagnostics v_count = row_count;
     else
         -- a count this function keeps; anything else found there counts as none

@@ -30,9 +30,18 @@ declare
     v_removed integer;
     v_message pg_catalog.text;
     v_pending pg_catalog.text := scheduler.pending_status();
+    v_cutoff pg_catalog.timestamptz := scheduler.job_cutoff('meetings');
+    v_beyond integer := 0;
 begin
     select pg_catalog.count(*) into v_total
     from public.meetings m where m.status operator(pg_catalog.=) v_pending;
+    -- 0011: upcoming meetings beyond the job horizon have no job yet (upcoming_jobs() leaves them
+    -- out, so a job of one is removed below as an orphan)
+    if v_cutoff operator(pg_catalog.<>) 'infinity'::pg_catalog.timestamptz then
+        select pg_catalog.count(*) into v_beyond
+        from public.meetings m where m.status operator(pg_catalog.=) v_pending
+                                 and m.end_time operator(pg_catalog.>) v_cutoff;
+    end if;
 
     select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                'meeting_id', m.id,
@@ -119,6 +128,7 @@ begin
         'jobs_already_exist', coalesce(v_exist, 0),
         'overdue_completed', v_overdue,
         'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0),
+        'beyond_horizon', v_beyond,
         'errors', v_errors,
         'success', pg_catalog.jsonb_array_length(v_errors) operator(pg_catalog.=) 0,
         'dry_run', p_dry_run);

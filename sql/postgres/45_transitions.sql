@@ -24,6 +24,9 @@ create table if not exists scheduler.transitions (
     -- paused by name: its triggers register no job, its jobs change nothing, recover,
     -- reconcile, the sweep and the waker leave it alone (scheduler.transition_active)
     paused boolean not null default false,
+    -- its own job horizon (0011, 46_horizon.sql); null: the default (scheduler.settings)
+    job_horizon pg_catalog.interval
+        constraint transitions_job_horizon_check check (job_horizon >= interval '15 minutes'),
     constraint transitions_relation_time_key unique (relation, time_column)
 );
 comment on table scheduler.transitions is
@@ -111,6 +114,9 @@ where u.key is not null
 $$;
 
 -- Registers the jobs of the pending rows among a set (keys as text, their times).
+-- 0011: those beyond the transition's job horizon (46_horizon.sql) get none, and lose the one
+-- they had (moved out of the horizon); cron.job is written only when there is something to write,
+-- as register_jobs() does for meetings.
 create or replace function scheduler.register_transition_jobs(p_name pg_catalog.text,
                                                               p_keys pg_catalog.text[],
                                                               p_times pg_catalog.timestamptz[])
@@ -121,9 +127,34 @@ as $$
 declare
     v_prefix pg_catalog.text := (select t.job_prefix from scheduler.transitions t
                                  where t.name operator(pg_catalog.=) p_name);
+    v_cutoff pg_catalog.timestamptz := scheduler.job_cutoff(p_name);
+    v_keys pg_catalog.text[];
+    v_times pg_catalog.timestamptz[];
+    v_beyond pg_catalog.text[];
 begin
     if coalesce(pg_catalog.cardinality(p_keys), 0) operator(pg_catalog.=) 0 then
         return 0;
+    end if;
+    if v_cutoff operator(pg_catalog.<>) 'infinity'::pg_catalog.timestamptz then
+        select pg_catalog.array_agg(r.key) filter (where r.within),
+               pg_catalog.array_agg(r.time) filter (where r.within),
+               pg_catalog.array_agg(v_prefix operator(pg_catalog.||) r.key) filter (where not r.within)
+        into v_keys, v_times, v_beyond
+        from (select x.key, x.time, coalesce(x.time operator(pg_catalog.<=) v_cutoff, true) as within
+              from rows from (pg_catalog.unnest(p_keys), pg_catalog.unnest(p_times)) as x(key, time)) r;
+        if v_beyond is not null then
+            v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
+                              where j.jobname operator(pg_catalog.=) any (v_beyond::pg_catalog.name[])
+                                and j.username operator(pg_catalog.=) current_user);
+            if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
+                perform scheduler.unschedule_jobs(v_beyond);
+            end if;
+        end if;
+        if v_keys is null then
+            return 0;
+        end if;
+        p_keys := v_keys;
+        p_times := v_times;
     end if;
     -- pg_cron keeps job names of at most 63 bytes (type name): a longer one would be cut, and
     -- its job could never be found again by its name
@@ -518,39 +549,47 @@ declare
     v_orphans pg_catalog.text[];
     v_removed integer;
     v_errors pg_catalog.jsonb;
+    v_beyond bigint;
 begin
     select * into v_t from scheduler.transition_target(p_name);
     v_table := v_t.table_sql::pg_catalog.regclass;
-    -- the pending rows (all: a job of one is never an orphan, as recover treats meetings) and
-    -- those not due yet (they must have a job)
+    -- the pending rows within the job horizon (all without one: a job of one is never an
+    -- orphan, as recover treats meetings; 0011: one beyond the horizon has no job yet, and a job
+    -- of it is removed) and those not due yet (they must have a job)
     -- 0009: a key too long for a job name (written before the BEFORE trigger checked it, or
     -- with the triggers off) is reported as an error, row by row, and gets no job: registering
     -- it would cut the name (and two keys cut alike would make one statement upsert one job
     -- twice). Its job, if one was stored cut, is an orphan.
     execute pg_catalog.format(
-        'select pg_catalog.count(*), pg_catalog.array_agg(r.%I::pg_catalog.text), '
+        'select pg_catalog.count(*), pg_catalog.array_agg(r.%I::pg_catalog.text) filter (where r.within), '
         '       pg_catalog.array_agg(r.%I::pg_catalog.text) '
-        '           filter (where r.%I operator(pg_catalog.>) pg_catalog.now() and not r.too_long), '
+        '           filter (where r.%I operator(pg_catalog.>) pg_catalog.now() and not r.too_long '
+        '                   and r.within), '
         '       pg_catalog.array_agg(r.%I) filter (where r.%I operator(pg_catalog.>) pg_catalog.now() '
-        '                                             and not r.too_long), '
+        '                                             and not r.too_long and r.within), '
         '       coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('
         '           ''key'', pg_catalog.left(r.%I::pg_catalog.text, 80), ''error'', '
         '           pg_catalog.format(''key too long for a job name (%%s plus the key must fit '
                                       'in 63 bytes): shorten the key, or move the row out of %%s'', '
         '                             pg_catalog.quote_literal($2), pg_catalog.array_to_string($1, '', ''))))'
-        '           filter (where r.too_long), ''[]'') '
+        '           filter (where r.too_long), ''[]''), '
+        '       pg_catalog.count(*) filter (where not r.within) '
         'from (select x.*, $3 and pg_catalog.octet_length($2 operator(pg_catalog.||) x.%I::pg_catalog.text) '
-        '                  operator(pg_catalog.>) 63 as too_long '
+        '                  operator(pg_catalog.>) 63 as too_long, '
+        '             coalesce(x.%I operator(pg_catalog.<=) $4, true) as within '
         '      from %s x where x.%I operator(pg_catalog.=) any ($1)) r',
         v_t.key_column, v_t.key_column, v_t.time_column, v_t.time_column, v_t.time_column,
-        v_t.key_column, v_t.key_column, v_table, v_t.state_column)
-    into v_total, v_pending_keys, v_keys, v_times, v_errors
+        v_t.key_column, v_t.key_column, v_t.time_column, v_table, v_t.state_column)
+    into v_total, v_pending_keys, v_keys, v_times, v_errors, v_beyond
     -- $3: whether a key of this type can be too long at all (a uuid has 36 characters, a bigint
     -- at most 20): the length of each key is looked at only when it can
     using v_t.from_states, v_t.job_prefix,
           not (v_t.key_type operator(pg_catalog.=) any (array['uuid', 'bigint', 'integer'])
                and pg_catalog.octet_length(v_t.job_prefix) operator(pg_catalog.+) 36
-                   operator(pg_catalog.<=) 63);
+                   operator(pg_catalog.<=) 63),
+          -- $4: the job horizon's end (0011): a row beyond it has no job yet, and a job of one
+          -- is removed as an orphan
+          scheduler.job_cutoff(p_name);
     -- counted before: the total is the pending rows found, as recover reports for meetings
     if p_dry_run then
         execute pg_catalog.format(
@@ -604,7 +643,9 @@ begin
         'jobs_scheduled', coalesce(pg_catalog.cardinality(v_missing), 0),
         'jobs_already_exist', coalesce(v_exist, 0),
         'overdue_completed', v_overdue,
-        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0))
+        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0),
+        -- pending rows beyond the job horizon (0011): no job yet
+        'beyond_horizon', v_beyond)
         -- rows it could not serve, one by one (0009; the key only when there are some)
         operator(pg_catalog.||) case when pg_catalog.jsonb_array_length(v_errors) operator(pg_catalog.>) 0
                                      then pg_catalog.jsonb_build_object('errors', v_errors)
@@ -1087,6 +1128,7 @@ begin
         'pending_rows', v_repair operator(pg_catalog.->) 'total',
         'missing_jobs', v_repair operator(pg_catalog.->) 'jobs_scheduled',
         'orphan_jobs', v_repair operator(pg_catalog.->) 'orphans_removed',
+        'beyond_horizon', v_repair operator(pg_catalog.->) 'beyond_horizon',
         'overdue_rows', v_overdue);
 end
 $$;

@@ -120,7 +120,14 @@ with upcoming as (
 ), facts as (
     select
         (select s.enabled from scheduler.settings s) as enabled,
-        (select pg_catalog.count(*) from upcoming) as upcoming_meetings,
+        -- every upcoming meeting (upcoming_jobs() leaves out those beyond the job horizon, 0011)
+        (select pg_catalog.count(*) from public.meetings m
+         where m.status operator(pg_catalog.=) (select scheduler.pending_status())) as upcoming_meetings,
+        (select h.job_horizon from scheduler.horizons() h
+         where h.transition operator(pg_catalog.=) 'meetings') as job_horizon,
+        (select pg_catalog.sum(h.beyond_horizon) from scheduler.horizons() h) as beyond_horizon,
+        -- every job pg_cron holds in this cluster (its launcher's cost grows with them)
+        (select pg_catalog.count(*) from cron.job) as cron_jobs,
         (select pg_catalog.count(*) from ours o where o.matched)
             operator(pg_catalog.+) (select pg_catalog.count(*) from orphans) as jobs,
         (select pg_catalog.count(*) from upcoming u
@@ -164,6 +171,9 @@ select pg_catalog.jsonb_build_object(
     'failing_rows_detail', f.failing_rows_detail,
     'reconcile_skipped_in_a_row', coalesce(f.reconcile_skipped, 0),
     'reconcile_failed_in_a_row', f.reconcile_failed,
+    'job_horizon', f.job_horizon,
+    'beyond_horizon', f.beyond_horizon,
+    'cron_jobs', f.cron_jobs,
     'ok', f.enabled
           and f.failing_rows operator(pg_catalog.=) 0
           and coalesce(f.reconcile_skipped, 0) operator(pg_catalog.<) 3

@@ -109,6 +109,14 @@ begin
             'reconcile_skipped_in_a_row', coalesce((select x.skipped_in_a_row
                                                     from scheduler.reconcile_state x), 0),
             'reconcile_failed_in_a_row', scheduler.reconcile_failed_in_a_row(),
+            -- 0011: the job horizon (of this transition, or the meetings'; null: none) and the
+            -- pending rows beyond it (of this transition, or all)
+            'job_horizon_seconds', (select h.horizon_seconds from scheduler.horizons() h
+                                    where h.transition operator(pg_catalog.=)
+                                          coalesce(p_transition, 'meetings')),
+            'beyond_horizon', coalesce((select pg_catalog.sum(h.beyond_horizon) from scheduler.horizons() h
+                                        where p_transition is null
+                                           or h.transition operator(pg_catalog.=) p_transition), 0)::bigint,
             'webhooks', pg_catalog.jsonb_build_object(
                 'enabled', (select s.webhooks from scheduler.settings s),
                 'delivered', coalesce((select c.value from counts c

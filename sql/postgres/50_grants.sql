@@ -51,7 +51,10 @@ begin
                                      double precision),
             scheduler.metrics(pg_catalog.text),
             -- the registered transitions, doctor's facts about one
-            scheduler.transitions(), scheduler.transition_health(pg_catalog.text)
+            scheduler.transitions(), scheduler.transition_health(pg_catalog.text),
+            -- the job horizon (0011)
+            scheduler.horizons(), scheduler.deferred_jobs(pg_catalog.text),
+            scheduler.set_job_horizon(pg_catalog.interval, pg_catalog.text)
         to service_role;
     end if;
 end
