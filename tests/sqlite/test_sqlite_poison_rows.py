@@ -406,7 +406,10 @@ def test_a_fixed_row_is_retried_then_forgotten_and_doctor_says_so(
     assert backend.metrics(transition="opening")["failing_rows"] == 1
     assert backend.metrics(transition="closing")["failing_rows"] == 0
     assert backend.metrics(transition="meetings")["failing_rows"] == 0
-    assert "scheduler_failing_rows 1.0" in render(backend).decode()
+    scraped = render(backend).decode()  # each transition's rows under its label
+    assert 'scheduler_failing_rows{transition="opening"} 1.0' in scraped
+    assert 'scheduler_failing_rows{transition="closing"} 0.0' in scraped
+    assert 'scheduler_failing_rows{transition="meetings"} 0.0' in scraped
 
     # the application fixes the row; it is not retried before its time
     app.execute(
@@ -421,7 +424,7 @@ def test_a_fixed_row_is_retried_then_forgotten_and_doctor_says_so(
     assert failing(app) == []
     assert {c["name"]: c for c in backend.doctor()}[FAILING]["ok"] is True
     assert backend.metrics()["failing_rows"] == 0
-    assert "scheduler_failing_rows 0.0" in render(backend).decode()
+    assert 'scheduler_failing_rows{transition="opening"} 0.0' in render(backend).decode()
     opened = [e for e in backend.events(transition="opening") if e["key"] == str(due.poison)]
     assert [e["path"] for e in opened] == ["waker"]
 

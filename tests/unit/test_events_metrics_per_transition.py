@@ -258,14 +258,19 @@ def test_metrics_of_a_transition_keep_the_families_names(
     code, one, err = run(capsys, "metrics", "--transition", "memberships")
     assert code == 0, err
     assert one == render_data(MEMBERSHIPS).decode()
-    assert set(samples(one)) == set(samples(every))  # the same series, other figures
+    # the same families; one transition's figures carry its label, the sum over all none
+    assert {f.name for f in text_string_to_metric_families(one)} == {
+        f.name for f in text_string_to_metric_families(every)
+    }
+    label = "{transition=memberships}"
     figures = samples(one)
     assert figures["scheduler_up"] == 1
-    assert figures["scheduler_upcoming_meetings"] == 12  # its pending rows
-    assert figures["scheduler_jobs"] == 12
-    assert figures["scheduler_webhook_deliveries_total"] == 30
+    assert figures["scheduler_upcoming_meetings" + label] == 12  # its pending rows
+    assert figures["scheduler_jobs" + label] == 12
+    assert figures["scheduler_webhook_deliveries_total" + label] == 30
+    assert figures["scheduler_reconcile_failed_in_a_row"] == 0  # the scheduler's, no label
     assert samples(every)["scheduler_upcoming_meetings"] == 120
-    assert "transition" not in one  # the key names what was asked, not a family or label
+    assert all("transition" not in key for key in samples(every))
 
 
 def test_metrics_json_of_a_transition_is_the_backend_result(
@@ -275,14 +280,17 @@ def test_metrics_json_of_a_transition_is_the_backend_result(
 
 
 class Source:
-    """A metrics source; ``plain`` ones have the old ``metrics()`` with no argument."""
+    """A metrics source with two registered transitions."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
     def metrics(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(kwargs)
-        return copy.deepcopy(ALL if kwargs.get("transition") is None else MEMBERSHIPS)
+        return copy.deepcopy(ALL if kwargs.get("transition") == "meetings" else MEMBERSHIPS)
+
+    def transitions(self) -> list[dict[str, Any]]:
+        return [{"name": "meetings"}, {"name": "memberships"}]
 
 
 def test_the_collector_reads_one_transition_or_all() -> None:
@@ -291,13 +299,14 @@ def test_the_collector_reads_one_transition_or_all() -> None:
     registry.register(SchedulerCollector(source, transition="memberships"))
     text = generate_latest(registry).decode()
     assert source.calls == [{"transition": "memberships"}]
-    assert samples(text)["scheduler_upcoming_meetings"] == 12
-    # all of them: the call every scrape made before (no argument), as GET /metrics does
-    everything = render(source)
-    assert source.calls[1:] == [{}]
-    assert samples(everything.decode())["scheduler_upcoming_meetings"] == 120
+    assert samples(text)["scheduler_upcoming_meetings{transition=memberships}"] == 12
+    # all of them (GET /metrics): one call per registered transition, each labelled
+    everything = samples(render(source).decode())
+    assert source.calls[1:] == [{"transition": "meetings"}, {"transition": "memberships"}]
+    assert everything["scheduler_upcoming_meetings{transition=meetings}"] == 120
+    assert everything["scheduler_upcoming_meetings{transition=memberships}"] == 12
     assert render(source, transition="memberships") == text.encode()
-    assert source.calls[2:] == [{"transition": "memberships"}]
+    assert source.calls[3:] == [{"transition": "memberships"}]
 
 
 def test_the_collector_of_an_unknown_transition_is_up_zero(
@@ -310,6 +319,24 @@ def test_the_collector_of_an_unknown_transition_is_up_zero(
     text = render(Refusing(), transition="nosuch").decode()
     assert samples(text) == {"scheduler_up": 0}
     assert "no transition named nosuch" in caplog.text
+
+
+def test_the_configured_source_reads_every_transition_over_one_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import scheduler_admin.backends
+
+    fake = FakeBackend()
+    fake.transitions = lambda: [{"name": "meetings"}, {"name": "memberships"}]  # type: ignore[attr-defined]
+    monkeypatch.setattr(scheduler_admin.backends, "open_backend", lambda settings: fake)
+    source = ConfiguredSource(lambda: None)  # type: ignore[arg-type, return-value]
+    text = render(source).decode()
+    assert fake.calls == [
+        ("metrics", {"transition": "meetings"}),
+        ("metrics", {"transition": "memberships"}),
+    ]
+    assert fake.closed == 1
+    assert samples(text)["scheduler_jobs{transition=memberships}"] == 12
 
 
 def test_the_configured_source_passes_the_transition_on(

@@ -71,11 +71,17 @@ class FakeBackend:
         self.closed = 0
         self.failure: Exception | None = None
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self, *, transition: str | None = None) -> dict[str, Any]:
         self.threads.append(threading.get_ident())
         if self.failure is not None:
             raise self.failure
         return copy.deepcopy(DATA)
+
+    def transitions(self) -> list[dict[str, Any]]:
+        self.threads.append(threading.get_ident())
+        if self.failure is not None:
+            raise self.failure
+        return [{"name": "meetings"}]
 
     def close(self) -> None:
         self.closed += 1
@@ -128,9 +134,11 @@ def test_mounted_by_the_argument(backend: FakeBackend, tmp_path: Path) -> None:
     assert response.headers["content-type"] == CONTENT_TYPE_LATEST
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
     assert families["scheduler_up"].samples[0].value == 1
-    assert families["scheduler_upcoming_meetings"].samples[0].value == 5
-    # one call per scrape, in a worker thread, and the backend closed again
-    assert len(backend.threads) == 1 and backend.threads[0] != loop_thread
+    (upcoming,) = families["scheduler_upcoming_meetings"].samples
+    assert upcoming.value == 5 and upcoming.labels == {"transition": "meetings"}
+    # one backend per scrape (the list of transitions, then a call per transition), in a
+    # worker thread, and closed again
+    assert len(backend.threads) == 2 and loop_thread not in backend.threads
     assert backend.closed == 1
 
 

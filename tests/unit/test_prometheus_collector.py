@@ -1,5 +1,6 @@
-"""scheduler_admin.metrics: the Prometheus families built from backend.metrics(), and
-``scheduler-admin metrics`` (a fake backend of the contract's shape; no database)."""
+"""scheduler_admin.metrics: the Prometheus families built from backend.metrics(), each figure
+labelled with its transition, and ``scheduler-admin metrics`` (a fake backend of the contract's
+shape; no database)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scheduler_admin import cli
 from scheduler_admin.core import PATHS
-from scheduler_admin.exceptions import ConnectionFailed
+from scheduler_admin.exceptions import ConnectionFailed, InvalidInput
 from scheduler_admin.metrics import HELP, SchedulerCollector, render, render_data
 
 BOUNDS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 3600]
@@ -60,8 +61,15 @@ CONTRACT: dict[str, Any] = {
     },
 }
 
-GAUGES = {
+# the scheduler as a whole: no transition label
+GLOBAL_GAUGES = {
     "scheduler_up": 1,
+    "scheduler_reconcile_skipped_in_a_row": 0,
+    "scheduler_reconcile_failed_in_a_row": 1,
+    "scheduler_webhooks_enabled": 1,
+}
+GAUGES = {
+    **GLOBAL_GAUGES,
     "scheduler_enabled": 1,
     "scheduler_upcoming_meetings": 120,
     "scheduler_jobs": 118,
@@ -71,12 +79,10 @@ GAUGES = {
     "scheduler_failed_runs": 6,
     "scheduler_retried_runs": 4,
     "scheduler_failing_rows": 2,
-    "scheduler_reconcile_skipped_in_a_row": 0,
-    "scheduler_reconcile_failed_in_a_row": 1,
     "scheduler_webhook_backlog": 12,
     "scheduler_webhook_oldest_pending_seconds": 42.5,
-    "scheduler_webhooks_enabled": 1,
 }
+MEETINGS = (("transition", "meetings"),)
 COUNTERS = {  # family name (the parser drops _total) -> value
     "scheduler_webhook_deliveries": 950,
     "scheduler_webhook_failures": 3,
@@ -89,14 +95,18 @@ class FakeBackend:
         self.data = data
         self.calls = 0
         self.closed = 0
-        self.transitions: list[str | None] = []  # the transition= of each call
+        self.asked: list[str | None] = []  # the transition= of each call
+        self.registered = ["meetings"]  # what transitions() lists
 
     def metrics(self, *, transition: str | None = None) -> dict[str, Any]:
         self.calls += 1
-        self.transitions.append(transition)
+        self.asked.append(transition)
         if isinstance(self.data, Exception):
             raise self.data
         return copy.deepcopy(self.data)
+
+    def transitions(self) -> list[dict[str, Any]]:
+        return [{"name": name} for name in self.registered]
 
     def close(self) -> None:
         self.closed += 1
@@ -129,10 +139,54 @@ def test_every_family_with_its_exact_name_type_and_value() -> None:
     assert set(families) == expected
     for name, value in GAUGES.items():
         kind, _, samples = families[name]
-        assert kind == "gauge" and samples == {(name, ()): value}, name
+        labels = () if name in GLOBAL_GAUGES else MEETINGS
+        assert kind == "gauge" and samples == {(name, labels): value}, name
     for name, value in COUNTERS.items():
         kind, _, samples = families[name]
-        assert kind == "counter" and samples == {(name + "_total", ()): value}, name
+        assert kind == "counter" and samples == {(name + "_total", MEETINGS): value}, name
+
+
+def test_one_scrape_tells_every_registered_transition_apart() -> None:
+    """One collection calls metrics(transition=name) for each registered transition (meetings
+    first) and labels each figure with it; the scheduler's own state is reported once."""
+    backend = FakeBackend(CONTRACT)
+    backend.registered = ["meetings", "memberships"]
+    families = parse(collect_text(backend))
+    assert backend.asked == ["meetings", "memberships"]
+    for name in set(GAUGES) - set(GLOBAL_GAUGES):
+        samples = families[name][2]
+        assert set(samples) == {
+            (name, (("transition", t),)) for t in ("meetings", "memberships")
+        }, name
+    for name in GLOBAL_GAUGES:
+        assert set(families[name][2]) == {(name, ())}, name
+    completions = families["scheduler_completions"][2]
+    assert len(completions) == 2 * len(PATHS)
+    assert (
+        completions[
+            ("scheduler_completions_total", (("path", "waker"), ("transition", "memberships")))
+        ]
+        == (CONTRACT["completions"]["waker"])
+    )
+    lateness = families["scheduler_completion_lateness_seconds"][2]
+    assert (
+        lateness[("scheduler_completion_lateness_seconds_count", (("transition", "memberships"),))]
+        == (CONTRACT["lateness"]["count"])
+    )
+
+
+def test_a_transition_removed_during_the_scrape_is_left_out() -> None:
+    class Removing(FakeBackend):
+        def metrics(self, *, transition: str | None = None) -> dict[str, Any]:
+            if transition == "gone":
+                raise InvalidInput("no transition named gone")
+            return super().metrics(transition=transition)
+
+    backend = Removing(CONTRACT)
+    backend.registered = ["meetings", "gone"]
+    families = parse(collect_text(backend))
+    assert families["scheduler_up"][2] == {("scheduler_up", ()): 1}
+    assert set(families["scheduler_jobs"][2]) == {("scheduler_jobs", MEETINGS)}
 
 
 def test_completions_counter_has_every_path_label() -> None:
@@ -141,7 +195,7 @@ def test_completions_counter_has_every_path_label() -> None:
     kind, _, samples = parse(collect_text(FakeBackend(data)))["scheduler_completions"]
     assert kind == "counter"
     assert samples == {
-        ("scheduler_completions_total", (("path", path),)): (
+        ("scheduler_completions_total", (("path", path), *MEETINGS)): (
             0 if path == "sweep" else CONTRACT["completions"][path]
         )
         for path in PATHS
@@ -161,33 +215,49 @@ def test_lateness_histogram_is_cumulative_with_inf_equal_to_count() -> None:
     assert list(buckets) == [*map(float, BOUNDS), math.inf]
     values = list(buckets.values())
     assert values == sorted(values)  # cumulative
-    assert buckets[math.inf] == samples[(name + "_count", ())] == 965
+    assert buckets[math.inf] == samples[(name + "_count", MEETINGS)] == 965
     assert buckets[0.5] == 700 and buckets[3600] == 964
-    assert samples[(name + "_sum", ())] == 5432.25
+    assert samples[(name + "_sum", MEETINGS)] == 5432.25
 
 
 def test_text_format_spelling() -> None:
+    # the sum over every transition (no "transition" key): no label
     text = render_data(CONTRACT).decode()
     assert 'scheduler_completion_lateness_seconds_bucket{le="1.0"} 850.0' in text
     assert 'scheduler_completion_lateness_seconds_bucket{le="+Inf"} 965.0' in text
     assert 'scheduler_completions_total{path="waker"} 900.0' in text
     assert "# TYPE scheduler_webhook_deliveries_total counter" in text
     assert "scheduler_up 1.0" in text
+    assert 'transition="' not in text
+    # one transition's result: its label
+    text = render_data({**CONTRACT, "transition": "memberships"}).decode()
+    assert 'scheduler_upcoming_meetings{transition="memberships"} 120.0' in text
+    assert "scheduler_reconcile_failed_in_a_row 1.0" in text
 
 
 METRICS_PAGE = "docs/metrics.md"
 
 
-def documented_metrics() -> dict[str, str]:
-    """docs/metrics.md's table: each metric as scraped (a counter with _total, labels left out)
-    -> its type."""
+def documented_table() -> list[tuple[str, str, str]]:
+    """docs/metrics.md's table: (metric as scraped (a counter with _total), its labels as
+    written between braces, its type)."""
     rows = re.findall(
-        r"^\| `(scheduler_[a-z_]+)(?:\{[a-z]+\})?` \| ([a-z]+) \|",
+        r"^\| `(scheduler_[a-z_]+)(?:\{([a-z,]+)\})?` \| ([a-z]+) \|",
         section(METRICS_PAGE, "Metrics"),
         re.M,
     )
     assert rows, f"{METRICS_PAGE} has no table of metrics"
-    return dict(rows)
+    return rows
+
+
+def documented_metrics() -> dict[str, str]:
+    """docs/metrics.md's table: each metric as scraped -> its type."""
+    return {name: kind for name, _, kind in documented_table()}
+
+
+def documented_labels() -> dict[str, set[str]]:
+    """docs/metrics.md's table: each metric as scraped -> its labels (``le`` left out)."""
+    return {name: set(filter(None, labels.split(","))) for name, labels, _ in documented_table()}
 
 
 SAMPLE_SUFFIXES = {"gauge": [""], "counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
@@ -198,10 +268,17 @@ def test_the_exposition_has_exactly_the_families_the_docs_document() -> None:
     own tables): every metric docs/metrics.md's table lists, of the type it gives, and no other;
     each family's samples under its own name only; each with a HELP line of its own; and the
     page's example lines are what the command prints."""
-    text = render_data(CONTRACT).decode()
+    text = render(FakeBackend(CONTRACT)).decode()  # what GET /metrics answers
     families = list(text_string_to_metric_families(text))
     scraped = {f.name + ("_total" if f.type == "counter" else ""): f.type for f in families}
     assert scraped == documented_metrics()
+    labels = {
+        f.name + ("_total" if f.type == "counter" else ""): {
+            label for s in f.samples for label in s.labels if label != "le"
+        }
+        for f in families
+    }
+    assert labels == documented_labels()
     for family in families:
         names = {family.name + suffix for suffix in SAMPLE_SUFFIXES[family.type]}
         assert {sample.name for sample in family.samples} == names, family.name
@@ -209,7 +286,7 @@ def test_the_exposition_has_exactly_the_families_the_docs_document() -> None:
     assert all(h.strip() and h != f.name for h, f in zip(helps, families, strict=True))
     assert len(set(helps)) == len(helps)  # no family carries another's HELP
     (example,) = blocks(section(METRICS_PAGE, "Metrics"), "console")
-    printed = text.splitlines()
+    printed = render_data(CONTRACT).decode().splitlines()
     comments = [line for line in example.splitlines() if line.startswith("# ")]
     assert comments and all(line in printed for line in comments), comments
 
@@ -293,7 +370,7 @@ def test_cli_metrics_prints_the_text_format(
     families = parse(out)
     assert families["scheduler_upcoming_meetings"][2] == {("scheduler_upcoming_meetings", ()): 120}
     assert fake_cli_backend.calls == 1 and fake_cli_backend.closed == 1
-    assert fake_cli_backend.transitions == [None]  # every transition's figures
+    assert fake_cli_backend.asked == [None]  # every transition's figures, summed
 
 
 def test_cli_metrics_json_is_the_raw_backend_result(
