@@ -17,6 +17,8 @@ if have_initdb; then
     [ -e "/usr/lib/postgresql/$ver/lib/plpgsql_check.so" ] || packages+=("postgresql-$ver-plpgsql-check")
 fi
 command -v sqlite3 >/dev/null || packages+=(sqlite3)
+# promtool and prometheus: tests/prometheus checks deploy/prometheus and scrapes GET /metrics
+command -v promtool >/dev/null || packages+=(prometheus)
 
 if [ ${#packages[@]} -gt 0 ]; then
     SUDO=""
