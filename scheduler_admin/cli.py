@@ -31,6 +31,7 @@ from scheduler_admin.core import (
     PATHS,
     Check,
     Event,
+    Horizon,
     Job,
     Recovered,
     Run,
@@ -123,8 +124,21 @@ def other_transitions(rows: Sequence[Job] | Sequence[Run]) -> bool:
 
 
 def jobs_table(jobs: list[Job]) -> str:
+    """The jobs, then one line per transition counting its pending rows beyond the job horizon
+    (``--json`` lists each of them: ``job_id`` null, ``registered_at`` its time minus the
+    horizon)."""
+    deferred = [j for j in jobs if j.get("registered_at")]
+    jobs = [j for j in jobs if not j.get("registered_at")]
+    footer = ""
+    for name in dict.fromkeys(j["transition"] for j in deferred):
+        group = [j for j in deferred if j["transition"] == name]
+        first = min(str(j["registered_at"]) for j in group)
+        footer += (
+            f"\n{plural(len(group), 'pending row')} of {name} beyond the job horizon: no job yet "
+            f"(the first gets its job at {short_time(first)} UTC; --json lists them)"
+        )
     if not jobs:
-        return "no jobs"
+        return "no jobs" + footer
     now = datetime.now(UTC)
     several = other_transitions(jobs)
     rows = [
@@ -152,7 +166,7 @@ def jobs_table(jobs: list[Job]) -> str:
         "STATUS",
         "ACTIVE",
     )
-    return table(head, rows) + f"\n{plural(len(jobs), 'job')}"
+    return table(head, rows) + f"\n{plural(len(jobs), 'job')}" + footer
 
 
 def _count_lines(counts: Mapping[str, Any]) -> list[str]:
@@ -163,6 +177,8 @@ def _count_lines(counts: Mapping[str, Any]) -> list[str]:
         f"  overdue completed   {counts['overdue_completed']}",
         f"  orphans removed     {counts['orphans_removed']}",
     ]
+    if counts.get("beyond_horizon"):
+        lines.append(f"  beyond the horizon  {counts['beyond_horizon']} (no job yet)")
     errors = counts.get("errors")
     if errors is not None:
         lines.append(f"  errors              {len(errors)}")
@@ -499,6 +515,51 @@ def resume(state: State, transition: str | None) -> None:
     emit(state, report, lambda: f"resumed {transition_label(transition)}\n" + report_text(report))
     if not report["success"]:
         sys.exit(1)
+
+
+def horizons_text(rows: list[Horizon]) -> str:
+    lines = []
+    for h in rows:
+        what = h["job_horizon"] or "none (every pending row has its job)"
+        own = "" if h["own"] or h["transition"] == BUILTIN else " (the default)"
+        line = f"{h['transition']}: {what}{own if h['job_horizon'] else ''}"
+        if h["beyond_horizon"]:
+            line += (
+                f"; {plural(h['beyond_horizon'], 'pending row')} beyond it, the first gets its "
+                f"job at {short_time(h['next_registration'])} UTC"
+            )
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@cli.command("horizon")
+@click.argument("value", required=False, metavar="[DURATION|none]")
+@click.option(
+    "--transition",
+    metavar="NAME",
+    help="Set this transition's own horizon (none: back to the default); default: the default "
+    "of every transition.",
+)
+@click.pass_obj
+def horizon_command(state: State, value: str | None, transition: str | None) -> None:
+    """Show the job horizons, or set one: a pending row gets its pg_cron job only once its time
+    is within the horizon (e.g. 1d, 36h, 90m; at least 15 minutes; none for none). The
+    reconcile job registers the rows entering it and, within a minute, applies a change."""
+    with state.backend() as backend:
+        if value is None:
+            rows = backend.horizons()
+            emit(state, rows, lambda: horizons_text(rows))
+            return
+        result = backend.set_job_horizon(value, transition=transition)
+    emit(
+        state,
+        result,
+        lambda: (
+            f"job horizon of {transition or 'every transition (the default)'}: "
+            f"{result['job_horizon'] or 'none'}\n"
+            "the reconcile job applies it within a minute (scheduler-admin recover: now)"
+        ),
+    )
 
 
 @cli.group("transitions")

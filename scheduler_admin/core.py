@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Literal, TypedDict, cast
+from typing import Literal, NotRequired, TypedDict, cast
 
 from scheduler_admin.exceptions import InvalidInput
 
@@ -58,7 +58,8 @@ class RecoverReport(TypedDict):
     jobs_already_exist: int
     overdue_completed: int  # upcoming meetings whose end time had passed, marked done
     orphans_removed: int  # jobs of ours with no upcoming meeting or a wrong schedule
-    beyond_horizon: int  # upcoming meetings beyond the job horizon: no job yet
+    # upcoming meetings beyond the job horizon: no job yet (the key only with a horizon)
+    beyond_horizon: NotRequired[int]
     errors: list[dict[str, str]]  # {"meeting_id": ..., "error": ...}
     success: bool
     dry_run: bool
@@ -75,7 +76,7 @@ class TransitionReport(TypedDict):
     jobs_already_exist: int
     overdue_completed: int  # pending rows whose time had passed, given the to-state
     orphans_removed: int  # jobs with the transition's prefix and no pending row
-    beyond_horizon: int  # pending rows beyond the job horizon: no job yet
+    beyond_horizon: NotRequired[int]  # pending rows beyond the job horizon (only with one)
     errors: list[dict[str, str]]
     success: bool
     dry_run: bool
@@ -305,7 +306,7 @@ def recover_summary(report: RecoverReport | TransitionReport) -> str:
     beyond = report.get("beyond_horizon")
     if isinstance(beyond, int) and beyond:
         text += f", {beyond} beyond the job horizon (no job yet)"
-    
+
     deleted = report.get("history_deleted")
     if isinstance(deleted, int):
         text += f", {plural(deleted, 'old run')} deleted"

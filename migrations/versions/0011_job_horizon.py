@@ -24,9 +24,11 @@ Its SQL is frozen in ``sql/revisions/0011/``: the delta written by ``scripts/nex
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import op
 
-from scheduler_admin.schema import apply_revision_files
+from scheduler_admin.schema import apply_revision_files, read_revision_sql
 
 revision = "0011"
 down_revision = "0010"
@@ -39,7 +41,7 @@ UPGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0011", "upgrade.sql"),
         ("0002", "90_reset_role.sql"),
     ],
-    "sqlite": [],
+    "sqlite": [("0011", "upgrade.sql"), ("0011", "30_triggers.sql")],
 }
 DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
     "postgresql": [
@@ -47,15 +49,45 @@ DOWNGRADE_FILES: dict[str, list[tuple[str, str]]] = {
         ("0011", "downgrade.sql"),
         ("0002", "90_reset_role.sql"),
     ],
-    "sqlite": [],
+    # the table dropped, then the meetings triggers of 0007
+    "sqlite": [("0011", "downgrade.sql"), ("0007", "30_triggers.sql")],
 }
+
+
+def _sqlite_driver(bind: Any) -> Any:
+    """The sqlite3 connection under the migration's connection, in its transaction."""
+    driver = bind.connection.driver_connection
+    if not driver.in_transaction:
+        driver.execute("BEGIN")
+    return driver
+
+
+def _sqlite(bind: Any, files: list[tuple[str, str]], shape: str, *, delta: bool) -> None:
+    """The SQLite files, with the triggers generated per transition re-created in the shape
+    ``shape`` froze (0011: a row beyond the horizon gets no job; 0007: every pending row)."""
+    from scheduler_admin.sqlite.transitions import (
+        create_generated_triggers,
+        drop_generated_triggers,
+    )
+
+    present = drop_generated_triggers(_sqlite_driver(bind))
+    apply_revision_files(bind, files, delta_of=revision if delta else None)
+    create_generated_triggers(
+        _sqlite_driver(bind), present, read_revision_sql(shape, "sqlite", "generated_triggers.sql")
+    )
 
 
 def upgrade() -> None:
     bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        _sqlite(bind, UPGRADE_FILES["sqlite"], "0011", delta=True)
+        return
     apply_revision_files(bind, UPGRADE_FILES[bind.dialect.name], delta_of=revision)
 
 
 def downgrade() -> None:
     bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        _sqlite(bind, DOWNGRADE_FILES["sqlite"], "0007", delta=False)
+        return
     apply_revision_files(bind, DOWNGRADE_FILES[bind.dialect.name])

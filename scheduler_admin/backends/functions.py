@@ -174,11 +174,11 @@ class FunctionsBackend:
         names = [name for name, _ in JOB_COLUMNS]
         rows = self.transport.rows("list_jobs", _of(transition), JOB_COLUMNS)
         log.debug("listed %s on %s", plural(len(rows), "job"), self.target)
-        jobs = [cast(Job, {**dict(zip(names, row, strict=True)), "registered_at": None}) for row in rows]
+        jobs = [
+            cast(Job, {**dict(zip(names, row, strict=True)), "registered_at": None}) for row in rows
+        ]
         # the pending rows beyond the job horizon, after the jobs: the job each will get
-        deferred = self.transport.rows(
-            "deferred_jobs", {"p_transition": transition}, DEFERRED_COLUMNS
-        )
+        deferred = self.transport.rows("deferred_jobs", _of(transition), DEFERRED_COLUMNS)
         for row in deferred:
             d = dict(zip([name for name, _ in DEFERRED_COLUMNS], row, strict=True))
             jobs.append(

@@ -19,6 +19,7 @@ from scheduler_admin.backends.sqlite_doctor import doctor
 from scheduler_admin.core import (
     Check,
     Event,
+    Horizon,
     Job,
     Outcome,
     Reconciled,
@@ -32,6 +33,7 @@ from scheduler_admin.sqlite import (
     events,
     health,
     history,
+    horizon,
     metrics,
     recovery,
     scheduling,
@@ -214,3 +216,16 @@ class SqliteBackend(Database):
         """Drop a transition's triggers and jobs (its table's rows are kept); not meetings."""
         with self.transaction() as conn:
             return transitions.remove_transition(conn, name)
+
+    def horizons(self) -> list[Horizon]:
+        """Each transition's job horizon and its pending rows beyond it (no job yet)."""
+        now = self.now()
+        with self.transaction(write=False) as conn:
+            return horizon.horizons(conn, now)
+
+    def set_job_horizon(self, value: str | None, *, transition: str | None = None) -> Horizon:
+        """The default job horizon (no transition) or one transition's own (None: none, or for
+        a transition the default); the reconcile job applies it."""
+        now = self.now()
+        with self.transaction() as conn:
+            return horizon.set_job_horizon(conn, value, transition, now)

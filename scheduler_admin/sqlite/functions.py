@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from scheduler_admin.core import BUILTIN, JOB_PREFIX, PATHS, RECONCILE_JOB, job_name, meeting_id
@@ -165,6 +165,10 @@ def register_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int:
     count = 0
     pending = pending_status(conn)
     for meeting in _ids(meeting_ids):
+        # beyond the job horizon (revision 0011): no job, and the one it had goes
+        if _beyond_horizon(conn, meeting):
+            conn.execute("DELETE FROM cron_job WHERE jobname = ?", (job_name(meeting),))
+            continue
         count += conn.execute(
             """INSERT INTO cron_job (schedule, command, jobname)
                SELECT schedule, command, jobname FROM scheduler_meeting_jobs
@@ -176,6 +180,31 @@ def register_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int:
             (meeting, pending),
         ).rowcount
     return count
+
+
+def horizon_of(conn: sqlite3.Connection, name: str) -> timedelta | None:
+    """The job horizon of the transition ``name``: its own, else the default ('*'), else None
+    (revision 0011; scheduler_admin.sqlite.horizon.job_horizon)."""
+    row = conn.execute(
+        "SELECT horizon_seconds FROM scheduler_horizons WHERE transition IN (?, '*') "
+        "ORDER BY transition = '*' LIMIT 1",
+        (name,),
+    ).fetchone()
+    return None if row is None else timedelta(seconds=int(row[0]))
+
+
+def _beyond_horizon(conn: sqlite3.Connection, meeting: str) -> bool:
+    """Whether the meeting's end time is beyond the meetings' job horizon (the condition of the
+    triggers, sql/sqlite/30_triggers.sql, on SQLite's clock)."""
+    row = conn.execute(
+        """SELECT COALESCE(julianday(m.end_time) > (
+                      SELECT julianday('now') + h.horizon_seconds / 86400.0
+                        FROM scheduler_horizons h WHERE h.transition IN ('meetings', '*')
+                       ORDER BY h.transition = '*' LIMIT 1), 0)
+             FROM meetings m WHERE m.id = ?""",
+        (meeting,),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def unregister_jobs(conn: sqlite3.Connection, meeting_ids: Iterable[str]) -> int:

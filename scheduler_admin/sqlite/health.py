@@ -10,7 +10,8 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler_admin.sqlite import safety
+from scheduler_admin.core import BUILTIN
+from scheduler_admin.sqlite import horizon, safety
 from scheduler_admin.sqlite.connection import (
     from_db_time,
     iso,
@@ -129,6 +130,7 @@ def health(
     worker = worker_status(conn, now)
     failing_rows = safety.count(conn)
     failed_in_a_row = reconcile_failed_in_a_row(conn)
+    horizons = horizon.horizons(conn, now)
     return {
         "backend": "sqlite",
         "enabled": enabled,
@@ -146,6 +148,10 @@ def health(
         "failing_rows_detail": safety.failing_rows_report(conn),
         "reconcile_skipped_in_a_row": RECONCILE_SKIPPED_IN_A_ROW,
         "reconcile_failed_in_a_row": failed_in_a_row,
+        # the job horizon (revision 0011) and the pending rows beyond it, of every transition
+        "job_horizon": next(h["job_horizon"] for h in horizons if h["transition"] == BUILTIN),
+        "beyond_horizon": sum(h["beyond_horizon"] for h in horizons),
+        "cron_jobs": int(conn.execute("SELECT count(*) FROM cron_job").fetchone()[0]),
         "ok": enabled
         and worker["running"]
         and plan.missing == 0

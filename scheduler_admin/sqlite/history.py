@@ -17,7 +17,7 @@ from scheduler_admin.core import (
     Run,
 )
 from scheduler_admin.exceptions import InvalidInput
-from scheduler_admin.sqlite import transitions
+from scheduler_admin.sqlite import horizon, transitions
 from scheduler_admin.sqlite.connection import (
     iso,
     iso_text,
@@ -95,6 +95,7 @@ def _job(row: sqlite3.Row, now: datetime) -> Job:
         active=active,
         transition=BUILTIN,
         key=meeting_id(name),
+        registered_at=None,
     )
 
 
@@ -109,7 +110,8 @@ def list_jobs(conn: sqlite3.Connection, now: datetime, transition: str | None = 
     if transition != BUILTIN:
         jobs += transitions.transition_jobs(conn, now, transition)
     jobs.sort(key=lambda job: (job["next_run"] is None, job["next_run"] or "", job["job_name"]))
-    return jobs
+    # the pending rows beyond the job horizon, after the jobs (revision 0011)
+    return jobs + horizon.deferred_jobs(conn, now, transition)
 
 
 def meeting_job(conn: sqlite3.Connection, meeting: str, now: datetime) -> Job | None:

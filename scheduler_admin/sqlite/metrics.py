@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from scheduler_admin.core import BUILTIN, PATHS
-from scheduler_admin.sqlite import events, health, history, recovery, safety, transitions
+from scheduler_admin.sqlite import events, health, history, horizon, recovery, safety, transitions
 from scheduler_admin.sqlite.connection import from_db_time, to_db_time
 from scheduler_admin.sqlite.functions import is_enabled
 
@@ -153,13 +153,23 @@ def transition_runs(conn: sqlite3.Connection, spec: transitions.Spec) -> tuple[i
     return len(failed), retried
 
 
-def reconcile_and_failing(conn: sqlite3.Connection, transition: str | None) -> dict[str, int]:
+def reconcile_and_failing(
+    conn: sqlite3.Connection, transition: str | None, now: datetime
+) -> dict[str, Any]:
     """The rows failing to complete (of every transition, None, or of the one named) and the
-    reconcile job's runs failed (or skipped: never, on SQLite) in a row (revision 0009)."""
+    reconcile job's runs failed (or skipped: never, on SQLite) in a row (revision 0009); the job
+    horizon (of the one named, or the meetings') and the pending rows beyond it (revision 0011)."""
+    horizons = horizon.horizons(conn, now)
     return {
         "failing_rows": safety.count(conn, transition),
         "reconcile_skipped_in_a_row": health.RECONCILE_SKIPPED_IN_A_ROW,
         "reconcile_failed_in_a_row": safety.reconcile_failed_in_a_row(conn),
+        "job_horizon_seconds": next(
+            h["horizon_seconds"] for h in horizons if h["transition"] == (transition or BUILTIN)
+        ),
+        "beyond_horizon": sum(
+            h["beyond_horizon"] for h in horizons if transition in (None, h["transition"])
+        ),
     }
 
 
@@ -196,7 +206,7 @@ def metrics(
             "lateness": lateness(counts),
             "failed_runs": failed,
             "retried_runs": retried,
-            **reconcile_and_failing(conn, transition),
+            **reconcile_and_failing(conn, transition, now),
             "webhooks": webhooks(conn, counts, now, transition),
         }
     plan = recovery.repair_plan(conn, now)
@@ -213,6 +223,6 @@ def metrics(
         "lateness": lateness(counts),
         "failed_runs": runs.failed,
         "retried_runs": runs.retried,
-        **reconcile_and_failing(conn, transition),
+        **reconcile_and_failing(conn, transition, now),
         "webhooks": webhooks(conn, counts, now, counts_of),
     }

@@ -26,7 +26,7 @@ from scheduler_admin.core import (
     TransitionReconcileReport,
 )
 from scheduler_admin.exceptions import InvalidInput
-from scheduler_admin.sqlite import safety, transitions
+from scheduler_admin.sqlite import horizon, safety, transitions
 from scheduler_admin.sqlite.connection import (
     from_db_time,
     to_db_time,
@@ -60,6 +60,8 @@ class RepairPlan:
     existing: int = 0
     orphans: list[tuple[int, str]] = field(default_factory=list)  # (jobid, jobname)
     errors: list[dict[str, str]] = field(default_factory=list)
+    beyond: int = 0  # beyond the job horizon: no job yet (a job of one is an orphan)
+    horizon: bool = False  # whether meetings have a job horizon
 
 
 def repair_plan(conn: sqlite3.Connection, now: datetime) -> RepairPlan:
@@ -70,8 +72,12 @@ def repair_plan(conn: sqlite3.Connection, now: datetime) -> RepairPlan:
     upcoming meetings by ``now``: overdue ones are completed, not scheduled.
     """
     plan = RepairPlan()
+    limit = horizon.job_cutoff(conn, BUILTIN, now)
+    plan.horizon = limit is not None
+    beyond_jobs: list[tuple[int, str]] = []
     for row in conn.execute(
-        "SELECT meeting_id, end_time, end_utc, schedule, job_ok FROM scheduler_upcoming_jobs"
+        "SELECT meeting_id, end_time, end_utc, schedule, job_ok, jobid, job_name "
+        "FROM scheduler_upcoming_jobs"
     ):
         plan.total += 1
         meeting = str(row["meeting_id"])
@@ -84,6 +90,11 @@ def repair_plan(conn: sqlite3.Connection, now: datetime) -> RepairPlan:
                     "(expected e.g. 2026-12-01T15:30:00+00:00)",
                 }
             )
+        elif limit is not None and end > limit:
+            # beyond the job horizon (revision 0011): no job yet, and a job of it goes
+            plan.beyond += 1
+            if row["jobid"] is not None:
+                beyond_jobs.append((int(row["jobid"]), str(row["job_name"])))
         elif end <= now:
             plan.overdue.append(meeting)
             plan.overdue_beyond_grace += end < now - OVERDUE_GRACE
@@ -95,8 +106,15 @@ def repair_plan(conn: sqlite3.Connection, now: datetime) -> RepairPlan:
     plan.orphans = [
         (int(row["jobid"]), str(row["jobname"]))
         for row in conn.execute("SELECT jobid, jobname FROM scheduler_orphan_jobs ORDER BY jobname")
-    ]
+    ] + sorted(beyond_jobs, key=lambda job: job[1])
     return plan
+
+
+def _with_beyond(report: RecoverReport, plan: RepairPlan) -> RecoverReport:
+    """The report with the key beyond_horizon, only when meetings have a job horizon."""
+    if plan.horizon:
+        report["beyond_horizon"] = plan.beyond
+    return report
 
 
 def repair(
@@ -110,15 +128,18 @@ def repair(
     plan = repair_plan(conn, now)
     errors = list(plan.errors)
     if dry_run:
-        return RecoverReport(
-            total_meetings=plan.total,
-            jobs_scheduled=len(plan.to_schedule),
-            jobs_already_exist=plan.existing,
-            overdue_completed=len(plan.overdue),
-            orphans_removed=len(plan.orphans),
-            errors=errors,
-            success=not errors,
-            dry_run=True,
+        return _with_beyond(
+            RecoverReport(
+                total_meetings=plan.total,
+                jobs_scheduled=len(plan.to_schedule),
+                jobs_already_exist=plan.existing,
+                overdue_completed=len(plan.overdue),
+                orphans_removed=len(plan.orphans),
+                errors=errors,
+                success=not errors,
+                dry_run=True,
+            ),
+            plan,
         )
     counts = {"overdue": 0, "scheduled": 0, "orphans": 0}
 
@@ -169,15 +190,18 @@ def repair(
             return conn.execute("DELETE FROM cron_job WHERE jobid = ?", (jobid,)).rowcount
 
         attempt("orphans", meeting_id(name), remove)
-    return RecoverReport(
-        total_meetings=plan.total,
-        jobs_scheduled=counts["scheduled"],
-        jobs_already_exist=plan.existing,
-        overdue_completed=counts["overdue"],
-        orphans_removed=counts["orphans"],
-        errors=errors,
-        success=not errors,
-        dry_run=False,
+    return _with_beyond(
+        RecoverReport(
+            total_meetings=plan.total,
+            jobs_scheduled=counts["scheduled"],
+            jobs_already_exist=plan.existing,
+            overdue_completed=counts["overdue"],
+            orphans_removed=counts["orphans"],
+            errors=errors,
+            success=not errors,
+            dry_run=False,
+        ),
+        plan,
     )
 
 

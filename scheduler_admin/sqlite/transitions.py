@@ -36,7 +36,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypedDict, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from scheduler_admin import cron
 from scheduler_admin.core import (
@@ -55,6 +55,7 @@ from scheduler_admin.sqlite.connection import from_db_time, iso, iso_text, to_db
 from scheduler_admin.sqlite.functions import (
     Completion,
     complete_due_meetings,
+    horizon_of,
     next_end_time,
     record_row_completions,
     statuses,
@@ -169,6 +170,19 @@ def active_sql(name: str) -> str:
         f"{_ENABLED_SQL}\n"
         "       AND COALESCE((SELECT p.paused FROM scheduler_transitions p "
         f"WHERE p.name = {quote_text(name)}), 0) = 0"
+    )
+
+
+def beyond_horizon_sql(name: str, time: str) -> str:
+    """Whether the time ``time`` (SQL) of a row of the transition ``name`` is beyond its job
+    horizon (revision 0011, scheduler_horizons: its own, else the default '*'; false without
+    one). The triggers register a job only when it is not, and remove the job of a row moved
+    beyond it; the meetings triggers (sql/sqlite/30_triggers.sql) write it for meetings."""
+    return (
+        f"COALESCE(julianday({time}) > (SELECT julianday('now') + h.horizon_seconds / 86400.0\n"
+        "                 FROM scheduler_horizons h\n"
+        f"                WHERE h.transition IN ({quote_text(name)}, '*')\n"
+        "                ORDER BY h.transition = '*' LIMIT 1), 0)"
     )
 
 
@@ -395,12 +409,15 @@ END"""
         f"{spec.col(spec.key, 't')} = NEW.{key} AND {spec.pending(spec.col(spec.state, 't'))}"
     )
     old_job = f"{quote_text(spec.prefix)} || CAST(OLD.{key} AS TEXT)"
-    register_new = _register_sql(spec, this_row, condition=active)
+    beyond = beyond_horizon_sql(spec.name, "j.time")
+    register_new = _register_sql(spec, this_row, condition=f"{active}\n       AND NOT {beyond}")
     moved = (
         f"(NEW.{key} IS NOT OLD.{key} OR NOT COALESCE({spec.pending('OLD.' + state)}, 0)\n"
         f"            OR julianday(OLD.{time}) IS NOT julianday(NEW.{time}))"
     )
-    register_moved = _register_sql(spec, this_row, condition=moved + " AND " + active)
+    register_moved = _register_sql(
+        spec, this_row, condition=f"{moved} AND {active}\n       AND NOT {beyond}"
+    )
     return {
         "before_insert": f"""CREATE TRIGGER {quote_ident(spec.trigger("before_insert"))}
 BEFORE INSERT ON {table}
@@ -431,6 +448,10 @@ BEGIN
      WHERE jobname = {old_job}
        AND (NEW.{key} IS NOT OLD.{key}
             OR NOT EXISTS (SELECT 1 FROM {table} t WHERE {this_row}));
+    -- a row moved beyond the job horizon loses its job (revision 0011)
+    DELETE FROM cron_job
+     WHERE jobname = {quote_text(spec.prefix)} || CAST(NEW.{key} AS TEXT)
+       AND {beyond_horizon_sql(spec.name, "NEW." + time)};
     -- a row that became pending, or whose time moved, gets its job (re)registered
     {register_moved};
 END""",
@@ -1214,6 +1235,8 @@ class TransitionRepair(TypedDict):
     jobs_already_exist: int
     overdue_completed: int  # pending rows whose time had passed, given the to-state
     orphans_removed: int  # jobs with the transition's prefix and no pending row
+    # pending rows beyond the job horizon (revision 0011; only with a horizon): no job yet
+    beyond_horizon: NotRequired[int]
 
 
 def _orphans(conn: sqlite3.Connection, spec: Spec) -> list[int]:
@@ -1255,7 +1278,11 @@ def repair_transition(
     read: left alone, as the meetings' repair does). ``path``: what the events of the rows
     completed say did it (recover, or reconcile for the reconcile job)."""
     report = TransitionRepair(
-        total=0, jobs_scheduled=0, jobs_already_exist=0, overdue_completed=0, orphans_removed=0
+        total=0,
+        jobs_scheduled=0,
+        jobs_already_exist=0,
+        overdue_completed=0,
+        orphans_removed=0,
     )
     if not table_exists(conn, spec.table):
         if not dry_run:
@@ -1281,8 +1308,15 @@ def repair_transition(
     ).fetchall()
     errors: list[dict[str, str]] = []
     due = to_schedule = 0
+    # the job horizon (revision 0011): a row beyond it has no job yet, and a job of one goes
+    span = horizon_of(conn, spec.name)
+    limit = None if span is None else now + span
+    beyond_jobs: list[int] = []
+    if limit is not None:
+        report["beyond_horizon"] = 0
     for row in rows:
         report["total"] += 1
+        when = from_db_time(row["time"])
         if row["bad"]:
             errors.append(
                 {
@@ -1296,11 +1330,15 @@ def repair_transition(
             )
         elif row["due"]:
             due += 1
+        elif limit is not None and when is not None and when > limit:
+            report["beyond_horizon"] = report.get("beyond_horizon", 0) + 1
+            if row["jobid"] is not None:
+                beyond_jobs.append(int(row["jobid"]))
         elif row["jobid"] is not None and row["ok"]:
             report["jobs_already_exist"] += 1
         else:
             to_schedule += 1
-    orphans = _orphans(conn, spec)
+    orphans = _orphans(conn, spec) + beyond_jobs
     if dry_run:
         report["jobs_scheduled"] = to_schedule
         report["overdue_completed"] = due
@@ -1318,8 +1356,9 @@ def repair_transition(
             spec,
             f"{spec.pending(spec.col(spec.state, 't'))} AND {spec.col(spec.key, 't')} IS NOT NULL "
             f"AND {spec.col(spec.time, 't')} IS NOT NULL AND {valid}",
+            condition="1" if limit is None else "NOT julianday(j.time) > julianday(:cutoff)",
         ),
-        {},
+        {} if limit is None else {"cutoff": to_db_time(limit)},
     ).rowcount
     for jobid in orphans:
         report["orphans_removed"] += conn.execute(
@@ -1386,7 +1425,11 @@ def transition_report(
     except sqlite3.Error as exc:
         conn.execute("ROLLBACK TO scheduler_repair_transition")
         repaired = TransitionRepair(
-            total=0, jobs_scheduled=0, jobs_already_exist=0, overdue_completed=0, orphans_removed=0
+            total=0,
+            jobs_scheduled=0,
+            jobs_already_exist=0,
+            overdue_completed=0,
+            orphans_removed=0,
         )
         errors = [{"meeting_id": "", "transition": spec.name, "error": f"transition {name}: {exc}"}]
     conn.execute("RELEASE scheduler_repair_transition")
@@ -1504,6 +1547,7 @@ def transition_jobs(conn: sqlite3.Connection, now: datetime, name: str | None = 
                     active=active,
                     transition=spec.name,
                     key=str(row["key"]),
+                    registered_at=None,
                 )
             )
     return result

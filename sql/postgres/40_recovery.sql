@@ -128,10 +128,13 @@ begin
         'jobs_already_exist', coalesce(v_exist, 0),
         'overdue_completed', v_overdue,
         'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0),
-        'beyond_horizon', v_beyond,
         'errors', v_errors,
         'success', pg_catalog.jsonb_array_length(v_errors) operator(pg_catalog.=) 0,
-        'dry_run', p_dry_run);
+        'dry_run', p_dry_run)
+        -- upcoming meetings beyond the job horizon (0011; the key only with a horizon)
+        operator(pg_catalog.||) case when v_cutoff operator(pg_catalog.<>) 'infinity'::pg_catalog.timestamptz
+                                     then pg_catalog.jsonb_build_object('beyond_horizon', v_beyond)
+                                     else '{}'::pg_catalog.jsonb end;
 end
 $$;
 comment on function scheduler.repair(boolean, boolean) is

@@ -643,9 +643,11 @@ begin
         'jobs_scheduled', coalesce(pg_catalog.cardinality(v_missing), 0),
         'jobs_already_exist', coalesce(v_exist, 0),
         'overdue_completed', v_overdue,
-        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0),
-        -- pending rows beyond the job horizon (0011): no job yet
-        'beyond_horizon', v_beyond)
+        'orphans_removed', coalesce(v_removed, pg_catalog.cardinality(v_orphans), 0))
+        -- pending rows beyond the job horizon (0011; the key only with a horizon): no job yet
+        operator(pg_catalog.||) case when scheduler.job_horizon(p_name) is not null
+                                     then pg_catalog.jsonb_build_object('beyond_horizon', v_beyond)
+                                     else '{}'::pg_catalog.jsonb end
         -- rows it could not serve, one by one (0009; the key only when there are some)
         operator(pg_catalog.||) case when pg_catalog.jsonb_array_length(v_errors) operator(pg_catalog.>) 0
                                      then pg_catalog.jsonb_build_object('errors', v_errors)

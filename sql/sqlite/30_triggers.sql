@@ -108,6 +108,11 @@ BEGIN
      WHERE j.meeting_id = NEW.id AND j.status = (SELECT s.pending_status FROM scheduler_statuses s)
        AND COALESCE((SELECT s.enabled FROM scheduler_settings s WHERE s.singleton = 1), 1) = 1
        AND COALESCE((SELECT p.paused FROM scheduler_transitions p WHERE p.name = 'meetings'), 0) = 0
+       -- not beyond the job horizon (revision 0011; transitions.beyond_horizon_sql)
+       AND NOT COALESCE(julianday(j.end_time) > (SELECT julianday('now') + h.horizon_seconds / 86400.0
+                 FROM scheduler_horizons h
+                WHERE h.transition IN ('meetings', '*')
+                ORDER BY h.transition = '*' LIMIT 1), 0)
     ON CONFLICT (jobname) DO UPDATE
         -- like cron.schedule: a job someone deactivated stays inactive
         SET schedule = excluded.schedule, command = excluded.command;
@@ -165,6 +170,13 @@ BEGIN
             OR NOT EXISTS (SELECT 1 FROM meetings m
                             WHERE m.id = NEW.id
                               AND m.status = (SELECT s.pending_status FROM scheduler_statuses s)));
+    -- A meeting moved beyond the job horizon loses its job (revision 0011).
+    DELETE FROM cron_job
+     WHERE jobname = 'meeting-status-' || NEW.id
+       AND COALESCE(julianday(NEW.end_time) > (SELECT julianday('now') + h.horizon_seconds / 86400.0
+                 FROM scheduler_horizons h
+                WHERE h.transition IN ('meetings', '*')
+                ORDER BY h.transition = '*' LIMIT 1), 0);
     -- A meeting that became pending, or whose end time moved, gets its job (re)registered.
     INSERT INTO cron_job (schedule, command, jobname)
     SELECT j.schedule, j.command, j.jobname
@@ -174,6 +186,11 @@ BEGIN
             OR julianday(OLD.end_time) IS NOT julianday(NEW.end_time))
        AND COALESCE((SELECT s.enabled FROM scheduler_settings s WHERE s.singleton = 1), 1) = 1
        AND COALESCE((SELECT p.paused FROM scheduler_transitions p WHERE p.name = 'meetings'), 0) = 0
+       -- not beyond the job horizon (revision 0011; transitions.beyond_horizon_sql)
+       AND NOT COALESCE(julianday(j.end_time) > (SELECT julianday('now') + h.horizon_seconds / 86400.0
+                 FROM scheduler_horizons h
+                WHERE h.transition IN ('meetings', '*')
+                ORDER BY h.transition = '*' LIMIT 1), 0)
     ON CONFLICT (jobname) DO UPDATE
         -- like cron.schedule: a job someone deactivated stays inactive
         SET schedule = excluded.schedule, command = excluded.command;

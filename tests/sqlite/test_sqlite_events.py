@@ -499,8 +499,11 @@ def test_metrics_of_a_known_dataset(
         "failing_rows",
         "reconcile_skipped_in_a_row",
         "reconcile_failed_in_a_row",
+        "job_horizon_seconds",
+        "beyond_horizon",
         "webhooks",
     }
+    assert metrics["job_horizon_seconds"] is None and metrics["beyond_horizon"] == 0
     assert metrics["backend"] == "sqlite" and metrics["enabled"] is True
     assert (metrics["upcoming_meetings"], metrics["jobs"], metrics["missing_jobs"]) == (2, 2, 0)
     assert (metrics["orphan_jobs"], metrics["overdue_meetings"]) == (0, 0)

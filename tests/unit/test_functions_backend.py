@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 from cli_helpers import run
 
-from scheduler_admin.backends.functions import JOB_COLUMNS, RUN_COLUMNS, FunctionsBackend
+from scheduler_admin.backends.functions import (
+    HORIZON_COLUMNS,
+    JOB_COLUMNS,
+    RUN_COLUMNS,
+    FunctionsBackend,
+)
 from scheduler_admin.backends.postgres import PostgresBackend
 from scheduler_admin.backends.supabase import SupabaseBackend
 from scheduler_admin.backends.transport import (
@@ -23,7 +28,7 @@ from scheduler_admin.backends.transport import (
     iso,
     parse_time,
 )
-from scheduler_admin.core import Job, Run
+from scheduler_admin.core import Horizon, Job, Run
 from scheduler_admin.exceptions import ConfigurationError, InvalidInput, MeetingNotFound
 
 UTC = timezone.utc
@@ -119,7 +124,10 @@ def test_the_fakes_are_transports() -> None:
 
 
 def test_columns_follow_the_typed_dicts() -> None:
-    assert [name for name, _ in JOB_COLUMNS] == list(Job.__annotations__)
+    # registered_at is the backend's: None for a job of scheduler.list_jobs(), the time of a
+    # row of scheduler.deferred_jobs() (a row beyond the job horizon)
+    assert [name for name, _ in JOB_COLUMNS] + ["registered_at"] == list(Job.__annotations__)
+    assert [name for name, _ in HORIZON_COLUMNS] == list(Horizon.__annotations__)
     assert [name for name, _ in RUN_COLUMNS] == list(Run.__annotations__)
 
 
@@ -148,19 +156,47 @@ def test_list_jobs_and_history_map_rows_with_times_in_utc() -> None:
         "transition": "meetings",
         "key": MEETING,
     }
-    transport = FakeTransport({"list_jobs": [job], "history": [run_row]})
+    deferred_row = {
+        "transition": "meetings",
+        "key": MEETING.replace("1", "2"),
+        "job_name": f"meeting-status-{MEETING.replace('1', '2')}",
+        "schedule": "0 9 3 7 *",
+        "next_run": "2031-07-03T09:00:00+00",
+        "end_time": "2031-07-03T09:00:00+00",
+        "state": "upcoming",
+        "registered_at": "2031-07-02T09:00:00+00",
+    }
+    transport = FakeTransport(
+        {"list_jobs": [job], "history": [run_row], "deferred_jobs": [deferred_row]}
+    )
     backend = FunctionsBackend(transport)
-    (listed,) = backend.list_jobs()
+    listed, deferred = backend.list_jobs()
     assert listed == {
         **job,
         "next_run": "2031-06-01T12:01:00+00:00",
         "end_time": "2031-06-01T12:00:00.120000+00:00",
+        "registered_at": None,
     }
     assert list(listed) == list(Job.__annotations__)
+    # a row beyond the job horizon: no job yet, the one it will get and from when
+    assert deferred == {
+        "meeting_id": deferred_row["key"],
+        "job_id": None,
+        "job_name": deferred_row["job_name"],
+        "schedule": "0 9 3 7 *",
+        "next_run": "2031-07-03T09:00:00+00:00",
+        "end_time": "2031-07-03T09:00:00+00:00",
+        "meeting_status": "upcoming",
+        "active": None,
+        "transition": "meetings",
+        "key": deferred_row["key"],
+        "registered_at": "2031-07-02T09:00:00+00:00",
+    }
     (ran,) = backend.history(failed_only=True, limit=3)
     assert ran == {**run_row, "start_time": "2031-06-01T12:01:00+00:00"}
     assert transport.calls == [
         ("list_jobs", {}),
+        ("deferred_jobs", {}),
         ("history", {"p_failed_only": True, "p_limit": 3}),
     ]
     with pytest.raises(InvalidInput, match="at least 1"):

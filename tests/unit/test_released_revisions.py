@@ -106,6 +106,12 @@ RELEASED = {
     "0009/sqlite/upgrade.sql": "6f5ba2389514e3832a31592ef3214b4f9782808171f126dcff4c43d909fecaa5",
     "0010/postgres/downgrade.sql": "ed52dbc986727311f713c6e225eb230a389bc57086ae9f152b59a4688159a2db",
     "0010/postgres/upgrade.sql": "3bd60bbe531fe42fb89e3f3d7dd0000a87d54274c986a488dd7ed73f9da75ac2",
+    "0011/postgres/downgrade.sql": "19c5f21d9a6149df968d621974742f7579b88b9e64b87034661c1e1966c69be0",
+    "0011/postgres/upgrade.sql": "d8037455a71e7a5fe13329452fd954c6af33db7978c348968fb368d41fd8770d",
+    "0011/sqlite/30_triggers.sql": "e4e46a908441744c65ccee58aaaa97a088152b35e35a0018f7d861887893b3d8",
+    "0011/sqlite/downgrade.sql": "d1c7d3de90ab9653462ff0031b4ff64ff1965f9889465c626c005070b7484e91",
+    "0011/sqlite/generated_triggers.sql": "0ecb3a5708a321453467b8582c4b00f9a10afaa8db407c362e0a7f239194d91a",
+    "0011/sqlite/upgrade.sql": "f02c0cb487f78c58690ecb7ba82ec672f79517d6b3c4e1f5a08a3290df90b763",
 }
 
 # sha256 of every file of every revision as stored (the deltas)
@@ -196,6 +202,12 @@ STORED = {
     "0009/sqlite/upgrade.sql": "6f5ba2389514e3832a31592ef3214b4f9782808171f126dcff4c43d909fecaa5",
     "0010/postgres/downgrade.sql": "6af39a25e48dcb265c4386917232c700c11f95f7514635240985ec2beae3308f",
     "0010/postgres/upgrade.sql": "3bd60bbe531fe42fb89e3f3d7dd0000a87d54274c986a488dd7ed73f9da75ac2",
+    "0011/postgres/downgrade.sql": "58bf4868027654eebb6cefb41041fae7fa4545e481e204a471c76841f2be7a8d",
+    "0011/postgres/upgrade.sql": "d8037455a71e7a5fe13329452fd954c6af33db7978c348968fb368d41fd8770d",
+    "0011/sqlite/30_triggers.sql": "e4e46a908441744c65ccee58aaaa97a088152b35e35a0018f7d861887893b3d8",
+    "0011/sqlite/downgrade.sql": "d1c7d3de90ab9653462ff0031b4ff64ff1965f9889465c626c005070b7484e91",
+    "0011/sqlite/generated_triggers.sql": "0ecb3a5708a321453467b8582c4b00f9a10afaa8db407c362e0a7f239194d91a",
+    "0011/sqlite/upgrade.sql": "f02c0cb487f78c58690ecb7ba82ec672f79517d6b3c4e1f5a08a3290df90b763",
 }
 
 

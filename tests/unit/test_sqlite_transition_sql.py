@@ -154,9 +154,9 @@ def test_the_meetings_triggers_check_their_paused_flag_as_the_generated_ones() -
     ],
 )
 def test_the_latest_frozen_shape_is_today_s(spec: Spec) -> None:
-    """The generated triggers are frozen by the revision that last changed their shape (0007):
+    """The generated triggers are frozen by the revision that last changed their shape (0011):
     rendered for any transition, that template gives what trigger_sql() writes today."""
-    assert frozen("0007", spec) == trigger_sql(spec)
+    assert frozen("0011", spec) == trigger_sql(spec)
 
 
 def frozen(revision: str, spec: Spec) -> dict[str, str]:
@@ -180,6 +180,9 @@ def test_generated_triggers_compile_for_awkward_names() -> None:
     conn.execute("CREATE TABLE scheduler_settings (singleton INTEGER PRIMARY KEY, enabled INTEGER)")
     conn.execute("CREATE TABLE scheduler_transitions (name TEXT PRIMARY KEY, paused INTEGER)")
     conn.execute("CREATE TABLE scheduler_webhooks (singleton INTEGER PRIMARY KEY, enabled INTEGER)")
+    conn.execute(
+        "CREATE TABLE scheduler_horizons (transition TEXT PRIMARY KEY, horizon_seconds INTEGER)"
+    )
     conn.execute(
         "CREATE TABLE scheduler_completion_events (meeting_id TEXT, end_time TEXT, "
         "completed_at TEXT, path TEXT, delivery TEXT, next_attempt_at TEXT, transition TEXT, "
