@@ -17,6 +17,7 @@ webhooks, metrics) are about meetings alone and run on postgres and sqlite (ids 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -48,6 +49,10 @@ from scheduler_admin.testing.lanes import throwaway_server
 from scheduler_admin.testing.supabase import DATABASE, MIGRATOR, apply_shape
 
 BACKENDS = ("postgres", "sqlite", "supabase")
+# Each any_transition scenario runs a second time with a job horizon set (ids ``...-horizon``): one
+# that every row of the scenarios is within, so that they must give the same results with the
+# horizon's code paths in use (the rows beyond a horizon have scenarios of their own).
+HORIZON = "1000 days"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,6 +64,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "known_bug(backend, transition, reason=...): an any_transition scenario expected to fail "
         "(strict) for that backend and transition until the bug is fixed",
+    )
+    config.addinivalue_line(
+        "markers",
+        "sets_horizon: an any_transition scenario that sets job horizons of its own (it runs "
+        "without the -horizon variant)",
     )
     config.addinivalue_line(
         "markers",
@@ -87,10 +97,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for bug in metafunc.definition.iter_markers("known_bug"):
                     if bug.args == (backend, transition.name):
                         marks.append(pytest.mark.xfail(strict=True, reason=bug.kwargs["reason"]))
-                params.append(
-                    pytest.param((backend, transition.name), id=f"{backend}-{transition.name}",
-                                 marks=marks)
-                )  # fmt: skip
+                own = metafunc.definition.get_closest_marker("sets_horizon") is not None
+                for horizon in (None,) if own else (None, HORIZON):
+                    params.append(
+                        pytest.param((backend, transition.name, horizon),
+                                     id=f"{backend}-{transition.name}" + ("-horizon" if horizon else ""),
+                                     marks=marks)
+                    )  # fmt: skip
     metafunc.parametrize("adapter", params, indirect=True)
 
 
@@ -194,8 +207,19 @@ def supabase_adapter(shape: SupabaseCluster, transition: Transition) -> Iterator
 
 @pytest.fixture
 def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Adapter]:
-    backend, name = request.param
-    transition = TRANSITIONS[name]
+    backend, name, *rest = request.param
+    horizon = rest[0] if rest else None
+    with _adapter(request, tmp_path, backend, TRANSITIONS[name]) as instance:
+        if horizon is not None:
+            instance.t = dataclasses.replace(instance.t, horizon=horizon)
+            instance.backend.set_job_horizon(horizon)
+        yield instance
+
+
+@contextlib.contextmanager
+def _adapter(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, transition: Transition
+) -> Iterator[Adapter]:
     if backend == "supabase":
         with supabase_adapter(request.getfixturevalue("supabase_cluster"), transition) as found:
             yield found

@@ -78,6 +78,10 @@ class Transition:
     api: str | None
     # A SET clause that changes neither the state nor the time of a row.
     unrelated_update: str
+    # The job horizon the scenario runs with (scheduler-admin horizon; conftest.py): None, or
+    # one so long that every row of the scenarios is within it (the reports then say how many
+    # rows are beyond it: beyond_horizon)
+    horizon: str | None = None
 
     def job_name(self, key: Key) -> str:
         return f"{self.job_prefix}{key}"
@@ -103,9 +107,11 @@ class Transition:
         orphans: int,
         *,
         dry_run: bool = False,
+        beyond: int = 0,
     ) -> dict[str, Any]:
-        """What recover() of this transition reports (RecoverReport or TransitionReport)."""
-        counts = {
+        """What recover() of this transition reports (RecoverReport or TransitionReport); with a
+        job horizon, the rows beyond it too."""
+        counts: dict[str, Any] = {
             "jobs_scheduled": scheduled,
             "jobs_already_exist": exist,
             "overdue_completed": overdue,
@@ -114,6 +120,8 @@ class Transition:
             "success": True,
             "dry_run": dry_run,
         }
+        if self.horizon is not None:
+            counts["beyond_horizon"] = beyond
         if self.api is None:
             return {"total_meetings": total, **counts}
         return {"transition": self.api, "total": total, **counts}

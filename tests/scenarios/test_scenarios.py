@@ -845,3 +845,103 @@ def test_metrics_json_shape(adapter: Adapter) -> None:
         "enabled", "delivered", "failed", "attempt_failures", "backlog", "oldest_pending_seconds",
     }  # fmt: skip
     assert json.loads(json.dumps(metrics)) == metrics
+
+
+# -- the job horizon (issue 25): a pending row gets its job once its time is within it ------------
+
+SHORT = "1 day"
+sets_horizon = pytest.mark.sets_horizon
+
+
+def hours_ahead(hours: float) -> datetime:
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0)
+
+
+def deferred(adapter: Adapter) -> list[Job]:
+    """The rows list_jobs shows beyond the horizon (no job yet)."""
+    return [j for j in adapter.backend.list_jobs(**adapter.t.scope) if j["registered_at"]]
+
+
+@any_transition
+@sets_horizon
+def test_a_row_beyond_the_horizon_has_no_job_until_it_enters_it(adapter: Adapter) -> None:
+    t, backend = adapter.t, adapter.backend
+    backend.set_job_horizon(SHORT)
+    near = adapter.insert(hours_ahead(2))
+    far = adapter.insert(hours_ahead(72))
+    assert adapter.jobs() == {t.job_name(near): expected_schedule(adapter.end_time(near))}
+    (row,) = deferred(adapter)
+    assert (row["key"], row["job_id"], row["job_name"]) == (str(far), None, t.job_name(far))
+    registered_at = datetime.fromisoformat(str(row["registered_at"]))
+    assert registered_at == adapter.end_time(far) - timedelta(days=1)
+    report = backend.recover(**t.scope)
+    assert report.get("beyond_horizon") == 1 and report["jobs_scheduled"] == 0
+    assert report["orphans_removed"] == 0
+    # the row enters the horizon (here: the horizon grows past it) and the reconcile job
+    # registers it
+    backend.set_job_horizon("4 days")
+    reconciled = backend.reconcile(**t.scope)
+    assert reconciled.get("beyond_horizon") == 0 and reconciled.get("jobs_scheduled") == 1
+    assert adapter.jobs() == expected_jobs(adapter)
+    assert deferred(adapter) == []
+
+
+@any_transition
+@sets_horizon
+def test_a_row_moved_beyond_the_horizon_loses_its_job_and_gets_it_back(adapter: Adapter) -> None:
+    t = adapter.t
+    adapter.backend.set_job_horizon(SHORT)
+    key = adapter.insert(hours_ahead(2))
+    other = adapter.insert(hours_ahead(5))
+    adapter.set_time(key, hours_ahead(72))
+    assert adapter.jobs() == {t.job_name(other): expected_schedule(adapter.end_time(other))}
+    adapter.set_time(key, hours_ahead(3))
+    assert adapter.jobs() == expected_jobs(adapter)
+    assert set(adapter.jobs()) == {t.job_name(key), t.job_name(other)}
+
+
+@any_transition
+@sets_horizon
+def test_deleting_a_row_beyond_the_horizon_leaves_the_other_jobs(adapter: Adapter) -> None:
+    t = adapter.t
+    adapter.backend.set_job_horizon(SHORT)
+    near = adapter.insert(hours_ahead(2))
+    far = adapter.insert(hours_ahead(72))
+    adapter.delete(far)
+    assert adapter.jobs() == {t.job_name(near): expected_schedule(adapter.end_time(near))}
+    assert deferred(adapter) == []
+
+
+@any_transition
+@sets_horizon
+def test_pause_across_the_horizon_then_resume_registers_the_rows_within_only(
+    adapter: Adapter,
+) -> None:
+    t, backend = adapter.t, adapter.backend
+    backend.set_job_horizon(SHORT)
+    backend.pause(**t.scope)
+    near = adapter.insert(hours_ahead(2))
+    far = adapter.insert(hours_ahead(72))
+    assert adapter.jobs() == {}
+    resumed = backend.resume(**t.scope)
+    assert resumed.get("jobs_scheduled") == 1 and resumed.get("beyond_horizon") == 1
+    assert adapter.jobs() == {t.job_name(near): expected_schedule(adapter.end_time(near))}
+    assert [r["key"] for r in deferred(adapter)] == [str(far)]
+
+
+@any_transition
+@sets_horizon
+def test_a_shorter_horizon_removes_the_jobs_beyond_it_at_the_next_reconcile(
+    adapter: Adapter,
+) -> None:
+    t, backend = adapter.t, adapter.backend
+    near = adapter.insert(hours_ahead(2))
+    far = adapter.insert(hours_ahead(72))
+    assert set(adapter.jobs()) == {t.job_name(near), t.job_name(far)}
+    backend.set_job_horizon(SHORT)
+    reconciled = backend.reconcile(**t.scope)
+    assert reconciled.get("orphans_removed") == 1 and reconciled.get("beyond_horizon") == 1
+    assert set(adapter.jobs()) == {t.job_name(near)}
+    backend.set_job_horizon(None)
+    assert backend.reconcile(**t.scope).get("jobs_scheduled") == 1
+    assert adapter.jobs() == expected_jobs(adapter)
