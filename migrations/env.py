@@ -70,6 +70,56 @@ def status_words() -> dict[str, str]:
     return words
 
 
+# The default job horizon (issue 25): -x job_horizon=1d, or SCHEDULER_JOB_HORIZON; "none" clears
+# it; not given: left as it is. Stored after the revisions by scheduler.set_job_horizon() (its
+# twin on SQLite), from revision 0011 on.
+HORIZON_OPTION = ("job_horizon", "SCHEDULER_JOB_HORIZON")
+
+
+def job_horizon() -> tuple[bool, str | None]:
+    """Whether this run was given a job horizon, and which (as an interval's text; None: none).
+    An unreadable or too short one fails the migration before anything is changed."""
+    from scheduler_admin.core import interval_text, parse_horizon
+
+    name, variable = HORIZON_OPTION
+    given = context.get_x_argument(as_dictionary=True).get(name) or os.environ.get(variable, "")
+    if not given.strip():
+        return False, None
+    return True, interval_text(parse_horizon(given))
+
+
+def set_job_horizon(connection: Connection) -> None:
+    """After the revisions: the job horizon this run was given, when the schema has it."""
+    given, value = job_horizon()
+    if not given:
+        return
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        exists = driver.execute(
+            "select pg_catalog.to_regprocedure("
+            "'scheduler.set_job_horizon(pg_catalog.interval, pg_catalog.text)') is not null"
+        ).fetchone()[0]
+        if exists:
+            driver.execute("select scheduler.set_job_horizon(%s::pg_catalog.interval)", (value,))
+            log.info("job horizon: %s", value or "none")
+        return
+    import sqlite3
+    from datetime import datetime, timezone
+
+    from scheduler_admin.sqlite.horizon import set_job_horizon as set_sqlite_horizon
+
+    if driver.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scheduler_horizons'"
+    ).fetchone():
+        row_factory = driver.row_factory
+        driver.row_factory = sqlite3.Row
+        try:
+            set_sqlite_horizon(driver, value, None, datetime.now(timezone.utc))
+        finally:
+            driver.row_factory = row_factory
+        log.info("job horizon: %s", value or "none")
+
+
 def prepare_postgres(connection: Connection) -> None:
     """Before the revisions run: the schema for the version table (moved there from public by
     earlier releases, refused when another role made it), whether public.meetings exists, and
@@ -145,6 +195,7 @@ def run(connection: Connection) -> None:
         transactional_ddl=True,
     )
     sqlite = connection.dialect.name == "sqlite"
+    job_horizon()  # an unreadable job horizon fails before anything is changed
     with context.begin_transaction():
         if postgres:
             prepare_postgres(connection)
@@ -155,6 +206,8 @@ def run(connection: Connection) -> None:
             secure_version_table(connection)
         elif sqlite:
             configure_sqlite_statuses(connection)
+        set_job_horizon(connection)
+        if sqlite:
             repair_sqlite_jobs(connection)
 
 

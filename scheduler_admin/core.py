@@ -222,6 +222,11 @@ def parse_horizon(text: str | None) -> timedelta | None:
     ``90 minutes``; units s, m, h, d, w and their words). At least 15 minutes."""
     if text is None or text.strip().lower() in ("", "none", "null", "off"):
         return None
+    # as PostgreSQL writes an interval (what horizons() answers): 1 day 12:00:00, 00:15:00
+    written = re.fullmatch(r"(?:(\d+) days?)?\s*(?:(\d+):(\d\d):(\d\d))?", text.strip())
+    if written and any(written.groups()):
+        days, hours, minutes, secs = (int(g or 0) for g in written.groups())
+        text = f"{days}d {hours}h {minutes}m {secs}s"
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]+)", text.strip().lower())
     rest = re.sub(r"(\d+(?:\.\d+)?)\s*([a-z]+)", "", text.strip().lower()).strip(" ,")
     if not parts or rest or any(unit not in _UNITS for _, unit in parts):

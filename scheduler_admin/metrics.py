@@ -100,6 +100,10 @@ HELP: dict[str, str] = {
     "scheduler_webhooks_enabled": "1 when new completion events are queued for the webhook",
     "scheduler_failing_rows": "Rows whose completion failed (a constraint or a trigger rejects "
     "it), left out until their retry time; every other row is completed (doctor names them)",
+    "scheduler_job_horizon_seconds": "The transition's job horizon in seconds: a pending row "
+    "gets its job once its time is within it (0: no horizon, every pending row has its job)",
+    "scheduler_rows_beyond_horizon": "Pending rows beyond the job horizon: no job yet (the "
+    "reconcile job registers each as it enters the horizon)",
     "scheduler_reconcile_skipped_in_a_row": "The reconcile job's last runs skipped in a row "
     "(another recovery held the lock)",
     "scheduler_reconcile_failed_in_a_row": "The reconcile job's last runs failed in a row",
@@ -120,6 +124,9 @@ GAUGES: dict[str, str] = {
 # before revision 0009)
 OPTIONAL_GAUGES: dict[str, str] = {
     "failing_rows": "scheduler_failing_rows",
+    # the job horizon (revision 0011)
+    "job_horizon_seconds": "scheduler_job_horizon_seconds",
+    "beyond_horizon": "scheduler_rows_beyond_horizon",
     "reconcile_skipped_in_a_row": "scheduler_reconcile_skipped_in_a_row",
     "reconcile_failed_in_a_row": "scheduler_reconcile_failed_in_a_row",
 }

@@ -17,6 +17,7 @@ from pg_helpers import (
     insert_meeting,
     job_name,
     meeting_jobs,
+    migrate,
     poll,
     reconcile_job_inactive,
     status_of,
@@ -278,3 +279,21 @@ def test_the_backend_sets_the_horizon_and_refuses_a_short_one(backend: PostgresB
         backend.set_job_horizon("10 minutes")
     assert "at least 15 minutes" in str(info.value)
     assert backend.set_job_horizon(None)["job_horizon"] is None
+
+
+def test_the_migration_sets_the_horizon_it_is_given_and_refuses_a_bad_one(
+    db: Conn, migrated: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SCHEDULER_JOB_HORIZON (or -x job_horizon=...) is stored by the migration; none clears it;
+    an unreadable or too short one fails it with the reason and changes nothing."""
+    monkeypatch.setenv("SCHEDULER_JOB_HORIZON", "36h")
+    migrate(migrated)
+    assert value(db, "select job_horizon from scheduler.settings") == timedelta(hours=36)
+    for bad, reason in (("soon", "cannot read"), ("10m", "at least 15 minutes")):
+        monkeypatch.setenv("SCHEDULER_JOB_HORIZON", bad)
+        with pytest.raises(InvalidInput, match=reason):
+            migrate(migrated)
+        assert value(db, "select job_horizon from scheduler.settings") == timedelta(hours=36)
+    monkeypatch.setenv("SCHEDULER_JOB_HORIZON", "none")
+    migrate(migrated)
+    assert value(db, "select job_horizon from scheduler.settings") is None

@@ -51,6 +51,9 @@ CONTRACT: dict[str, Any] = {
     "failing_rows": 2,
     "reconcile_skipped_in_a_row": 0,
     "reconcile_failed_in_a_row": 1,
+    # revision 0011: the job horizon (null: none) and the rows beyond it
+    "job_horizon_seconds": 86400.0,
+    "beyond_horizon": 7,
     "webhooks": {
         "enabled": True,
         "delivered": 950,
@@ -79,6 +82,8 @@ GAUGES = {
     "scheduler_failed_runs": 6,
     "scheduler_retried_runs": 4,
     "scheduler_failing_rows": 2,
+    "scheduler_job_horizon_seconds": 86400.0,
+    "scheduler_rows_beyond_horizon": 7,
     "scheduler_webhook_backlog": 12,
     "scheduler_webhook_oldest_pending_seconds": 42.5,
 }
