@@ -269,3 +269,21 @@ comment on table scheduler.reconcile_state is
     'did its work.';
 insert into scheduler.reconcile_state (singleton) values (true) on conflict do nothing;
 alter table scheduler.reconcile_state enable row level security;
+
+-- The election of the application's waker (scheduler_admin/waker.py; claim_waker() and
+-- release_waker() in 21_waker.sql): one row per scope ('*': the wakers of every transition, or a
+-- transition's name), naming the waker instance that holds the lease and until when. Only the
+-- holder calls wake(); the others stand by and take the lease over once it has expired. Only the
+-- owner may write it (row-level security, no grants): a lease row, unlike a public advisory
+-- key, is something no other role can take. Unlogged: nothing in it outlives a lease of a second
+-- or two, so a crash that empties it loses nothing, and renewals write no WAL.
+create unlogged table if not exists scheduler.waker_lease (
+    scope pg_catalog.text primary key,
+    holder pg_catalog.text not null,
+    expires_at pg_catalog.timestamptz not null,
+    acquired_at pg_catalog.timestamptz not null
+);
+comment on table scheduler.waker_lease is
+    'The active waker per scope (* or a transition): its holder id and the end of its lease, '
+    'written only through claim_waker() and release_waker().';
+alter table scheduler.waker_lease enable row level security;

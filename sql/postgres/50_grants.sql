@@ -43,6 +43,9 @@ begin
             scheduler.cancel_meeting(pg_catalog.uuid),
             -- the application's waker over REST (scheduler_admin/waker.py)
             scheduler.wake(pg_catalog.text), scheduler.next_end_time(),
+            -- the election of one active waker among the application's instances (0012)
+            scheduler.claim_waker(pg_catalog.text, double precision, pg_catalog.text),
+            scheduler.release_waker(pg_catalog.text, pg_catalog.text),
             -- completion events, the webhook dispatcher and the metrics
             scheduler.events(integer, pg_catalog.text, pg_catalog.text),
             scheduler.set_webhooks(boolean),

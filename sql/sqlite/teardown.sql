@@ -16,6 +16,7 @@ DROP INDEX IF EXISTS scheduler_run_details_start_time_idx;
 DROP INDEX IF EXISTS scheduler_webhook_attempts_event_idx;
 DROP INDEX IF EXISTS scheduler_completion_events_pending_idx;
 DROP INDEX IF EXISTS scheduler_completion_events_completed_at_idx;
+DROP TABLE IF EXISTS scheduler_waker_lease;
 DROP TABLE IF EXISTS scheduler_horizons;
 DROP TABLE IF EXISTS scheduler_failing_rows;
 DROP TABLE IF EXISTS scheduler_webhook_attempts;

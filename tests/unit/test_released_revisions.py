@@ -112,6 +112,10 @@ RELEASED = {
     "0011/sqlite/downgrade.sql": "d1c7d3de90ab9653462ff0031b4ff64ff1965f9889465c626c005070b7484e91",
     "0011/sqlite/generated_triggers.sql": "0ecb3a5708a321453467b8582c4b00f9a10afaa8db407c362e0a7f239194d91a",
     "0011/sqlite/upgrade.sql": "f02c0cb487f78c58690ecb7ba82ec672f79517d6b3c4e1f5a08a3290df90b763",
+    "0012/postgres/downgrade.sql": "74766a27372a88485f11519f2f6d176011009b40190fe21b7a0782fff121cd2b",
+    "0012/postgres/upgrade.sql": "ff11176281220e02b2fc3eb493fb9b0c564d344c5b770f1da8b9d64327bd5473",
+    "0012/sqlite/downgrade.sql": "671819e514df241b254fc020a20568294feb51b16fe97ec83228dfbebc70b024",
+    "0012/sqlite/upgrade.sql": "f6d318d005c590e45ff447f841f4f2723113d2e9061a5fc4ce7e1bff3684c53d",
 }
 
 # sha256 of every file of every revision as stored (the deltas)
@@ -208,6 +212,10 @@ STORED = {
     "0011/sqlite/downgrade.sql": "d1c7d3de90ab9653462ff0031b4ff64ff1965f9889465c626c005070b7484e91",
     "0011/sqlite/generated_triggers.sql": "0ecb3a5708a321453467b8582c4b00f9a10afaa8db407c362e0a7f239194d91a",
     "0011/sqlite/upgrade.sql": "f02c0cb487f78c58690ecb7ba82ec672f79517d6b3c4e1f5a08a3290df90b763",
+    "0012/postgres/downgrade.sql": "74766a27372a88485f11519f2f6d176011009b40190fe21b7a0782fff121cd2b",
+    "0012/postgres/upgrade.sql": "ff11176281220e02b2fc3eb493fb9b0c564d344c5b770f1da8b9d64327bd5473",
+    "0012/sqlite/downgrade.sql": "671819e514df241b254fc020a20568294feb51b16fe97ec83228dfbebc70b024",
+    "0012/sqlite/upgrade.sql": "f6d318d005c590e45ff447f841f4f2723113d2e9061a5fc4ce7e1bff3684c53d",
 }
 
 
