@@ -20,11 +20,35 @@ next end time and the database's clock in the same round trip.
 
 The database's clock decides what is due: the waker sleeps for ``next_end_time - now`` as the
 database answered them, never by the application's clock alone, and the SQL only completes
-``end_time <= now()``; woken early, it finds nothing due and sleeps the rest. Several
-application instances may run it: ``complete_due`` skips rows another transaction holds, and a
-random delay (``jitter``, 0-100 ms) keeps instances from waking in lockstep. A database that goes
-away is logged once; the waker backs off exponentially (capped) and resumes by itself. Nothing
-here raises into the application.
+``end_time <= now()``; woken early, it finds nothing due and sleeps the rest. A database that
+goes away is logged once; the waker backs off exponentially (capped) and resumes by itself.
+Nothing here raises into the application.
+
+**One active waker** (revision 0012). Several application instances may each run a waker; one
+of them, the holder of the lease in ``scheduler.waker_lease`` (``sql/postgres/21_waker.sql``),
+calls ``wake()`` and the others stand by. ``scheduler.claim_waker()`` takes or renews the lease
+(``LEASE`` = 1.2 s by the database's clock) in one short statement of its own transaction: the
+holder renews it every ``RENEW`` = 0.4 s, also while it sleeps, and a standby tries for it as
+often (it keeps its session, and reads and drops the announcements meanwhile), so when the
+holder's process or connection dies a standby holds the lease within ``LEASE + RENEW`` (1.6 s)
+and wakes at once. A clean stop releases the lease (``scheduler.release_waker()``), and a standby
+takes over at its next try. The table is the owner's (row-level security, no grant) and the two
+functions are ``security definer``, executable by service_role only: unlike a public advisory
+key, which any role that can connect may take and hold, no other role can seize the lease. The
+election is about precision, not safety: two wakers that overlap for a moment (a holder stalled
+past its lease) complete nothing twice, as ``complete_due`` skips rows another transaction
+holds and completes only pending rows. Being alone, the active waker adds no random delay: a
+meeting is done a few milliseconds after its end. A role change is one INFO line; standing by
+logs nothing else. Where there is nothing to elect on (a database before revision 0012, a way to
+it that cannot call ``claim_waker``, ``elect=False``) every instance calls ``wake()`` after a
+random delay of up to ``jitter`` (0.1 s), as before 0012, so that they do not wake in lockstep.
+
+* **SQLite**: several processes may share one file (an application served by several
+  workers), so the same lease lives in ``scheduler_waker_lease``
+  (:mod:`scheduler_admin.sqlite.waker`), claimed in a ``BEGIN IMMEDIATE`` transaction.
+* **Supabase REST**: the functions are granted to service_role, but the REST transport calls
+  only the functions it lists (``SERVICE_ROLE_FUNCTIONS``); until it lists ``claim_waker`` and
+  ``release_waker``, REST wakers are not elected and each polls with the random delay.
 
 A waker serves every registered transition (``transition=None``: ``wake()`` completes the due
 rows of each active one and answers the earliest pending time among them), or one named
@@ -52,25 +76,33 @@ import logging
 import os
 import random
 import re
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from scheduler_admin import backends, config
 from scheduler_admin.backends.base import Backend
+from scheduler_admin.backends.functions import FunctionsBackend
 from scheduler_admin.backends.postgres import PostgresBackend
+from scheduler_admin.backends.postgrest_transport import SERVICE_ROLE_FUNCTIONS, PostgrestTransport
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.core import BUILTIN, Wake
+from scheduler_admin.exceptions import NotMigrated
 from scheduler_admin.loop import BACKOFF_CAP, BACKOFF_START, Backoff, ThreadedLoop, stop_on_signals
+from scheduler_admin.sqlite import waker as sqlite_waker
 
 log = logging.getLogger("scheduler_admin.waker")
 
 CHANNEL = "scheduler_meetings"  # payload: a meeting's end time (ISO 8601)
 TRANSITION_CHANNEL = "scheduler_transitions"  # payload: {"transition": name, "time": ISO 8601}
 MAX_WAIT = 60.0  # seconds: the longest sleep, what a missed notification can cost
-JITTER = 0.1  # seconds: the largest random delay added before each call
+JITTER = 0.1  # seconds: the largest random delay of a waker that is not elected (elect=False)
+LEASE = 1.2  # seconds: the lease of the active waker (scheduler.claim_waker())
+RENEW = 0.4  # seconds: how often the active waker renews its lease and a standby tries for it
 DUE_RETRY = 0.5  # seconds: re-poll when a due meeting was left (locked by another transaction)
 REST_POLL = 2.0  # seconds: the re-poll over Supabase's REST API
 SQLITE_POLL = 1.0  # seconds: the re-poll on SQLite
@@ -122,6 +154,64 @@ class WakeSource(Protocol):
     def close(self) -> None: ...
 
 
+Lease = dict[str, Any]  # claim_waker()'s answer: {held, holder, expires_at, now}
+
+
+@runtime_checkable
+class ElectingSource(WakeSource, Protocol):
+    """A source whose database elects the one active waker (revision 0012):
+    ``scheduler.claim_waker()`` and ``scheduler.release_waker()``, or their SQLite twins."""
+
+    def claim(self, holder: str, lease_seconds: float, transition: str | None) -> Lease:
+        """Take or renew ``holder``'s lease, or learn who holds it."""
+        ...
+
+    def release(self, holder: str, transition: str | None) -> None:
+        """Give ``holder``'s lease up (a clean stop)."""
+        ...
+
+
+def holder_id() -> str:
+    """This waker instance's name in the lease: host, process id and a random part (two
+    wakers of one process, or a process id reused after a restart, are told apart)."""
+    return f"{socket.gethostname()[:120]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class NoElection(Exception):
+    """The way to the database cannot reach the lease: every instance calls wake() itself."""
+
+
+def claim_on(backend: Backend, holder: str, lease_seconds: float, transition: str | None) -> Lease:
+    """``scheduler.claim_waker()`` through the backend's transport (psycopg or PostgREST), or
+    its twin on SQLite."""
+    if isinstance(backend, SqliteBackend):
+        now = backend.now()
+        with backend.transaction() as conn:
+            return sqlite_waker.claim_waker(conn, now, holder, lease_seconds, transition)
+    if not isinstance(backend, FunctionsBackend):
+        raise NoElection(f"{type(backend).__name__} elects no waker")
+    if (
+        isinstance(backend.transport, PostgrestTransport)
+        and "claim_waker" not in SERVICE_ROLE_FUNCTIONS
+    ):
+        # the REST transport calls only the functions it lists for service_role
+        raise NoElection("the REST transport does not call claim_waker")
+    answer = backend.transport.call(
+        "claim_waker",
+        {"p_holder": holder, "p_lease_seconds": lease_seconds, "p_transition": transition},
+    )
+    return dict(answer)
+
+
+def release_on(backend: Backend, holder: str, transition: str | None) -> None:
+    """``scheduler.release_waker()``, or its twin on SQLite."""
+    if isinstance(backend, SqliteBackend):
+        with backend.transaction() as conn:
+            sqlite_waker.release_waker(conn, holder, transition)
+    elif isinstance(backend, FunctionsBackend):
+        backend.transport.call("release_waker", {"p_holder": holder, "p_transition": transition})
+
+
 class PollingSource:
     """A backend without notifications (Supabase REST, SQLite): the waker re-polls every
     ``poll_interval`` seconds, or sooner when the next end time is nearer."""
@@ -133,6 +223,12 @@ class PollingSource:
 
     def wake(self, *, transition: str | None = None) -> Wake:
         return self.backend.wake(transition=transition)
+
+    def claim(self, holder: str, lease_seconds: float, transition: str | None) -> Lease:
+        return claim_on(self.backend, holder, lease_seconds, transition)
+
+    def release(self, holder: str, transition: str | None) -> None:
+        release_on(self.backend, holder, transition)
 
     def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
         stop.wait(timeout)
@@ -289,6 +385,13 @@ class ListeningSource:
         self._session()
         return self.backend.wake(transition=transition)
 
+    def claim(self, holder: str, lease_seconds: float, transition: str | None) -> Lease:
+        self._session()  # the listening session: a standby keeps it, ready to take over
+        return claim_on(self.backend, holder, lease_seconds, transition)
+
+    def release(self, holder: str, transition: str | None) -> None:
+        release_on(self.backend, holder, transition)
+
     def wait(self, timeout: float, stop: threading.Event) -> list[datetime]:
         conn = self._session()
         announced: list[datetime] = []
@@ -331,7 +434,13 @@ def source_for(settings: config.Settings, transition: str | None = None) -> Wake
 class Waker(ThreadedLoop):
     """Sleeps until the next meeting ends and completes it. :meth:`run_once` for one cycle,
     :meth:`run_forever` in the foreground, :meth:`start_thread` inside an application.
-    ``transition``: only that registered transition's rows (default: every transition's)."""
+    ``transition``: only that registered transition's rows (default: every transition's).
+
+    ``elect`` (default): of the wakers of one database (and scope), only the holder of the lease
+    calls ``wake()``, with no random delay; the others stand by, trying for the lease every
+    ``renew`` seconds, and one of them takes over once the holder's lease (``lease`` seconds,
+    renewed every ``renew``) has expired. ``elect=False`` (or a database before revision 0012):
+    every instance calls ``wake()``, after a random delay of up to ``jitter`` seconds."""
 
     thread_name = "scheduler-waker"
 
@@ -345,12 +454,27 @@ class Waker(ThreadedLoop):
         backoff_start: float = BACKOFF_START,
         backoff_cap: float = BACKOFF_CAP,
         announce_gap: float = ANNOUNCE_GAP,
+        elect: bool = True,
+        lease: float = LEASE,
+        renew: float = RENEW,
+        holder: str | None = None,
     ) -> None:
+        if elect and not 0 < renew < lease:
+            raise ValueError(f"the renewal interval ({renew} s) must be shorter than the lease")
         self.source = source
         self.transition = transition
         self.max_wait = max_wait
         self.jitter = jitter
         self.announce_gap = announce_gap
+        self.elect = elect and isinstance(source, ElectingSource)
+        self.lease = lease
+        self.renew = renew
+        self.holder = holder or holder_id()
+        self.active = not self.elect  # whether this instance calls wake() (the lease's holder)
+        self.takeovers = 0  # times this instance became the active waker
+        self._renew_at = float("-inf")  # monotonic: the next claim of the lease
+        self._unelected = False  # the database has no lease (before revision 0012)
+        self.role: str | None = None  # "active" or "standby" (elected), as last logged
         self.completed = 0  # meetings (and other transitions' rows) this waker completed
         self.cycles = 0  # successful calls of wake()
         self.backoff = Backoff(log, "waker", start=backoff_start, cap=backoff_cap)
@@ -381,6 +505,11 @@ class Waker(ThreadedLoop):
         return self.backoff.failures
 
     @property
+    def elected(self) -> bool:
+        """Whether an election decides if this instance calls ``wake()``."""
+        return self.elect and not self._unelected
+
+    @property
     def ignored(self) -> int:
         """Malformed announcements its source ignored (0 where nothing is announced)."""
         return int(getattr(self.source, "ignored", 0))
@@ -406,6 +535,58 @@ class Waker(ThreadedLoop):
             )
         return result
 
+    def _lead(self) -> bool:
+        """Whether this instance is to call ``wake()``: the holder of the lease (claimed again,
+        or renewed, every ``renew`` seconds), or any instance where nothing is elected."""
+        if not self.elect:
+            return True
+        now = time.monotonic()
+        if now < self._renew_at:
+            return self.active
+        assert isinstance(self.source, ElectingSource)
+        try:
+            answer = self.source.claim(self.holder, self.lease, self.transition)
+        except (NotMigrated, NoElection) as exc:
+            # a database before revision 0012 (or a way to it that cannot reach the lease):
+            # every instance wakes, as before; try again after max_wait
+            if not self._unelected:
+                log.info(
+                    "waker: %s elects no waker (%s); this instance calls wake() itself, after a "
+                    "random delay",
+                    self.target,
+                    getattr(exc, "message", None) or exc,
+                )
+            self._unelected, self.active = True, True
+            self._renew_at = now + self.max_wait
+            return True
+        self._unelected = False
+        self._renew_at = now + self.renew
+        held = bool(answer.get("held"))
+        role = "active" if held else "standby"
+        if role != self.role:  # one line per change of role, at INFO: standing by is normal
+            if held:
+                self.takeovers += 1
+                log.info("waker: %s is the active waker on %s", self.holder, self.target)
+            else:
+                log.info(
+                    "waker: %s stands by on %s (%s is the active waker)",
+                    self.holder,
+                    self.target,
+                    answer.get("holder"),
+                )
+            self.role = role
+        self.active = held
+        return held
+
+    def _stand_by(self) -> None:
+        """A standby's wait until its next try for the lease (announcements are read and left:
+        the active waker heeds them)."""
+        while not self._stop.is_set():
+            remaining = self._renew_at - time.monotonic()
+            if remaining <= 0:
+                break
+            self.source.wait(remaining, self._stop)
+
     def _delay(self, result: Wake) -> float:
         """Seconds to sleep from now after ``result``, by the database's clock."""
         if result["paused"] or result["next_end_time"] is None:
@@ -424,14 +605,22 @@ class Waker(ThreadedLoop):
 
     def _sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` (at most the source's poll interval), cut short by an earlier
-        announced end time or by stop()."""
+        announced end time or by stop(); an elected waker renews its lease meanwhile, and ends
+        the sleep at once when it has lost it."""
         if self.source.poll_interval is not None:
             seconds = min(seconds, self.source.poll_interval)
         deadline = time.monotonic() + seconds
         while not self._stop.is_set():
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 break
+            if self.elected:
+                if now >= self._renew_at:
+                    if not self._lead():
+                        return  # another instance holds the lease: stand by
+                    continue
+                remaining = min(remaining, self._renew_at - now)
             for end_time in self.source.wait(remaining, self._stop):
                 if self._db_now is not None:
                     # a hint anyone may send: it brings the call forward, never to sooner than
@@ -439,19 +628,39 @@ class Waker(ThreadedLoop):
                     # (past times, the next instants) coalesce into one call per announce_gap
                     soonest = self._received + self.announce_gap
                     deadline = min(deadline, max(self._deadline_of(end_time), soonest))
-        if self.jitter > 0:
+        if self.jitter > 0 and not self.elected:
+            # several instances that all call wake() must not wake in lockstep; the elected
+            # one is alone, and waits for nothing
             self._stop.wait(random.uniform(0, self.jitter))
 
     # -- loops ----------------------------------------------------------------------------------
 
     def _step(self) -> None:
         try:
+            if not self._lead():
+                self.backoff.answered(self.target)
+                self._stand_by()
+                return
             delay = self._delay(self.run_once())
             self.backoff.answered(self.target)
             self._sleep(delay)
         except Exception as exc:  # never into the application: log once, back off, resume
+            self._renew_at = float("-inf")  # claim (or renew) first on the next try
             self.source.reset()
             self._stop.wait(self.backoff.failed(exc, self.target))
+
+    def _release(self) -> None:
+        """A clean stop: the holder gives its lease up, so that a standby takes over at its next
+        try (not when the lease expires). Skipped while the database fails (a stop stays prompt:
+        the lease then simply expires)."""
+        if not (self.elected and self.active and self.failures == 0):
+            return
+        assert isinstance(self.source, ElectingSource)
+        try:
+            self.source.release(self.holder, self.transition)
+        except Exception as exc:
+            log.debug("waker: could not release the lease on %s: %s", self.target, exc)
+        self.active, self.role, self._renew_at = False, None, float("-inf")
 
     def run_forever(self, stop_event: threading.Event | None = None) -> None:
         """Cycle until ``stop_event`` (or stop(), or SIGTERM/SIGINT in the foreground main
@@ -463,4 +672,5 @@ class Waker(ThreadedLoop):
                 while not self._stop.is_set():
                     self._step()
         finally:
+            self._release()
             self.source.close()
