@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Literal, NotRequired, TypedDict, cast
+from typing import TYPE_CHECKING, Literal, TypedDict, cast
 
 from scheduler_admin.exceptions import InvalidInput
+
+if TYPE_CHECKING:  # Python 3.11+; the annotations are strings, never evaluated at run time
+    from typing import NotRequired
 
 # The package's version, as pyproject.toml gives it: ``scheduler_admin.__version__`` and the
 # webhooks' User-Agent.

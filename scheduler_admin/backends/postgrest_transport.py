@@ -64,6 +64,10 @@ SERVICE_ROLE_FUNCTIONS = frozenset(
         # the registered transitions (0005), doctor's facts about one (0006)
         "transitions",
         "transition_health",
+        # the job horizon (0011): list-jobs reads the rows beyond it, horizon shows and sets it
+        "horizons",
+        "deferred_jobs",
+        "set_job_horizon",
     }
 )
 _DIRECT_ONLY_NOTES = {
@@ -76,7 +80,7 @@ def direct_only(function: str) -> InvalidInput:
     return InvalidInput(
         f"{_DIRECT_ONLY_NOTES.get(function, function)} is not available over the Supabase REST "
         "API (service_role may only list, recover, read history, health, events and metrics, "
-        "schedule, cancel and deliver webhooks)",
+        "schedule, cancel, set the job horizon and deliver webhooks)",
         hint=DIRECT_ONLY_HINT,
     )
 

@@ -101,4 +101,7 @@ def normalise_times(result: dict[str, Any]) -> dict[str, Any]:
         for key in ("next_run", "end_time"):
             if job.get(key):
                 job[key] = parse_time(job[key])
+        # the shape of list_jobs' rows: a job has no registration time (a meeting beyond the job
+        # horizon has no job: "job" is null then)
+        job.setdefault("registered_at", None)
     return result

@@ -36,7 +36,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NotRequired, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from scheduler_admin import cron
 from scheduler_admin.core import (
@@ -61,6 +61,9 @@ from scheduler_admin.sqlite.functions import (
     statuses,
     transition_active,
 )
+
+if TYPE_CHECKING:  # Python 3.11+; the annotations are strings, never evaluated at run time
+    from typing import NotRequired
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

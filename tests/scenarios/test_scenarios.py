@@ -605,6 +605,7 @@ JOB_TYPES = {
         "active": bool,
         "transition": str,
         "key": str,
+        "registered_at": type(None),
     },
     "reconcile": {
         "meeting_id": type(None),
@@ -617,6 +618,7 @@ JOB_TYPES = {
         "active": bool,
         "transition": str,
         "key": type(None),
+        "registered_at": type(None),
     },
     "orphan": {
         "meeting_id": str,
@@ -629,6 +631,7 @@ JOB_TYPES = {
         "active": bool,
         "transition": str,
         "key": str,
+        "registered_at": type(None),
     },
 }
 
@@ -682,6 +685,29 @@ def test_list_jobs_json_shape(adapter: Adapter) -> None:
     ]
 
 
+def test_list_jobs_json_shape_of_a_row_beyond_the_horizon(adapter: Adapter) -> None:
+    """A pending row beyond the job horizon is listed after the jobs, with no job id and no
+    active flag, the job it will get and when it gets it."""
+    adapter.backend.set_job_horizon("1d")
+    far = minute_ceiling(datetime.now(UTC)) + timedelta(days=3, seconds=20)
+    meeting_id = adapter.insert(far)
+    jobs = adapter.backend.list_jobs()
+    assert json.loads(json.dumps(jobs)) == jobs
+    (row,) = [j for j in jobs if j["key"] == meeting_id]
+    assert list(row) == list(Job.__annotations__)
+    assert {k: type(v) for k, v in row.items()} == {
+        **JOB_TYPES["meeting"],
+        "job_id": type(None),
+        "active": type(None),
+        "registered_at": str,
+    }
+    assert row["job_name"] == job_name(meeting_id)
+    assert row["schedule"] == expected_schedule(far)
+    assert row["next_run"] == minute_ceiling(far).isoformat()
+    assert row["registered_at"] == (far - timedelta(days=1)).isoformat()
+    assert jobs[-1] == row  # after the jobs
+
+
 def test_history_json_shape(adapter: Adapter) -> None:
     meeting_id = adapter.insert(FUTURE)
     token = uuid.uuid4().hex
@@ -716,9 +742,11 @@ def test_history_json_shape(adapter: Adapter) -> None:
 def test_recover_report_json_shape(adapter: Adapter) -> None:
     adapter.insert(FUTURE)
     result = adapter.backend.recover(dry_run=True)
-    assert set(result) == set(RecoverReport.__annotations__)
+    # beyond_horizon only with a job horizon (none here)
+    keys = set(RecoverReport.__annotations__) - {"beyond_horizon"}
+    assert set(result) == keys
     assert {k: type(v) for k, v in result.items()} == {
-        **{k: int for k in RecoverReport.__annotations__},
+        **{k: int for k in keys},
         "errors": list,
         "success": bool,
         "dry_run": bool,
@@ -830,8 +858,10 @@ def test_metrics_json_shape(adapter: Adapter) -> None:
     assert set(metrics) - later == {
         "backend", "enabled", "upcoming_meetings", "jobs", "missing_jobs", "orphan_jobs",
         "overdue_meetings", "completions", "lateness", "failed_runs", "retried_runs", "webhooks",
+        "job_horizon_seconds", "beyond_horizon",
     }  # fmt: skip
     assert all(metrics.get(key, 0) == 0 for key in later)
+    assert (metrics["job_horizon_seconds"], metrics["beyond_horizon"]) == (None, 0)
     assert metrics["backend"] == adapter.name
     assert (metrics["upcoming_meetings"], metrics["jobs"], metrics["overdue_meetings"]) == (1, 1, 0)
     assert metrics["completions"] == {

@@ -74,6 +74,10 @@ ADMIN_FUNCTIONS = (
     # the registered transitions (0005), doctor's facts about one (0006)
     "scheduler.transitions()",
     "scheduler.transition_health(text)",
+    # the job horizon (0011)
+    "scheduler.horizons()",
+    "scheduler.deferred_jobs(text)",
+    "scheduler.set_job_horizon(interval, text)",
 )
 
 Conn = psycopg.Connection[Any]

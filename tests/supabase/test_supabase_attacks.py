@@ -154,6 +154,13 @@ def admin_calls(
                 (),
             )
         ],
+        # the job horizon (0011): set, read with the rows beyond it, cleared
+        "scheduler.set_job_horizon(interval, text)": [
+            ("select scheduler.set_job_horizon('1 day')", ()),
+            ("select scheduler.set_job_horizon(null)", ()),
+        ],
+        "scheduler.horizons()": [("select * from scheduler.horizons()", ())],
+        "scheduler.deferred_jobs(text)": [("select * from scheduler.deferred_jobs()", ())],
     }
 
 

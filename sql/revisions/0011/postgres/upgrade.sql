@@ -739,6 +739,7 @@ declare
     v_count bigint;
     v_next pg_catalog.timestamptz;
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
 begin
     for v_name, v_own in
         select t.name, t.job_horizon is not null from scheduler.transitions t
@@ -758,12 +759,12 @@ begin
                   and m.end_time operator(pg_catalog.>) (pg_catalog.now() operator(pg_catalog.+) v_horizon);
             else
                 select * into v_t from scheduler.transition_target(v_name);
+                v_table := v_t.table_sql::pg_catalog.regclass;
                 execute pg_catalog.format(
                     'select pg_catalog.count(*), pg_catalog.min(r.%I) from %s r '
                     'where r.%I::pg_catalog.text operator(pg_catalog.=) any (%L::pg_catalog.text[]) '
                     'and r.%I operator(pg_catalog.>) $1',
-                    v_t.time_column, v_t.table_sql::pg_catalog.regclass, v_t.state_column,
-                    v_t.from_states, v_t.time_column)
+                    v_t.time_column, v_table, v_t.state_column, v_t.from_states, v_t.time_column)
                 into v_count, v_next
                 using pg_catalog.now() operator(pg_catalog.+) v_horizon;
             end if;
@@ -800,6 +801,7 @@ declare
     v_horizon pg_catalog.interval;
     v_cutoff pg_catalog.timestamptz;
     v_t pg_catalog.record;
+    v_table pg_catalog.regclass;
 begin
     if p_transition is not null then
         perform scheduler.transition_target(p_transition);  -- an unknown name is an error
@@ -823,6 +825,7 @@ begin
             cross join lateral scheduler.job_specs(a.ids, a.ends) s;
         else
             select * into v_t from scheduler.transition_target(v_name);
+            v_table := v_t.table_sql::pg_catalog.regclass;
             return query execute pg_catalog.format(
                 'select $1, s.key, s.job_name, s.schedule, s.fires_at, s.time, s.state, '
                 '       s.time operator(pg_catalog.-) $3 '
@@ -833,15 +836,13 @@ begin
                 '      and r.%I operator(pg_catalog.>) $4) a '
                 'cross join lateral ('
                 '    select x.key, x.time, x.state, j.job_name, j.schedule, '
-                '           pg_catalog.date_trunc(''minute'', (x.time at time zone ''UTC'') '
-                '               operator(pg_catalog.+) interval ''59.999999 seconds'') '
-                '               at time zone ''UTC'' as fires_at '
+                '           scheduler.job_minute(x.time) at time zone ''UTC'' as fires_at '
                 '    from rows from (pg_catalog.unnest(a.keys), pg_catalog.unnest(a.times), '
                 '                    pg_catalog.unnest(a.states)) as x(key, time, state) '
                 '    join scheduler.transition_job_specs($1, $5, a.keys, a.times) j '
                 '      on j.job_name operator(pg_catalog.=) ($5 operator(pg_catalog.||) x.key)) s',
                 v_t.key_column, v_t.time_column, v_t.state_column,
-                v_t.table_sql::pg_catalog.regclass, v_t.state_column, v_t.time_column)
+                v_table, v_t.state_column, v_t.time_column)
             using v_name, v_t.from_states, v_horizon, v_cutoff, v_t.job_prefix;
         end if;
     end loop;
