@@ -11,6 +11,7 @@ import logging
 import os
 from logging.config import fileConfig
 from typing import Any
+from urllib.parse import urlsplit
 
 from alembic import context
 from sqlalchemy import create_engine, pool
@@ -262,7 +263,11 @@ def run_migrations_online() -> None:
         run(connection)
         return
     url = database_url()
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(
+        "postgresql+psycopg://" if multi_host(url) else url,
+        poolclass=pool.NullPool,
+        **multi_host(url),
+    )
     try:
         conn = engine.connect()
     except OperationalError as exc:
@@ -273,6 +278,18 @@ def run_migrations_online() -> None:
     with conn:
         run(conn)
     engine.dispose()
+
+
+def multi_host(url: str) -> dict[str, Any]:
+    """For a libpq multi-host URL (``postgresql://h1:5432,h2:5432/db?target_session_attrs=
+    read-write``, see docs/high-availability.md), which SQLAlchemy cannot parse: the connection
+    made by psycopg from the URL itself (the engine's URL then only names the dialect)."""
+    if not url.startswith("postgresql") or "," not in urlsplit(url).netloc:
+        return {}
+    import psycopg
+
+    conninfo = scheduler_config.psycopg_conninfo(url)
+    return {"creator": lambda: psycopg.connect(conninfo)}
 
 
 def connection_failed(exc: OperationalError, url: str) -> Exception | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 import pytest
 from cli_helpers import run, run_json
@@ -217,3 +219,23 @@ def test_list_jobs_times_are_python_iso_8601_utc(db: Conn, micro: int) -> None:
         datetime.fromisoformat(job["next_run"]).astimezone(timezone.utc).isoformat()
         == job["next_run"]
     )
+
+
+def test_migrate_and_list_jobs_take_a_multi_host_url(
+    migrated: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A libpq multi-host URL (docs/high-availability.md), whose first host is down: migrate
+    (SQLAlchemy cannot parse such a URL) and list-jobs reach the server that answers."""
+    parts = urlsplit(migrated.url)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # closed again before the URL is used: nothing listens there
+    hosts = f"{parts.hostname}:{dead},{parts.hostname}:{parts.port}"
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    query = "&".join(q for q in (parts.query, "target_session_attrs=read-write") if q)
+    url = f"postgresql://{userinfo}{hosts}{parts.path}?{query}"
+    code, _, err = run(capsys, "--database-url", url, "migrate")
+    assert code == 0, err
+    code, out, err = run(capsys, "--database-url", url, "list-jobs")
+    assert code == 0, err
+    assert "meeting-status-reconcile" in out
