@@ -46,9 +46,9 @@ random delay of up to ``jitter`` (0.1 s), as before 0012, so that they do not wa
 * **SQLite**: several processes may share one file (an application served by several
   workers), so the same lease lives in ``scheduler_waker_lease``
   (:mod:`scheduler_admin.sqlite.waker`), claimed in a ``BEGIN IMMEDIATE`` transaction.
-* **Supabase REST**: the functions are granted to service_role, but the REST transport calls
-  only the functions it lists (``SERVICE_ROLE_FUNCTIONS``); until it lists ``claim_waker`` and
-  ``release_waker``, REST wakers are not elected and each polls with the random delay.
+* **Supabase REST**: the same lease through RPC (``claim_waker`` and ``release_waker`` are
+  granted to service_role); the active waker re-polls every ``poll_interval``, the others stand
+  by.
 
 A waker serves every registered transition (``transition=None``: ``wake()`` completes the due
 rows of each active one and answers the earliest pending time among them), or one named
@@ -88,7 +88,6 @@ from scheduler_admin import backends, config
 from scheduler_admin.backends.base import Backend
 from scheduler_admin.backends.functions import FunctionsBackend
 from scheduler_admin.backends.postgres import PostgresBackend
-from scheduler_admin.backends.postgrest_transport import SERVICE_ROLE_FUNCTIONS, PostgrestTransport
 from scheduler_admin.backends.sqlite import SqliteBackend
 from scheduler_admin.core import BUILTIN, Wake
 from scheduler_admin.exceptions import NotMigrated
@@ -190,12 +189,6 @@ def claim_on(backend: Backend, holder: str, lease_seconds: float, transition: st
             return sqlite_waker.claim_waker(conn, now, holder, lease_seconds, transition)
     if not isinstance(backend, FunctionsBackend):
         raise NoElection(f"{type(backend).__name__} elects no waker")
-    if (
-        isinstance(backend.transport, PostgrestTransport)
-        and "claim_waker" not in SERVICE_ROLE_FUNCTIONS
-    ):
-        # the REST transport calls only the functions it lists for service_role
-        raise NoElection("the REST transport does not call claim_waker")
     answer = backend.transport.call(
         "claim_waker",
         {"p_holder": holder, "p_lease_seconds": lease_seconds, "p_transition": transition},

@@ -68,6 +68,9 @@ SERVICE_ROLE_FUNCTIONS = frozenset(
         "horizons",
         "deferred_jobs",
         "set_job_horizon",
+        # the elected waker (0012): only the holder of the lease calls wake()
+        "claim_waker",
+        "release_waker",
     }
 )
 _DIRECT_ONLY_NOTES = {

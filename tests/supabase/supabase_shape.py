@@ -78,6 +78,9 @@ ADMIN_FUNCTIONS = (
     "scheduler.horizons()",
     "scheduler.deferred_jobs(text)",
     "scheduler.set_job_horizon(interval, text)",
+    # the elected waker (0012)
+    "scheduler.claim_waker(text, double precision, text)",
+    "scheduler.release_waker(text, text)",
 )
 
 Conn = psycopg.Connection[Any]

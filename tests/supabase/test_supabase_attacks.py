@@ -161,6 +161,13 @@ def admin_calls(
         ],
         "scheduler.horizons()": [("select * from scheduler.horizons()", ())],
         "scheduler.deferred_jobs(text)": [("select * from scheduler.deferred_jobs()", ())],
+        # the elected waker (0012): take the lease, then give it up
+        "scheduler.claim_waker(text, double precision, text)": [
+            ("select scheduler.claim_waker('attack-test', 1.2)", ())
+        ],
+        "scheduler.release_waker(text, text)": [
+            ("select scheduler.release_waker('attack-test')", ())
+        ],
     }
 
 
