@@ -89,18 +89,20 @@ BEGIN
            (SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00' AS now) c
      WHERE m.id = NEW.id AND m.status = (SELECT s.pending_status FROM scheduler_statuses s)
        AND julianday(m.end_time) <= julianday('now');
-    -- A pending meeting whose end time has passed is done at once; its end_time becomes UTC text.
+    -- A pending meeting whose end time has passed is done at once; its end_time becomes UTC text,
+    -- whole seconds and milliseconds read from one instant (julianday(), revision 0013): read
+    -- apart, '%S' truncated 21.9996 to 21 while '%f' rounded it to 22.000, storing 21 (early).
     UPDATE meetings
        SET status = CASE WHEN julianday(end_time) <= julianday('now')
                          THEN (SELECT s.done_status FROM scheduler_statuses s) ELSE status END,
-           end_time = strftime('%Y-%m-%dT%H:%M:%S', end_time)
-               || CASE WHEN strftime('%f', end_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00'
+           end_time = strftime('%Y-%m-%dT%H:%M:%S', julianday(end_time))
+               || CASE WHEN strftime('%f', julianday(end_time)) GLOB '*.000' THEN ''
+                       ELSE '.' || substr(strftime('%f', julianday(end_time)), 4) END || '+00:00'
      WHERE id = NEW.id AND status = (SELECT s.pending_status FROM scheduler_statuses s)
        AND (julianday(end_time) <= julianday('now')
-            OR end_time IS NOT strftime('%Y-%m-%dT%H:%M:%S', end_time)
-               || CASE WHEN strftime('%f', end_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00');
+            OR end_time IS NOT strftime('%Y-%m-%dT%H:%M:%S', julianday(end_time))
+               || CASE WHEN strftime('%f', julianday(end_time)) GLOB '*.000' THEN ''
+                       ELSE '.' || substr(strftime('%f', julianday(end_time)), 4) END || '+00:00');
     -- Register the job of a meeting that is (still) pending.
     INSERT INTO cron_job (schedule, command, jobname)
     SELECT j.schedule, j.command, j.jobname
@@ -151,18 +153,20 @@ BEGIN
            (SELECT strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00' AS now) c
      WHERE m.id = NEW.id AND m.status = (SELECT s.pending_status FROM scheduler_statuses s)
        AND julianday(m.end_time) <= julianday('now');
-    -- A pending meeting whose end time has passed is done at once; its end_time becomes UTC text.
+    -- A pending meeting whose end time has passed is done at once; its end_time becomes UTC text,
+    -- whole seconds and milliseconds read from one instant (julianday(), revision 0013): read
+    -- apart, '%S' truncated 21.9996 to 21 while '%f' rounded it to 22.000, storing 21 (early).
     UPDATE meetings
        SET status = CASE WHEN julianday(end_time) <= julianday('now')
                          THEN (SELECT s.done_status FROM scheduler_statuses s) ELSE status END,
-           end_time = strftime('%Y-%m-%dT%H:%M:%S', end_time)
-               || CASE WHEN strftime('%f', end_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00'
+           end_time = strftime('%Y-%m-%dT%H:%M:%S', julianday(end_time))
+               || CASE WHEN strftime('%f', julianday(end_time)) GLOB '*.000' THEN ''
+                       ELSE '.' || substr(strftime('%f', julianday(end_time)), 4) END || '+00:00'
      WHERE id = NEW.id AND status = (SELECT s.pending_status FROM scheduler_statuses s)
        AND (julianday(end_time) <= julianday('now')
-            OR end_time IS NOT strftime('%Y-%m-%dT%H:%M:%S', end_time)
-               || CASE WHEN strftime('%f', end_time) GLOB '*.000' THEN ''
-                       ELSE '.' || substr(strftime('%f', end_time), 4) END || '+00:00');
+            OR end_time IS NOT strftime('%Y-%m-%dT%H:%M:%S', julianday(end_time))
+               || CASE WHEN strftime('%f', julianday(end_time)) GLOB '*.000' THEN ''
+                       ELSE '.' || substr(strftime('%f', julianday(end_time)), 4) END || '+00:00');
     -- A meeting that left the pending status (or whose id changed) loses its job.
     DELETE FROM cron_job
      WHERE jobname = 'meeting-status-' || OLD.id

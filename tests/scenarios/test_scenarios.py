@@ -144,6 +144,34 @@ def test_a_sub_millisecond_fraction_before_the_minute_rounds_up_into_it(
     assert_sub_millisecond_schedule(adapter, end_time, schedule)
 
 
+@pytest.mark.parametrize(
+    "end_time",
+    [
+        "03-14T09:26:21.999987Z",  # rounds up into the next second
+        "03-14T09:26:59.9996Z",  # ... into the next minute
+        "03-14T23:59:59.99951+00:00",  # ... into the next day
+        "03-14T09:26:21.0004Z",
+        "03-14T15:00:01.9999+05:30",
+    ],
+)
+def test_the_stored_end_time_is_never_before_the_one_written(
+    adapter: Adapter, end_time: str
+) -> None:
+    """Written with plain SQL and more fraction digits than SQLite keeps, the end time is
+    stored at or after the instant written (never a second early: revision 0013), and the job
+    is that of the stored time."""
+    end_time = f"{YEAR}-{end_time}"
+    given = datetime.fromisoformat(end_time.replace("Z", "+00:00"))
+    key = adapter.insert(end_time)
+    stored = adapter.end_time(key)
+    assert given <= stored < given + timedelta(milliseconds=1)
+    assert adapter.jobs() == {adapter.t.job_name(key): expected_schedule(stored)}
+    assert expected_schedule(stored) == expected_schedule(given)
+    adapter.set_time(key, f"{YEAR}-03-15T08:00:00Z")
+    adapter.set_time(key, end_time)  # the update path stores it the same way
+    assert adapter.end_time(key) == stored
+
+
 def assert_sub_millisecond_schedule(adapter: Adapter, end_time: str, schedule: str) -> None:
     end_time = f"{YEAR}-{end_time}"
     key = adapter.insert(end_time)

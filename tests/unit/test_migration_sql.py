@@ -85,7 +85,8 @@ def test_the_lists_are_what_each_revision_applies(monkeypatch: pytest.MonkeyPatc
     assert [s.revision for s in down.steps] == [r.revision for r in reversed(every)]
     for step, script in zip(up.steps, every, strict=True):
         assert list(step.files) == applied_by(script.module, "upgrade", monkeypatch)
-        assert step.files, script.revision
+        # every revision applies something; 0013 only on SQLite (PostgreSQL keeps microseconds)
+        assert step.files or script.module.UPGRADE_FILES["sqlite"], script.revision
     for step, script in zip(down.steps, reversed(every), strict=True):
         assert list(step.files) == applied_by(script.module, "downgrade", monkeypatch)
 
