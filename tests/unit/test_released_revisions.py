@@ -116,7 +116,7 @@ RELEASED = {
     "0012/postgres/upgrade.sql": "ff11176281220e02b2fc3eb493fb9b0c564d344c5b770f1da8b9d64327bd5473",
     "0012/sqlite/downgrade.sql": "671819e514df241b254fc020a20568294feb51b16fe97ec83228dfbebc70b024",
     "0012/sqlite/upgrade.sql": "f6d318d005c590e45ff447f841f4f2723113d2e9061a5fc4ce7e1bff3684c53d",
-    "0013/sqlite/30_triggers.sql": "9cafff2bda45e325e5d312ce6f742993c4899b01143381636c316f947147df9c",
+    "0013/sqlite/30_triggers.sql": "43f4798d3736e023d8339bf16bf697e10f07b5c903446b168db94b07a86e2925",
 }
 
 # sha256 of every file of every revision as stored (the deltas)
@@ -217,7 +217,7 @@ STORED = {
     "0012/postgres/upgrade.sql": "ff11176281220e02b2fc3eb493fb9b0c564d344c5b770f1da8b9d64327bd5473",
     "0012/sqlite/downgrade.sql": "671819e514df241b254fc020a20568294feb51b16fe97ec83228dfbebc70b024",
     "0012/sqlite/upgrade.sql": "f6d318d005c590e45ff447f841f4f2723113d2e9061a5fc4ce7e1bff3684c53d",
-    "0013/sqlite/30_triggers.sql": "9cafff2bda45e325e5d312ce6f742993c4899b01143381636c316f947147df9c",
+    "0013/sqlite/30_triggers.sql": "43f4798d3736e023d8339bf16bf697e10f07b5c903446b168db94b07a86e2925",
 }
 
 

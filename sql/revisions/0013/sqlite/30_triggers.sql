@@ -41,7 +41,7 @@ BEGIN
        AND julianday(m.end_time) <= julianday('now');
     -- A pending meeting whose end time has passed is done at once; its end_time becomes UTC text,
     -- whole seconds and milliseconds read from one instant (julianday(), revision 0013): read
-    -- apart, '%S' truncated 21.9996 to 21 while '%f' rounded it to 22.000, storing 21 (early).
+    -- apart, '%S' truncated 21.999987 to 21 while '%f' rounded it to 22.000, storing 21 (early).
     UPDATE meetings
        SET status = CASE WHEN julianday(end_time) <= julianday('now')
                          THEN (SELECT s.done_status FROM scheduler_statuses s) ELSE status END,
@@ -105,7 +105,7 @@ BEGIN
        AND julianday(m.end_time) <= julianday('now');
     -- A pending meeting whose end time has passed is done at once; its end_time becomes UTC text,
     -- whole seconds and milliseconds read from one instant (julianday(), revision 0013): read
-    -- apart, '%S' truncated 21.9996 to 21 while '%f' rounded it to 22.000, storing 21 (early).
+    -- apart, '%S' truncated 21.999987 to 21 while '%f' rounded it to 22.000, storing 21 (early).
     UPDATE meetings
        SET status = CASE WHEN julianday(end_time) <= julianday('now')
                          THEN (SELECT s.done_status FROM scheduler_statuses s) ELSE status END,
