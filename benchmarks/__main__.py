@@ -21,9 +21,12 @@ from typing import Any
 from benchmarks import scenarios as sc
 from benchmarks.common import (
     REPO_ROOT,
+    SERVERS,
     SHAPES,
     Target,
+    clean,
     connect,
+    count_our_jobs,
     function_exists,
     log,
     log_offset,
@@ -42,6 +45,11 @@ def _sizes(text: str) -> list[int]:
 
 def _words(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _horizons(text: str) -> list[str | None]:
+    """``none`` (no horizon) and/or intervals as PostgreSQL reads them, comma-separated."""
+    return [None if x.lower() in ("none", "null") else x for x in _words(text)]
 
 
 SCENARIOS = ["write", "writecost", "breakdown", "burst", "recovery", "inspection", "anchor"]
@@ -169,6 +177,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=500,
         help="single-row transactions per write-cost measurement (default 500)",
+    )
+    p.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="local",
+        help="local: a throwaway cluster of this machine's binaries (pg_cron 1.4 here; default); "
+        "container: the container lane (PostgreSQL 17 + pg_cron 1.6, the image of "
+        "scripts/build-pg17-image.sh), as benchmarks.scale runs it",
+    )
+    p.add_argument(
+        "--horizon",
+        type=_horizons,
+        default=None,
+        help="recovery with these default job horizons, side by side (e.g. 'none,6 hours'): "
+        "the rows end evenly over --recovery-days days from 10 minutes ahead, the horizon is set "
+        "with scheduler.set_job_horizon() before scheduler.recover(). Without it: rows 3 to ~33 "
+        "days ahead, no horizon set",
+    )
+    p.add_argument(
+        "--recovery-days",
+        type=float,
+        default=30.0,
+        help="with --horizon: days the recovered rows' end times spread over (default 30)",
     )
     p.add_argument("--profile", action="store_true", help="also preload pg_stat_statements")
     p.add_argument(
@@ -318,14 +349,21 @@ def build_tasks(args: argparse.Namespace, target: Target, res: Results) -> list[
         )
     if "recovery" in only:
         for rep in range(args.repeat):
+            for horizon in args.horizon or [None]:
 
-            def recovery(rep: int = rep) -> None:
-                out = sc.recovery_once(dsn, args.recovery_size, admin_dsn=admin)
-                res.recovery.append(out)
-                log(f"recovery rep {rep + 1}: {out['seconds']:.2f} s, report {out['report']}")
+                def recovery(rep: int = rep, horizon: str | None = horizon) -> None:
+                    if args.horizon is None:
+                        out = sc.recovery_once(dsn, args.recovery_size, admin_dsn=admin)
+                    else:
+                        out = recovery_with_horizon_once(
+                            dsn, admin, args.recovery_size, horizon, args.recovery_days
+                        )
+                    res.recovery.append(out)
+                    log(f"recovery rep {rep + 1} (horizon {horizon or 'none'}): "
+                        f"{out['seconds']:.2f} s, report {out['report']}")  # fmt: skip
 
-            tasks.append(Task(f"recovery-{rep}", args.recovery_size * 0.0001 + 3,
-                              guarded("recovery", recovery), "recovery"))  # fmt: skip
+                tasks.append(Task(f"recovery-{rep}-{horizon or 'none'}", args.recovery_size * 0.0001 + 3,
+                                  guarded("recovery", recovery), "recovery"))  # fmt: skip
     if "inspection" in only:
 
         def inspection() -> None:
@@ -359,6 +397,80 @@ def build_tasks(args: argparse.Namespace, target: Target, res: Results) -> list[
                         tasks.append(Task(f"anchor-{size}-{mode}-{spread}-{rep}", est,
                                           guarded("anchor", anchor), f"anchor-{size}-{spread}"))  # fmt: skip
     return tasks
+
+
+def _one(conn: Any, query: str, params: Any = None) -> Any:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row
+
+
+def recovery_with_horizon_once(
+    dsn: str, admin_dsn: str, size: int, horizon: str | None, days: float
+) -> dict[str, Any]:
+    """``scheduler.recover()`` as the owner (``dsn``) of ``size`` upcoming meetings ending evenly
+    over ``days`` days from 10 minutes ahead (as benchmarks.scale spreads them), inserted with
+    the triggers off, with the default job horizon ``horizon`` (None: none) set before. The
+    reconcile job is held off during the insert by the lock it skips on (scheduler.locks
+    'repair'), released at its commit, right before recover()."""
+    with connect(admin_dsn) as admin, connect(dsn) as conn:
+        if not function_exists(conn, "scheduler.recover(boolean,text)"):
+            raise sc.NotAvailable(
+                "scheduler.recover(boolean, text) does not exist in this checkout"
+            )
+        if horizon is not None and not function_exists(
+            conn, "scheduler.set_job_horizon(interval,text)"
+        ):
+            raise sc.NotAvailable("scheduler.set_job_horizon does not exist in this checkout")
+        clean(admin)
+        admin.execute("vacuum analyze scheduler.completion_events")
+        if function_exists(conn, "scheduler.set_job_horizon(interval,text)"):
+            conn.execute("select scheduler.set_job_horizon(%s::interval)", (horizon,))
+        with admin.transaction():
+            admin.execute("select 1 from scheduler.locks where name = 'repair' for update")
+            admin.execute("set local session_replication_role = replica")
+            admin.execute(
+                "insert into public.meetings (title, start_time, end_time) "
+                "select 'recover', e - interval '1 hour', e from ("
+                "  select now() + interval '10 minutes' "
+                "         + (g - 1) * (%s::double precision * interval '1 day' / %s) e"
+                "  from generate_series(1, %s) g) s",
+                (days, size, size),
+            )
+            admin.execute("analyze public.meetings")
+        jobs_before = count_our_jobs(conn)
+        cutoff = _one(conn, "select scheduler.job_cutoff('meetings')::text")[0]
+        start = time.perf_counter()
+        report = _one(conn, "select scheduler.recover()")[0]
+        seconds = time.perf_counter() - start
+        if isinstance(report, str):
+            report = json.loads(report)
+        jobs_after = count_our_jobs(conn)
+        # every meeting within the horizon (as it was at recover()) has its job with the right
+        # schedule; none a minute or more beyond it has one
+        mismatched, beyond_with_job = _one(
+            conn,
+            "select count(*) filter (where m.end_time <= %(cutoff)s::timestamptz "
+            "                          and (j.jobid is null or j.schedule <> scheduler.cron_schedule(m.end_time))), "
+            "       count(*) filter (where m.end_time > %(cutoff)s::timestamptz + interval '1 minute' and j.jobid is not null) "
+            "from public.meetings m left join cron.job j on j.jobname = scheduler.job_name(m.id) "
+            "where m.status = 'upcoming'",
+            {"cutoff": cutoff},
+        )  # fmt: skip
+        if horizon is not None:
+            conn.execute("select scheduler.set_job_horizon(null)")
+    return {
+        "size": size,
+        "horizon": horizon,
+        "days": days,
+        "seconds": seconds,
+        "jobs_before": jobs_before,
+        "jobs_after": jobs_after,
+        "jobs_registered": jobs_after - jobs_before,
+        "meetings_without_matching_job": mismatched + beyond_with_job,
+        "report": {k: v for k, v in report.items() if k != "errors"}
+        | {"errors": len(report.get("errors") or [])},
+    }
 
 
 def run_all(args: argparse.Namespace, target: Target, res: Results) -> None:
@@ -580,14 +692,24 @@ def shape_rows(args: argparse.Namespace, res: Results, shape: str) -> list[Row]:
     if "recovery" in only and not unavailable(
         "recovery", "recovery", f"{args.recovery_size:,} upcoming, triggers were off"
     ):
-        secs = [r["seconds"] for r in res.recovery]
-        m = median(secs)
-        ok = all(r["meetings_without_matching_job"] == 0 for r in res.recovery)
-        rep = res.recovery[-1]["report"] if res.recovery else {}
-        add("recovery", f"{args.recovery_size:,} upcoming, triggers were off", "s for scheduler.recover()",
-            _fmt(m), _runs(secs), "<= 10 s", _met(m is not None and m <= 10))  # fmt: skip
-        add("recovery", f"{args.recovery_size:,} upcoming, triggers were off", "report / every meeting has its job",
-            json.dumps(rep, separators=(",", ":")), "", "all", _met(ok and bool(res.recovery)))  # fmt: skip
+        for horizon in args.horizon or [None]:
+            case = f"{args.recovery_size:,} upcoming, triggers were off"
+            runs = res.recovery
+            if args.horizon is not None:
+                case += f", over {args.recovery_days:g} days, horizon {horizon or 'none'}"
+                runs = [r for r in res.recovery if r.get("horizon") == horizon]
+            secs = [r["seconds"] for r in runs]
+            m = median(secs)
+            ok = all(r["meetings_without_matching_job"] == 0 for r in runs)
+            rep = runs[-1]["report"] if runs else {}
+            add("recovery", case, "s for scheduler.recover()",
+                _fmt(m), _runs(secs), "<= 10 s", _met(m is not None and m <= 10))  # fmt: skip
+            if args.horizon is not None:
+                added = [r["jobs_registered"] for r in runs]
+                add("recovery", case, "jobs registered", _fmt(median(added), 0), _runs(added, 0),
+                    "", "")  # fmt: skip
+            add("recovery", case, "report / every meeting has its job" + (" (within the horizon; none beyond)" if horizon else ""),
+                json.dumps(rep, separators=(",", ":")), "", "all", _met(ok and bool(runs)))  # fmt: skip
     if "inspection" in only and not unavailable(
         "inspection", "inspection", f"{args.inspection_size:,} jobs"
     ):
@@ -660,14 +782,16 @@ def main(argv: list[str] | None = None) -> int:
     # One cluster per shape, one after the other (never two bursts at once on 2 shared cores).
     for shape in args.shapes:
         log(f"shape {shape}: starting a throwaway cluster, migrating as the owner of meetings")
-        with shape_cluster(shape, profile=args.profile) as (target, _settings):
-            log(f"shape {shape}: port {target.cluster.port} ({target.cluster.root})")
+        with shape_cluster(shape, profile=args.profile, server=args.server) as (target, _settings):
+            log(f"shape {shape}: port {target.cluster.port} ({target.where})")
             with connect(target.admin_dsn) as conn:
                 if args.profile:
                     conn.execute("create extension if not exists pg_stat_statements")
                 machine = machine or machine_description(conn)
                 pg_settings = pg_settings or server_settings(conn)
-                has_recover = function_exists(conn, "scheduler.recover(boolean)")
+                has_recover = function_exists(
+                    conn, "scheduler.recover(boolean)"
+                ) or function_exists(conn, "scheduler.recover(boolean,text)")
                 owner = conn.execute(
                     "select relowner::regrole::text, (select rolsuper from pg_roles "
                     "where oid = relowner) from pg_class where oid = 'public.meetings'::regclass"

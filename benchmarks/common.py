@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,50 @@ def benchmark_cluster(
         yield cluster, settings
 
 
+# Where the benchmarked server runs:
+#   local:     a throwaway cluster of this machine's PostgreSQL binaries (pg_cron 1.4 here).
+#   container: the container lane (scheduler_admin.testing.container.container_cluster: the image
+#              of scripts/build-pg17-image.sh, PostgreSQL 17 + pg_cron 1.6), as benchmarks.scale
+#              runs it; its server log is the container's output, copied to a file under
+#              benchmarks/out/ whenever the log is read (log_offset, scan_log).
+SERVERS = ("local", "container")
+
+# Files that hold a copy of a server log kept elsewhere, and how to read the whole log.
+_LOG_SOURCES: dict[Path, Callable[[], bytes]] = {}
+
+
+def _refresh_log(logfile: Path | None) -> None:
+    fetch = _LOG_SOURCES.get(logfile) if logfile is not None else None
+    if fetch is not None:
+        with contextlib.suppress(Exception):
+            logfile.write_bytes(fetch())  # type: ignore[union-attr]
+
+
+def container_logfile(cluster: Any) -> Path:
+    """A file under benchmarks/out/ that log_offset and scan_log refresh from the container's
+    output (the server logs to stderr there; the log only grows, so offsets hold)."""
+    path = REPO_ROOT / "benchmarks" / "out" / f"container-{cluster.port}.postgresql.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    _LOG_SOURCES[path] = lambda: bytes(cluster._wrapped().logs())
+    return path
+
+
+@contextlib.contextmanager
+def container_benchmark_cluster(
+    *, profile: bool = False, database: str = DEFAULT_DATABASE
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The container lane's server with pg_cron and the durable settings (as benchmark_cluster)."""
+    from scheduler_admin.testing.container import container_cluster
+
+    settings = dict(DURABLE_SETTINGS)
+    if profile:
+        settings["shared_preload_libraries"] = "'pg_cron,pg_stat_statements'"
+        settings["pg_stat_statements.track"] = "all"
+    with container_cluster(database=database, settings=settings) as cluster:
+        yield cluster, settings
+
+
 # Who owns public.meetings (and so every function and job of ours) in a benchmarked database.
 #   superuser: the superuser migrates and owns it (self-hosted): the set-based path, one
 #              INSERT ... ON CONFLICT / one DELETE on cron.job per statement.
@@ -97,24 +141,36 @@ class Target:
     every measured statement runs as), ``admin_dsn`` as the superuser (set-up and cleaning)."""
 
     shape: str
-    cluster: Cluster
+    cluster: Any  # Cluster, or the container lane's ContainerCluster
     dsn: str
     admin_dsn: str
     url: str
+    server_log: Path | None = None  # the container's log copy; else the cluster's logfile
 
     @property
     def logfile(self) -> Path:
-        return self.cluster.logfile
+        return self.server_log or self.cluster.logfile
+
+    @property
+    def where(self) -> str:
+        root = getattr(self.cluster, "root", None)
+        return str(root) if root is not None else f"container {self.cluster.image}"
 
 
 @contextlib.contextmanager
-def shape_cluster(shape: str, *, profile: bool = False) -> Iterator[tuple[Target, dict[str, str]]]:
-    """A throwaway cluster of one shape, migrated with alembic as the owner of public.meetings,
-    with the benchmark-only objects created by that owner."""
+def shape_cluster(
+    shape: str, *, profile: bool = False, server: str = "local"
+) -> Iterator[tuple[Target, dict[str, str]]]:
+    """A throwaway cluster of one shape (on a ``server`` of SERVERS), migrated with alembic as the
+    owner of public.meetings, with the benchmark-only objects created by that owner."""
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}: expected one of {', '.join(SHAPES)}")
+    if server not in SERVERS:
+        raise ValueError(f"unknown server {server!r}: expected one of {', '.join(SERVERS)}")
     database = supabase.DATABASE if shape == "supabase" else DEFAULT_DATABASE
-    with benchmark_cluster(profile=profile, database=database) as (cluster, settings):
+    start = container_benchmark_cluster if server == "container" else benchmark_cluster
+    with start(profile=profile, database=database) as (cluster, settings):
+        server_log = container_logfile(cluster) if server == "container" else None
         admin_dsn = cluster.dsn()
         if shape == "supabase":
             dsn = cluster.dsn(user=supabase.MIGRATOR)
@@ -125,7 +181,12 @@ def shape_cluster(shape: str, *, profile: bool = False) -> Iterator[tuple[Target
         migrate(dsn)
         with connect(dsn) as conn:
             prepare_benchmark_objects(conn)
-        yield Target(shape, cluster, dsn, admin_dsn, url), settings
+        try:
+            yield Target(shape, cluster, dsn, admin_dsn, url, server_log), settings
+        finally:
+            if server_log is not None:
+                _refresh_log(server_log)  # the whole log stays under benchmarks/out/
+                _LOG_SOURCES.pop(server_log, None)
 
 
 # Lines of the server log that mean a backend failed badly (what the burst scenario counts).
@@ -138,6 +199,7 @@ LOG_PATTERNS = {
 
 
 def log_offset(logfile: Path | None) -> int:
+    _refresh_log(logfile)
     try:
         return logfile.stat().st_size if logfile else 0
     except OSError:
@@ -151,6 +213,7 @@ def scan_log(logfile: Path | None, offset: int) -> dict[str, Any]:
     out["samples"] = []
     if logfile is None:
         return out
+    _refresh_log(logfile)
     try:
         with logfile.open("rb") as f:
             f.seek(offset)
