@@ -144,7 +144,8 @@ begin
               from rows from (pg_catalog.unnest(p_keys), pg_catalog.unnest(p_times)) as x(key, time)) r;
         if v_beyond is not null then
             v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
-                              where j.jobname operator(pg_catalog.=) any (v_beyond::pg_catalog.name[])
+                              where j.jobname operator(pg_catalog.=) any (select n.name
+                                                  from pg_catalog.unnest(v_beyond::pg_catalog.name[]) as n(name))
                                 and j.username operator(pg_catalog.=) current_user);
             if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
                 perform scheduler.unschedule_jobs(v_beyond);

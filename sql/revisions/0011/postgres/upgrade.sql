@@ -104,9 +104,8 @@ begin
                    as x(id, end_time)) r;
         if v_beyond is not null then
             v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
-                              where j.jobname operator(pg_catalog.=)
-                                    any (array(select 'meeting-status-' operator(pg_catalog.||) b.id
-                                               from pg_catalog.unnest(v_beyond) as b(id))::pg_catalog.name[])
+                              where j.jobname operator(pg_catalog.=) any (select ('meeting-status-' operator(pg_catalog.||) b.id)::pg_catalog.name
+                                                  from pg_catalog.unnest(v_beyond) as b(id))
                                 and j.username operator(pg_catalog.=) current_user);
             if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
                 perform scheduler.unschedule_jobs(v_beyond);
@@ -204,18 +203,23 @@ begin
         -- cron.job (a new mode) takes the invalidations before it opens the table.
         -- FOR UPDATE needs the UPDATE privilege, which a role that may write cron.job has.
         if pg_catalog.has_table_privilege('cron.job', 'UPDATE') then
+            -- (every set of names is matched through unnest() as a semi join, hashed: PostgreSQL
+            -- 17 scanned cron.job comparing each job with each of 100,000 names of
+            -- `= any (array)`, 51 s where 1.9 s was spent on 15; benchmarks/RESULTS.md)
             v_jobs := array(select j.jobid from cron.job j
-                            where j.jobname operator(pg_catalog.=) any (p_job_names::pg_catalog.name[])
+                            where j.jobname operator(pg_catalog.=) any (select n.name
+                                                from pg_catalog.unnest(p_job_names::pg_catalog.name[]) as n(name))
                               and j.username operator(pg_catalog.=) current_user
                             for update of j);
             if coalesce(pg_catalog.cardinality(v_jobs), 0) operator(pg_catalog.=) 0 then
                 return 0;
             end if;
             delete from cron.job j
-            where j.jobid operator(pg_catalog.=) any (v_jobs);
+            where j.jobid operator(pg_catalog.=) any (select i.id from pg_catalog.unnest(v_jobs) as i(id));
         else
             delete from cron.job j
-            where j.jobname operator(pg_catalog.=) any (p_job_names::pg_catalog.name[])
+            where j.jobname operator(pg_catalog.=) any (select n.name
+                                from pg_catalog.unnest(p_job_names::pg_catalog.name[]) as n(name))
               and j.username operator(pg_catalog.=) current_user;
         end if;
         get diagnostics v_count = row_count;
@@ -233,7 +237,8 @@ begin
         -- sessions committed with cron.job open, and PostgreSQL rebuilds the open relation once
         -- per invalidation, recursively: "stack depth limit exceeded" after a few thousand.
         v_jobs := array(select j.jobid from cron.job j
-                        where j.jobname operator(pg_catalog.=) any (p_job_names::pg_catalog.name[])
+                        where j.jobname operator(pg_catalog.=) any (select n.name
+                                            from pg_catalog.unnest(p_job_names::pg_catalog.name[]) as n(name))
                           and j.username operator(pg_catalog.=) current_user
                         limit v_left);
         if pg_catalog.cardinality(v_jobs) operator(pg_catalog.=) 0 then
@@ -245,7 +250,7 @@ begin
         -- A row of scheduler.locks (0009): no role but the owner can take it.
         perform scheduler.take_lock('unschedule', true);
         v_jobs := array(select j.jobid from cron.job j
-                        where j.jobid operator(pg_catalog.=) any (v_jobs)
+                        where j.jobid operator(pg_catalog.=) any (select i.id from pg_catalog.unnest(v_jobs) as i(id))
                           and j.username operator(pg_catalog.=) current_user);
         v_count := 0;
         foreach v_job in array v_jobs loop
@@ -440,7 +445,8 @@ begin
               from rows from (pg_catalog.unnest(p_keys), pg_catalog.unnest(p_times)) as x(key, time)) r;
         if v_beyond is not null then
             v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
-                              where j.jobname operator(pg_catalog.=) any (v_beyond::pg_catalog.name[])
+                              where j.jobname operator(pg_catalog.=) any (select n.name
+                                                  from pg_catalog.unnest(v_beyond::pg_catalog.name[]) as n(name))
                                 and j.username operator(pg_catalog.=) current_user);
             if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
                 perform scheduler.unschedule_jobs(v_beyond);
