@@ -5,6 +5,7 @@ Every scenario starts from :func:`benchmarks.common.clean` so that runs are inde
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import statistics
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -535,7 +537,8 @@ def burst_once(
 
 
 def _insert_without_triggers(conn: psycopg.Connection[Any], size: int) -> None:
-    """``size`` upcoming meetings ending 3 to ~33 days ahead, inserted with triggers off."""
+    """``size`` upcoming meetings ending 3 to ~33 days ahead, inserted with triggers off (the
+    caller vacuums the table afterwards, outside any transaction)."""
     with conn.transaction():
         conn.execute("set local session_replication_role = replica")
         conn.execute(
@@ -544,7 +547,23 @@ def _insert_without_triggers(conn: psycopg.Connection[Any], size: int) -> None:
             f"  select date_trunc('minute', now()) + {FAR_AHEAD} + i * interval '26 seconds' e"
             f"  from generate_series(1, {int(size)}) i) s"
         )
-    conn.execute("vacuum analyze public.meetings")
+
+
+@contextlib.contextmanager
+def reconcile_held(conn: Any) -> Iterator[None]:
+    """The reconcile job held off meanwhile (it would register the jobs being measured): the row
+    'repair' of scheduler.locks locked in a transaction of ``conn`` (revision 0009 on), or the
+    advisory lock that earlier revisions skipped on."""
+    if conn.execute("select to_regclass('scheduler.locks') is not null").fetchone()[0]:
+        with conn.transaction():
+            conn.execute("select 1 from scheduler.locks where name = 'repair' for update")
+            yield
+        return
+    conn.execute("select pg_advisory_lock(hashtext('scheduler.repair'))")
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(hashtext('scheduler.repair'))")
 
 
 def recovery_once(dsn: str, size: int, admin_dsn: str | None = None) -> dict[str, Any]:
@@ -552,13 +571,16 @@ def recovery_once(dsn: str, size: int, admin_dsn: str | None = None) -> dict[str
     ``size`` meetings were inserted with the triggers off (as ``admin_dsn``, the superuser:
     session_replication_role needs one)."""
     with connect(admin_dsn or dsn) as admin, connect(dsn) as conn:
-        if not function_exists(conn, "scheduler.recover(boolean)"):
-            raise NotAvailable("scheduler.recover(boolean) does not exist in this checkout")
+        if not (
+            function_exists(conn, "scheduler.recover(boolean)")
+            or function_exists(conn, "scheduler.recover(boolean, text)")
+        ):
+            raise NotAvailable("scheduler.recover() does not exist in this checkout")
         clean(admin)
         # not the reconcile job meanwhile (it would register the jobs recover() is timed on)
-        admin.execute("select pg_advisory_lock(hashtext('scheduler.repair'))")
-        _insert_without_triggers(admin, size)
-        admin.execute("select pg_advisory_unlock(hashtext('scheduler.repair'))")
+        with reconcile_held(admin):
+            _insert_without_triggers(admin, size)
+        admin.execute("vacuum analyze public.meetings")
         jobs_before = count_our_jobs(conn)
         start = time.perf_counter()
         report = conn.execute("select scheduler.recover()").fetchone()[0]
@@ -591,22 +613,22 @@ def setup_jobs_directly(dsn: str, size: int, owner_dsn: str | None = None) -> fl
         clean(conn)
         # the reconcile job would register the missing jobs meanwhile (and deadlock with the
         # insert below on the job names): hold the lock it skips on
-        conn.execute("select pg_advisory_lock(hashtext('scheduler.repair'))")
-        _insert_without_triggers(conn, size)
-        probe = f"meeting-status-{uuid.uuid4()}"
-        owner.execute("select cron.schedule(%s, '0 0 1 1 *', 'select 1')", (probe,))
-        conn.execute(
-            """
-            insert into cron.job (schedule, command, nodename, nodeport, database, username, active, jobname)
-            select scheduler.cron_schedule(m.end_time), scheduler.job_command(m.id),
-                   p.nodename, p.nodeport, p.database, p.username, true, scheduler.job_name(m.id)
-            from public.meetings m, (select * from cron.job where jobname = %s) p
-            where m.status = 'upcoming'
-            """,
-            (probe,),
-        )
-        owner.execute("select cron.unschedule(%s)", (probe,))
-        conn.execute("select pg_advisory_unlock(hashtext('scheduler.repair'))")
+        with reconcile_held(conn):
+            _insert_without_triggers(conn, size)
+            probe = f"meeting-status-{uuid.uuid4()}"
+            owner.execute("select cron.schedule(%s, '0 0 1 1 *', 'select 1')", (probe,))
+            conn.execute(
+                """
+                insert into cron.job (schedule, command, nodename, nodeport, database, username, active, jobname)
+                select scheduler.cron_schedule(m.end_time), scheduler.job_command(m.id),
+                       p.nodename, p.nodeport, p.database, p.username, true, scheduler.job_name(m.id)
+                from public.meetings m, (select * from cron.job where jobname = %s) p
+                where m.status = 'upcoming'
+                """,
+                (probe,),
+            )
+            owner.execute("select cron.unschedule(%s)", (probe,))
+        conn.execute("vacuum analyze public.meetings")
         conn.execute("vacuum analyze cron.job")
         return float(count_our_jobs(conn))
 
