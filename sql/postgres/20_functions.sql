@@ -535,33 +535,26 @@ declare
     v_cutoff pg_catalog.timestamptz;
     v_ids pg_catalog.uuid[];
     v_ends pg_catalog.timestamptz[];
-    v_beyond pg_catalog.text[];
+    v_beyond pg_catalog.uuid[];
 begin
     if pg_catalog.cardinality(p_meeting_ids) is null then
         return 0;
     end if;
     -- 0011: the meetings beyond the job horizon (46_horizon.sql) get no job; one that had a job
     -- (moved out of the horizon) loses it. cron.job is written only when there is something to
-    -- write: pg_cron reloads every job at each statement on cron.job, even one changing nothing.
+    -- write (unschedule_jobs() writes nothing when no job matches): pg_cron reloads every job at
+    -- each statement on cron.job, even one changing nothing.
     v_cutoff := scheduler.job_cutoff('meetings');
     if v_cutoff operator(pg_catalog.<>) 'infinity'::pg_catalog.timestamptz then
         select pg_catalog.array_agg(r.id) filter (where r.within),
                pg_catalog.array_agg(r.end_time) filter (where r.within),
-               pg_catalog.array_agg(r.id::pg_catalog.text) filter (where not r.within)
+               pg_catalog.array_agg(r.id) filter (where not r.within)
         into v_ids, v_ends, v_beyond
         from (select x.id, x.end_time,
                      coalesce(x.end_time operator(pg_catalog.<=) v_cutoff, true) as within
               from rows from (pg_catalog.unnest(p_meeting_ids), pg_catalog.unnest(p_end_times))
                    as x(id, end_time)) r;
-        if v_beyond is not null then
-            v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
-                              where j.jobname operator(pg_catalog.=) any (select ('meeting-status-' operator(pg_catalog.||) b.id)::pg_catalog.name
-                                                  from pg_catalog.unnest(v_beyond) as b(id))
-                                and j.username operator(pg_catalog.=) current_user);
-            if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
-                perform scheduler.unschedule_jobs(v_beyond);
-            end if;
-        end if;
+        perform scheduler.unregister_jobs(v_beyond);
         if v_ids is null then
             return 0;
         end if;
@@ -709,6 +702,13 @@ begin
             delete from cron.job j
             where j.jobid operator(pg_catalog.=) any (select i.id from pg_catalog.unnest(v_jobs) as i(id));
         else
+            -- (no statement on cron.job when no job matches: each one makes pg_cron reload)
+            if not exists (select 1 from cron.job j
+                           where j.jobname operator(pg_catalog.=) any (select n.name
+                                   from pg_catalog.unnest(p_job_names::pg_catalog.name[]) as n(name))
+                             and j.username operator(pg_catalog.=) current_user) then
+                return 0;
+            end if;
             delete from cron.job j
             where j.jobname operator(pg_catalog.=) any (select n.name
                                 from pg_catalog.unnest(p_job_names::pg_catalog.name[]) as n(name))

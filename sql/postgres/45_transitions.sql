@@ -115,8 +115,8 @@ $$;
 
 -- Registers the jobs of the pending rows among a set (keys as text, their times).
 -- 0011: those beyond the transition's job horizon (46_horizon.sql) get none, and lose the one
--- they had (moved out of the horizon); cron.job is written only when there is something to write,
--- as register_jobs() does for meetings.
+-- they had (moved out of the horizon, through unregister_transition_jobs(), which writes
+-- cron.job only when a job matches), as register_jobs() does for meetings.
 create or replace function scheduler.register_transition_jobs(p_name pg_catalog.text,
                                                               p_keys pg_catalog.text[],
                                                               p_times pg_catalog.timestamptz[])
@@ -138,19 +138,11 @@ begin
     if v_cutoff operator(pg_catalog.<>) 'infinity'::pg_catalog.timestamptz then
         select pg_catalog.array_agg(r.key) filter (where r.within),
                pg_catalog.array_agg(r.time) filter (where r.within),
-               pg_catalog.array_agg(v_prefix operator(pg_catalog.||) r.key) filter (where not r.within)
+               pg_catalog.array_agg(r.key) filter (where not r.within)
         into v_keys, v_times, v_beyond
         from (select x.key, x.time, coalesce(x.time operator(pg_catalog.<=) v_cutoff, true) as within
               from rows from (pg_catalog.unnest(p_keys), pg_catalog.unnest(p_times)) as x(key, time)) r;
-        if v_beyond is not null then
-            v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
-                              where j.jobname operator(pg_catalog.=) any (select n.name
-                                                  from pg_catalog.unnest(v_beyond::pg_catalog.name[]) as n(name))
-                                and j.username operator(pg_catalog.=) current_user);
-            if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
-                perform scheduler.unschedule_jobs(v_beyond);
-            end if;
-        end if;
+        perform scheduler.unregister_transition_jobs(p_name, v_beyond);
         if v_keys is null then
             return 0;
         end if;

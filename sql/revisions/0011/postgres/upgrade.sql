@@ -84,33 +84,26 @@ declare
     v_cutoff pg_catalog.timestamptz;
     v_ids pg_catalog.uuid[];
     v_ends pg_catalog.timestamptz[];
-    v_beyond pg_catalog.text[];
+    v_beyond pg_catalog.uuid[];
 begin
     if pg_catalog.cardinality(p_meeting_ids) is null then
         return 0;
     end if;
     -- 0011: the meetings beyond the job horizon (46_horizon.sql) get no job; one that had a job
     -- (moved out of the horizon) loses it. cron.job is written only when there is something to
-    -- write: pg_cron reloads every job at each statement on cron.job, even one changing nothing.
+    -- write (unschedule_jobs() writes nothing when no job matches): pg_cron reloads every job at
+    -- each statement on cron.job, even one changing nothing.
     v_cutoff := scheduler.job_cutoff('meetings');
     if v_cutoff operator(pg_catalog.<>) 'infinity'::pg_catalog.timestamptz then
         select pg_catalog.array_agg(r.id) filter (where r.within),
                pg_catalog.array_agg(r.end_time) filter (where r.within),
-               pg_catalog.array_agg(r.id::pg_catalog.text) filter (where not r.within)
+               pg_catalog.array_agg(r.id) filter (where not r.within)
         into v_ids, v_ends, v_beyond
         from (select x.id, x.end_time,
                      coalesce(x.end_time operator(pg_catalog.<=) v_cutoff, true) as within
               from rows from (pg_catalog.unnest(p_meeting_ids), pg_catalog.unnest(p_end_times))
                    as x(id, end_time)) r;
-        if v_beyond is not null then
-            v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
-                              where j.jobname operator(pg_catalog.=) any (select ('meeting-status-' operator(pg_catalog.||) b.id)::pg_catalog.name
-                                                  from pg_catalog.unnest(v_beyond) as b(id))
-                                and j.username operator(pg_catalog.=) current_user);
-            if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
-                perform scheduler.unschedule_jobs(v_beyond);
-            end if;
-        end if;
+        perform scheduler.unregister_jobs(v_beyond);
         if v_ids is null then
             return 0;
         end if;
@@ -217,6 +210,13 @@ begin
             delete from cron.job j
             where j.jobid operator(pg_catalog.=) any (select i.id from pg_catalog.unnest(v_jobs) as i(id));
         else
+            -- (no statement on cron.job when no job matches: each one makes pg_cron reload)
+            if not exists (select 1 from cron.job j
+                           where j.jobname operator(pg_catalog.=) any (select n.name
+                                   from pg_catalog.unnest(p_job_names::pg_catalog.name[]) as n(name))
+                             and j.username operator(pg_catalog.=) current_user) then
+                return 0;
+            end if;
             delete from cron.job j
             where j.jobname operator(pg_catalog.=) any (select n.name
                                 from pg_catalog.unnest(p_job_names::pg_catalog.name[]) as n(name))
@@ -416,8 +416,8 @@ comment on function scheduler.repair(boolean, boolean) is
 
 -- Registers the jobs of the pending rows among a set (keys as text, their times).
 -- 0011: those beyond the transition's job horizon (46_horizon.sql) get none, and lose the one
--- they had (moved out of the horizon); cron.job is written only when there is something to write,
--- as register_jobs() does for meetings.
+-- they had (moved out of the horizon, through unregister_transition_jobs(), which writes
+-- cron.job only when a job matches), as register_jobs() does for meetings.
 create or replace function scheduler.register_transition_jobs(p_name pg_catalog.text,
                                                               p_keys pg_catalog.text[],
                                                               p_times pg_catalog.timestamptz[])
@@ -439,19 +439,11 @@ begin
     if v_cutoff operator(pg_catalog.<>) 'infinity'::pg_catalog.timestamptz then
         select pg_catalog.array_agg(r.key) filter (where r.within),
                pg_catalog.array_agg(r.time) filter (where r.within),
-               pg_catalog.array_agg(v_prefix operator(pg_catalog.||) r.key) filter (where not r.within)
+               pg_catalog.array_agg(r.key) filter (where not r.within)
         into v_keys, v_times, v_beyond
         from (select x.key, x.time, coalesce(x.time operator(pg_catalog.<=) v_cutoff, true) as within
               from rows from (pg_catalog.unnest(p_keys), pg_catalog.unnest(p_times)) as x(key, time)) r;
-        if v_beyond is not null then
-            v_beyond := array(select j.jobname::pg_catalog.text from cron.job j
-                              where j.jobname operator(pg_catalog.=) any (select n.name
-                                                  from pg_catalog.unnest(v_beyond::pg_catalog.name[]) as n(name))
-                                and j.username operator(pg_catalog.=) current_user);
-            if pg_catalog.cardinality(v_beyond) operator(pg_catalog.>) 0 then
-                perform scheduler.unschedule_jobs(v_beyond);
-            end if;
-        end if;
+        perform scheduler.unregister_transition_jobs(p_name, v_beyond);
         if v_keys is null then
             return 0;
         end if;

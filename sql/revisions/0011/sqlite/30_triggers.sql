@@ -1,60 +1,7 @@
--- Triggers on meetings: plain SQLite, so that a write from any client (the sqlite3 shell
--- included) schedules like PostgreSQL does.
---
--- The words of meetings.status are those of scheduler_statuses (10_schema.sql): pending
--- (default upcoming), done (done), cancelled (cancelled). Only pending meetings are ours: a row
--- with any other status (the application's own, or null) is left alone, neither checked nor
--- changed, and gets no job. BEFORE triggers reject a pending meeting with a missing or
--- unparsable end_time with RAISE(ABORT): the statement fails and no row is written. SQLite
--- cannot change NEW in a BEFORE trigger, so the AFTER triggers fix the stored row up (a pending
--- meeting whose end_time has passed becomes done; its end_time is rewritten as UTC text
--- YYYY-MM-DDTHH:MM:SS[.fff]+00:00) and then register or remove the meeting's job in cron_job:
--- one job per pending meeting, named meeting-status-<id>, defined by scheduler_meeting_jobs.
--- A meeting the after triggers complete gets its completion event (scheduler_completion_events,
--- path write, at SQLite's clock), in the writing statement.
--- Paused (scheduler_settings.enabled = 0), or meetings paused by name (the paused flag of its
--- row in scheduler_transitions, revision 0006): no job is registered; jobs are still removed.
--- Every trigger is idempotent, so recursive_triggers = ON terminates as well.
-
-DROP TRIGGER IF EXISTS scheduler_meetings_before_insert;
-CREATE TRIGGER scheduler_meetings_before_insert
-BEFORE INSERT ON meetings
-BEGIN
-    SELECT RAISE(ABORT, 'meetings.end_time is required: expected ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]] with Z or +HH:MM (UTC when omitted), e.g. 2026-12-01T15:30:00Z')
-    WHERE NEW.status = (SELECT s.pending_status FROM scheduler_statuses s)
-      AND NEW.end_time IS NULL;
-    SELECT RAISE(ABORT, 'meetings.end_time is not a valid time: expected ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]] with Z or +HH:MM (UTC when omitted), e.g. 2026-12-01T15:30:00Z')
-    WHERE NEW.status = (SELECT s.pending_status FROM scheduler_statuses s)
-      AND NEW.end_time IS NOT NULL
-      AND (typeof(NEW.end_time) <> 'text'
-          OR NEW.end_time NOT GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]*'
-          OR julianday(NEW.end_time) IS NULL
-          OR date(julianday(substr(NEW.end_time, 1, 10))) IS NOT substr(NEW.end_time, 1, 10)
-          OR substr(NEW.end_time, 12, 2) > '23');
-    SELECT RAISE(ABORT, 'meetings.id is required and must not be "reconcile" (reserved for the job meeting-status-reconcile)')
-    WHERE NEW.status = (SELECT s.pending_status FROM scheduler_statuses s)
-      AND (NEW.id IS NULL OR NEW.id = 'reconcile');
-END;
-
-DROP TRIGGER IF EXISTS scheduler_meetings_before_update;
-CREATE TRIGGER scheduler_meetings_before_update
-BEFORE UPDATE OF id, status, end_time ON meetings
-BEGIN
-    SELECT RAISE(ABORT, 'meetings.end_time is required: expected ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]] with Z or +HH:MM (UTC when omitted), e.g. 2026-12-01T15:30:00Z')
-    WHERE NEW.status = (SELECT s.pending_status FROM scheduler_statuses s)
-      AND NEW.end_time IS NULL;
-    SELECT RAISE(ABORT, 'meetings.end_time is not a valid time: expected ISO-8601 YYYY-MM-DDTHH:MM[:SS[.fff]] with Z or +HH:MM (UTC when omitted), e.g. 2026-12-01T15:30:00Z')
-    WHERE NEW.status = (SELECT s.pending_status FROM scheduler_statuses s)
-      AND NEW.end_time IS NOT NULL
-      AND (typeof(NEW.end_time) <> 'text'
-          OR NEW.end_time NOT GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]*'
-          OR julianday(NEW.end_time) IS NULL
-          OR date(julianday(substr(NEW.end_time, 1, 10))) IS NOT substr(NEW.end_time, 1, 10)
-          OR substr(NEW.end_time, 12, 2) > '23');
-    SELECT RAISE(ABORT, 'meetings.id is required and must not be "reconcile" (reserved for the job meeting-status-reconcile)')
-    WHERE NEW.status = (SELECT s.pending_status FROM scheduler_statuses s)
-      AND (NEW.id IS NULL OR NEW.id = 'reconcile');
-END;
+-- Revision 0011 on SQLite: the two AFTER triggers of meetings that register jobs, as
+-- sql/sqlite/30_triggers.sql wrote them at 0011: a meeting beyond the job horizon
+-- (scheduler_horizons) gets no job, and one moved beyond it loses its job. The other triggers of
+-- meetings are those of 0007.
 
 DROP TRIGGER IF EXISTS scheduler_meetings_after_insert;
 CREATE TRIGGER scheduler_meetings_after_insert
@@ -194,11 +141,4 @@ BEGIN
     ON CONFLICT (jobname) DO UPDATE
         -- like cron.schedule: a job someone deactivated stays inactive
         SET schedule = excluded.schedule, command = excluded.command;
-END;
-
-DROP TRIGGER IF EXISTS scheduler_meetings_after_delete;
-CREATE TRIGGER scheduler_meetings_after_delete
-AFTER DELETE ON meetings
-BEGIN
-    DELETE FROM cron_job WHERE jobname = 'meeting-status-' || OLD.id;
 END;
